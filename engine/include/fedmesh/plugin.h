@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * plugin.h: the fedmesh plugin ABI.
+ *
+ * A plugin is a shared object that exports exactly two symbols:
+ *
+ *   const fm_plugin_info fm_plugin_descriptor;      data, read before any code
+ *   int fm_plugin_init(fm_registrar *r, const fm_host_api *host);
+ *
+ * The host dlopen()s the file, reads the descriptor (magic, ABI version,
+ * struct sizes, build signature, name, version, description, components and
+ * their declared parameters) and refuses the file if anything is off, before
+ * running a single instruction of the plugin. Only then does it call
+ * fm_plugin_init, which registers one ops table per declared component with
+ * host->register_component. Use FM_PLUGIN_DEFINE below to get both right.
+ *
+ * Plugins never link libfedmesh: everything they need from the host (memory,
+ * logging, RNG, BLAS kernels, messaging, timers) comes through fm_host_api.
+ *
+ * Evolution: FM_PLUGIN_ABI_MAJOR changes on any incompatible change and must
+ * match exactly. FM_PLUGIN_ABI_MINOR grows when fields are appended to the
+ * end of a struct; each struct records its size so either side reads only
+ * the prefix both know. Changelog:
+ *   1.0  first version: aggregator kind, host API with messaging and timers.
+ */
+#ifndef FEDMESH_PLUGIN_H
+#define FEDMESH_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FM_PLUGIN_MAGIC 0x4c504d46u /* "FMPL" little endian */
+#define FM_PLUGIN_ABI_MAJOR 1
+#define FM_PLUGIN_ABI_MINOR 0
+
+/*
+ * Build signature: anything a compile flag could change in the layout of
+ * the ABI structs. A mismatch means the plugin was built for another
+ * platform or configuration and is refused.
+ */
+#define FM_PLUGIN_BUILD_SIG                                                 \
+	((uint32_t)(sizeof(void *) | (sizeof(size_t) << 8) |                \
+	    (sizeof(float) << 16) | (sizeof(double) << 24)))
+
+/* Component kinds. Permanent numbers; append only. */
+enum fm_kind {
+	FM_KIND_AGGREGATOR = 1, /* server optimizer: FedAvg, FedAdam, ... */
+	FM_KIND_DEFENCE = 2,    /* robust filters: Krum, median, ...      */
+	FM_KIND_PRIVACY = 3,    /* DP noise, secure aggregation           */
+	FM_KIND_CONSENSUS = 4,  /* gossip, push-sum, BFT                  */
+	FM_KIND_COMPRESSOR = 5, /* top-k, quantization                    */
+	FM_KIND_ATTACK = 6      /* adversarial client behaviour           */
+};
+
+/* Node roles, as seen by a component instance. */
+enum fm_role {
+	FM_ROLE_SERVER = 1,
+	FM_ROLE_CLIENT = 2,
+	FM_ROLE_EDGE = 3,
+	FM_ROLE_PEER = 4
+};
+
+/* Node id of the server in a star federation; clients are 1..N. */
+#define FM_NODE_SERVER 0
+
+/* Declared parameter types. */
+typedef enum fm_param_type {
+	FM_PARAM_INT = 1,  /* integer, stored in fm_value.num */
+	FM_PARAM_REAL = 2, /* double, stored in fm_value.num */
+	FM_PARAM_BOOL = 3, /* 0 or 1, stored in fm_value.num */
+	FM_PARAM_STRING = 4 /* stored in fm_value.str */
+} fm_param_type;
+
+/*
+ * A declared parameter. The host validates every value a user gives
+ * (type, range) before the plugin sees it. Arrays end with name == NULL.
+ */
+typedef struct fm_param_desc {
+	const char *name;    /* snake_case, e.g. "lr" */
+	fm_param_type type;
+	double def;          /* default for numeric types */
+	double min, max;     /* inclusive range for numeric types */
+	const char *def_str; /* default for FM_PARAM_STRING (may be NULL) */
+	const char *doc;     /* one sentence */
+} fm_param_desc;
+
+/* A resolved parameter value; instances receive one per declared param,
+ * in declaration order. */
+typedef struct fm_value {
+	double num;
+	const char *str;
+} fm_value;
+
+/* What a component is, as data. */
+typedef struct fm_component_desc {
+	uint32_t kind;              /* enum fm_kind */
+	const char *name;           /* unique within its kind: "fedavg" */
+	const char *description;    /* one line */
+	const fm_param_desc *params; /* NULL-name terminated; may be NULL */
+} fm_component_desc;
+
+/* The descriptor. The first four fields are frozen forever. */
+typedef struct fm_plugin_info {
+	uint32_t magic;     /* FM_PLUGIN_MAGIC */
+	uint16_t abi_major; /* FM_PLUGIN_ABI_MAJOR at build time */
+	uint16_t abi_minor; /* FM_PLUGIN_ABI_MINOR at build time */
+	uint32_t info_size; /* sizeof(fm_plugin_info) at build time */
+	uint32_t build_sig; /* FM_PLUGIN_BUILD_SIG at build time */
+	const char *name;        /* plugin (file) name: "fedavg" */
+	const char *version;     /* the plugin's own semver: "1.0.0" */
+	const char *license;     /* SPDX id */
+	const char *description; /* one line */
+	const fm_component_desc *components; /* array ... */
+	uint32_t ncomponents;                /* ... of this length (>= 1) */
+	uint32_t reserved0;
+	void *reserved[4];
+} fm_plugin_info;
+
+/* ------------------------------------------------------------------ */
+/* Seeded random numbers (xoshiro256**), state owned by the caller.    */
+
+typedef struct fm_rng {
+	uint64_t s[4];
+} fm_rng;
+
+/* ------------------------------------------------------------------ */
+/* Instances.                                                          */
+
+struct fm_host_api;
+
+/*
+ * The context a component instance lives in. Owned by the host, valid from
+ * init to fini. params has one entry per declared parameter.
+ */
+typedef struct fm_instance {
+	const struct fm_host_api *host;
+	const fm_value *params; /* in declaration order */
+	uint32_t nparams;
+	uint32_t role;    /* enum fm_role of the node running this instance */
+	int32_t node_id;  /* FM_NODE_SERVER or a client id */
+	uint32_t reserved0;
+	size_t dim;       /* number of float32 model parameters */
+	uint64_t seed;    /* per-instance seed derived from the run seed */
+	void *host_data;  /* opaque, for the host only */
+} fm_instance;
+
+/* One round, as seen by a server-side component. Borrowed. */
+typedef struct fm_round {
+	uint32_t round;          /* 1-based */
+	uint32_t nclients;       /* sampled clients this round */
+	const int32_t *clients;  /* their node ids, in aggregation order */
+	const float *global;     /* current global model [dim] */
+	size_t dim;
+} fm_round;
+
+/* One client's update, as seen by the server. Borrowed: valid only during
+ * the call; copy with host->alloc to keep it. */
+typedef struct fm_update {
+	int32_t client;        /* node id */
+	uint32_t round;
+	const float *delta;    /* client model minus global [dim] */
+	size_t dim;
+	uint64_t num_examples; /* local training examples */
+	double loss;           /* mean local training loss */
+} fm_update;
+
+/* A message from a counterpart instance on another node. Borrowed. */
+typedef struct fm_message {
+	int32_t from;      /* sender node id */
+	uint32_t round;
+	const void *data;
+	size_t len;
+} fm_message;
+
+/* ------------------------------------------------------------------ */
+/* Ops tables: one per kind. Each starts with size, kind, name, state.  */
+
+/*
+ * Aggregator (server optimizer). On the server, per round the host calls
+ * a_begin once, a_accept once per accepted update in a fixed order, and
+ * a_finish once. All calls for one instance come from one thread.
+ * Return FM_OK or an fm_errno; a failing call fails the round, whose global
+ * model then stays as it was.
+ */
+typedef struct fm_aggregator_ops {
+	uint32_t a_struct_size; /* sizeof(fm_aggregator_ops) */
+	uint32_t a_kind;        /* FM_KIND_AGGREGATOR */
+	const char *a_name;     /* matches a declared component */
+	size_t a_state_size;    /* host allocates this many bytes, zeroed */
+
+	/* Required. Sets up state. fini is called even if init fails. */
+	int (*a_init)(void *st, const fm_instance *inst);
+	/* Required. Releases what init and the other calls allocated. */
+	void (*a_fini)(void *st);
+	/* Required. A new round starts; r is borrowed. */
+	int (*a_begin)(void *st, const fm_round *r);
+	/* Required. One update; u is borrowed. */
+	int (*a_accept)(void *st, const fm_update *u);
+	/* Required. Writes the new global model into global[dim] in place
+	 * (it holds the current one on entry). naccepted may be 0: then leave
+	 * global unchanged. */
+	int (*a_finish)(void *st, float *global, size_t dim);
+
+	/* Optional: a message from a counterpart on another node. */
+	int (*a_on_message)(void *st, const fm_message *m);
+	/* Optional: a timer set with host->timer fired. */
+	int (*a_on_timer)(void *st, uint64_t tag);
+	/* ABI 1.1+: append below this line only. */
+} fm_aggregator_ops;
+
+/* ------------------------------------------------------------------ */
+/* The host API table.                                                 */
+
+typedef struct fm_registrar fm_registrar; /* opaque */
+
+typedef struct fm_host_api {
+	uint32_t struct_size;
+	uint16_t abi_major, abi_minor;
+
+	/* 1.0: memory (accounted per plugin) */
+	void *(*alloc)(size_t n); /* NULL on failure */
+	void *(*calloc)(size_t n, size_t size);
+	void (*free)(void *p); /* accepts NULL */
+
+	/* 1.0: logging; id is a stable tag such as "FM-FEDAVG" */
+	void (*log)(int level, const char *id, const char *fmt, ...);
+	const char *(*strerror)(int code);
+
+	/* 1.0: seeded RNG (deterministic) and CSPRNG */
+	void (*rng_seed)(fm_rng *r, uint64_t seed, uint64_t stream);
+	uint64_t (*rng_u64)(fm_rng *r);
+	double (*rng_uniform)(fm_rng *r); /* [0, 1) */
+	double (*rng_normal)(fm_rng *r);  /* N(0, 1) */
+	void (*random_bytes)(void *buf, size_t n); /* libsodium randombytes */
+
+	/* 1.0: BLAS kernels on float32 (OpenBLAS underneath) */
+	void (*axpy)(size_t n, float a, const float *x, float *y); /* y += a x */
+	void (*scal)(size_t n, float a, float *x);                 /* x *= a */
+	double (*dot)(size_t n, const float *x, const float *y);
+	double (*nrm2)(size_t n, const float *x);
+	/* C[MxN] = alpha op(A) op(B) + beta C, row-major */
+	void (*gemm)(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+	    float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+	    float beta, float *c, size_t ldc);
+
+	/* 1.0: registration, only during fm_plugin_init */
+	int (*register_component)(fm_registrar *r, const void *ops,
+	    size_t ops_size);
+
+	/* 1.0: messaging with counterpart instances (same component name) on
+	 * other nodes. Non-blocking; the host queues and delivers through
+	 * *_on_message. Returns FM_OK, FM_ENOENT (unknown node), FM_ECLOSED. */
+	int (*send)(const fm_instance *self, int32_t to, const void *data,
+	    size_t len);
+	/* 1.0: one-shot timer: *_on_timer(tag) after at least ms. */
+	int (*timer)(const fm_instance *self, uint32_t ms, uint64_t tag);
+	/* 1.0: report a per-round metric (shows in the round's metrics). */
+	void (*metric)(const fm_instance *self, const char *name, double value);
+	/* ABI 1.1+: append below this line only. */
+} fm_host_api;
+
+/* True when the running host provides the field (newer plugins, older
+ * hosts). */
+#define FM_HOST_HAS(host, field)                                            \
+	((host)->struct_size >= offsetof(fm_host_api, field) +               \
+	        sizeof((host)->field) &&                                     \
+	    (host)->field != NULL)
+
+/* ------------------------------------------------------------------ */
+/* Definition helper.                                                  */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FM_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define FM_PLUGIN_EXPORT
+#endif
+
+/*
+ * FM_PLUGIN_DEFINE(name, version, license, description, components)
+ * emits the descriptor; define fm_plugin_init yourself with
+ * FM_PLUGIN_INIT(r, host) { ... }.
+ */
+#define FM_PLUGIN_DEFINE(nm, ver, lic, desc, comps)                         \
+	FM_PLUGIN_EXPORT const fm_plugin_info fm_plugin_descriptor = {       \
+		FM_PLUGIN_MAGIC, FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR,   \
+		(uint32_t)sizeof(fm_plugin_info), FM_PLUGIN_BUILD_SIG, nm, ver,      \
+		lic, desc, comps,                                            \
+		(uint32_t)(sizeof(comps) / sizeof((comps)[0])), 0,           \
+		{ NULL, NULL, NULL, NULL } }
+
+#define FM_PLUGIN_INIT(r, host)                                             \
+	FM_PLUGIN_EXPORT int fm_plugin_init(fm_registrar *r,                  \
+	    const fm_host_api *host)
+
+/* What every plugin exports (declared here so plugin sources get the
+ * prototypes; the host never links against them). */
+FM_PLUGIN_EXPORT extern const fm_plugin_info fm_plugin_descriptor;
+FM_PLUGIN_EXPORT int fm_plugin_init(fm_registrar *r, const fm_host_api *host);
+
+/* Exported symbol names. */
+#define FM_PLUGIN_DESCRIPTOR_SYMBOL "fm_plugin_descriptor"
+#define FM_PLUGIN_INIT_SYMBOL "fm_plugin_init"
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FEDMESH_PLUGIN_H */

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * model.h: models as one contiguous float32 parameter block with named
+ * slices; forward/backward through OpenBLAS sgemm; SGD; evaluation.
+ *
+ * An architecture (fmi_arch) is a small value shared by every node; it owns
+ * no buffers. A trainer holds the working buffers for one model at a time
+ * (parameters, gradients, optional momentum, activations for one batch), so
+ * a simulation needs one trainer per worker thread, not one per client.
+ */
+#ifndef FMI_MODEL_H
+#define FMI_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fedmesh/fedmesh.h"
+#include "fedmesh/plugin.h"
+#include "data/data.h"
+
+#define FMI_MAX_LAYERS 16 /* dense layers */
+
+/* A named slice of the parameter block: a [rows x cols] matrix or a
+ * [cols] vector (rows = 1). */
+typedef struct fmi_slice {
+	char name[24]; /* "fc1.weight", "fc1.bias", ... */
+	size_t offset; /* in floats */
+	size_t rows, cols;
+} fmi_slice;
+
+/*
+ * Dense network: widths[0] inputs, widths[nlayers] outputs, ReLU between
+ * layers, softmax cross-entropy on top. nlayers = 1 is multinomial logistic
+ * regression. Layer l has weight [widths[l] x widths[l+1]] (so
+ * Y = X W + b) followed by bias [widths[l+1]].
+ */
+typedef struct fmi_arch {
+	char kind[16]; /* "mlp" or "logreg" */
+	uint32_t nlayers;
+	uint32_t widths[FMI_MAX_LAYERS + 1];
+	size_t nparams;
+	uint32_t nslices;
+	fmi_slice slices[2 * FMI_MAX_LAYERS];
+} fmi_arch;
+
+/* widths has nwidths >= 2 entries, each >= 1. */
+int fmi_arch_mlp(fmi_arch *a, const uint32_t *widths, uint32_t nwidths,
+    fm_error *err);
+/* PyTorch's default nn.Linear init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
+ * weights and biases. Deterministic for a given rng state. */
+void fmi_arch_init_params(const fmi_arch *a, float *params, fm_rng *rng);
+
+typedef struct fmi_sgd {
+	float lr;
+	float momentum;     /* 0: plain SGD, no velocity buffer */
+	float weight_decay; /* L2, added to the gradient (PyTorch semantics) */
+} fmi_sgd;
+
+typedef struct fmi_trainer fmi_trainer;
+
+/* Buffers for batches up to max_batch. */
+int fmi_trainer_new(fmi_trainer **out, const fmi_arch *a, size_t max_batch);
+void fmi_trainer_free(fmi_trainer *t); /* accepts NULL */
+float *fmi_trainer_params(fmi_trainer *t); /* [nparams] */
+float *fmi_trainer_grad(fmi_trainer *t);   /* [nparams] */
+const fmi_arch *fmi_trainer_arch(const fmi_trainer *t);
+/* Zeroes the momentum buffer (call when a new local training starts). */
+void fmi_trainer_reset_optimizer(fmi_trainer *t);
+
+/* Forward and backward on one batch x [b x in], y [b]: writes the gradient
+ * of the mean cross-entropy into grad (overwrites) and returns the mean loss.
+ * b <= max_batch. */
+double fmi_trainer_loss_grad(fmi_trainer *t, const float *x, const int32_t *y,
+    size_t b);
+/* One SGD step with the current grad. */
+void fmi_trainer_sgd_step(fmi_trainer *t, const fmi_sgd *opt);
+
+/* Local training on a client's shard. */
+typedef struct fmi_local_cfg {
+	uint32_t epochs;
+	uint32_t batch;
+	fmi_sgd opt;
+} fmi_local_cfg;
+
+typedef struct fmi_train_stats {
+	double loss;     /* mean batch loss over all steps */
+	uint64_t steps;
+	uint64_t examples; /* shard size (for weighting) */
+} fmi_train_stats;
+
+/* Runs cfg->epochs passes over idx[0..n) of d in batches of cfg->batch
+ * (last batch smaller), reshuffled every epoch with rng, updating the
+ * trainer's params in place. */
+int fmi_train_local(fmi_trainer *t, const fmi_dataset *d, const uint32_t *idx,
+    size_t n, const fmi_local_cfg *cfg, fm_rng *rng, fmi_train_stats *stats);
+
+/* Evaluation: mean loss and accuracy of params on all of d (or idx[0..n)
+ * when idx != NULL), in batches through the trainer's buffers. */
+typedef struct fmi_eval {
+	double loss;
+	double accuracy;
+	uint64_t n;
+} fmi_eval;
+int fmi_evaluate(fmi_trainer *t, const float *params, const fmi_dataset *d,
+    const uint32_t *idx, size_t n, fmi_eval *out);
+
+#endif /* FMI_MODEL_H */
