@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT */
+/* client.c: a client host: trains the clients the server asks for. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "node/node.h"
+
+typedef struct cli_host cli_host;
+
+/* A client of the current round hosted here: its TRAIN request (until
+ * trained) and, for plugins that talk, its client-side instance. Tasks are
+ * heap-allocated so plugin links can point at them. */
+typedef struct cli_task {
+	cli_host *h;
+	int32_t client;
+	uint32_t round;
+	int trained;
+	fmi_rmsg req;
+	fmi_agg *inst;
+} cli_task;
+
+struct cli_host {
+	const fmi_fed_cfg *cfg;
+	fmi_tran *t;
+	fmi_trainer *tr;
+	float *global;
+	size_t dim;
+	cli_task **tasks;
+	uint32_t ntasks, cap;
+	fmi_timers timers;
+	uint64_t seq;
+	int done;
+};
+
+static void
+cli_msg(cli_host *h, fmi_msg *m, uint32_t type, uint32_t round, int32_t from)
+{
+	memset(m, 0, sizeof *m);
+	m->type = type;
+	m->fed = fmi_fed_id(h->cfg->seed);
+	m->round = round;
+	m->from = from;
+	m->to = FM_NODE_SERVER;
+	m->seq = ++h->seq;
+}
+
+static cli_task *
+cli_find(cli_host *h, int32_t client)
+{
+	for (uint32_t i = 0; i < h->ntasks; i++) {
+		if (h->tasks[i]->client == client) {
+			return h->tasks[i];
+		}
+	}
+	return NULL;
+}
+
+/* ---- plugin links: a client-side instance talks to the server --------- */
+
+static int
+cli_plugin_send(void *node, const char *comp, int32_t to, const void *data,
+    size_t len)
+{
+	cli_task *task = node;
+	fmi_msg m;
+	if (to != FM_NODE_SERVER) {
+		return FM_ENOENT; /* a star client only reaches the server */
+	}
+	cli_msg(task->h, &m, FMI_MSG_PLUGIN, task->round, task->client);
+	fmi_strlcpy(m.plugin, comp, sizeof m.plugin);
+	m.n = len;
+	return fmi_tran_send_bytes(task->h->t, NULL, &m, data, len);
+}
+
+static int
+cli_plugin_timer(void *node, const char *comp, uint32_t ms, uint64_t tag)
+{
+	cli_task *task = node;
+	(void)comp;
+	return fmi_timers_add(&task->h->timers, task->inst, ms, tag);
+}
+
+/* Opens the client-side aggregator instance when the plugin talks. */
+static int
+cli_open_instance(cli_host *h, cli_task *task)
+{
+	const fmi_component *c = h->cfg->aggregator;
+	const fm_aggregator_ops *ops = c->ops;
+	fmi_node_link link = { task, cli_plugin_send, cli_plugin_timer, NULL };
+	fm_error e;
+	if (ops->a_on_message == NULL) {
+		return FM_OK;
+	}
+	int rv = fmi_agg_open(&task->inst, c, h->cfg->agg_params, h->dim,
+	    FM_ROLE_CLIENT, task->client,
+	    fmi_task_seed(h->cfg->seed, task->round, (uint32_t)task->client),
+	    &link, &e);
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-PLUGIN", "client %d: %s", task->client,
+		    e.msg);
+	}
+	return rv;
+}
+
+static void
+cli_task_free(cli_host *h, cli_task *task)
+{
+	fmi_timers_drop(&h->timers, task->inst);
+	fmi_agg_close(task->inst);
+	fmi_rmsg_close(&task->req);
+	free(task);
+}
+
+/* Drops every task of rounds <= round. */
+static void
+cli_end_round(cli_host *h, uint32_t round)
+{
+	uint32_t j = 0;
+	for (uint32_t i = 0; i < h->ntasks; i++) {
+		if (h->tasks[i]->round <= round) {
+			cli_task_free(h, h->tasks[i]);
+		} else {
+			h->tasks[j++] = h->tasks[i];
+		}
+	}
+	h->ntasks = j;
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static int
+cli_check_train(cli_host *h, fmi_rmsg *r, fm_error *e)
+{
+	const fmi_msg *m = &r->m;
+	if (m->to < 1 || (uint32_t)m->to > h->cfg->part->nclients) {
+		return fm_error_set(e, FM_EPROTO, "no client %d here (1..%u)",
+		    m->to, h->cfg->part->nclients);
+	}
+	if (m->batch > h->cfg->local.batch) {
+		return fm_error_set(e, FM_EPROTO, "batch %u exceeds this host's "
+		    "%u", m->batch, h->cfg->local.batch);
+	}
+	if (cli_find(h, m->to) != NULL) {
+		return fm_error_set(e, FM_EPROTO, "client %d already has a task",
+		    m->to);
+	}
+	return fmi_msg_check_tensor(m, fmi_rmsg_data(r), fmi_rmsg_len(r),
+	    h->dim, e);
+}
+
+static void
+cli_on_train(cli_host *h, fmi_rmsg *r)
+{
+	fm_error e;
+	cli_task *task = NULL;
+	if (cli_check_train(h, r, &e) != FM_OK) {
+		fm_log(FM_LOG_WARN, "FM-TRAIN", "dropped train request: %s",
+		    e.msg);
+	} else if (h->ntasks == h->cap) {
+		uint32_t cap = h->cap ? 2 * h->cap : 16;
+		cli_task **nt = realloc(h->tasks, cap * sizeof *nt);
+		if (nt != NULL) {
+			h->tasks = nt;
+			h->cap = cap;
+		}
+	}
+	if (h->ntasks < h->cap && (task = calloc(1, sizeof *task)) != NULL) {
+		task->h = h;
+		task->client = r->m.to;
+		task->round = r->m.round;
+		task->req = *r;
+		r->has_payload = 0;
+		h->tasks[h->ntasks++] = task;
+		(void)cli_open_instance(h, task);
+	}
+	fmi_rmsg_close(r);
+}
+
+static void
+cli_on_plugin(cli_host *h, fmi_rmsg *r)
+{
+	cli_task *task = cli_find(h, r->m.to);
+	if (task == NULL || task->inst == NULL ||
+	    strcmp(r->m.plugin, task->inst->comp->desc->name) != 0) {
+		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "dropped message for "
+		    "plugin '%s' of client %d", r->m.plugin, r->m.to);
+	} else {
+		fm_message msg = { r->m.from, r->m.round, fmi_rmsg_data(r),
+			fmi_rmsg_len(r) };
+		(void)task->inst->ops->a_on_message(task->inst->state, &msg);
+	}
+	fmi_rmsg_close(r);
+}
+
+static void
+cli_dispatch(cli_host *h, fmi_rmsg *r)
+{
+	switch (r->m.type) {
+	case FMI_MSG_TRAIN:
+		cli_on_train(h, r);
+		return;
+	case FMI_MSG_PLUGIN:
+		cli_on_plugin(h, r);
+		return;
+	case FMI_MSG_ROUND_END:
+		cli_end_round(h, r->m.round);
+		break;
+	case FMI_MSG_SHUTDOWN:
+		h->done = 1;
+		break;
+	case FMI_MSG_HEARTBEAT:
+		break;
+	default:
+		fm_log(FM_LOG_WARN, "FM-WIRE", "client host: unexpected %s "
+		    "message", fmi_msg_type_name(r->m.type));
+	}
+	fmi_rmsg_close(r);
+}
+
+/* ---- training -------------------------------------------------------------- */
+
+static int
+cli_train(cli_host *h, cli_task *task)
+{
+	const fmi_msg *m = &task->req.m;
+	uint32_t c = (uint32_t)task->client - 1;
+	const fmi_partition *p = h->cfg->part;
+	fmi_local_cfg lc = { m->epochs, m->batch,
+		{ m->lr, m->momentum, m->weight_decay } };
+	float *w = fmi_trainer_params(h->tr);
+	fmi_train_stats st;
+	fm_rng rng;
+
+	memcpy(h->global, fmi_rmsg_data(&task->req), h->dim * sizeof(float));
+	fmi_f32_from_le(h->global, h->dim);
+	memcpy(w, h->global, h->dim * sizeof(float));
+	fmi_rmsg_close(&task->req); /* the model buffer is no longer needed */
+	fmi_rng_seed(&rng, m->seed, 0);
+	fmi_trainer_reset_optimizer(h->tr);
+	int rv = fmi_train_local(h->tr, h->cfg->train, p->idx + p->off[c],
+	    fmi_partition_size(p, c), &lc, &rng, &st);
+	fmi_payload *d = rv == FM_OK ? fmi_payload_new(h->dim * sizeof(float))
+	                             : NULL;
+	if (d == NULL) {
+		return rv != FM_OK ? rv : FM_ENOMEM;
+	}
+	float *delta = d->data;
+	for (size_t i = 0; i < h->dim; i++) {
+		delta[i] = w[i] - h->global[i];
+	}
+	fmi_f32_to_le(delta, h->dim);
+	fmi_msg u;
+	cli_msg(h, &u, FMI_MSG_UPDATE, m->round, task->client);
+	u.num_examples = st.examples;
+	u.loss = st.loss;
+	u.n = h->dim;
+	rv = fmi_tran_send(h->t, NULL, &u, d);
+	fmi_payload_unref(d);
+	return rv;
+}
+
+static cli_task *
+cli_next_task(cli_host *h)
+{
+	for (uint32_t i = 0; i < h->ntasks; i++) {
+		if (!h->tasks[i]->trained) {
+			return h->tasks[i];
+		}
+	}
+	return NULL;
+}
+
+static int
+cli_loop(cli_host *h)
+{
+	while (!h->done) {
+		cli_task *task = cli_next_task(h);
+		/* Drain what is queued before training; block when idle. */
+		int wait = fmi_timers_wait_ms(&h->timers, task ? 0 : 1000);
+		fmi_rmsg r;
+		int rv = fmi_tran_recv(h->t, &r, wait, NULL);
+		if (rv == FM_OK) {
+			cli_dispatch(h, &r);
+			continue;
+		}
+		fmi_timers_fire(&h->timers);
+		if (rv == FM_ETIMEDOUT && task != NULL) {
+			task->trained = 1;
+			rv = cli_train(h, task);
+			if (rv != FM_OK) {
+				fm_log(FM_LOG_ERR, "FM-TRAIN", "client %d: "
+				    "training failed: %s", task->client,
+				    fm_strerror(rv));
+			}
+		}
+	}
+	return FM_OK;
+}
+
+int
+fmi_client_host_run(const fmi_fed_cfg *cfg, fmi_tran *t, const char *name,
+    fm_error *err)
+{
+	cli_host h;
+	memset(&h, 0, sizeof h);
+	h.cfg = cfg;
+	h.t = t;
+	h.dim = cfg->arch.nparams;
+	h.global = malloc(h.dim * sizeof(float));
+	int rv = fmi_trainer_new(&h.tr, &cfg->arch, cfg->local.batch);
+	if (rv == FM_OK && h.global == NULL) {
+		rv = FM_ENOMEM;
+	}
+	if (rv == FM_OK) {
+		fmi_msg hello;
+		cli_msg(&h, &hello, FMI_MSG_HELLO, 0, -1);
+		rv = fmi_tran_send(t, NULL, &hello, NULL);
+	}
+	if (rv == FM_OK) {
+		rv = cli_loop(&h);
+	} else {
+		fm_error_set(err, rv, "client host %s could not start: %s", name,
+		    fm_strerror(rv));
+	}
+	cli_end_round(&h, UINT32_MAX);
+	free(h.tasks);
+	free(h.global);
+	fmi_trainer_free(h.tr);
+	return rv;
+}

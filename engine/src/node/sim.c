@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/* sim.c: one-process simulation: a server and worker threads over inproc://. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "node/node.h"
+
+typedef struct sim_worker {
+	pthread_t thread;
+	const fmi_fed_cfg *cfg;
+	void *zctx;
+	char url[96];
+	char name[FMI_PEER_MAX + 1];
+	int started;
+} sim_worker;
+
+static void *
+sim_worker_main(void *arg)
+{
+	sim_worker *w = arg;
+	fmi_tran *t = NULL;
+	fm_error e;
+	int rv = fmi_tran_dial(&t, w->zctx, w->url, w->name, &e);
+	if (rv == FM_OK) {
+		rv = fmi_client_host_run(w->cfg, t, w->name, &e);
+	}
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-SIM", "worker %s: %s", w->name, e.msg);
+	}
+	fmi_tran_close(t);
+	return NULL;
+}
+
+int
+fmi_fed_validate(const fmi_fed_cfg *c, fm_error *err)
+{
+	if (c->train == NULL || c->part == NULL || c->aggregator == NULL) {
+		return fm_error_set(err, FM_EINVAL, "a federation needs train "
+		    "data, a partition and an aggregator");
+	}
+	if (c->arch.nparams == 0 || c->arch.widths[0] != c->train->dim) {
+		return fm_error_set(err, FM_EINVAL, "model input size %u does "
+		    "not match the data's %zu features", c->arch.widths[0],
+		    c->train->dim);
+	}
+	if (c->arch.widths[c->arch.nlayers] < c->train->nclasses) {
+		return fm_error_set(err, FM_EINVAL, "model has %u outputs but "
+		    "the data has %u classes", c->arch.widths[c->arch.nlayers],
+		    c->train->nclasses);
+	}
+	if (c->clients_per_round < 1 ||
+	    c->clients_per_round > c->part->nclients) {
+		return fm_error_set(err, FM_EINVAL, "clients_per_round must be "
+		    "1..%u (the number of clients), not %u", c->part->nclients,
+		    c->clients_per_round);
+	}
+	if (c->rounds < 1 || c->local.epochs < 1 || c->local.batch < 1) {
+		return fm_error_set(err, FM_EINVAL, "rounds, epochs and batch "
+		    "must be at least 1");
+	}
+	if (c->min_updates > c->clients_per_round) {
+		return fm_error_set(err, FM_EINVAL, "min_updates (%u) exceeds "
+		    "clients_per_round (%u)", c->min_updates,
+		    c->clients_per_round);
+	}
+	return FM_OK;
+}
+
+static uint32_t
+sim_nworkers(const fmi_fed_cfg *cfg)
+{
+	uint32_t n = cfg->workers ? cfg->workers : (uint32_t)fmi_ncores();
+	return FMI_MAX(1, FMI_MIN(n, cfg->clients_per_round));
+}
+
+static int
+sim_start(sim_worker *ws, uint32_t n, fm_error *err)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (pthread_create(&ws[i].thread, NULL, sim_worker_main,
+		        &ws[i]) != 0) {
+			return fm_error_set(err, FM_ENOMEM, "cannot start "
+			    "worker thread %u", i);
+		}
+		ws[i].started = 1;
+	}
+	return FM_OK;
+}
+
+static int
+sim_run(const fmi_fed_cfg *cfg, void *zctx, sim_worker *ws, uint32_t n,
+    fmi_fed_result *res, fm_error *err)
+{
+	static atomic_uint sim_counter;
+	char url[96];
+	fmi_tran *srv = NULL;
+	fmi_server_hosts hosts = { NULL, n };
+
+	snprintf(url, sizeof url, "inproc://fedmesh-sim-%u",
+	    atomic_fetch_add(&sim_counter, 1));
+	hosts.names = calloc(n, sizeof *hosts.names);
+	int rv = hosts.names ? fmi_tran_listen(&srv, zctx, url, err)
+	                     : fm_error_set(err, FM_ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < n && rv == FM_OK; i++) {
+		ws[i].cfg = cfg;
+		ws[i].zctx = zctx;
+		snprintf(ws[i].url, sizeof ws[i].url, "%s", url);
+		snprintf(ws[i].name, sizeof ws[i].name, "worker-%u", i);
+		memcpy(hosts.names[i], ws[i].name, sizeof ws[i].name);
+	}
+	if (rv == FM_OK) {
+		rv = sim_start(ws, n, err);
+	}
+	if (rv == FM_OK) {
+		rv = fmi_server_run(cfg, srv, &hosts, res, err);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (ws[i].started) {
+			pthread_join(ws[i].thread, NULL);
+		}
+	}
+	fmi_tran_close(srv);
+	free(hosts.names);
+	return rv;
+}
+
+int
+fmi_fed_simulate(const fmi_fed_cfg *cfg, fmi_fed_result *res, fm_error *err)
+{
+	int rv = fmi_fed_validate(cfg, err);
+	if (rv != FM_OK) {
+		return rv;
+	}
+	uint32_t n = sim_nworkers(cfg);
+	/* Workers, not BLAS threads, use the cores: one BLAS thread each
+	 * keeps results independent of the worker count. */
+	int blas = fmi_blas_get_threads();
+	fmi_blas_set_threads(1);
+	void *zctx = zmq_ctx_new();
+	sim_worker *ws = calloc(n, sizeof *ws);
+	if (zctx == NULL || ws == NULL) {
+		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
+	} else {
+		rv = sim_run(cfg, zctx, ws, n, res, err);
+	}
+	free(ws);
+	if (zctx != NULL) {
+		zmq_ctx_term(zctx);
+	}
+	fmi_blas_set_threads(blas);
+	return rv;
+}
+
+void
+fmi_fed_result_free(fmi_fed_result *res)
+{
+	if (res != NULL) {
+		free(res->rounds);
+		free(res->params);
+		memset(res, 0, sizeof *res);
+	}
+}

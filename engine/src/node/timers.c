@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* timers.c: one-shot plugin timers for a node's event loop. */
+#include "core/core.h"
+#include "node/node.h"
+
+int
+fmi_timers_add(fmi_timers *ts, fmi_agg *inst, uint32_t ms, uint64_t tag)
+{
+	if (ts->n >= FMI_MAX_TIMERS) {
+		return FM_EBUSY;
+	}
+	ts->t[ts->n++] = (fmi_timer) { fmi_now() + ms / 1000.0, tag, inst };
+	return FM_OK;
+}
+
+int
+fmi_timers_wait_ms(const fmi_timers *ts, int cap_ms)
+{
+	double now = fmi_now();
+	int wait = cap_ms;
+	for (int i = 0; i < ts->n; i++) {
+		double ms = (ts->t[i].due - now) * 1000.0;
+		int w = ms <= 0 ? 0 : (int)ms + 1;
+		wait = w < wait ? w : wait;
+	}
+	return wait;
+}
+
+void
+fmi_timers_drop(fmi_timers *ts, const fmi_agg *inst)
+{
+	int j = 0;
+	for (int i = 0; i < ts->n; i++) {
+		if (ts->t[i].inst != inst) {
+			ts->t[j++] = ts->t[i];
+		}
+	}
+	ts->n = j;
+}
+
+void
+fmi_timers_fire(fmi_timers *ts)
+{
+	double now = fmi_now();
+	for (int i = 0; i < ts->n;) {
+		if (ts->t[i].due > now) {
+			i++;
+			continue;
+		}
+		fmi_timer t = ts->t[i];
+		ts->t[i] = ts->t[--ts->n]; /* remove before the callback */
+		if (t.inst->ops->a_on_timer != NULL) {
+			(void)t.inst->ops->a_on_timer(t.inst->state, t.tag);
+		}
+	}
+}
