@@ -3,14 +3,14 @@
 
 # fm_add_test(NAME <ctest name> SOURCES <files> [LABELS <labels>] [LIBS <libs>]
 #             [TIMEOUT <s>] [ENV <k=v>...])
-# Builds a cmocka test against the internal fedmesh_testing library.
+# Builds a cmocka test against the internal fedmesh_static library.
 function(fm_add_test)
   cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LABELS;LIBS;ENV" ${ARGN})
   string(REPLACE "." "_" tgt "${T_NAME}")
   add_executable(${tgt} ${T_SOURCES})
   target_compile_options(${tgt} PRIVATE ${FM_WARN_FLAGS})
   target_include_directories(${tgt} PRIVATE ${PROJECT_SOURCE_DIR}/tests/testing)
-  target_link_libraries(${tgt} PRIVATE fedmesh_testing PkgConfig::FM_CMOCKA ${T_LIBS})
+  target_link_libraries(${tgt} PRIVATE fedmesh_static PkgConfig::FM_CMOCKA ${T_LIBS})
   set_target_properties(${tgt} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/bin)
   add_test(NAME ${T_NAME} COMMAND ${tgt} WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
   if(NOT T_TIMEOUT)

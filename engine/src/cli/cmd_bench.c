@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/* cmd_bench.c: `fedmesh bench train`: local training throughput as JSON. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/core.h"
+#include "data/data.h"
+#include "model/model.h"
+
+static const char bench_usage[] =
+    "usage: fedmesh bench train [--model mlp|logreg] [--batch B] [--threads T]\n"
+    "                           [--seconds S] [--lr LR] [--data DIR]\n"
+    "\n"
+    "Trains on Fashion-MNIST (SGD, one model) for about S seconds (default 5)\n"
+    "and prints one JSON line with samples_per_s. --threads sets the BLAS\n"
+    "threads of the training process. mlp is 784-200-200-10, logreg 784-10.\n";
+
+typedef struct bench_opts {
+	const char *model, *data;
+	long batch, threads;
+	double seconds, lr;
+} bench_opts;
+
+static int
+parse(int argc, char **argv, bench_opts *o)
+{
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (fmi_cli_is_help(a)) {
+			fputs(bench_usage, stdout);
+			return 0;
+		}
+		if (v == NULL) {
+			break;
+		}
+		i++;
+		if (strcmp(a, "--model") == 0) {
+			o->model = v;
+		} else if (strcmp(a, "--batch") == 0) {
+			o->batch = strtol(v, NULL, 10);
+		} else if (strcmp(a, "--threads") == 0) {
+			o->threads = strtol(v, NULL, 10);
+		} else if (strcmp(a, "--seconds") == 0) {
+			o->seconds = strtod(v, NULL);
+		} else if (strcmp(a, "--lr") == 0) {
+			o->lr = strtod(v, NULL);
+		} else if (strcmp(a, "--data") == 0) {
+			o->data = v;
+		} else {
+			i = argc + 1; /* unknown option */
+		}
+	}
+	if (o->batch < 1 || o->batch > 65536 || o->threads < 1 ||
+	    o->threads > 256 || o->seconds <= 0 ||
+	    (strcmp(o->model, "mlp") != 0 && strcmp(o->model, "logreg") != 0)) {
+		fputs(bench_usage, stderr);
+		return 2;
+	}
+	return -1;
+}
+
+static int
+bench_train(const bench_opts *o)
+{
+	fmi_dataset *tr, *te;
+	fm_error e;
+	if (fmi_fmnist_load(&tr, &te, o->data, &e) != FM_OK) {
+		fprintf(stderr, "fedmesh bench: %s\n", e.msg);
+		return 1;
+	}
+	uint32_t mlp[] = { 784, 200, 200, 10 }, lr[] = { 784, 10 };
+	int is_mlp = strcmp(o->model, "mlp") == 0;
+	fmi_arch a;
+	fmi_trainer *t = NULL;
+	int rv = fmi_arch_mlp(&a, is_mlp ? mlp : lr, is_mlp ? 4 : 2, &e);
+	if (rv == FM_OK) {
+		rv = fmi_trainer_new(&t, &a, (size_t)o->batch);
+	}
+	uint32_t *idx = malloc(tr->n * sizeof *idx);
+	if (rv != FM_OK || idx == NULL) {
+		fprintf(stderr, "fedmesh bench: cannot set up the model\n");
+		rv = 1;
+		goto out;
+	}
+	fm_rng rng;
+	fmi_rng_seed(&rng, 1, 0);
+	fmi_arch_init_params(&a, fmi_trainer_params(t), &rng);
+	for (size_t i = 0; i < tr->n; i++) {
+		idx[i] = (uint32_t)i;
+	}
+	fmi_blas_set_threads((int)o->threads);
+	fmi_local_cfg lc = { 1, (uint32_t)o->batch, { (float)o->lr, 0, 0 } };
+	size_t chunk = (size_t)o->batch * 64, samples = 0, off = 0;
+	fmi_train_stats st;
+	(void)fmi_train_local(t, tr, idx, chunk, &lc, &rng, &st); /* warm up */
+	double t0 = fmi_now(), el = 0;
+	while (el < o->seconds) {
+		size_t n = FMI_MIN(chunk, tr->n - off);
+		(void)fmi_train_local(t, tr, idx + off, n, &lc, &rng, &st);
+		samples += n;
+		off = (off + n) % tr->n;
+		el = fmi_now() - t0;
+	}
+	printf("{\"bench\":\"train\",\"model\":\"%s\",\"params\":%zu,"
+	    "\"batch\":%ld,\"threads\":%ld,\"samples\":%zu,\"seconds\":%.3f,"
+	    "\"samples_per_s\":%.1f,\"last_loss\":%.4f}\n", o->model, a.nparams,
+	    o->batch, o->threads, samples, el, (double)samples / el, st.loss);
+	rv = 0;
+out:
+	free(idx);
+	fmi_trainer_free(t);
+	fmi_dataset_unref(tr);
+	fmi_dataset_unref(te);
+	return rv;
+}
+
+int
+fmi_cmd_bench(int argc, char **argv)
+{
+	bench_opts o = { "mlp", NULL, 32, 1, 5.0, 0.05 };
+	if (argc < 2 || fmi_cli_is_help(argv[1])) {
+		fputs(bench_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "train") != 0) {
+		fprintf(stderr, "fedmesh bench: unknown benchmark '%s'\n%s",
+		    argv[1], bench_usage);
+		return 2;
+	}
+	int rv = parse(argc, argv, &o);
+	return rv >= 0 ? rv : bench_train(&o);
+}

@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: MIT */
+/* ldata.c: fm.data (datasets) and fm.partition (client shards) for Lua. */
+#include <math.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "lua/lfm.h"
+
+/* ---- Dataset ----------------------------------------------------------- */
+
+void
+lfm_push_dataset(lua_State *L, fmi_dataset *d)
+{
+	lfm_dataset *u = lua_newuserdatauv(L, sizeof *u, 0);
+	u->d = d;
+	luaL_setmetatable(L, LFM_DATASET);
+}
+
+lfm_dataset *
+lfm_check_dataset(lua_State *L, int idx)
+{
+	return luaL_checkudata(L, idx, LFM_DATASET);
+}
+
+static int
+ds_gc(lua_State *L)
+{
+	lfm_dataset *u = lfm_check_dataset(L, 1);
+	fmi_dataset_unref(u->d);
+	u->d = NULL;
+	return 0;
+}
+
+static int
+ds_len(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)lfm_check_dataset(L, 1)->d->n);
+	return 1;
+}
+
+static int
+ds_dim(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)lfm_check_dataset(L, 1)->d->dim);
+	return 1;
+}
+
+static int
+ds_classes(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)lfm_check_dataset(L, 1)->d->nclasses);
+	return 1;
+}
+
+static int
+ds_name(lua_State *L)
+{
+	lua_pushstring(L, lfm_check_dataset(L, 1)->d->name);
+	return 1;
+}
+
+/* d:label_counts() -> { [label] = count } (labels from 0) */
+static int
+ds_label_counts(lua_State *L)
+{
+	const fmi_dataset *d = lfm_check_dataset(L, 1)->d;
+	lua_createtable(L, 0, (int)d->nclasses);
+	for (uint32_t c = 0; c < d->nclasses; c++) {
+		lua_Integer n = 0;
+		for (size_t i = 0; i < d->n; i++) {
+			n += d->y[i] == (int32_t)c;
+		}
+		lua_pushinteger(L, n);
+		lua_rawseti(L, -2, c);
+	}
+	return 1;
+}
+
+static int
+ds_tostring(lua_State *L)
+{
+	const fmi_dataset *d = lfm_check_dataset(L, 1)->d;
+	lua_pushfstring(L, "fedmesh.Dataset(%s: %I samples, %I features, %I "
+	    "classes)", d->name, (lua_Integer)d->n, (lua_Integer)d->dim,
+	    (lua_Integer)d->nclasses);
+	return 1;
+}
+
+static const luaL_Reg ds_methods[] = {
+	{ "size", ds_len },
+	{ "dim", ds_dim },
+	{ "classes", ds_classes },
+	{ "name", ds_name },
+	{ "label_counts", ds_label_counts },
+	{ NULL, NULL },
+};
+
+static const luaL_Reg ds_meta[] = {
+	{ "__gc", ds_gc },
+	{ "__len", ds_len },
+	{ "__tostring", ds_tostring },
+	{ NULL, NULL },
+};
+
+/* ---- loaders ----------------------------------------------------------------- */
+
+/* fm.data.fashion_mnist{ dir = ... } -> train, test */
+static int
+l_fashion_mnist(lua_State *L)
+{
+	static const char *const fields[] = { "dir", NULL };
+	const char *fn = "fm.data.fashion_mnist";
+	if (!lua_isnoneornil(L, 1)) {
+		luaL_checktype(L, 1, LUA_TTABLE);
+		lfm_check_fields(L, 1, fn, fields);
+	}
+	const char *dir = lfm_opt_str(L, 1, fn, "dir", NULL);
+	fmi_dataset *tr, *te;
+	fm_error e;
+	if (fmi_fmnist_load(&tr, &te, dir, &e) != FM_OK) {
+		return lfm_raise(L, fn, &e);
+	}
+	lfm_push_dataset(L, tr);
+	lfm_push_dataset(L, te);
+	return 2;
+}
+
+/* fm.data.idx{ images = path, labels = path } -> dataset */
+static int
+l_idx(lua_State *L)
+{
+	static const char *const fields[] = { "images", "labels", NULL };
+	const char *fn = "fm.data.idx";
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lfm_check_fields(L, 1, fn, fields);
+	const char *img = lfm_opt_str(L, 1, fn, "images", NULL);
+	const char *lab = lfm_opt_str(L, 1, fn, "labels", NULL);
+	if (img == NULL || lab == NULL) {
+		return luaL_error(L, "%s: fields 'images' and 'labels' (paths) "
+		    "are required", fn);
+	}
+	fmi_dataset *d;
+	fm_error e;
+	if (fmi_idx_load(&d, img, lab, &e) != FM_OK) {
+		return lfm_raise(L, fn, &e);
+	}
+	lfm_push_dataset(L, d);
+	return 1;
+}
+
+/* fm.data.csv(path) -> dataset */
+static int
+l_csv(lua_State *L)
+{
+	fmi_dataset *d;
+	fm_error e;
+	if (fmi_csv_load(&d, luaL_checkstring(L, 1), &e) != FM_OK) {
+		return lfm_raise(L, "fm.data.csv", &e);
+	}
+	lfm_push_dataset(L, d);
+	return 1;
+}
+
+/* fm.data.synthetic{ alpha, beta, devices, seed, iid, dim, classes,
+ * max_per_device } -> train, test (owner = device: fm.partition.natural) */
+static int
+l_synthetic(lua_State *L)
+{
+	static const char *const fields[] = { "alpha", "beta", "devices",
+		"seed", "iid", "dim", "classes", "max_per_device", NULL };
+	const char *fn = "fm.data.synthetic";
+	if (lua_isnoneornil(L, 1)) {
+		lua_newtable(L);
+		lua_replace(L, 1);
+	}
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lfm_check_fields(L, 1, fn, fields);
+	fmi_synthetic_cfg c;
+	c.alpha = lfm_opt_num(L, 1, fn, "alpha", 1.0, 0.0, 100.0);
+	c.beta = lfm_opt_num(L, 1, fn, "beta", 1.0, 0.0, 100.0);
+	c.devices = (uint32_t)lfm_opt_int(L, 1, fn, "devices", 30, 1, 100000);
+	c.seed = (uint64_t)lfm_opt_int(L, 1, fn, "seed", 1, 0, LUA_MAXINTEGER);
+	c.iid = lfm_opt_bool(L, 1, fn, "iid", 0);
+	c.dim = (uint32_t)lfm_opt_int(L, 1, fn, "dim", 60, 1, 100000);
+	c.nclasses = (uint32_t)lfm_opt_int(L, 1, fn, "classes", 10, 2, 1000);
+	c.max_per_device = (uint32_t)lfm_opt_int(L, 1, fn, "max_per_device", 0,
+	    0, 100000000);
+	fmi_dataset *tr, *te;
+	fm_error e;
+	if (fmi_synthetic(&tr, &te, &c, &e) != FM_OK) {
+		return lfm_raise(L, fn, &e);
+	}
+	lfm_push_dataset(L, tr);
+	lfm_push_dataset(L, te);
+	return 2;
+}
+
+static const luaL_Reg data_funcs[] = {
+	{ "fashion_mnist", l_fashion_mnist },
+	{ "idx", l_idx },
+	{ "csv", l_csv },
+	{ "synthetic", l_synthetic },
+	{ NULL, NULL },
+};
+
+static void
+new_class(lua_State *L, const char *name, const luaL_Reg *meta,
+    const luaL_Reg *methods)
+{
+	if (luaL_newmetatable(L, name)) {
+		luaL_setfuncs(L, meta, 0);
+		lua_newtable(L);
+		luaL_setfuncs(L, methods, 0);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_pop(L, 1);
+}
+
+void
+lfm_open_data(lua_State *L)
+{
+	new_class(L, LFM_DATASET, ds_meta, ds_methods);
+	luaL_newlib(L, data_funcs);
+}
+
+/* ---- Partition ----------------------------------------------------------------- */
+
+lfm_partition *
+lfm_check_partition(lua_State *L, int idx)
+{
+	return luaL_checkudata(L, idx, LFM_PARTITION);
+}
+
+static void
+push_partition(lua_State *L, fmi_partition *p, fmi_dataset *d)
+{
+	lfm_partition *u = lua_newuserdatauv(L, sizeof *u, 0);
+	u->p = p;
+	u->d = d;
+	fmi_dataset_ref(d);
+	luaL_setmetatable(L, LFM_PARTITION);
+}
+
+static int
+pt_gc(lua_State *L)
+{
+	lfm_partition *u = lfm_check_partition(L, 1);
+	fmi_partition_unref(u->p);
+	fmi_dataset_unref(u->d);
+	u->p = NULL;
+	u->d = NULL;
+	return 0;
+}
+
+static int
+pt_clients(lua_State *L)
+{
+	lua_pushinteger(L, lfm_check_partition(L, 1)->p->nclients);
+	return 1;
+}
+
+/* p:sizes() -> { n1, n2, ... } */
+static int
+pt_sizes(lua_State *L)
+{
+	const fmi_partition *p = lfm_check_partition(L, 1)->p;
+	lua_createtable(L, (int)p->nclients, 0);
+	for (uint32_t c = 0; c < p->nclients; c++) {
+		lua_pushinteger(L, (lua_Integer)fmi_partition_size(p, c));
+		lua_rawseti(L, -2, c + 1);
+	}
+	return 1;
+}
+
+/* p:histogram(client) -> { [label] = count } for client 1..n */
+static int
+pt_histogram(lua_State *L)
+{
+	lfm_partition *u = lfm_check_partition(L, 1);
+	lua_Integer c = luaL_checkinteger(L, 2);
+	luaL_argcheck(L, c >= 1 && c <= u->p->nclients, 2,
+	    "client out of range");
+	uint32_t hist[1024] = { 0 };
+	uint32_t nc = FMI_MIN(u->d->nclasses, 1024);
+	fmi_partition_label_hist(u->p, u->d, (uint32_t)c - 1, hist);
+	lua_createtable(L, 0, (int)nc);
+	for (uint32_t k = 0; k < nc; k++) {
+		lua_pushinteger(L, hist[k]);
+		lua_rawseti(L, -2, k);
+	}
+	return 1;
+}
+
+/* p:summary() -> { clients, samples, min, max, mean, std,
+ *                  labels_per_client (mean number of labels present) } */
+static int
+pt_summary(lua_State *L)
+{
+	lfm_partition *u = lfm_check_partition(L, 1);
+	const fmi_partition *p = u->p;
+	double sum = 0, sum2 = 0, labels = 0;
+	size_t mn = (size_t)-1, mx = 0;
+	uint32_t hist[1024];
+	for (uint32_t c = 0; c < p->nclients; c++) {
+		size_t n = fmi_partition_size(p, c);
+		sum += (double)n;
+		sum2 += (double)n * (double)n;
+		mn = FMI_MIN(mn, n);
+		mx = FMI_MAX(mx, n);
+		if (u->d->nclasses <= 1024) {
+			memset(hist, 0, sizeof hist);
+			fmi_partition_label_hist(p, u->d, c, hist);
+			for (uint32_t k = 0; k < u->d->nclasses; k++) {
+				labels += hist[k] > 0;
+			}
+		}
+	}
+	double mean = sum / p->nclients;
+	lua_createtable(L, 0, 7);
+	lua_pushinteger(L, p->nclients);
+	lua_setfield(L, -2, "clients");
+	lua_pushinteger(L, (lua_Integer)sum);
+	lua_setfield(L, -2, "samples");
+	lua_pushinteger(L, (lua_Integer)mn);
+	lua_setfield(L, -2, "min");
+	lua_pushinteger(L, (lua_Integer)mx);
+	lua_setfield(L, -2, "max");
+	lua_pushnumber(L, mean);
+	lua_setfield(L, -2, "mean");
+	lua_pushnumber(L, sqrt(FMI_MAX(0.0, sum2 / p->nclients - mean * mean)));
+	lua_setfield(L, -2, "std");
+	lua_pushnumber(L, labels / p->nclients);
+	lua_setfield(L, -2, "labels_per_client");
+	return 1;
+}
+
+static int
+pt_dataset(lua_State *L)
+{
+	lfm_partition *u = lfm_check_partition(L, 1);
+	fmi_dataset_ref(u->d);
+	lfm_push_dataset(L, u->d);
+	return 1;
+}
+
+static int
+pt_tostring(lua_State *L)
+{
+	lfm_partition *u = lfm_check_partition(L, 1);
+	lua_pushfstring(L, "fedmesh.Partition(%I clients of %s)",
+	    (lua_Integer)u->p->nclients, u->d->name);
+	return 1;
+}
+
+static const luaL_Reg pt_methods[] = {
+	{ "clients", pt_clients },
+	{ "sizes", pt_sizes },
+	{ "histogram", pt_histogram },
+	{ "summary", pt_summary },
+	{ "dataset", pt_dataset },
+	{ NULL, NULL },
+};
+
+static const luaL_Reg pt_meta[] = {
+	{ "__gc", pt_gc },
+	{ "__len", pt_clients },
+	{ "__tostring", pt_tostring },
+	{ NULL, NULL },
+};
+
+/* Reads (dataset, { clients, seed, ... }) common to the partitioners. */
+static lfm_dataset *
+pt_args(lua_State *L, const char *fn, const char *const *fields,
+    uint32_t *nclients, uint64_t *seed)
+{
+	lfm_dataset *d = lfm_check_dataset(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lfm_check_fields(L, 2, fn, fields);
+	*nclients = (uint32_t)lfm_opt_int(L, 2, fn, "clients", 0, 1, 100000000);
+	if (*nclients == 0) {
+		luaL_error(L, "%s: field 'clients' (number of clients) is "
+		    "required", fn);
+	}
+	*seed = (uint64_t)lfm_opt_int(L, 2, fn, "seed", 1, 0, LUA_MAXINTEGER);
+	return d;
+}
+
+static int
+pt_push_or_raise(lua_State *L, const char *fn, int rv, fmi_partition *p,
+    fmi_dataset *d, const fm_error *e)
+{
+	if (rv != FM_OK) {
+		return lfm_raise(L, fn, e);
+	}
+	push_partition(L, p, d);
+	return 1;
+}
+
+/* fm.partition.iid(dataset, { clients = N, seed = s }) */
+static int
+l_iid(lua_State *L)
+{
+	static const char *const f[] = { "clients", "seed", NULL };
+	uint32_t n;
+	uint64_t seed;
+	lfm_dataset *d = pt_args(L, "fm.partition.iid", f, &n, &seed);
+	fmi_partition *p = NULL;
+	fm_error e;
+	int rv = fmi_partition_iid(&p, d->d, n, seed, &e);
+	return pt_push_or_raise(L, "fm.partition.iid", rv, p, d->d, &e);
+}
+
+/* fm.partition.dirichlet(dataset, { clients, alpha, seed, min_size }) */
+static int
+l_dirichlet(lua_State *L)
+{
+	static const char *const f[] = { "clients", "seed", "alpha",
+		"min_size", NULL };
+	const char *fn = "fm.partition.dirichlet";
+	uint32_t n;
+	uint64_t seed;
+	lfm_dataset *d = pt_args(L, fn, f, &n, &seed);
+	double alpha = lfm_opt_num(L, 2, fn, "alpha", 0.5, 1e-6, 1e6);
+	uint32_t min_size = (uint32_t)lfm_opt_int(L, 2, fn, "min_size", 10, 0,
+	    1000000);
+	fmi_partition *p = NULL;
+	fm_error e;
+	int rv = fmi_partition_dirichlet(&p, d->d, n, alpha, min_size, seed,
+	    &e);
+	return pt_push_or_raise(L, fn, rv, p, d->d, &e);
+}
+
+/* fm.partition.shards(dataset, { clients, shards = 2, seed }) */
+static int
+l_shards(lua_State *L)
+{
+	static const char *const f[] = { "clients", "seed", "shards", NULL };
+	const char *fn = "fm.partition.shards";
+	uint32_t n;
+	uint64_t seed;
+	lfm_dataset *d = pt_args(L, fn, f, &n, &seed);
+	uint32_t k = (uint32_t)lfm_opt_int(L, 2, fn, "shards", 2, 1, 1000000);
+	fmi_partition *p = NULL;
+	fm_error e;
+	int rv = fmi_partition_shards(&p, d->d, n, k, seed, &e);
+	return pt_push_or_raise(L, fn, rv, p, d->d, &e);
+}
+
+/* fm.partition.natural(dataset): one client per generating device */
+static int
+l_natural(lua_State *L)
+{
+	lfm_dataset *d = lfm_check_dataset(L, 1);
+	fmi_partition *p = NULL;
+	fm_error e;
+	int rv = fmi_partition_natural(&p, d->d, &e);
+	return pt_push_or_raise(L, "fm.partition.natural", rv, p, d->d, &e);
+}
+
+static const luaL_Reg part_funcs[] = {
+	{ "iid", l_iid },
+	{ "dirichlet", l_dirichlet },
+	{ "shards", l_shards },
+	{ "natural", l_natural },
+	{ NULL, NULL },
+};
+
+void
+lfm_open_partition(lua_State *L)
+{
+	new_class(L, LFM_PARTITION, pt_meta, pt_methods);
+	luaL_newlib(L, part_funcs);
+}

@@ -1,0 +1,645 @@
+/* SPDX-License-Identifier: MIT */
+/* lexperiment.c: fm.model, fm.topology, fm.experiment and run results. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "lua/lfm.h"
+
+/* ---- Model ------------------------------------------------------------- */
+
+static lfm_model *
+check_model(lua_State *L, int idx)
+{
+	return luaL_checkudata(L, idx, LFM_MODEL);
+}
+
+static int
+new_model(lua_State *L, const char *fn, const char *kind)
+{
+	uint32_t w[FMI_MAX_LAYERS + 1];
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_Integer n = luaL_len(L, 1);
+	if (n < 2 || n > FMI_MAX_LAYERS + 1) {
+		return luaL_error(L, "%s: expected a list of 2 to %d layer "
+		    "widths, e.g. %s", fn, FMI_MAX_LAYERS + 1,
+		    strcmp(kind, "mlp") == 0 ? "{ 784, 200, 200, 10 }"
+		                             : "{ 60, 10 }");
+	}
+	if (strcmp(kind, "logreg") == 0 && n != 2) {
+		return luaL_error(L, "%s: expected { inputs, classes }", fn);
+	}
+	for (lua_Integer i = 1; i <= n; i++) {
+		int ok;
+		lua_rawgeti(L, 1, i);
+		lua_Integer v = lua_tointegerx(L, -1, &ok);
+		if (!ok || v < 1 || v > 1 << 24) {
+			return luaL_error(L, "%s: width #%I must be a positive "
+			    "integer", fn, i);
+		}
+		w[i - 1] = (uint32_t)v;
+		lua_pop(L, 1);
+	}
+	lfm_model *m = lua_newuserdatauv(L, sizeof *m, 0);
+	fm_error e;
+	if (fmi_arch_mlp(&m->arch, w, (uint32_t)n, &e) != FM_OK) {
+		return lfm_raise(L, fn, &e);
+	}
+	fmi_strlcpy(m->arch.kind, kind, sizeof m->arch.kind);
+	luaL_setmetatable(L, LFM_MODEL);
+	return 1;
+}
+
+/* fm.model.mlp{ 784, 200, 200, 10 } */
+static int
+l_mlp(lua_State *L)
+{
+	return new_model(L, "fm.model.mlp", "mlp");
+}
+
+/* fm.model.logreg{ inputs, classes }: softmax regression */
+static int
+l_logreg(lua_State *L)
+{
+	return new_model(L, "fm.model.logreg", "logreg");
+}
+
+static int
+md_params(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)check_model(L, 1)->arch.nparams);
+	return 1;
+}
+
+/* m:layers() -> { {name, offset, rows, cols}, ... } */
+static int
+md_layers(lua_State *L)
+{
+	const fmi_arch *a = &check_model(L, 1)->arch;
+	lua_createtable(L, (int)a->nslices, 0);
+	for (uint32_t i = 0; i < a->nslices; i++) {
+		lua_createtable(L, 0, 4);
+		lua_pushstring(L, a->slices[i].name);
+		lua_setfield(L, -2, "name");
+		lua_pushinteger(L, (lua_Integer)a->slices[i].offset);
+		lua_setfield(L, -2, "offset");
+		lua_pushinteger(L, (lua_Integer)a->slices[i].rows);
+		lua_setfield(L, -2, "rows");
+		lua_pushinteger(L, (lua_Integer)a->slices[i].cols);
+		lua_setfield(L, -2, "cols");
+		lua_rawseti(L, -2, i + 1);
+	}
+	return 1;
+}
+
+static int
+md_tostring(lua_State *L)
+{
+	const fmi_arch *a = &check_model(L, 1)->arch;
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	lua_pushfstring(L, "fedmesh.Model(%s ", a->kind);
+	luaL_addvalue(&b);
+	for (uint32_t i = 0; i <= a->nlayers; i++) {
+		lua_pushfstring(L, i ? "-%d" : "%d", (int)a->widths[i]);
+		luaL_addvalue(&b);
+	}
+	lua_pushfstring(L, ", %I parameters)", (lua_Integer)a->nparams);
+	luaL_addvalue(&b);
+	luaL_pushresult(&b);
+	return 1;
+}
+
+static const luaL_Reg model_funcs[] = {
+	{ "mlp", l_mlp },
+	{ "logreg", l_logreg },
+	{ NULL, NULL },
+};
+
+void
+lfm_open_model(lua_State *L)
+{
+	static const luaL_Reg methods[] = { { "params", md_params },
+		{ "layers", md_layers }, { NULL, NULL } };
+	if (luaL_newmetatable(L, LFM_MODEL)) {
+		lua_pushcfunction(L, md_tostring);
+		lua_setfield(L, -2, "__tostring");
+		luaL_newlib(L, methods);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_pop(L, 1);
+	luaL_newlib(L, model_funcs);
+}
+
+/* ---- Topology ---------------------------------------------------------- */
+
+/* fm.topology.star{ clients = N } -> { kind = "star", clients = N } */
+static int
+l_star(lua_State *L)
+{
+	static const char *const f[] = { "clients", NULL };
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lfm_check_fields(L, 1, "fm.topology.star", f);
+	lua_Integer n = lfm_opt_int(L, 1, "fm.topology.star", "clients", 0, 1,
+	    100000000);
+	lua_createtable(L, 0, 2);
+	lua_pushliteral(L, "star");
+	lua_setfield(L, -2, "kind");
+	if (n > 0) {
+		lua_pushinteger(L, n);
+		lua_setfield(L, -2, "clients");
+	}
+	return 1;
+}
+
+void
+lfm_open_topology(lua_State *L)
+{
+	static const luaL_Reg f[] = { { "star", l_star }, { NULL, NULL } };
+	luaL_newlib(L, f);
+}
+
+/* ---- Experiment ---------------------------------------------------------- */
+
+typedef struct lexp {
+	fmi_fed_cfg cfg;
+	fmi_arch arch;
+	fm_value *params;
+	char **strs;
+	uint32_t nparams;
+	int on_round; /* registry ref or LUA_NOREF */
+	int quiet;
+	char *metrics; /* JSONL path or NULL */
+	/* while running */
+	lua_State *L;
+	FILE *mf;
+	int rows; /* registry ref of the rows table */
+	int best_round;
+	double best_acc;
+} lexp;
+
+static lexp *
+check_exp(lua_State *L, int idx)
+{
+	return luaL_checkudata(L, idx, LFM_EXPERIMENT);
+}
+
+static void
+exp_release(lua_State *L, lexp *x)
+{
+	fmi_dataset_unref(x->cfg.train);
+	fmi_dataset_unref(x->cfg.test);
+	fmi_partition_unref(x->cfg.part);
+	x->cfg.train = x->cfg.test = NULL;
+	x->cfg.part = NULL;
+	for (uint32_t i = 0; x->strs != NULL && i < x->nparams; i++) {
+		free(x->strs[i]);
+	}
+	free(x->strs);
+	free(x->params);
+	free(x->metrics);
+	x->strs = NULL;
+	x->params = NULL;
+	x->metrics = NULL;
+	luaL_unref(L, LUA_REGISTRYINDEX, x->on_round);
+	x->on_round = LUA_NOREF;
+}
+
+static int
+exp_gc(lua_State *L)
+{
+	exp_release(L, check_exp(L, 1));
+	return 0;
+}
+
+/* Reads `aggregator = "name"` or `{ "name", p = v, ... }` at stack top. */
+static void
+exp_read_aggregator(lua_State *L, lexp *x)
+{
+	const char *fn = "fm.experiment";
+	fmi_param_in in[64];
+	size_t nin = 0;
+	int t = lua_gettop(L);
+	const char *name = "fedavg";
+
+	if (lua_type(L, t) == LUA_TSTRING) {
+		name = lua_tostring(L, t);
+	} else if (lua_type(L, t) == LUA_TTABLE) {
+		lua_rawgeti(L, t, 1);
+		name = lua_tostring(L, -1); /* anchored by the table */
+		lua_pop(L, 1);
+		if (name == NULL) {
+			luaL_error(L, "%s: aggregator table needs the plugin "
+			    "name first, e.g. { \"fedavg\" }", fn);
+		}
+		lua_pushnil(L);
+		while (lua_next(L, t) != 0 && nin < 64) {
+			if (lua_type(L, -2) == LUA_TSTRING) {
+				fmi_param_in *p = &in[nin++];
+				p->name = lua_tostring(L, -2);
+				p->is_str = lua_type(L, -1) == LUA_TSTRING;
+				p->str = p->is_str ? lua_tostring(L, -1) : NULL;
+				if (lua_type(L, -1) == LUA_TBOOLEAN) {
+					p->num = lua_toboolean(L, -1);
+				} else if (lua_type(L, -1) == LUA_TNUMBER) {
+					p->num = lua_tonumber(L, -1);
+				} else if (!p->is_str) {
+					luaL_error(L, "%s: parameter '%s' of %s "
+					    "must be a number, boolean or string",
+					    fn, p->name, name);
+				}
+			}
+			lua_pop(L, 1);
+		}
+	} else if (!lua_isnil(L, t)) {
+		luaL_error(L, "%s: field 'aggregator' must be a plugin name or "
+		    "{ name, param = value, ... }", fn);
+	}
+	const fmi_component *c = fmi_registry_find(lfm_registry(L),
+	    FM_KIND_AGGREGATOR, name);
+	if (c == NULL) {
+		luaL_error(L, "%s: unknown aggregator plugin '%s' (run `fedmesh "
+		    "plugins` to list the available ones; add directories with "
+		    "FEDMESH_PLUGIN_PATH or fm.plugin_path)", fn, name);
+	}
+	x->cfg.aggregator = c;
+	x->nparams = (uint32_t)fmi_component_nparams(c);
+	x->params = calloc(x->nparams + 1, sizeof *x->params);
+	x->strs = calloc(x->nparams + 1, sizeof *x->strs);
+	fm_error e;
+	if (x->params == NULL || x->strs == NULL ||
+	    fmi_params_resolve(c, in, nin, x->params, &e) != FM_OK) {
+		luaL_error(L, "%s: %s", fn, x->params ? e.msg : "out of memory");
+	}
+	for (uint32_t i = 0; i < x->nparams; i++) { /* own the strings */
+		if (x->params[i].str != NULL) {
+			x->strs[i] = strdup(x->params[i].str);
+			x->params[i].str = x->strs[i];
+		}
+	}
+	x->cfg.agg_params = x->params;
+	lua_pop(L, 1);
+}
+
+static void
+exp_read_local(lua_State *L, lexp *x)
+{
+	static const char *const f[] = { "epochs", "batch", "lr", "momentum",
+		"weight_decay", NULL };
+	const char *fn = "fm.experiment: local_training";
+	int t = lua_gettop(L);
+	if (!lua_isnil(L, t)) {
+		luaL_checktype(L, t, LUA_TTABLE);
+		lfm_check_fields(L, t, fn, f);
+	}
+	fmi_local_cfg *c = &x->cfg.local;
+	c->epochs = (uint32_t)lfm_opt_int(L, t, fn, "epochs", 1, 1, 100000);
+	c->batch = (uint32_t)lfm_opt_int(L, t, fn, "batch", 32, 1, 65536);
+	c->opt.lr = (float)lfm_opt_num(L, t, fn, "lr", 0.05, 0, 1e6);
+	c->opt.momentum = (float)lfm_opt_num(L, t, fn, "momentum", 0, 0, 1);
+	c->opt.weight_decay = (float)lfm_opt_num(L, t, fn, "weight_decay", 0,
+	    0, 1e3);
+	lua_pop(L, 1);
+}
+
+/* Checks the topology table against the partition. */
+static void
+exp_read_topology(lua_State *L, lexp *x)
+{
+	int t = lua_gettop(L);
+	if (!lua_isnil(L, t)) {
+		luaL_checktype(L, t, LUA_TTABLE);
+		const char *kind = lfm_opt_str(L, t, "fm.experiment: topology",
+		    "kind", "star");
+		if (strcmp(kind, "star") != 0) {
+			luaL_error(L, "fm.experiment: topology '%s' is not "
+			    "supported by this version (use fm.topology.star)",
+			    kind);
+		}
+		lua_Integer n = lfm_opt_int(L, t, "fm.experiment: topology",
+		    "clients", 0, 0, 100000000);
+		if (n != 0 && (uint32_t)n != x->cfg.part->nclients) {
+			luaL_error(L, "fm.experiment: the star topology has %I "
+			    "clients but the partition 'train' has %d", n,
+			    (int)x->cfg.part->nclients);
+		}
+	}
+	lua_pop(L, 1);
+}
+
+static void
+exp_read_data(lua_State *L, lexp *x)
+{
+	if (lua_getfield(L, 1, "train") == LUA_TNIL) {
+		luaL_error(L, "fm.experiment: field 'train' (a partition, e.g. "
+		    "fm.partition.iid(train, { clients = 100 })) is required");
+	}
+	if (luaL_testudata(L, -1, LFM_PARTITION) == NULL) {
+		luaL_error(L, "fm.experiment: field 'train' must be a "
+		    "fedmesh.Partition, got %s", luaL_typename(L, -1));
+	}
+	lfm_partition *p = lua_touserdata(L, -1);
+	x->cfg.part = p->p;
+	x->cfg.train = p->d;
+	fmi_partition_ref(p->p);
+	fmi_dataset_ref(p->d);
+	lua_pop(L, 1);
+	if (lua_getfield(L, 1, "test") != LUA_TNIL) {
+		if (luaL_testudata(L, -1, LFM_DATASET) == NULL) {
+			luaL_error(L, "fm.experiment: field 'test' must be a "
+			    "fedmesh.Dataset, got %s", luaL_typename(L, -1));
+		}
+		x->cfg.test = ((lfm_dataset *)lua_touserdata(L, -1))->d;
+		fmi_dataset_ref(x->cfg.test);
+	}
+	lua_pop(L, 1);
+}
+
+static void
+exp_read_model(lua_State *L, lexp *x)
+{
+	if (lua_getfield(L, 1, "model") == LUA_TNIL ||
+	    luaL_testudata(L, -1, LFM_MODEL) == NULL) {
+		luaL_error(L, "fm.experiment: field 'model' must be a model, e.g."
+		    " fm.model.mlp{ 784, 200, 200, 10 }; got %s",
+		    luaL_typename(L, -1));
+	}
+	x->cfg.arch = ((lfm_model *)lua_touserdata(L, -1))->arch;
+	lua_pop(L, 1);
+}
+
+static void
+exp_read_scalars(lua_State *L, lexp *x)
+{
+	const char *fn = "fm.experiment";
+	fmi_fed_cfg *c = &x->cfg;
+	c->rounds = (uint32_t)lfm_opt_int(L, 1, fn, "rounds", 10, 1, 10000000);
+	c->clients_per_round = (uint32_t)lfm_opt_int(L, 1, fn,
+	    "clients_per_round", FMI_MIN(10, c->part->nclients), 1,
+	    c->part->nclients);
+	c->seed = (uint64_t)lfm_opt_int(L, 1, fn, "seed", 1, 0, LUA_MAXINTEGER);
+	c->workers = (uint32_t)lfm_opt_int(L, 1, fn, "threads",
+	    lfm_default_threads(L), 0, 1024);
+	c->round_timeout_ms = (uint32_t)(1000 * lfm_opt_num(L, 1, fn,
+	    "round_timeout", 3600, 0.001, 86400));
+	c->min_updates = (uint32_t)lfm_opt_int(L, 1, fn, "min_updates", 0, 0,
+	    c->clients_per_round);
+	c->eval_every = (uint32_t)lfm_opt_int(L, 1, fn, "eval_every", 1, 1,
+	    1000000);
+	x->quiet = lfm_opt_bool(L, 1, fn, "quiet", 0);
+	const char *m = lfm_opt_str(L, 1, fn, "metrics",
+	    lfm_default_metrics(L));
+	x->metrics = m ? strdup(m) : NULL;
+}
+
+/* fm.experiment{ ... } -> Experiment; validates everything up front so
+ * mistakes are reported at the line that made them. */
+int
+lfm_experiment(lua_State *L)
+{
+	static const char *const fields[] = { "topology", "model", "train",
+		"test", "rounds", "clients_per_round", "local_training",
+		"aggregator", "seed", "on_round", "threads", "round_timeout",
+		"min_updates", "eval_every", "quiet", "metrics", NULL };
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lfm_check_fields(L, 1, "fm.experiment", fields);
+	lexp *x = lua_newuserdatauv(L, sizeof *x, 0);
+	memset(x, 0, sizeof *x);
+	x->on_round = LUA_NOREF;
+	luaL_setmetatable(L, LFM_EXPERIMENT);
+	exp_read_data(L, x);
+	exp_read_model(L, x);
+	lua_getfield(L, 1, "topology");
+	exp_read_topology(L, x);
+	lua_getfield(L, 1, "local_training");
+	exp_read_local(L, x);
+	lua_getfield(L, 1, "aggregator");
+	exp_read_aggregator(L, x);
+	exp_read_scalars(L, x);
+	if (lua_getfield(L, 1, "on_round") != LUA_TNIL) {
+		luaL_checktype(L, -1, LUA_TFUNCTION);
+		x->on_round = luaL_ref(L, LUA_REGISTRYINDEX);
+	} else {
+		lua_pop(L, 1);
+	}
+	fm_error e;
+	if (fmi_fed_validate(&x->cfg, &e) != FM_OK) {
+		return lfm_raise(L, "fm.experiment", &e);
+	}
+	return 1;
+}
+
+/* ---- running -------------------------------------------------------------- */
+
+static void
+push_row(lua_State *L, const fmi_round_metrics *m)
+{
+	lua_createtable(L, 0, 12 + (int)m->nextra);
+	lua_pushinteger(L, m->round);
+	lua_setfield(L, -2, "round");
+	if (m->evaluated) {
+		lua_pushnumber(L, m->accuracy);
+		lua_setfield(L, -2, "accuracy");
+		lua_pushnumber(L, m->loss);
+		lua_setfield(L, -2, "loss");
+	}
+	lua_pushnumber(L, m->train_loss);
+	lua_setfield(L, -2, "train_loss");
+	lua_pushinteger(L, (lua_Integer)m->bytes_sent);
+	lua_setfield(L, -2, "bytes_sent");
+	lua_pushinteger(L, (lua_Integer)m->bytes_received);
+	lua_setfield(L, -2, "bytes_received");
+	lua_pushnumber(L, m->seconds);
+	lua_setfield(L, -2, "seconds");
+	lua_pushinteger(L, m->sampled);
+	lua_setfield(L, -2, "clients");
+	lua_pushinteger(L, m->updates);
+	lua_setfield(L, -2, "updates");
+	lua_pushinteger(L, m->dropped);
+	lua_setfield(L, -2, "dropped");
+	for (uint32_t i = 0; i < m->nextra; i++) {
+		lua_pushnumber(L, m->extra[i].value);
+		lua_setfield(L, -2, m->extra[i].name);
+	}
+}
+
+static void
+print_progress(const lexp *x, const fmi_round_metrics *m)
+{
+	char acc[64] = "";
+	if (m->evaluated) {
+		snprintf(acc, sizeof acc, "  acc %.4f  loss %.4f", m->accuracy,
+		    m->loss);
+	}
+	printf("round %4u/%u%s  train_loss %.4f  sent %.2f MB  recv %.2f MB  "
+	    "%.2f s\n", m->round, x->cfg.rounds, acc, m->train_loss,
+	    (double)m->bytes_sent / 1e6, (double)m->bytes_received / 1e6,
+	    m->seconds);
+	fflush(stdout);
+}
+
+static int
+msgh(lua_State *L)
+{
+	luaL_traceback(L, L, lua_tostring(L, 1), 1);
+	return 1;
+}
+
+/* Called by the server after every round, on this thread. */
+static int
+exp_on_round(void *ud, const fmi_round_metrics *m)
+{
+	lexp *x = ud;
+	lua_State *L = x->L;
+	if (m->evaluated && m->accuracy > x->best_acc) {
+		x->best_acc = m->accuracy;
+		x->best_round = (int)m->round;
+	}
+	if (!x->quiet) {
+		print_progress(x, m);
+	}
+	lua_rawgeti(L, LUA_REGISTRYINDEX, x->rows);
+	push_row(L, m);
+	if (x->mf != NULL) {
+		lfm_write_row_json(L, x->mf, lua_gettop(L));
+		fflush(x->mf);
+	}
+	lua_pushvalue(L, -1);
+	lua_rawseti(L, -3, (lua_Integer)m->round);
+	int rv = 0;
+	if (x->on_round != LUA_NOREF) {
+		lua_pushcfunction(L, msgh);
+		lua_rawgeti(L, LUA_REGISTRYINDEX, x->on_round);
+		lua_pushvalue(L, -3);
+		if (lua_pcall(L, 1, 0, -3) != LUA_OK) {
+			lua_setfield(L, LUA_REGISTRYINDEX, "fedmesh.cb_error");
+			rv = 1;
+		}
+		lua_pop(L, 1); /* msgh */
+	}
+	lua_pop(L, 2); /* row, rows */
+	return rv;
+}
+
+static void
+push_result(lua_State *L, lexp *x, const fmi_fed_result *res)
+{
+	lua_createtable(L, 0, 8);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, x->rows);
+	lua_setfield(L, -2, "rounds");
+	for (uint32_t i = res->nrounds; i > 0; i--) {
+		if (res->rounds[i - 1].evaluated) {
+			lua_pushnumber(L, res->rounds[i - 1].accuracy);
+			lua_setfield(L, -2, "accuracy");
+			lua_pushnumber(L, res->rounds[i - 1].loss);
+			lua_setfield(L, -2, "loss");
+			break;
+		}
+	}
+	lua_pushnumber(L, x->best_acc);
+	lua_setfield(L, -2, "best_accuracy");
+	lua_pushinteger(L, x->best_round);
+	lua_setfield(L, -2, "best_round");
+	lua_pushnumber(L, res->seconds);
+	lua_setfield(L, -2, "seconds");
+	lua_pushinteger(L, (lua_Integer)res->nparams);
+	lua_setfield(L, -2, "params");
+	luaL_setmetatable(L, LFM_RESULT);
+}
+
+static void
+print_summary(const lexp *x, const fmi_fed_result *res)
+{
+	uint64_t sent = 0, recv = 0;
+	for (uint32_t i = 0; i < res->nrounds; i++) {
+		sent += res->rounds[i].bytes_sent;
+		recv += res->rounds[i].bytes_received;
+	}
+	printf("done: %u rounds in %.1f s; best accuracy %.4f at round %d; "
+	    "%.1f MB sent, %.1f MB received; %zu parameters\n", res->nrounds,
+	    res->seconds, x->best_acc, x->best_round, (double)sent / 1e6,
+	    (double)recv / 1e6, res->nparams);
+	fflush(stdout);
+}
+
+/* exp:simulate() -> result table { rounds = {...}, accuracy, loss,
+ * best_accuracy, best_round, seconds, params } */
+static int
+exp_simulate(lua_State *L)
+{
+	lexp *x = check_exp(L, 1);
+	fmi_fed_result res;
+	fm_error e = { 0, "" };
+	if (x->metrics != NULL && (x->mf = fopen(x->metrics, "w")) == NULL) {
+		return luaL_error(L, "simulate: cannot write metrics to '%s'",
+		    x->metrics);
+	}
+	lua_newtable(L);
+	x->rows = luaL_ref(L, LUA_REGISTRYINDEX);
+	x->L = L;
+	x->best_acc = 0;
+	x->best_round = 0;
+	x->cfg.on_round = exp_on_round;
+	x->cfg.ud = x;
+	int rv = fmi_fed_simulate(&x->cfg, &res, &e);
+	if (x->mf != NULL) {
+		fclose(x->mf);
+		x->mf = NULL;
+	}
+	if (rv == FM_OK) {
+		if (!x->quiet) {
+			print_summary(x, &res);
+		}
+		push_result(L, x, &res);
+	}
+	fmi_fed_result_free(&res);
+	luaL_unref(L, LUA_REGISTRYINDEX, x->rows);
+	if (rv == FM_OK) {
+		return 1;
+	}
+	if (lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.cb_error") !=
+	    LUA_TNIL) {
+		lua_pushnil(L);
+		lua_setfield(L, LUA_REGISTRYINDEX, "fedmesh.cb_error");
+		return lua_error(L); /* the callback's own error */
+	}
+	return luaL_error(L, "simulate: %s", e.msg);
+}
+
+static int
+exp_tostring(lua_State *L)
+{
+	lexp *x = check_exp(L, 1);
+	lua_pushfstring(L, "fedmesh.Experiment(%s, %d clients, %d per round, "
+	    "%d rounds)", x->cfg.aggregator ? x->cfg.aggregator->desc->name
+	                                     : "?",
+	    (int)(x->cfg.part ? x->cfg.part->nclients : 0),
+	    (int)x->cfg.clients_per_round, (int)x->cfg.rounds);
+	return 1;
+}
+
+void
+lfm_register_experiment(lua_State *L)
+{
+	static const luaL_Reg methods[] = { { "simulate", exp_simulate },
+		{ NULL, NULL } };
+	static const luaL_Reg rmethods[] = {
+		{ "write_csv", lfm_result_write_csv },
+		{ "write_jsonl", lfm_result_write_jsonl }, { NULL, NULL } };
+	if (luaL_newmetatable(L, LFM_EXPERIMENT)) {
+		lua_pushcfunction(L, exp_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_pushcfunction(L, exp_tostring);
+		lua_setfield(L, -2, "__tostring");
+		luaL_newlib(L, methods);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_pop(L, 1);
+	if (luaL_newmetatable(L, LFM_RESULT)) {
+		luaL_newlib(L, rmethods);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_pop(L, 1);
+}

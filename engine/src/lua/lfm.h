@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/* lfm.h: internal declarations shared by the Lua binding files. */
+#ifndef FMI_LUA_LFM_H
+#define FMI_LUA_LFM_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "data/data.h"
+#include "model/model.h"
+#include "node/fed.h"
+#include "plugin/registry.h"
+
+#define LFM_DATASET "fedmesh.Dataset"
+#define LFM_PARTITION "fedmesh.Partition"
+#define LFM_MODEL "fedmesh.Model"
+#define LFM_EXPERIMENT "fedmesh.Experiment"
+#define LFM_RESULT "fedmesh.Result"
+
+typedef struct lfm_dataset {
+	fmi_dataset *d;
+} lfm_dataset;
+
+typedef struct lfm_partition {
+	fmi_partition *p;
+	fmi_dataset *d; /* the dataset it indexes (referenced) */
+} lfm_partition;
+
+typedef struct lfm_model {
+	fmi_arch arch;
+} lfm_model;
+
+/* ldata.c */
+void lfm_open_data(lua_State *L);          /* pushes fm.data */
+void lfm_open_partition(lua_State *L);     /* pushes fm.partition */
+lfm_dataset *lfm_check_dataset(lua_State *L, int idx);
+lfm_partition *lfm_check_partition(lua_State *L, int idx);
+void lfm_push_dataset(lua_State *L, fmi_dataset *d); /* takes the ref */
+
+/* lexperiment.c */
+void lfm_open_model(lua_State *L);     /* pushes fm.model */
+void lfm_open_topology(lua_State *L);  /* pushes fm.topology */
+int lfm_experiment(lua_State *L);      /* fm.experiment{...} */
+void lfm_register_experiment(lua_State *L);
+
+/* lresult.c: metrics rows as CSV / JSON Lines */
+#include <stdio.h>
+/* Writes the row table at index row as one JSON object line. */
+void lfm_write_row_json(lua_State *L, FILE *f, int row);
+int lfm_result_write_csv(lua_State *L);   /* result:write_csv(path) */
+int lfm_result_write_jsonl(lua_State *L); /* result:write_jsonl(path) */
+
+/* lfedmesh.c */
+FM_API int fm_lua_open(lua_State *L); /* luaopen body of `fedmesh` */
+fmi_registry *lfm_registry(lua_State *L); /* loads defaults on first use */
+/* Settings from the CLI (--threads, --metrics), kept in the registry. */
+int lfm_default_threads(lua_State *L);
+const char *lfm_default_metrics(lua_State *L);
+
+/* Helpers for option tables. */
+/* Raises "<fn>: unknown field 'x' (did you mean 'y'?; valid: a, b, c)" for
+ * any string key of table idx not in valid (NULL-terminated). */
+void lfm_check_fields(lua_State *L, int idx, const char *fn,
+    const char *const *valid);
+lua_Integer lfm_opt_int(lua_State *L, int t, const char *fn, const char *k,
+    lua_Integer def, lua_Integer min, lua_Integer max);
+lua_Number lfm_opt_num(lua_State *L, int t, const char *fn, const char *k,
+    lua_Number def, lua_Number min, lua_Number max);
+int lfm_opt_bool(lua_State *L, int t, const char *fn, const char *k, int def);
+const char *lfm_opt_str(lua_State *L, int t, const char *fn, const char *k,
+    const char *def);
+/* Raises a Lua error from an fm_error, prefixed with the caller's line. */
+int lfm_raise(lua_State *L, const char *fn, const fm_error *e);
+
+#endif /* FMI_LUA_LFM_H */
