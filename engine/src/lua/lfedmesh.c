@@ -287,6 +287,69 @@ l_plugins(lua_State *L)
 	return 1;
 }
 
+/* ---- script arguments ------------------------------------------------------ */
+
+/* Converts the string at the top to the type of the default at idx. */
+static void
+args_convert(lua_State *L, int def, const char *key, const char *val)
+{
+	int ok = 1;
+	switch (lua_type(L, def)) {
+	case LUA_TNUMBER:
+		ok = lua_stringtonumber(L, val) != 0;
+		break;
+	case LUA_TBOOLEAN:
+		ok = strcmp(val, "true") == 0 || strcmp(val, "false") == 0;
+		lua_pushboolean(L, strcmp(val, "true") == 0);
+		break;
+	default:
+		lua_pushstring(L, val);
+	}
+	if (!ok) {
+		luaL_error(L, "fm.args: %s=%s: expected a %s like %s", key, val,
+		    luaL_typename(L, def), luaL_tolstring(L, def, NULL));
+	}
+}
+
+/* fm.args(defaults [, argv]) -> options: a copy of defaults where every
+ * "key=value" of argv (default: the global `arg`) overrides its key, with
+ * the default's type. Unknown keys and bad values are errors. */
+static int
+l_args(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (lua_isnoneornil(L, 2)) {
+		lua_settop(L, 1);
+		lua_getglobal(L, "arg");
+	}
+	lua_newtable(L); /* 3: result */
+	lua_pushnil(L);
+	while (lua_next(L, 1) != 0) {
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_settable(L, 3);
+	}
+	lua_Integer n = lua_istable(L, 2) ? luaL_len(L, 2) : 0;
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, 2, i);
+		const char *a = lua_tostring(L, -1), *eq = a ? strchr(a, '=') : NULL;
+		if (eq == NULL || eq == a) {
+			return luaL_error(L, "fm.args: argument '%s' is not "
+			    "key=value", a ? a : "?");
+		}
+		lua_pushlstring(L, a, (size_t)(eq - a)); /* key */
+		if (lua_rawget(L, 1) == LUA_TNIL) {
+			return luaL_error(L, "fm.args: unknown option '%s'", a);
+		}
+		lua_pushlstring(L, a, (size_t)(eq - a));
+		args_convert(L, lua_gettop(L) - 1, lua_tostring(L, -1), eq + 1);
+		lua_setfield(L, 3, lua_tostring(L, -2));
+		lua_pop(L, 3);
+	}
+	lua_settop(L, 3);
+	return 1;
+}
+
 /* ---- module ---------------------------------------------------------------- */
 
 static int
@@ -304,6 +367,7 @@ static const luaL_Reg fm_funcs[] = {
 	{ "plugin_path", l_plugin_path },
 	{ "experiment", lfm_experiment },
 	{ "log", l_log },
+	{ "args", l_args },
 	{ NULL, NULL },
 };
 
