@@ -380,6 +380,11 @@ srv_on_update(fmi_server *s, fmi_rmsg *r)
 	    s->order[c] == 0) {
 		fm_log(FM_LOG_WARN, "FM-SENDER", "dropped update from client "
 		    "%d: not sampled in round %u", m->from, s->round);
+	} else if (strcmp(r->peer,
+	               s->hosts->names[s->slots[s->order[c] - 1].host]) != 0) {
+		fm_log(FM_LOG_WARN, "FM-SENDER", "dropped update for client %d "
+		    "from '%s': that client was sent to '%s'", m->from, r->peer,
+		    s->hosts->names[s->slots[s->order[c] - 1].host]);
 	} else if (s->slots[s->order[c] - 1].state != 0) {
 		fm_log(FM_LOG_WARN, "FM-SENDER", "dropped second update from "
 		    "client %d in round %u", m->from, s->round);
