@@ -78,13 +78,14 @@ rogue_send(fmi_tran *t, uint32_t round, int32_t from, uint64_t n,
 	free(buf);
 }
 
-/* Bad input of every kind, for every client, every round it can guess. */
+/* Bad input of every kind, for every client and round it can guess,
+ * until the server says shutdown (bounded). */
 static void
 rogue(fmi_tran *t, const fmi_fed_cfg *cfg)
 {
 	void *raw = fmi_tran_socket(t);
 	size_t dim = cfg->arch.nparams;
-	for (int k = 0; k < 60; k++) {
+	for (int k = 0; k < 5000; k++) {
 		uint32_t round = 1 + (uint32_t)k % cfg->rounds;
 		int32_t c = 1 + k % (int32_t)cfg->part->nclients;
 		zmq_send(raw, "\x93\x01\x02", 3, 0);          /* not a map */
@@ -95,7 +96,14 @@ rogue(fmi_tran *t, const fmi_fed_cfg *cfg)
 		rogue_send(t, round, c, dim, INFINITY, dim * 4); /* Inf */
 		rogue_send(t, 0, c, dim, 0.5f, dim * 4);       /* stale round */
 		rogue_send(t, round, 999, dim, 0.5f, dim * 4); /* no such client */
-		usleep(2000);
+		fmi_rmsg r;
+		if (fmi_tran_recv(t, &r, 1, NULL) == FM_OK) {
+			uint32_t ty = r.m.type;
+			fmi_rmsg_close(&r);
+			if (ty == FMI_MSG_SHUTDOWN) {
+				return;
+			}
+		}
 	}
 }
 
@@ -117,7 +125,7 @@ host_main(void *p)
 		if (a->mode == 2) {
 			rogue(t, a->cfg);
 		}
-		for (;;) { /* ignore everything until shutdown */
+		while (a->mode == 1) { /* ignore everything until shutdown */
 			fmi_rmsg r;
 			if (fmi_tran_recv(t, &r, 100, NULL) == FM_OK) {
 				uint32_t ty = r.m.type;
