@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/* host_api.c: the fm_host_api table plugins reach the host through. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <sodium.h>
+
+#include "core/core.h"
+#include "plugin/plugin_int.h"
+
+/* ---- memory: never NULL for a zero-size request ---------------------- */
+
+static void *
+host_alloc(size_t n)
+{
+	return malloc(n != 0 ? n : 1);
+}
+
+static void *
+host_calloc(size_t n, size_t size)
+{
+	if (n == 0 || size == 0) {
+		return calloc(1, 1);
+	}
+	return calloc(n, size);
+}
+
+static void
+host_free(void *p)
+{
+	free(p);
+}
+
+/* ---- logging ----------------------------------------------------------- */
+
+static void FM_PRINTF(3, 4)
+host_log(int level, const char *id, const char *fmt, ...)
+{
+	va_list ap;
+	if (fmt == NULL) {
+		return;
+	}
+	va_start(ap, fmt);
+	fmi_logv(level, id != NULL ? id : "FM-PLUGIN", fmt, ap);
+	va_end(ap);
+}
+
+/* ---- CSPRNG: libsodium, initialised once ------------------------------ */
+
+static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
+static int sodium_ok;
+
+static void
+sodium_setup(void)
+{
+	sodium_ok = sodium_init() >= 0;
+	if (!sodium_ok) {
+		fm_log(FM_LOG_ERR, "FM-HOST-RANDOM", "sodium_init failed; "
+		    "random_bytes falls back to getrandom(2)");
+	}
+}
+
+/* Without libsodium: the kernel's CSPRNG; zeros (and an error line) only
+ * if even that fails, since the ABI 1.0 call cannot report failure. */
+static void
+fallback_bytes(unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t got = getrandom(p, n, 0);
+		if (got <= 0) {
+			memset(p, 0, n);
+			fm_log(FM_LOG_ERR, "FM-HOST-RANDOM", "no source of "
+			    "randomness; %zu bytes left zero", n);
+			return;
+		}
+		p += got;
+		n -= (size_t)got;
+	}
+}
+
+static void
+host_random_bytes(void *buf, size_t n)
+{
+	if (buf == NULL || n == 0) {
+		return;
+	}
+	pthread_once(&sodium_once, sodium_setup);
+	if (sodium_ok) {
+		randombytes_buf(buf, n);
+	} else {
+		fallback_bytes(buf, n);
+	}
+}
+
+/* ---- messaging, timers, metrics: through the instance's node link ----- */
+
+/* The open instance behind self (fm_instance.host_data). */
+static const fmi_agg *
+host_agg(const fm_instance *self)
+{
+	return self != NULL ? self->host_data : NULL;
+}
+
+static int
+host_send(const fm_instance *self, int32_t to, const void *data, size_t len)
+{
+	const fmi_agg *a = host_agg(self);
+	if (a == NULL || (data == NULL && len > 0)) {
+		return FM_EINVAL;
+	}
+	if (a->link.send == NULL) {
+		return FM_ENOTSUP;
+	}
+	return a->link.send(a->link.node, a->comp->desc->name, to, data, len);
+}
+
+static int
+host_timer(const fm_instance *self, uint32_t ms, uint64_t tag)
+{
+	const fmi_agg *a = host_agg(self);
+	if (a == NULL) {
+		return FM_EINVAL;
+	}
+	if (a->link.timer == NULL) {
+		return FM_ENOTSUP;
+	}
+	return a->link.timer(a->link.node, a->comp->desc->name, ms, tag);
+}
+
+static void
+host_metric(const fm_instance *self, const char *name, double value)
+{
+	const fmi_agg *a = host_agg(self);
+	if (a != NULL && name != NULL && name[0] != '\0' &&
+	    a->link.metric != NULL) {
+		a->link.metric(a->link.node, name, value);
+	}
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+static const fm_host_api host_api = {
+	.struct_size = (uint32_t)sizeof(fm_host_api),
+	.abi_major = FM_PLUGIN_ABI_MAJOR,
+	.abi_minor = FM_PLUGIN_ABI_MINOR,
+	.alloc = host_alloc,
+	.calloc = host_calloc,
+	.free = host_free,
+	.log = host_log,
+	.strerror = fm_strerror,
+	.rng_seed = fmi_rng_seed,
+	.rng_u64 = fmi_rng_u64,
+	.rng_uniform = fmi_rng_uniform,
+	.rng_normal = fmi_rng_normal,
+	.random_bytes = host_random_bytes,
+	.axpy = fmi_axpy,
+	.scal = fmi_scal,
+	.dot = fmi_dot,
+	.nrm2 = fmi_nrm2,
+	.gemm = fmi_gemm,
+	.register_component = fmi_registrar_register,
+	.send = host_send,
+	.timer = host_timer,
+	.metric = host_metric,
+};
+
+const fm_host_api *
+fmi_host_api(void)
+{
+	return &host_api;
+}
