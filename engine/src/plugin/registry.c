@@ -455,10 +455,10 @@ rr_declared(fm_registrar *r, const reg_ops_head *h, uint32_t *idx)
 			*idx = i;
 			return FM_OK;
 		}
-		return rr_fail(r, "FM-PLUGIN-OPS", FM_EPLUGIN, "ops for '%s' "
-		    "have kind %s but the descriptor declares it a %s", h->name,
-		    fmi_kind_name(h->kind),
-		    fmi_kind_name(in->components[i].kind));
+		return rr_fail(r, "FM-PLUGIN-OPS", FM_EPLUGIN, "'%s' is "
+		    "declared as %s but its ops have kind %s", h->name,
+		    fmi_kind_name(in->components[i].kind),
+		    fmi_kind_name(h->kind));
 	}
 	return rr_fail(r, "FM-PLUGIN-OPS", FM_EPLUGIN, "registers %s '%s', "
 	    "which the descriptor does not declare", fmi_kind_name(h->kind),
@@ -479,15 +479,21 @@ rr_check_head(fm_registrar *r, const void *ops, size_t size, reg_ops_head *h)
 		    "%u does not match the %zu bytes passed to "
 		    "register_component", h->size, size);
 	}
-	if (h->kind == 0 || h->kind >= FMI_ARRAY_LEN(reg_kinds) ||
-	    reg_kinds[h->kind].ops_min == 0) {
+	if (h->kind == 0 || h->kind >= FMI_ARRAY_LEN(reg_kinds)) {
 		return rr_fail(r, "FM-PLUGIN-OPS", FM_EPLUGIN, "ops of unknown "
-		    "or unsupported kind %u", h->kind);
+		    "kind %u", h->kind);
 	}
 	if (!nonempty(h->name)) {
 		return rr_fail(r, "FM-PLUGIN-OPS", FM_EPLUGIN, "ops without a "
 		    "name");
 	}
+	return FM_OK;
+}
+
+/* After rr_declared: the kind is one this host runs. */
+static int
+rr_check_size(fm_registrar *r, const reg_ops_head *h, size_t size)
+{
 	if (size < reg_kinds[h->kind].ops_min) {
 		return rr_fail(r, "FM-PLUGIN-OPS", FM_EPLUGIN, "%s ops for '%s' "
 		    "are %zu bytes; plugin ABI %d.0 needs at least %zu",
@@ -537,6 +543,9 @@ fmi_registrar_register(fm_registrar *r, const void *ops, size_t ops_size)
 	int rv = rr_check_head(r, ops, ops_size, &h);
 	if (rv == FM_OK) {
 		rv = rr_declared(r, &h, &idx);
+	}
+	if (rv == FM_OK) {
+		rv = rr_check_size(r, &h, ops_size);
 	}
 	if (rv == FM_OK && r->pending[idx] != NULL) {
 		rv = rr_fail(r, "FM-PLUGIN-OPS", FM_EPLUGIN, "registers %s "

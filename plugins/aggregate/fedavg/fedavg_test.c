@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/* fedavg_test.c: conformance of the built-in fedavg plugin, loaded as a .so. */
+#define _DEFAULT_SOURCE /* PATH_MAX */
+#include <limits.h>
+
+#include "fm_test.h"
+
+#include "core/core.h"
+#include "plugin/registry.h"
+
+#ifndef FM_PLUGIN_OUT_DIR
+#define FM_PLUGIN_OUT_DIR "lib/fedmesh/plugins"
+#endif
+
+#define DIM 4
+
+typedef struct fixture {
+	fmi_registry *reg;
+	const fmi_component *c;
+} fixture;
+
+static int
+setup(void **state)
+{
+	const char *dir = getenv("FEDMESH_BUILTIN_PLUGIN_DIR");
+	char path[PATH_MAX];
+	fixture *f = calloc(1, sizeof *f);
+	snprintf(path, sizeof path, "%s/fedavg.so",
+	    dir != NULL ? dir : FM_PLUGIN_OUT_DIR);
+	if (f == NULL || fmi_registry_new(&f->reg) != FM_OK ||
+	    fmi_registry_load_file(f->reg, path, NULL) != FM_OK) {
+		return -1;
+	}
+	f->c = fmi_registry_find(f->reg, FM_KIND_AGGREGATOR, "fedavg");
+	*state = f;
+	return f->c != NULL ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	fixture *f = *state;
+	fmi_registry_free(f->reg);
+	free(f);
+	return 0;
+}
+
+static fmi_agg *
+open_agg(const fixture *f, size_t dim)
+{
+	fmi_agg *a = NULL;
+	FMT_PASS(fmi_agg_open(&a, f->c, NULL, dim, FM_ROLE_SERVER,
+	    FM_NODE_SERVER, 42, NULL, NULL));
+	return a;
+}
+
+/* One round: begin, accept deltas[k] (weights n[k]), poisoning each
+ * delta after its call, then finish into global. */
+static void
+run_round(fmi_agg *a, float *global, const float (*deltas)[DIM],
+    const uint64_t *n, uint32_t nup)
+{
+	int32_t ids[8];
+	float buf[DIM];
+	fm_round r = { 1, nup, ids, global, DIM };
+	for (uint32_t k = 0; k < nup; k++) {
+		ids[k] = (int32_t)k + 1;
+	}
+	FMT_PASS(a->ops->a_begin(a->state, &r));
+	for (uint32_t k = 0; k < nup; k++) {
+		memcpy(buf, deltas[k], sizeof buf);
+		fm_update u = { ids[k], 1, buf, DIM, n[k], 0.1 };
+		FMT_PASS(a->ops->a_accept(a->state, &u));
+		for (int i = 0; i < DIM; i++) { /* borrowed: must not be kept */
+			buf[i] = NAN;
+		}
+	}
+	FMT_PASS(a->ops->a_finish(a->state, global, DIM));
+}
+
+static void
+test_abi(void **state)
+{
+	const fixture *f = *state;
+	const fm_plugin_info *in = f->c->plugin;
+	assert_int_equal(in->magic, FM_PLUGIN_MAGIC);
+	assert_int_equal(in->abi_major, FM_PLUGIN_ABI_MAJOR);
+	assert_int_equal(in->info_size, sizeof(fm_plugin_info));
+	assert_int_equal(in->build_sig, FM_PLUGIN_BUILD_SIG);
+	assert_int_equal(in->ncomponents, 1);
+	assert_non_null(f->c->desc->params); /* declared, empty */
+	assert_int_equal(fmi_component_nparams(f->c), 0);
+	const fm_aggregator_ops *ops = f->c->ops;
+	assert_int_equal(ops->a_kind, FM_KIND_AGGREGATOR);
+	assert_string_equal(ops->a_name, "fedavg");
+	assert_null(ops->a_on_message); /* no client-side instance needed */
+}
+
+/* global += sum_k n_k delta_k / sum_k n_k, computed by hand. */
+static void
+test_weighted_average(void **state)
+{
+	const float d[3][DIM] = { { 1, 0, -1, 2 }, { 3, 3, 3, 3 },
+		{ 100, 100, 100, 100 } };
+	const uint64_t n[3] = { 1, 3, 0 }; /* the third weighs nothing */
+	float g[DIM] = { 1, 2, 3, 4 };
+	const float want[DIM] = { 3.5f, 4.25f, 5.0f, 6.75f };
+	fmi_agg *a = open_agg(*state, DIM);
+	run_round(a, g, d, n, 3);
+	FMT_NEAR(g, want, DIM, 1e-6);
+	fmi_agg_close(a);
+}
+
+static void
+test_single_update_passes_through(void **state)
+{
+	const float d[1][DIM] = { { 0.25f, -0.5f, 1e-3f, 7 } };
+	const uint64_t n[1] = { 17 };
+	float g[DIM] = { 1, 1, 1, 1 };
+	const float want[DIM] = { 1.25f, 0.5f, 1.001f, 8 };
+	fmi_agg *a = open_agg(*state, DIM);
+	run_round(a, g, d, n, 1);
+	FMT_NEAR(g, want, DIM, 1e-6);
+	fmi_agg_close(a);
+}
+
+static void
+test_empty_round_leaves_global(void **state)
+{
+	const float d[1][DIM] = { { 5, 5, 5, 5 } };
+	const uint64_t n[1] = { 0 };
+	float g[DIM] = { 1, -2, 3, -4 }, orig[DIM];
+	memcpy(orig, g, sizeof g);
+	fmi_agg *a = open_agg(*state, DIM);
+	run_round(a, g, d, n, 0);
+	assert_memory_equal(g, orig, sizeof g);
+	run_round(a, g, d, n, 1); /* only zero-example updates */
+	assert_memory_equal(g, orig, sizeof g);
+	fmi_agg_close(a);
+}
+
+/* Same inputs, same bits; and rounds do not leak into each other. */
+static void
+test_deterministic(void **state)
+{
+	const float d[2][DIM] = { { 0.1f, 0.2f, 0.3f, 0.4f },
+		{ -0.3f, 0.7f, 1.1f, 0.05f } };
+	const uint64_t n[2] = { 13, 29 };
+	float g1[DIM] = { 0.5f, 0.5f, 0.5f, 0.5f }, g2[DIM], g3[DIM];
+	memcpy(g2, g1, sizeof g1);
+	fmi_agg *a = open_agg(*state, DIM), *b = open_agg(*state, DIM);
+	run_round(a, g1, d, n, 2);
+	run_round(b, g2, d, n, 2);
+	assert_memory_equal(g1, g2, sizeof g1);
+	memcpy(g3, g1, sizeof g1);
+	run_round(a, g1, d, n, 2); /* round 2 on a used instance ... */
+	fmi_agg *c = open_agg(*state, DIM);
+	run_round(c, g3, d, n, 2); /* ... equals round 1 on a fresh one */
+	assert_memory_equal(g1, g3, sizeof g1);
+	fmi_agg_close(a);
+	fmi_agg_close(b);
+	fmi_agg_close(c);
+}
+
+static void
+test_wrong_dims_refused(void **state)
+{
+	float g[DIM] = { 0 }, d[DIM] = { 1, 1, 1, 1 };
+	int32_t id = 1;
+	fmi_agg *a = open_agg(*state, DIM);
+	fm_round bad = { 1, 1, &id, g, DIM + 1 }, ok = { 1, 1, &id, g, DIM };
+	fm_update u = { 1, 1, d, DIM - 1, 1, 0 };
+	FMT_FAIL(a->ops->a_begin(a->state, &bad), FM_EINVAL);
+	FMT_PASS(a->ops->a_begin(a->state, &ok));
+	FMT_FAIL(a->ops->a_accept(a->state, &u), FM_EINVAL);
+	FMT_FAIL(a->ops->a_finish(a->state, g, DIM + 1), FM_EINVAL);
+	fmi_agg_close(a);
+}
+
+static void *
+no_calloc(size_t n, size_t size)
+{
+	(void)n;
+	(void)size;
+	return NULL;
+}
+
+/* fini is safe after a failed init and on never-initialised state. */
+static void
+test_init_fini_after_failure(void **state)
+{
+	const fixture *f = *state;
+	const fm_aggregator_ops *ops = f->c->ops;
+	fmi_agg *a = (fmi_agg *)0x1;
+	fm_error e;
+	FMT_FAIL(fmi_agg_open(&a, f->c, NULL, 0, FM_ROLE_SERVER, 0, 1, NULL,
+	    &e), FM_EINVAL);
+	assert_true(a == (fmi_agg *)0x1);
+	assert_non_null(strstr(e.msg, "fedavg"));
+
+	fm_host_api host = *fmi_host_api();
+	host.calloc = no_calloc;
+	fm_instance inst = { &host, NULL, 0, FM_ROLE_SERVER, 0, 0, DIM, 1,
+		NULL };
+	void *st = calloc(1, ops->a_state_size);
+	assert_non_null(st);
+	FMT_FAIL(ops->a_init(st, &inst), FM_ENOMEM);
+	ops->a_fini(st);
+	memset(st, 0, ops->a_state_size);
+	ops->a_fini(st);
+	free(st);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_abi),
+		cmocka_unit_test(test_weighted_average),
+		cmocka_unit_test(test_single_update_passes_through),
+		cmocka_unit_test(test_empty_round_leaves_global),
+		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_wrong_dims_refused),
+		cmocka_unit_test(test_init_fini_after_failure),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
