@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/* abi_layout.c: the plugin ABI's layout, compared with abi_layout.exp. */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fedmesh/fedmesh.h"
+#include "fedmesh/plugin.h"
+
+/*
+ * Usage: abi_layout            prints the layout
+ *        abi_layout FILE       compares it with FILE (exit 1 on change,
+ *                              77 = skipped on a platform FILE is not for)
+ * A change here is an ABI change: append-only changes bump
+ * FM_PLUGIN_ABI_MINOR, anything else FM_PLUGIN_ABI_MAJOR; then regenerate
+ * the golden file with `abi_layout > tests/abi/abi_layout.exp`.
+ */
+
+/* The frozen descriptor prefix: readable by every host, forever. */
+_Static_assert(offsetof(fm_plugin_info, magic) == 0, "frozen: magic");
+_Static_assert(offsetof(fm_plugin_info, abi_major) == 4, "frozen: major");
+_Static_assert(offsetof(fm_plugin_info, abi_minor) == 6, "frozen: minor");
+_Static_assert(offsetof(fm_plugin_info, info_size) == 8, "frozen: size");
+_Static_assert(sizeof(((fm_plugin_info *)0)->magic) == 4, "magic: u32");
+_Static_assert(sizeof(((fm_plugin_info *)0)->abi_major) == 2, "major: u16");
+_Static_assert(sizeof(((fm_plugin_info *)0)->abi_minor) == 2, "minor: u16");
+_Static_assert(sizeof(((fm_plugin_info *)0)->info_size) == 4, "size: u32");
+_Static_assert(offsetof(fm_plugin_info, build_sig) == 12, "build_sig");
+_Static_assert(FM_PLUGIN_MAGIC == 0x4c504d46u, "magic is 'FMPL'");
+/* Every ops table and the host table start with their size. */
+_Static_assert(offsetof(fm_aggregator_ops, a_struct_size) == 0, "ops size");
+_Static_assert(offsetof(fm_aggregator_ops, a_kind) == 4, "ops kind");
+_Static_assert(offsetof(fm_host_api, struct_size) == 0, "host size");
+_Static_assert(offsetof(fm_host_api, abi_major) == 4, "host major");
+_Static_assert(offsetof(fm_host_api, abi_minor) == 6, "host minor");
+
+static char out[16384];
+static size_t used;
+
+static void
+line(const char *s, size_t a, size_t b)
+{
+	int n = snprintf(out + used, sizeof out - used, "%s %zu %zu\n", s, a, b);
+	if (n > 0 && (size_t)n < sizeof out - used) {
+		used += (size_t)n;
+	}
+}
+
+static void
+val(const char *s, long long v)
+{
+	int n = snprintf(out + used, sizeof out - used, "%s = %lld\n", s, v);
+	if (n > 0 && (size_t)n < sizeof out - used) {
+		used += (size_t)n;
+	}
+}
+
+/* "T size align" and "T.field offset size". */
+#define S(T) line(#T, sizeof(T), _Alignof(T))
+#define F(T, f) line(#T "." #f, offsetof(T, f), sizeof(((T *)0)->f))
+#define V(c) val(#c, (long long)(c))
+
+static void
+print_descriptor(void)
+{
+	S(fm_param_desc);
+	F(fm_param_desc, name);
+	F(fm_param_desc, type);
+	F(fm_param_desc, def);
+	F(fm_param_desc, min);
+	F(fm_param_desc, max);
+	F(fm_param_desc, def_str);
+	F(fm_param_desc, doc);
+	S(fm_value);
+	F(fm_value, num);
+	F(fm_value, str);
+	S(fm_component_desc);
+	F(fm_component_desc, kind);
+	F(fm_component_desc, name);
+	F(fm_component_desc, description);
+	F(fm_component_desc, params);
+	S(fm_plugin_info);
+	F(fm_plugin_info, magic);
+	F(fm_plugin_info, abi_major);
+	F(fm_plugin_info, abi_minor);
+	F(fm_plugin_info, info_size);
+	F(fm_plugin_info, build_sig);
+	F(fm_plugin_info, name);
+	F(fm_plugin_info, version);
+	F(fm_plugin_info, license);
+	F(fm_plugin_info, description);
+	F(fm_plugin_info, components);
+	F(fm_plugin_info, ncomponents);
+	F(fm_plugin_info, reserved0);
+	F(fm_plugin_info, reserved);
+}
+
+static void
+print_instance(void)
+{
+	S(fm_rng);
+	F(fm_rng, s);
+	S(fm_instance);
+	F(fm_instance, host);
+	F(fm_instance, params);
+	F(fm_instance, nparams);
+	F(fm_instance, role);
+	F(fm_instance, node_id);
+	F(fm_instance, reserved0);
+	F(fm_instance, dim);
+	F(fm_instance, seed);
+	F(fm_instance, host_data);
+	S(fm_round);
+	F(fm_round, round);
+	F(fm_round, nclients);
+	F(fm_round, clients);
+	F(fm_round, global);
+	F(fm_round, dim);
+	S(fm_update);
+	F(fm_update, client);
+	F(fm_update, round);
+	F(fm_update, delta);
+	F(fm_update, dim);
+	F(fm_update, num_examples);
+	F(fm_update, loss);
+	S(fm_message);
+	F(fm_message, from);
+	F(fm_message, round);
+	F(fm_message, data);
+	F(fm_message, len);
+}
+
+static void
+print_ops(void)
+{
+	S(fm_aggregator_ops);
+	F(fm_aggregator_ops, a_struct_size);
+	F(fm_aggregator_ops, a_kind);
+	F(fm_aggregator_ops, a_name);
+	F(fm_aggregator_ops, a_state_size);
+	F(fm_aggregator_ops, a_init);
+	F(fm_aggregator_ops, a_fini);
+	F(fm_aggregator_ops, a_begin);
+	F(fm_aggregator_ops, a_accept);
+	F(fm_aggregator_ops, a_finish);
+	F(fm_aggregator_ops, a_on_message);
+	F(fm_aggregator_ops, a_on_timer);
+}
+
+static void
+print_host(void)
+{
+	S(fm_host_api);
+	F(fm_host_api, struct_size);
+	F(fm_host_api, abi_major);
+	F(fm_host_api, abi_minor);
+	F(fm_host_api, alloc);
+	F(fm_host_api, calloc);
+	F(fm_host_api, free);
+	F(fm_host_api, log);
+	F(fm_host_api, strerror);
+	F(fm_host_api, rng_seed);
+	F(fm_host_api, rng_u64);
+	F(fm_host_api, rng_uniform);
+	F(fm_host_api, rng_normal);
+	F(fm_host_api, random_bytes);
+	F(fm_host_api, axpy);
+	F(fm_host_api, scal);
+	F(fm_host_api, dot);
+	F(fm_host_api, nrm2);
+	F(fm_host_api, gemm);
+	F(fm_host_api, register_component);
+	F(fm_host_api, send);
+	F(fm_host_api, timer);
+	F(fm_host_api, metric);
+}
+
+/* Numbers that cross the ABI: permanent. */
+static void
+print_values(void)
+{
+	V(FM_PLUGIN_MAGIC);
+	V(FM_PLUGIN_ABI_MAJOR);
+	V(FM_PLUGIN_ABI_MINOR);
+	V(FM_KIND_AGGREGATOR);
+	V(FM_KIND_DEFENCE);
+	V(FM_KIND_PRIVACY);
+	V(FM_KIND_CONSENSUS);
+	V(FM_KIND_COMPRESSOR);
+	V(FM_KIND_ATTACK);
+	V(FM_ROLE_SERVER);
+	V(FM_ROLE_CLIENT);
+	V(FM_ROLE_EDGE);
+	V(FM_ROLE_PEER);
+	V(FM_NODE_SERVER);
+	V(FM_PARAM_INT);
+	V(FM_PARAM_REAL);
+	V(FM_PARAM_BOOL);
+	V(FM_PARAM_STRING);
+	V(FM_OK);
+	V(FM_ENOMEM);
+	V(FM_EINVAL);
+	V(FM_ENOTSUP);
+	V(FM_ENOENT);
+	V(FM_EEXIST);
+	V(FM_ESTATE);
+	V(FM_ETIMEDOUT);
+	V(FM_ECLOSED);
+	V(FM_EPROTO);
+	V(FM_EVERSION);
+	V(FM_ECRYPTO);
+	V(FM_EPLUGIN);
+	V(FM_ESCRIPT);
+	V(FM_EBUSY);
+	V(FM_EIO);
+	V(FM_ERANGE);
+	V(FM_EINTERNAL);
+	V(FM_ESYSERR);
+	V(FM_ETRANERR);
+	V(FM_LOG_ERR);
+	V(FM_LOG_WARN);
+	V(FM_LOG_INFO);
+	V(FM_LOG_DEBUG);
+}
+
+/* Compares out with the golden file, line by line. */
+static int
+compare(const char *path)
+{
+	static char exp[16384];
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		fprintf(stderr, "abi_layout: cannot open %s\n", path);
+		return 1;
+	}
+	size_t n = fread(exp, 1, sizeof exp - 1, f);
+	fclose(f);
+	exp[n] = '\0';
+	const char *a = out, *b = exp;
+	for (int ln = 1; *a != '\0' || *b != '\0'; ln++) {
+		size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+		if (la != lb || memcmp(a, b, la) != 0) {
+			fprintf(stderr, "abi_layout: line %d differs\n  got:  "
+			    "%.*s\n  want: %.*s\nThe plugin ABI changed: bump "
+			    "FM_PLUGIN_ABI_MINOR (fields appended) or "
+			    "FM_PLUGIN_ABI_MAJOR (anything else) in plugin.h, "
+			    "then regenerate %s.\n", ln, (int)la, a, (int)lb, b,
+			    path);
+			return 1;
+		}
+		a += la + (a[la] != '\0');
+		b += lb + (b[lb] != '\0');
+	}
+	printf("abi_layout: %s matches\n", path);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	used = (size_t)snprintf(out, sizeof out, "# fedmesh plugin ABI layout "
+	    "(LP64): name offset size | type size align | NAME = value\n");
+	print_descriptor();
+	print_instance();
+	print_ops();
+	print_host();
+	print_values();
+	if (argc < 2) {
+		fputs(out, stdout);
+		return 0;
+	}
+	if (sizeof(void *) != 8 || sizeof(size_t) != 8 || sizeof(long) != 8) {
+		printf("abi_layout: golden file is for LP64; skipped\n");
+		return 77;
+	}
+	return compare(argv[1]);
+}
