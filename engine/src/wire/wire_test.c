@@ -1,0 +1,932 @@
+/* SPDX-License-Identifier: MIT */
+/* wire_test.c: header round trips, malformed headers, fuzzing, payloads. */
+#include "fm_test.h"
+
+#include <msgpack.h>
+
+#include "core/core.h"
+#include "wire/wire.h"
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+static void
+sample_msg(fmi_msg *m, uint32_t type)
+{
+	memset(m, 0, sizeof *m);
+	m->type = type;
+	m->fed = UINT64_C(0x9e3779b97f4a7c15);
+	m->round = 12;
+	m->from = type == FMI_MSG_UPDATE ? 37 : 0;
+	m->to = type == FMI_MSG_TRAIN ? 37 : -5;
+	m->seq = 123456789;
+	if (type == FMI_MSG_TRAIN) {
+		m->epochs = 5;
+		m->batch = 64;
+		m->lr = 0.05f;
+		m->momentum = 0.9f;
+		m->weight_decay = 5e-4f;
+		m->seed = UINT64_C(0xdeadbeefcafebabe);
+		m->n = 199210;
+	} else if (type == FMI_MSG_UPDATE) {
+		m->num_examples = 600;
+		m->loss = 0.123456789012345;
+		m->n = 199210;
+	} else if (type == FMI_MSG_PLUGIN) {
+		snprintf(m->plugin, sizeof m->plugin, "secagg");
+		m->n = 4096;
+	}
+}
+
+/* True when a and b agree on every field that type carries (the decoder
+ * zeroes the rest). */
+static int
+msg_equal(const fmi_msg *a, const fmi_msg *b)
+{
+	return a->type == b->type && a->fed == b->fed &&
+	    a->round == b->round && a->from == b->from && a->to == b->to &&
+	    a->seq == b->seq && a->epochs == b->epochs &&
+	    a->batch == b->batch && a->lr == b->lr &&
+	    a->momentum == b->momentum &&
+	    a->weight_decay == b->weight_decay && a->seed == b->seed &&
+	    a->num_examples == b->num_examples && a->loss == b->loss &&
+	    strcmp(a->plugin, b->plugin) == 0 && a->n == b->n;
+}
+
+static size_t
+encode(const fmi_msg *m, uint8_t *buf, size_t cap)
+{
+	size_t len = 0;
+	FMT_PASS(fmi_msg_encode(m, buf, cap, &len));
+	return len;
+}
+
+static void
+assert_reason(int rv, int code, const fm_error *e, const char *why)
+{
+	if (rv != code || strstr(e->msg, why) == NULL) {
+		print_error("got %s (%d) \"%s\", want %s (%d) with \"%s\"\n",
+		    fm_strerror(rv), rv, rv ? e->msg : "", fm_strerror(code),
+		    code, why);
+		fail();
+	}
+}
+
+/* ---- round trips ---------------------------------------------------------- */
+
+static void
+test_roundtrip(void **state)
+{
+	(void)state;
+	for (uint32_t t = 1; t <= FMI_MSG_MAX; t++) {
+		fmi_msg m, d;
+		uint8_t buf[FMI_WIRE_MAX_HEADER];
+		fm_error e;
+		sample_msg(&m, t);
+		size_t len = encode(&m, buf, sizeof buf);
+		FMT_PASS(fmi_msg_decode(&d, buf, len, &e));
+		assert_true(msg_equal(&m, &d));
+		/* "v" and "t" come first. */
+		assert_memory_equal(buf + 1, "\xa1v\x01\xa1t", 5);
+		assert_int_equal(buf[6], t);
+		if (t == FMI_MSG_TRAIN || t == FMI_MSG_UPDATE) {
+			print_message("%s header: %zu bytes\n",
+			    fmi_msg_type_name(t), len);
+		}
+	}
+}
+
+static void
+test_roundtrip_extremes(void **state)
+{
+	(void)state;
+	fmi_msg m, d;
+	uint8_t buf[FMI_WIRE_MAX_HEADER];
+	fm_error e;
+	sample_msg(&m, FMI_MSG_TRAIN);
+	m.fed = UINT64_MAX;
+	m.round = UINT32_MAX;
+	m.from = INT32_MIN;
+	m.to = INT32_MAX;
+	m.seq = UINT64_MAX;
+	m.epochs = 10000;
+	m.batch = 1000000;
+	m.lr = 3.4e38f;
+	m.momentum = 0;
+	m.weight_decay = 1e-30f;
+	m.n = UINT64_C(1) << 34;
+	FMT_PASS(fmi_msg_decode(&d, buf, encode(&m, buf, sizeof buf), &e));
+	assert_true(msg_equal(&m, &d));
+
+	sample_msg(&m, FMI_MSG_UPDATE);
+	m.loss = -1e300;
+	m.num_examples = UINT64_C(1) << 53;
+	FMT_PASS(fmi_msg_decode(&d, buf, encode(&m, buf, sizeof buf), &e));
+	assert_true(msg_equal(&m, &d));
+
+	sample_msg(&m, FMI_MSG_PLUGIN);
+	memset(m.plugin, '~', FMI_WIRE_MAX_NAME);
+	m.plugin[FMI_WIRE_MAX_NAME] = '\0';
+	FMT_PASS(fmi_msg_decode(&d, buf, encode(&m, buf, sizeof buf), &e));
+	assert_true(msg_equal(&m, &d));
+}
+
+static void
+test_type_names(void **state)
+{
+	(void)state;
+	assert_string_equal(fmi_msg_type_name(FMI_MSG_HELLO), "hello");
+	assert_string_equal(fmi_msg_type_name(FMI_MSG_TRAIN), "train");
+	assert_string_equal(fmi_msg_type_name(FMI_MSG_UPDATE), "update");
+	assert_string_equal(fmi_msg_type_name(FMI_MSG_PLUGIN), "plugin");
+	assert_string_equal(fmi_msg_type_name(FMI_MSG_ROUND_END),
+	    "round_end");
+	assert_string_equal(fmi_msg_type_name(FMI_MSG_SHUTDOWN), "shutdown");
+	assert_string_equal(fmi_msg_type_name(FMI_MSG_HEARTBEAT),
+	    "heartbeat");
+	assert_string_equal(fmi_msg_type_name(0), "?");
+	assert_string_equal(fmi_msg_type_name(8), "?");
+	assert_string_equal(fmi_msg_type_name(UINT32_MAX), "?");
+}
+
+/* ---- encoding errors ------------------------------------------------------ */
+
+static void
+test_encode_overflow(void **state)
+{
+	(void)state;
+	for (uint32_t t = 1; t <= FMI_MSG_MAX; t++) {
+		fmi_msg m;
+		uint8_t full[FMI_WIRE_MAX_HEADER], buf[FMI_WIRE_MAX_HEADER];
+		sample_msg(&m, t);
+		size_t len = encode(&m, full, sizeof full), got = 0;
+		for (size_t cap = 0; cap < len; cap++) {
+			FMT_FAIL(fmi_msg_encode(&m, buf, cap, &got), FM_ERANGE);
+		}
+		FMT_PASS(fmi_msg_encode(&m, buf, len, &got));
+		assert_int_equal(got, len);
+		assert_memory_equal(buf, full, len);
+	}
+}
+
+static void
+test_encode_invalid(void **state)
+{
+	(void)state;
+	fmi_msg m;
+	uint8_t buf[256];
+	size_t len;
+	sample_msg(&m, FMI_MSG_HELLO);
+	m.type = 0;
+	FMT_FAIL(fmi_msg_encode(&m, buf, sizeof buf, &len), FM_EINVAL);
+	m.type = FMI_MSG_MAX + 1;
+	FMT_FAIL(fmi_msg_encode(&m, buf, sizeof buf, &len), FM_EINVAL);
+	sample_msg(&m, FMI_MSG_PLUGIN);
+	m.plugin[0] = '\0';
+	FMT_FAIL(fmi_msg_encode(&m, buf, sizeof buf, &len), FM_EINVAL);
+	memset(m.plugin, 'a', sizeof m.plugin); /* unterminated */
+	FMT_FAIL(fmi_msg_encode(&m, buf, sizeof buf, &len), FM_EINVAL);
+	FMT_FAIL(fmi_msg_encode(NULL, buf, sizeof buf, &len), FM_EINVAL);
+}
+
+/* ---- hand-built headers --------------------------------------------------- */
+
+enum { K_OMIT, K_UINT, K_INT, K_F32, K_F64, K_STR, K_NIL, K_BOOL, K_MAP };
+
+/* A key and value to write; dup appends even when the key exists. */
+typedef struct kv {
+	const char *key;
+	int kind;
+	uint64_t u;
+	int64_t i;
+	double d;
+	const char *s;
+	int dup;
+} kv;
+
+static size_t
+base_kvs(uint32_t type, kv *out)
+{
+	fmi_msg m;
+	size_t n = 0;
+	sample_msg(&m, type);
+	out[n++] = (kv){ .key = "v", .kind = K_UINT, .u = FMI_WIRE_VERSION };
+	out[n++] = (kv){ .key = "t", .kind = K_UINT, .u = type };
+	out[n++] = (kv){ .key = "fed", .kind = K_UINT, .u = m.fed };
+	out[n++] = (kv){ .key = "round", .kind = K_UINT, .u = m.round };
+	out[n++] = (kv){ .key = "from", .kind = K_INT, .i = m.from };
+	out[n++] = (kv){ .key = "to", .kind = K_INT, .i = m.to };
+	out[n++] = (kv){ .key = "seq", .kind = K_UINT, .u = m.seq };
+	if (type == FMI_MSG_TRAIN) {
+		out[n++] = (kv){ .key = "epochs", .kind = K_UINT, .u = 5 };
+		out[n++] = (kv){ .key = "batch", .kind = K_UINT, .u = 64 };
+		out[n++] = (kv){ .key = "lr", .kind = K_F32, .d = 0.05 };
+		out[n++] = (kv){ .key = "momentum", .kind = K_F32, .d = 0.9 };
+		out[n++] = (kv){ .key = "wd", .kind = K_F32, .d = 5e-4 };
+		out[n++] = (kv){ .key = "seed", .kind = K_UINT, .u = 7 };
+	} else if (type == FMI_MSG_UPDATE) {
+		out[n++] = (kv){ .key = "ne", .kind = K_UINT, .u = 600 };
+		out[n++] = (kv){ .key = "loss", .kind = K_F64, .d = 0.5 };
+	} else if (type == FMI_MSG_PLUGIN) {
+		out[n++] = (kv){ .key = "plugin", .kind = K_STR, .s = "secagg" };
+	}
+	if (type == FMI_MSG_TRAIN || type == FMI_MSG_UPDATE ||
+	    type == FMI_MSG_PLUGIN) {
+		out[n++] = (kv){ .key = "n", .kind = K_UINT, .u = 10 };
+	}
+	return n;
+}
+
+static void
+pack_value(msgpack_packer *pk, const kv *e)
+{
+	switch (e->kind) {
+	case K_UINT: msgpack_pack_uint64(pk, e->u); break;
+	case K_INT: msgpack_pack_int64(pk, e->i); break;
+	case K_F32: msgpack_pack_float(pk, (float)e->d); break;
+	case K_F64: msgpack_pack_double(pk, e->d); break;
+	case K_STR:
+		msgpack_pack_str(pk, strlen(e->s));
+		msgpack_pack_str_body(pk, e->s, strlen(e->s));
+		break;
+	case K_BOOL: msgpack_pack_true(pk); break;
+	case K_MAP:
+		msgpack_pack_map(pk, 1);
+		msgpack_pack_str(pk, 1);
+		msgpack_pack_str_body(pk, "a", 1);
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_int(pk, -1);
+		msgpack_pack_nil(pk);
+		break;
+	default: msgpack_pack_nil(pk); break;
+	}
+}
+
+/* Builds the sample header of type with overrides ov (key == NULL ends). */
+static size_t
+build(uint32_t type, const kv *ov, uint8_t *out, size_t cap)
+{
+	kv list[48];
+	size_t n = base_kvs(type, list), used = 0;
+	for (; ov != NULL && ov->key != NULL; ov++) {
+		size_t j = 0;
+		while (j < n && (ov->dup || strcmp(list[j].key, ov->key) != 0)) {
+			j++;
+		}
+		list[j] = *ov;
+		n += j == n;
+	}
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	for (size_t j = 0; j < n; j++) {
+		used += list[j].kind != K_OMIT;
+	}
+	msgpack_pack_map(&pk, used);
+	for (size_t j = 0; j < n; j++) {
+		if (list[j].kind != K_OMIT) {
+			msgpack_pack_str(&pk, strlen(list[j].key));
+			msgpack_pack_str_body(&pk, list[j].key,
+			    strlen(list[j].key));
+			pack_value(&pk, &list[j]);
+		}
+	}
+	assert_true(sb.size <= cap);
+	memcpy(out, sb.data, sb.size);
+	size_t len = sb.size;
+	msgpack_sbuffer_destroy(&sb);
+	return len;
+}
+
+typedef struct bad_case {
+	uint32_t type;
+	kv ov[3];
+	int code;
+	const char *why;
+} bad_case;
+
+#define T_TR FMI_MSG_TRAIN
+#define T_UP FMI_MSG_UPDATE
+#define T_PL FMI_MSG_PLUGIN
+#define UI(k, v) { .key = k, .kind = K_UINT, .u = (v) }
+#define SI(k, v) { .key = k, .kind = K_INT, .i = (v) }
+#define DB(k, v) { .key = k, .kind = K_F64, .d = (v) }
+#define ST(k, v) { .key = k, .kind = K_STR, .s = (v) }
+#define OMIT(k) { .key = k, .kind = K_OMIT }
+
+static const bad_case bad_cases[] = {
+	{ T_TR, { OMIT("v") }, FM_EPROTO, "missing field 'v'" },
+	{ T_TR, { UI("v", 7) }, FM_EVERSION,
+	    "wire version 7, expected 1: the peer runs another fedmesh" },
+	{ T_TR, { SI("v", -1) }, FM_EVERSION, "wire version -1, expected 1" },
+	{ T_TR, { ST("v", "1") }, FM_EPROTO,
+	    "field 'v' is a string, expected an integer" },
+	{ T_TR, { OMIT("t") }, FM_EPROTO, "missing field 't'" },
+	{ T_TR, { UI("t", 0) }, FM_EPROTO, "unknown message type 0" },
+	{ T_TR, { UI("t", 9) }, FM_EPROTO, "unknown message type 9" },
+	{ T_TR, { SI("t", -3) }, FM_EPROTO, "unknown message type -3" },
+	{ T_TR, { DB("t", 2) }, FM_EPROTO, "field 't' is a float" },
+	{ FMI_MSG_HELLO, { OMIT("seq") }, FM_EPROTO,
+	    "missing field 'seq' in a hello message" },
+	{ FMI_MSG_HEARTBEAT, { OMIT("fed") }, FM_EPROTO,
+	    "missing field 'fed'" },
+	{ T_TR, { OMIT("epochs") }, FM_EPROTO,
+	    "missing field 'epochs' in a train message" },
+	{ T_TR, { OMIT("wd") }, FM_EPROTO, "missing field 'wd'" },
+	{ T_UP, { OMIT("ne") }, FM_EPROTO, "missing field 'ne'" },
+	{ T_UP, { OMIT("loss") }, FM_EPROTO, "missing field 'loss'" },
+	{ T_UP, { OMIT("n") }, FM_EPROTO, "missing field 'n'" },
+	{ T_PL, { OMIT("plugin") }, FM_EPROTO, "missing field 'plugin'" },
+	{ T_TR, { ST("lr", "fast") }, FM_EPROTO,
+	    "field 'lr' is a string, expected a number" },
+	{ T_TR, { { .key = "seq", .kind = K_NIL } }, FM_EPROTO,
+	    "field 'seq' is nil, expected an integer" },
+	{ T_TR, { { .key = "fed", .kind = K_BOOL } }, FM_EPROTO,
+	    "field 'fed' is a boolean" },
+	{ T_TR, { { .key = "round", .kind = K_MAP } }, FM_EPROTO,
+	    "field 'round' is a map" },
+	{ T_TR, { DB("epochs", 3) }, FM_EPROTO,
+	    "field 'epochs' is a float, expected an integer" },
+	{ T_TR, { DB("lr", -0.5) }, FM_ERANGE, "field 'lr' is -0.5, must be" },
+	{ T_TR, { SI("momentum", -1) }, FM_ERANGE, "field 'momentum'" },
+	{ T_TR, { DB("wd", -1e-9) }, FM_ERANGE, "field 'wd'" },
+	{ T_TR, { DB("lr", NAN) }, FM_ERANGE, "field 'lr' is nan" },
+	{ T_TR, { DB("lr", INFINITY) }, FM_ERANGE, "field 'lr' is inf" },
+	{ T_TR, { DB("lr", 1e300) }, FM_ERANGE, "float32" },
+	{ T_UP, { DB("loss", NAN) }, FM_ERANGE, "field 'loss' is nan" },
+	{ T_UP, { DB("loss", -INFINITY) }, FM_ERANGE, "field 'loss'" },
+	{ T_TR, { UI("epochs", 0) }, FM_ERANGE,
+	    "field 'epochs' is 0, allowed 1..10000" },
+	{ T_TR, { UI("epochs", 10001) }, FM_ERANGE, "field 'epochs' is 10001" },
+	{ T_TR, { SI("epochs", -2) }, FM_ERANGE, "field 'epochs' is -2" },
+	{ T_TR, { UI("batch", 0) }, FM_ERANGE, "field 'batch' is 0" },
+	{ T_TR, { UI("batch", 1000001) }, FM_ERANGE, "field 'batch'" },
+	{ T_TR, { UI("round", UINT64_C(1) << 32) }, FM_ERANGE,
+	    "field 'round' is 4294967296" },
+	{ T_TR, { SI("round", -1) }, FM_ERANGE, "field 'round' is -1" },
+	{ T_TR, { UI("from", UINT64_C(1) << 31) }, FM_ERANGE,
+	    "field 'from' is 2147483648" },
+	{ T_TR, { SI("to", (int64_t)INT32_MIN - 1) }, FM_ERANGE,
+	    "field 'to' is -2147483649" },
+	{ T_TR, { SI("fed", -1) }, FM_ERANGE, "field 'fed' is -1" },
+	{ T_TR, { UI("n", (UINT64_C(1) << 34) + 1) }, FM_ERANGE,
+	    "field 'n' is 17179869185" },
+	{ T_UP, { UI("ne", (UINT64_C(1) << 53) + 1) }, FM_ERANGE,
+	    "field 'ne'" },
+	{ T_PL, { ST("plugin", "") }, FM_EPROTO, "field 'plugin' is 0 bytes" },
+	{ T_PL, { ST("plugin", "0123456789012345678901234567890123456789"
+	    "012345678901234567890123") }, FM_EPROTO,
+	    "field 'plugin' is 64 bytes, expected 1..63" },
+	{ T_PL, { ST("plugin", "sec\nagg") }, FM_EPROTO,
+	    "non-printable byte 0x0a at 3" },
+	{ T_PL, { ST("plugin", "sec\x7f") }, FM_EPROTO, "non-printable" },
+	{ T_PL, { UI("plugin", 1) }, FM_EPROTO,
+	    "field 'plugin' is an integer, expected a string" },
+	{ T_TR, { { .key = "lr", .kind = K_F32, .d = 0.1, .dup = 1 } },
+	    FM_EPROTO, "duplicate key 'lr'" },
+	{ T_UP, { { .key = "zz", .kind = K_NIL, .dup = 1 },
+	    { .key = "zz", .kind = K_UINT, .dup = 1 } }, FM_EPROTO,
+	    "duplicate key 'zz'" },
+	{ T_UP, { { .key = "\x01q", .kind = K_NIL, .dup = 1 },
+	    { .key = "\x01q", .kind = K_NIL, .dup = 1 } }, FM_EPROTO,
+	    "duplicate key '\\x01q'" },
+};
+
+static void
+test_bad_fields(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < FMI_ARRAY_LEN(bad_cases); i++) {
+		const bad_case *c = &bad_cases[i];
+		uint8_t buf[FMI_WIRE_MAX_HEADER];
+		fmi_msg m;
+		fm_error e = { 0, "" };
+		size_t len = build(c->type, c->ov, buf, sizeof buf);
+		int rv = fmi_msg_decode(&m, buf, len, &e);
+		if (rv != c->code || strstr(e.msg, c->why) == NULL) {
+			print_error("case %zu (%s): ", i, c->ov[0].key);
+		}
+		assert_reason(rv, c->code, &e, c->why);
+	}
+}
+
+static const bad_case good_cases[] = {
+	{ T_TR, { SI("lr", 1), UI("momentum", 0) }, 0, NULL },
+	{ T_TR, { UI("epochs", 10000), UI("batch", 1000000) }, 0, NULL },
+	{ T_TR, { SI("from", INT32_MIN), UI("round", UINT32_MAX) }, 0, NULL },
+	{ T_TR, { { .key = "future", .kind = K_MAP, .dup = 1 },
+	    { .key = "x", .kind = K_NIL, .dup = 1 } }, 0, NULL },
+	{ T_UP, { SI("loss", -3), DB("ne", 0) }, FM_EPROTO, "'ne'" },
+	{ T_UP, { SI("loss", -3) }, 0, NULL },
+	{ T_PL, { ST("plugin", "a b~!") }, 0, NULL },
+	/* A HELLO ignores fields of other types, even malformed ones. */
+	{ FMI_MSG_HELLO, { ST("lr", "x"), SI("epochs", -1) }, 0, NULL },
+};
+
+static void
+test_edge_fields(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < FMI_ARRAY_LEN(good_cases); i++) {
+		const bad_case *c = &good_cases[i];
+		uint8_t buf[FMI_WIRE_MAX_HEADER];
+		fmi_msg m;
+		fm_error e = { 0, "" };
+		size_t len = build(c->type, c->ov, buf, sizeof buf);
+		int rv = fmi_msg_decode(&m, buf, len, &e);
+		if (c->code == FM_OK) {
+			FMT_PASS(rv);
+			assert_int_equal(m.type, c->type);
+		} else {
+			assert_reason(rv, c->code, &e, c->why);
+		}
+	}
+	fmi_msg m;
+	fm_error e;
+	uint8_t buf[FMI_WIRE_MAX_HEADER];
+	kv ov[] = { SI("lr", 2), SI("from", -7), { 0 } };
+	FMT_PASS(fmi_msg_decode(&m, buf, build(T_TR, ov, buf, sizeof buf),
+	    &e));
+	assert_true(m.lr == 2.0f && m.from == -7 && m.epochs == 5);
+}
+
+/* ---- raw bytes ------------------------------------------------------------ */
+
+typedef struct raw_case {
+	const char *bytes;
+	size_t len;
+	const char *why;
+} raw_case;
+
+#define RAW(s, why) { s, sizeof(s) - 1, why }
+
+static const raw_case raw_cases[] = {
+	RAW("\x92\x01\x02", "header is an array, expected a map"),
+	RAW("\x07", "header is an integer, expected a map"),
+	RAW("\xa3" "abc", "header is a string"),
+	RAW("\x80", "missing field 'v'"),
+	RAW("\x81\x01\x02", "header key #1 is an integer, expected a string"),
+	RAW("\x81\xc0\x02", "header key #1 is nil"),
+	RAW("\x81\x91\x01\x02", "header key #1 is an array"),
+	RAW("\x81\xa1v\x01\x00", "1 trailing bytes"),
+	RAW("\x81\xa1v", "truncated msgpack"),
+	RAW("\x81\xa1v\xcd\x01", "truncated msgpack"),
+	RAW("\x81\xa1v\xc1", "invalid msgpack byte 0xc1 at offset 3"),
+	RAW("\xc1", "invalid msgpack byte 0xc1 at offset 0"),
+	RAW("\xdd\xff\xff\xff\xff\x00",
+	    "msgpack array at offset 0 claims 4294967295 elements but only "
+	    "1 bytes remain"),
+	RAW("\xdf\xff\xff\xff\xff", "msgpack map at offset 0 claims"),
+	RAW("\xde\xff\xff", "msgpack map at offset 0 claims 65535"),
+	RAW("\x81\xa2zz\xdd\xff\xff\xff\xff", "msgpack array at offset 4"),
+	RAW("\x81\xa2zz\xdf\x7f\xff\xff\xff\xc0\xc0", "claims 2147483647"),
+	RAW("\x81\xa1v\xdb\xff\xff\xff\xff" "a", "claims 4294967295 bytes"),
+	RAW("\x81\xa1v\xc6\x80\x00\x00\x00", "claims 2147483648 bytes"),
+	RAW("\x81\xa1v\xc9\xff\xff\xff\xff\x01", "claims 4294967296 bytes"),
+	RAW("\x81\xa1v\xd8\x01", "truncated msgpack"),
+	RAW("\x82\xa1v\x01", "msgpack map at offset 0 claims 2 entries"),
+};
+
+static void
+test_raw_bytes(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < FMI_ARRAY_LEN(raw_cases); i++) {
+		fmi_msg m;
+		fm_error e = { 0, "" };
+		int rv = fmi_msg_decode(&m, raw_cases[i].bytes, raw_cases[i].len,
+		    &e);
+		if (rv != FM_EPROTO || strstr(e.msg, raw_cases[i].why) == NULL) {
+			print_error("raw case %zu: ", i);
+		}
+		assert_reason(rv, FM_EPROTO, &e, raw_cases[i].why);
+	}
+}
+
+static void
+test_sizes(void **state)
+{
+	(void)state;
+	static uint8_t big[FMI_WIRE_MAX_HEADER + 64];
+	fmi_msg m;
+	fm_error e;
+	/* A header of exactly the limit (padded by an unknown key) is fine;
+	 * one byte more is not. */
+	size_t base = build(T_UP, NULL, big, sizeof big);
+	size_t pad = FMI_WIRE_MAX_HEADER - base - 3 - 3; /* key, str16 head */
+	char *s = malloc(pad + 1);
+	assert_non_null(s);
+	memset(s, 'x', pad);
+	s[pad] = '\0';
+	kv ov[] = { { .key = "pd", .kind = K_STR, .s = s, .dup = 1 }, { 0 } };
+	size_t len = build(T_UP, ov, big, sizeof big);
+	assert_int_equal(len, FMI_WIRE_MAX_HEADER);
+	FMT_PASS(fmi_msg_decode(&m, big, len, &e));
+	big[len] = 0xc0;
+	assert_reason(fmi_msg_decode(&m, big, len + 1, &e), FM_EPROTO, &e,
+	    "header is 4097 bytes, limit 4096");
+	free(s);
+	assert_reason(fmi_msg_decode(&m, big, 0, &e), FM_EPROTO, &e,
+	    "empty header");
+	assert_reason(fmi_msg_decode(&m, NULL, 0, &e), FM_EPROTO, &e,
+	    "empty header");
+	FMT_FAIL(fmi_msg_decode(NULL, big, len, &e), FM_EINVAL);
+	FMT_FAIL(fmi_msg_decode(&m, NULL, 5, NULL), FM_EINVAL);
+}
+
+static void
+test_structure_limits(void **state)
+{
+	(void)state;
+	uint8_t buf[FMI_WIRE_MAX_HEADER];
+	fmi_msg m;
+	fm_error e;
+	/* {"zz": [[[...40 deep...]]]} */
+	size_t n = 0;
+	memcpy(buf, "\x81\xa2zz", 4);
+	n = 4;
+	for (int i = 0; i < 40; i++) {
+		buf[n++] = 0x91;
+	}
+	buf[n++] = 0x00;
+	assert_reason(fmi_msg_decode(&m, buf, n, &e), FM_EPROTO, &e,
+	    "nested too deeply");
+	/* 65 distinct unknown keys. */
+	n = 0;
+	buf[n++] = 0xde;
+	buf[n++] = 0;
+	buf[n++] = 65;
+	for (int i = 0; i < 65; i++) {
+		n += (size_t)snprintf((char *)buf + n, 5, "\xa3k%02d", i);
+		buf[n++] = 0xc0;
+	}
+	assert_reason(fmi_msg_decode(&m, buf, n, &e), FM_EPROTO, &e,
+	    "header has 65 keys, limit 64");
+	/* Two concatenated valid messages. */
+	fmi_msg s;
+	sample_msg(&s, FMI_MSG_HEARTBEAT);
+	size_t one = encode(&s, buf, sizeof buf);
+	memcpy(buf + one, buf, one);
+	assert_reason(fmi_msg_decode(&m, buf, 2 * one, &e), FM_EPROTO, &e,
+	    "trailing bytes");
+}
+
+/* ---- fuzzing ---------------------------------------------------------------- */
+
+/* Any decode succeeds consistently or fails with a decoder code. */
+static void
+check_decode(const uint8_t *buf, size_t len)
+{
+	fmi_msg m, d;
+	fm_error e = { 0, "" };
+	int rv = fmi_msg_decode(&m, buf, len, &e);
+	if (rv != FM_OK) {
+		assert_true(rv == FM_EPROTO || rv == FM_EVERSION ||
+		    rv == FM_ERANGE);
+		assert_int_equal(e.code, rv);
+		assert_true(e.msg[0] != '\0');
+		return;
+	}
+	assert_true(m.type >= 1 && m.type <= FMI_MSG_MAX);
+	assert_true(m.n <= UINT64_C(1) << 34);
+	if (m.type == FMI_MSG_TRAIN) {
+		assert_true(m.epochs >= 1 && m.epochs <= 10000);
+		assert_true(m.batch >= 1 && m.batch <= 1000000);
+		assert_true(isfinite(m.lr) && m.lr >= 0);
+	}
+	if (m.type == FMI_MSG_PLUGIN) {
+		assert_true(strlen(m.plugin) >= 1);
+	}
+	uint8_t again[FMI_WIRE_MAX_HEADER];
+	size_t n2 = encode(&m, again, sizeof again);
+	FMT_PASS(fmi_msg_decode(&d, again, n2, &e));
+	assert_true(msg_equal(&m, &d));
+}
+
+static void
+test_fuzz_random_bytes(void **state)
+{
+	(void)state;
+	fm_rng r;
+	fmi_rng_seed(&r, 20240601, 1);
+	static uint8_t buf[FMI_WIRE_MAX_HEADER + 16];
+	for (int it = 0; it < 20000; it++) {
+		size_t len = (size_t)fmi_rng_below(&r, it % 100 == 0 ?
+		    sizeof buf : 300);
+		for (size_t i = 0; i < len; i++) {
+			buf[i] = (uint8_t)fmi_rng_u64(&r);
+		}
+		if (len > 0 && it % 2) {
+			buf[0] = (uint8_t)(0x80 | (buf[0] & 0x0f)); /* a map */
+		}
+		/* An exact-size heap copy lets ASan see any overread. */
+		uint8_t *p = malloc(len ? len : 1);
+		assert_non_null(p);
+		memcpy(p, buf, len);
+		check_decode(p, len);
+		free(p);
+	}
+}
+
+static void
+mutate(fm_rng *r, uint8_t *buf, size_t *len, size_t cap)
+{
+	size_t at = *len ? (size_t)fmi_rng_below(r, *len) : 0;
+	switch (fmi_rng_below(r, 5)) {
+	case 0: /* random byte */
+		if (*len) {
+			buf[at] = (uint8_t)fmi_rng_u64(r);
+		}
+		break;
+	case 1: /* bit flip */
+		if (*len) {
+			buf[at] ^= (uint8_t)(1u << fmi_rng_below(r, 8));
+		}
+		break;
+	case 2: /* insert */
+		if (*len < cap) {
+			memmove(buf + at + 1, buf + at, *len - at);
+			buf[at] = (uint8_t)fmi_rng_u64(r);
+			(*len)++;
+		}
+		break;
+	case 3: /* delete */
+		if (*len) {
+			memmove(buf + at, buf + at + 1, *len - at - 1);
+			(*len)--;
+		}
+		break;
+	default: /* truncate */
+		*len = at;
+		break;
+	}
+}
+
+static void
+test_fuzz_mutations(void **state)
+{
+	(void)state;
+	fm_rng r;
+	fmi_rng_seed(&r, 7, 2);
+	for (uint32_t t = 1; t <= FMI_MSG_MAX; t++) {
+		fmi_msg m;
+		uint8_t orig[FMI_WIRE_MAX_HEADER], buf[FMI_WIRE_MAX_HEADER];
+		sample_msg(&m, t);
+		size_t olen = encode(&m, orig, sizeof orig);
+		/* Every strict prefix is incomplete msgpack. */
+		for (size_t k = 0; k < olen; k++) {
+			fm_error e;
+			uint8_t *p = malloc(k ? k : 1);
+			assert_non_null(p);
+			memcpy(p, orig, k);
+			FMT_FAIL(fmi_msg_decode(&m, p, k, &e), FM_EPROTO);
+			free(p);
+		}
+		for (int it = 0; it < 4000; it++) {
+			size_t len = olen;
+			memcpy(buf, orig, olen);
+			int rounds = 1 + (int)fmi_rng_below(&r, 4);
+			for (int k = 0; k < rounds; k++) {
+				mutate(&r, buf, &len, sizeof buf);
+			}
+			uint8_t *p = malloc(len ? len : 1);
+			assert_non_null(p);
+			memcpy(p, buf, len);
+			check_decode(p, len);
+			free(p);
+		}
+	}
+}
+
+/* Random maps of known and unknown keys with values of every msgpack
+ * type: reaches the field checks far more often than random bytes. */
+static void
+pack_random_value(fm_rng *r, msgpack_packer *pk)
+{
+	static const double fl[] = { 0, -0.0, 0.5, -2, 1e300, NAN, INFINITY,
+		3.4e38, 1e-45 };
+	uint64_t u = fmi_rng_u64(r) >> fmi_rng_below(r, 64);
+	switch (fmi_rng_below(r, 9)) {
+	case 0: msgpack_pack_uint64(pk, fmi_rng_below(r, 12)); break;
+	case 1: msgpack_pack_uint64(pk, u); break;
+	case 2: msgpack_pack_int64(pk, -(int64_t)(u >> 1) - 1); break;
+	case 3: msgpack_pack_float(pk, (float)fl[fmi_rng_below(r, 9)]); break;
+	case 4: msgpack_pack_double(pk, fl[fmi_rng_below(r, 9)]); break;
+	case 5:
+		msgpack_pack_str(pk, u % 70);
+		for (size_t i = 0; i < u % 70; i++) {
+			char c = (char)(0x1f + fmi_rng_below(r, 0x62));
+			msgpack_pack_str_body(pk, &c, 1);
+		}
+		break;
+	case 6: msgpack_pack_nil(pk); break;
+	case 7: msgpack_pack_array(pk, 1); msgpack_pack_true(pk); break;
+	default: msgpack_pack_bin(pk, 2); msgpack_pack_bin_body(pk, "ab", 2);
+	}
+}
+
+static const char *const fz_keys[] = { "fed", "round", "from", "to", "seq",
+	"epochs", "batch", "lr", "momentum", "wd", "seed", "ne", "loss",
+	"plugin", "n", "x", "" };
+
+/* Mostly a plausible value for key k, sometimes anything. */
+static void
+pack_field_value(fm_rng *r, msgpack_packer *pk, const char *k)
+{
+	if (fmi_rng_below(r, 10) == 0) {
+		pack_random_value(r, pk);
+	} else if (strcmp(k, "plugin") == 0) {
+		msgpack_pack_str(pk, 2);
+		msgpack_pack_str_body(pk, "pl", 2);
+	} else {
+		msgpack_pack_uint64(pk, 1 + fmi_rng_below(r, 100));
+	}
+}
+
+static void
+pack_random_header(fm_rng *r, msgpack_packer *pk)
+{
+	uint32_t order[FMI_ARRAY_LEN(fz_keys)];
+	size_t nk = FMI_ARRAY_LEN(fz_keys), n = fmi_rng_below(r, nk + 1);
+	int dup = fmi_rng_below(r, 16) == 0 && n > 0;
+	for (uint32_t i = 0; i < nk; i++) {
+		order[i] = i;
+	}
+	fmi_rng_shuffle_u32(r, order, nk);
+	msgpack_pack_map(pk, 2 + n + (size_t)dup);
+	msgpack_pack_str(pk, 1);
+	msgpack_pack_str_body(pk, "v", 1);
+	if (fmi_rng_below(r, 16)) {
+		msgpack_pack_uint32(pk, FMI_WIRE_VERSION);
+	} else {
+		pack_random_value(r, pk);
+	}
+	msgpack_pack_str(pk, 1);
+	msgpack_pack_str_body(pk, "t", 1);
+	if (fmi_rng_below(r, 16)) {
+		msgpack_pack_uint32(pk, 1 + (uint32_t)fmi_rng_below(r, 7));
+	} else {
+		pack_random_value(r, pk);
+	}
+	for (size_t i = 0; i < n + (size_t)dup; i++) {
+		const char *k = fz_keys[order[i < n ? i : 0]];
+		msgpack_pack_str(pk, strlen(k));
+		msgpack_pack_str_body(pk, k, strlen(k));
+		pack_field_value(r, pk, k);
+	}
+}
+
+static void
+test_fuzz_structured(void **state)
+{
+	(void)state;
+	fm_rng r;
+	fmi_rng_seed(&r, 99, 3);
+	int ok = 0;
+	for (int it = 0; it < 20000; it++) {
+		msgpack_sbuffer sb;
+		msgpack_packer pk;
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		pack_random_header(&r, &pk);
+		fmi_msg m;
+		ok += fmi_msg_decode(&m, sb.data, sb.size, NULL) == FM_OK;
+		check_decode((const uint8_t *)sb.data, sb.size);
+		msgpack_sbuffer_destroy(&sb);
+	}
+	print_message("structured fuzz: %d of 20000 headers accepted\n", ok);
+	assert_true(ok > 0);
+}
+
+/* ---- payloads -------------------------------------------------------------- */
+
+/* dim floats 0.5 * i in little-endian at an odd address inside *base. */
+static uint8_t *
+le_payload(size_t dim, uint8_t **base)
+{
+	float *f = malloc((dim ? dim : 1) * sizeof *f);
+	assert_non_null(f);
+	for (size_t i = 0; i < dim; i++) {
+		f[i] = 0.5f * (float)i;
+	}
+	fmi_f32_to_le(f, dim);
+	*base = malloc(dim * 4 + 1);
+	assert_non_null(*base);
+	memcpy(*base + 1, f, dim * 4);
+	free(f);
+	return *base + 1;
+}
+
+static void
+put_f32(uint8_t *p, size_t i, float v)
+{
+	fmi_f32_to_le(&v, 1);
+	memcpy(p + 4 * i, &v, 4);
+}
+
+static void
+test_tensor(void **state)
+{
+	(void)state;
+	fmi_msg m;
+	fm_error e;
+	uint8_t *base;
+	sample_msg(&m, FMI_MSG_UPDATE);
+	m.n = 1000;
+	uint8_t *p = le_payload(1000, &base);
+	FMT_PASS(fmi_msg_check_tensor(&m, p, 4000, 1000, &e));
+	assert_reason(fmi_msg_check_tensor(&m, p, 4000, 199210, &e),
+	    FM_EPROTO, &e, "update has 1000 floats, model has 199210");
+	assert_reason(fmi_msg_check_tensor(&m, p, 3999, 1000, &e),
+	    FM_EPROTO, &e, "update payload is 3999 bytes, expected 4000");
+	assert_reason(fmi_msg_check_tensor(&m, p, 4004, 1000, &e),
+	    FM_EPROTO, &e, "expected 4000");
+	assert_reason(fmi_msg_check_tensor(&m, p, 0, 1000, &e),
+	    FM_EPROTO, &e, "payload is 0 bytes");
+	assert_reason(fmi_msg_check_tensor(&m, NULL, 0, 1000, &e),
+	    FM_EPROTO, &e, "update has no payload");
+	put_f32(p, 17, NAN);
+	assert_reason(fmi_msg_check_tensor(&m, p, 4000, 1000, &e),
+	    FM_ERANGE, &e, "update contains NaN at index 17");
+	put_f32(p, 17, 1.0f);
+	put_f32(p, 999, INFINITY);
+	m.type = FMI_MSG_TRAIN;
+	assert_reason(fmi_msg_check_tensor(&m, p, 4000, 1000, &e),
+	    FM_ERANGE, &e, "train contains Inf at index 999");
+	put_f32(p, 0, -INFINITY);
+	assert_reason(fmi_msg_check_tensor(&m, p, 4000, 1000, &e),
+	    FM_ERANGE, &e, "contains -Inf at index 0");
+	free(base);
+	m.n = 0;
+	FMT_PASS(fmi_msg_check_tensor(&m, NULL, 0, 0, &e));
+	assert_reason(fmi_msg_check_tensor(&m, NULL, 4, 0, &e), FM_EPROTO,
+	    &e, "payload is 4 bytes");
+	m.n = UINT64_C(1) << 62; /* n * 4 wraps to 0 */
+	FMT_FAIL(fmi_msg_check_tensor(&m, "abcd", 0, (size_t)m.n, &e),
+	    FM_EPROTO);
+	FMT_FAIL(fmi_msg_check_tensor(NULL, NULL, 0, 0, &e), FM_EINVAL);
+}
+
+static void
+test_tensor_every_offset(void **state)
+{
+	(void)state;
+	fmi_msg m;
+	fm_error e;
+	sample_msg(&m, FMI_MSG_UPDATE);
+	m.n = 64;
+	for (size_t off = 0; off < 4; off++) {
+		uint8_t *raw = malloc(64 * 4 + off);
+		assert_non_null(raw);
+		uint8_t *base;
+		uint8_t *p = le_payload(64, &base);
+		memcpy(raw + off, p, 64 * 4);
+		free(base);
+		FMT_PASS(fmi_msg_check_tensor(&m, raw + off, 256, 64, &e));
+		raw[off + 4 * 9 + 3] = 0x7f; /* exponent bits set */
+		raw[off + 4 * 9 + 2] = 0xc0;
+		assert_reason(fmi_msg_check_tensor(&m, raw + off, 256, 64, &e),
+		    FM_ERANGE, &e, "NaN at index 9");
+		free(raw);
+	}
+}
+
+static void
+test_f32_le(void **state)
+{
+	(void)state;
+	float x[3] = { 1.0f, -2.5f, 3e-7f };
+	float y[3];
+	memcpy(y, x, sizeof x);
+	fmi_f32_to_le(y, 3);
+	uint8_t b[4];
+	memcpy(b, &y[0], 4); /* 1.0f = 0x3f800000 */
+	assert_memory_equal(b, "\x00\x00\x80\x3f", 4);
+	fmi_f32_from_le(y, 3);
+	assert_memory_equal(x, y, sizeof x);
+	fmi_f32_to_le(NULL, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_roundtrip_extremes),
+		cmocka_unit_test(test_type_names),
+		cmocka_unit_test(test_encode_overflow),
+		cmocka_unit_test(test_encode_invalid),
+		cmocka_unit_test(test_bad_fields),
+		cmocka_unit_test(test_edge_fields),
+		cmocka_unit_test(test_raw_bytes),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_structure_limits),
+		cmocka_unit_test(test_fuzz_random_bytes),
+		cmocka_unit_test(test_fuzz_mutations),
+		cmocka_unit_test(test_fuzz_structured),
+		cmocka_unit_test(test_tensor),
+		cmocka_unit_test(test_tensor_every_offset),
+		cmocka_unit_test(test_f32_le),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
