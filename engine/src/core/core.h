@@ -62,6 +62,7 @@ int fmi_strlcpy(char *dst, const char *src, size_t size);
 const char *fmi_closest(const char *s, const char *const *candidates);
 
 /* ---- logging internals (log.c) ------------------------------------- */
-void fmi_logv(int level, const char *id, const char *fmt, va_list ap);
+void fmi_logv(int level, const char *id, const char *fmt, va_list ap)
+    FM_PRINTF(3, 0);
 
 #endif /* FMI_CORE_H */
