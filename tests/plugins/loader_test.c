@@ -243,6 +243,29 @@ test_refuse_dup(void **state)
 	    "1.0.0");
 }
 
+/* A plugin from a newer minor ABI loads; the host keeps a full 1.0 ops
+ * table and ignores the fields it does not know. */
+static void
+test_newer_minor_loads(void **state)
+{
+	fmi_registry *r = *state;
+	FMT_PASS(fmi_registry_load_file(r, tp("future_minor"), NULL));
+	const fmi_component *c = fmi_registry_find(r, FM_KIND_AGGREGATOR,
+	    "future");
+	assert_non_null(c);
+	assert_int_equal(c->plugin->abi_minor, FM_PLUGIN_ABI_MINOR + 1);
+	assert_true(c->plugin->info_size > sizeof(fm_plugin_info));
+	const fm_aggregator_ops *ops = c->ops;
+	assert_true(ops->a_struct_size > sizeof(fm_aggregator_ops));
+	assert_non_null(ops->a_finish);
+	assert_null(ops->a_on_message);
+	fmi_agg *a;
+	FMT_PASS(fmi_agg_open(&a, c, NULL, 2, FM_ROLE_SERVER, 0, 1, NULL,
+	    NULL));
+	fmi_agg_close(a);
+	check_fedavg_usable(r);
+}
+
 static void
 test_register_outside_init(void **state)
 {
@@ -270,11 +293,12 @@ test_load_dir(void **state)
 	fm_log_set_sink(fmt_logcap_sink, &cap);
 	FMT_PASS(fmi_registry_load_dir(r, test_dir(), &n, NULL));
 	fm_log_set_sink(NULL, NULL);
-	/* Only fmt_params.so and fmt_pingpong.so are good, in name order. */
-	assert_int_equal(n, 2);
-	assert_int_equal(fmi_registry_count(r), 3);
-	assert_string_equal(fmi_registry_at(r, 1)->desc->name, "paramtest");
-	assert_string_equal(fmi_registry_at(r, 2)->desc->name, "pingpong");
+	/* Only future_minor, params and pingpong are good, in name order. */
+	assert_int_equal(n, 3);
+	assert_int_equal(fmi_registry_count(r), 4);
+	assert_string_equal(fmi_registry_at(r, 1)->desc->name, "future");
+	assert_string_equal(fmi_registry_at(r, 2)->desc->name, "paramtest");
+	assert_string_equal(fmi_registry_at(r, 3)->desc->name, "pingpong");
 	assert_true(fmt_logcap_find(&cap, "FM-PLUGIN-ABI") >= 0);
 	assert_true(fmt_logcap_find(&cap, "FM-PLUGIN-DUP") >= 0);
 	check_fedavg_usable(r);
@@ -301,7 +325,7 @@ test_load_defaults(void **state)
 	FMT_PASS(fmi_registry_load_defaults(r, NULL));
 	fm_log_set_sink(NULL, NULL);
 	unsetenv("FEDMESH_PLUGIN_PATH");
-	assert_int_equal(fmi_registry_count(r), 3);
+	assert_int_equal(fmi_registry_count(r), 4);
 	const fmi_component *c = fmi_registry_find(r, 0, "fedavg");
 	assert_string_equal(c->plugin->name, "fedavg"); /* not the impostor */
 	assert_non_null(fmi_registry_find(r, 0, "pingpong"));
@@ -515,6 +539,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_refuse_ops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_desc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_dup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_minor_loads, setup,
+		    teardown),
 		cmocka_unit_test(test_register_outside_init),
 		cmocka_unit_test_setup_teardown(test_load_dir, setup, teardown),
 		cmocka_unit_test(test_load_defaults),

@@ -509,8 +509,7 @@ rr_copy_agg(fm_registrar *r, reg_comp *rc, const void *ops, size_t size)
 {
 	fm_aggregator_ops *a = &rc->ops.agg;
 	const char *missing = NULL;
-	memcpy(a, ops, FMI_MIN(size, sizeof *a));
-	a->a_struct_size = (uint32_t)sizeof *a;
+	memcpy(a, ops, FMI_MIN(size, sizeof *a)); /* keeps a_struct_size */
 	if (a->a_init == NULL) {
 		missing = "a_init";
 	} else if (a->a_fini == NULL) {
