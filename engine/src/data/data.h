@@ -107,9 +107,10 @@ int fmi_partition_iid(fmi_partition **out, const fmi_dataset *d,
 int fmi_partition_dirichlet(fmi_partition **out, const fmi_dataset *d,
     uint32_t nclients, double alpha, uint32_t min_size, uint64_t seed,
     fm_error *err);
-/* Shards (McMahan et al. 2017): sort by label, cut into
+/* Shards (McMahan et al. 2017): sort by label (stably), cut into
  * nclients * shards_per_client equal shards, deal shards_per_client random
- * shards to each client. */
+ * shards to each client. When the shard count does not divide n, shard
+ * sizes differ by one so that every sample is still dealt. */
 int fmi_partition_shards(fmi_partition **out, const fmi_dataset *d,
     uint32_t nclients, uint32_t shards_per_client, uint64_t seed,
     fm_error *err);

@@ -69,7 +69,7 @@ void fmi_trainer_reset_optimizer(fmi_trainer *t);
 
 /* Forward and backward on one batch x [b x in], y [b]: writes the gradient
  * of the mean cross-entropy into grad (overwrites) and returns the mean loss.
- * b <= max_batch. */
+ * b <= max_batch (else NaN); a label outside [0, classes) makes it NaN. */
 double fmi_trainer_loss_grad(fmi_trainer *t, const float *x, const int32_t *y,
     size_t b);
 /* One SGD step with the current grad. */
@@ -90,7 +90,11 @@ typedef struct fmi_train_stats {
 
 /* Runs cfg->epochs passes over idx[0..n) of d in batches of cfg->batch
  * (last batch smaller), reshuffled every epoch with rng, updating the
- * trainer's params in place. */
+ * trainer's params in place. Gradients go straight into the params or the
+ * momentum state (the grad buffer is left alone), and subnormal floats are
+ * flushed to zero while it runs. FM_EINVAL: batch outside [1, max_batch],
+ * data that does not fit the model or an index out of range; FM_ERANGE:
+ * the loss became NaN or infinite (diverged). Details go to the log. */
 int fmi_train_local(fmi_trainer *t, const fmi_dataset *d, const uint32_t *idx,
     size_t n, const fmi_local_cfg *cfg, fm_rng *rng, fmi_train_stats *stats);
 
