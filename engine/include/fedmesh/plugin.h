@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fedmesh/errors.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -81,7 +83,7 @@ typedef enum fm_param_type {
  */
 typedef struct fm_param_desc {
 	const char *name;    /* snake_case, e.g. "lr" */
-	fm_param_type type;
+	uint32_t type;       /* fm_param_type (fixed width across compilers) */
 	double def;          /* default for numeric types */
 	double min, max;     /* inclusive range for numeric types */
 	const char *def_str; /* default for FM_PARAM_STRING (may be NULL) */
@@ -190,7 +192,8 @@ typedef struct fm_aggregator_ops {
 	uint32_t a_struct_size; /* sizeof(fm_aggregator_ops) */
 	uint32_t a_kind;        /* FM_KIND_AGGREGATOR */
 	const char *a_name;     /* matches a declared component */
-	size_t a_state_size;    /* host allocates this many bytes, zeroed */
+	size_t a_state_size;    /* host allocates this many bytes, zeroed,
+	                         * aligned as malloc aligns */
 
 	/* Required. Sets up state. fini is called even if init fails. */
 	int (*a_init)(void *st, const fm_instance *inst);
@@ -221,13 +224,14 @@ typedef struct fm_host_api {
 	uint32_t struct_size;
 	uint16_t abi_major, abi_minor;
 
-	/* 1.0: memory (accounted per plugin) */
+	/* 1.0: memory */
 	void *(*alloc)(size_t n); /* NULL on failure */
 	void *(*calloc)(size_t n, size_t size);
 	void (*free)(void *p); /* accepts NULL */
 
 	/* 1.0: logging; id is a stable tag such as "FM-FEDAVG" */
-	void (*log)(int level, const char *id, const char *fmt, ...);
+	void (*log)(int level, const char *id, const char *fmt, ...)
+	    FM_PRINTF(3, 4);
 	const char *(*strerror)(int code);
 
 	/* 1.0: seeded RNG (deterministic) and CSPRNG */
@@ -235,7 +239,9 @@ typedef struct fm_host_api {
 	uint64_t (*rng_u64)(fm_rng *r);
 	double (*rng_uniform)(fm_rng *r); /* [0, 1) */
 	double (*rng_normal)(fm_rng *r);  /* N(0, 1) */
-	void (*random_bytes)(void *buf, size_t n); /* libsodium randombytes */
+	/* Cryptographic randomness (libsodium); FM_OK or FM_ECRYPTO when no
+	 * source of randomness works (buf is then zeroed). */
+	int (*random_bytes)(void *buf, size_t n);
 
 	/* 1.0: BLAS kernels on float32 (OpenBLAS underneath) */
 	void (*axpy)(size_t n, float a, const float *x, float *y); /* y += a x */

@@ -63,36 +63,39 @@ sodium_setup(void)
 	}
 }
 
-/* Without libsodium: the kernel's CSPRNG; zeros (and an error line) only
- * if even that fails, since the ABI 1.0 call cannot report failure. */
-static void
+/* Without libsodium: the kernel's CSPRNG; FM_ECRYPTO (and zeros) if even
+ * that fails. */
+static int
 fallback_bytes(unsigned char *p, size_t n)
 {
+	unsigned char *start = p;
+	size_t total = n;
 	while (n > 0) {
 		ssize_t got = getrandom(p, n, 0);
 		if (got <= 0) {
-			memset(p, 0, n);
+			memset(start, 0, total);
 			fm_log(FM_LOG_ERR, "FM-HOST-RANDOM", "no source of "
-			    "randomness; %zu bytes left zero", n);
-			return;
+			    "randomness for %zu bytes", total);
+			return FM_ECRYPTO;
 		}
 		p += got;
 		n -= (size_t)got;
 	}
+	return FM_OK;
 }
 
-static void
+static int
 host_random_bytes(void *buf, size_t n)
 {
 	if (buf == NULL || n == 0) {
-		return;
+		return FM_OK;
 	}
 	pthread_once(&sodium_once, sodium_setup);
 	if (sodium_ok) {
 		randombytes_buf(buf, n);
-	} else {
-		fallback_bytes(buf, n);
+		return FM_OK;
 	}
+	return fallback_bytes(buf, n);
 }
 
 /* ---- messaging, timers, metrics: through the instance's node link ----- */
