@@ -16,6 +16,7 @@ typedef struct cli_task {
 	int32_t client;
 	uint32_t round;
 	int trained;
+	uint64_t seq; /* this client's message counter */
 	fmi_rmsg req;
 	fmi_agg *inst;
 } cli_task;
@@ -33,8 +34,11 @@ struct cli_host {
 	int done;
 };
 
+/* seq counts per client node (from the round), not per host, so messages
+ * are the same whichever thread hosts the client. */
 static void
-cli_msg(cli_host *h, fmi_msg *m, uint32_t type, uint32_t round, int32_t from)
+cli_msg(cli_host *h, fmi_msg *m, uint32_t type, uint32_t round, int32_t from,
+    uint64_t *seq)
 {
 	memset(m, 0, sizeof *m);
 	m->type = type;
@@ -42,7 +46,7 @@ cli_msg(cli_host *h, fmi_msg *m, uint32_t type, uint32_t round, int32_t from)
 	m->round = round;
 	m->from = from;
 	m->to = FM_NODE_SERVER;
-	m->seq = ++h->seq;
+	m->seq = ((uint64_t)round << 20) + ++*seq;
 }
 
 static cli_task *
@@ -67,7 +71,8 @@ cli_plugin_send(void *node, const char *comp, int32_t to, const void *data,
 	if (to != FM_NODE_SERVER) {
 		return FM_ENOENT; /* a star client only reaches the server */
 	}
-	cli_msg(task->h, &m, FMI_MSG_PLUGIN, task->round, task->client);
+	cli_msg(task->h, &m, FMI_MSG_PLUGIN, task->round, task->client,
+	    &task->seq);
 	fmi_strlcpy(m.plugin, comp, sizeof m.plugin);
 	m.n = len;
 	return fmi_tran_send_bytes(task->h->t, NULL, &m, data, len);
@@ -251,7 +256,7 @@ cli_train(cli_host *h, cli_task *task)
 	}
 	fmi_f32_to_le(delta, h->dim);
 	fmi_msg u;
-	cli_msg(h, &u, FMI_MSG_UPDATE, m->round, task->client);
+	cli_msg(h, &u, FMI_MSG_UPDATE, m->round, task->client, &task->seq);
 	u.num_examples = st.examples;
 	u.loss = st.loss;
 	u.n = h->dim;
@@ -314,7 +319,7 @@ fmi_client_host_run(const fmi_fed_cfg *cfg, fmi_tran *t, const char *name,
 	}
 	if (rv == FM_OK) {
 		fmi_msg hello;
-		cli_msg(&h, &hello, FMI_MSG_HELLO, 0, -1);
+		cli_msg(&h, &hello, FMI_MSG_HELLO, 0, -1, &h.seq);
 		rv = fmi_tran_send(t, NULL, &hello, NULL);
 	}
 	if (rv == FM_OK) {

@@ -468,10 +468,13 @@ srv_collect(fmi_server *s)
 static void
 srv_end_round(fmi_server *s)
 {
-	for (uint32_t i = 0; i < s->hosts->n; i++) {
+	/* One per sampled client node (not per host), so the traffic does not
+	 * depend on how many threads host the clients. */
+	for (uint32_t i = 0; i < s->nslots; i++) {
 		fmi_msg m;
-		srv_msg(s, &m, FMI_MSG_ROUND_END, -1);
-		(void)fmi_tran_send(s->t, s->hosts->names[i], &m, NULL);
+		srv_msg(s, &m, FMI_MSG_ROUND_END, (int32_t)s->slots[i].client + 1);
+		(void)fmi_tran_send(s->t, s->hosts->names[s->slots[i].host], &m,
+		    NULL);
 	}
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		fmi_rmsg_close(&s->slots[i].msg);
