@@ -7,6 +7,10 @@ int fmi_cmd_run(int argc, char **argv);
 int fmi_cmd_plugins(int argc, char **argv);
 int fmi_cmd_bench(int argc, char **argv);
 
+/* Re-executes the command with a better OpenBLAS kernel when OpenBLAS
+ * fell back to a generic one on this CPU (see blas_select.c). */
+void fmi_cli_select_blas(char **argv);
+
 /* True when argv[i] is -h or --help. */
 int fmi_cli_is_help(const char *a);
 

@@ -21,7 +21,8 @@ static const char usage[] =
     "\n"
     "Run `fedmesh <command> --help` for a command's options.\n"
     "Environment: FEDMESH_PLUGIN_PATH (extra plugin directories, ':'-separated),\n"
-    "FEDMESH_FMNIST_DIR (Fashion-MNIST location), FEDMESH_LOG (error|warn|info|debug).\n";
+    "FEDMESH_FMNIST_DIR (Fashion-MNIST location), FEDMESH_LOG (error|warn|info|debug),\n"
+    "FEDMESH_BLAS_CORETYPE=keep (keep OpenBLAS's own kernel choice).\n";
 
 int
 fmi_cli_is_help(const char *a)
@@ -37,6 +38,7 @@ main(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	const char *cmd = argv[1];
+	fmi_cli_select_blas(argv);
 	if (strcmp(cmd, "run") == 0) {
 		return fmi_cmd_run(argc - 1, argv + 1);
 	}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,11 +49,18 @@ find_dirs(void)
 	*slash = '\0';
 	snprintf(lib_dir, sizeof lib_dir, "%s", real);
 	/* An executable linking the engine statically sits in bin/: its
-	 * plugins are in ../lib. */
+	 * plugins are in ../<libdir> once installed (lib/x86_64-linux-gnu
+	 * on Debian), ../lib in the build tree. */
 	size_t len = strlen(lib_dir);
 	if (len >= 4 && strcmp(lib_dir + len - 4, "/bin") == 0) {
-		snprintf(plugin_dir, sizeof plugin_dir, "%.*s/lib/%s",
-		    (int)(len - 4), lib_dir, FM_INSTALL_PLUGIN_SUBDIR);
+		struct stat st;
+		snprintf(plugin_dir, sizeof plugin_dir, "%.*s/%s/%s",
+		    (int)(len - 4), lib_dir, FM_INSTALL_LIBDIR,
+		    FM_INSTALL_PLUGIN_SUBDIR);
+		if (stat(plugin_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			snprintf(plugin_dir, sizeof plugin_dir, "%.*s/lib/%s",
+			    (int)(len - 4), lib_dir, FM_INSTALL_PLUGIN_SUBDIR);
+		}
 	} else {
 		snprintf(plugin_dir, sizeof plugin_dir, "%s/%s", lib_dir,
 		    FM_INSTALL_PLUGIN_SUBDIR);
