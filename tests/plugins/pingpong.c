@@ -2,7 +2,6 @@
 /* pingpong.c: a FedAvg that also pings every sampled client each round. */
 #include <string.h>
 
-#include "fedmesh/fedmesh.h"
 #include "fedmesh/plugin.h"
 
 /*

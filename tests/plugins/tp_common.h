@@ -3,7 +3,6 @@
 #ifndef FMT_TP_COMMON_H
 #define FMT_TP_COMMON_H
 
-#include "fedmesh/fedmesh.h"
 #include "fedmesh/plugin.h"
 
 static inline int

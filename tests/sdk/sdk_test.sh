@@ -29,7 +29,7 @@ if ! "$CMAKE" --install "$B" --prefix "$P" >"$T/install.log" 2>&1; then
 fi
 ok "cmake --install into a fresh prefix"
 for f in include/fedmesh/fedmesh.h include/fedmesh/plugin.h \
-    include/fedmesh/version.h; do
+    include/fedmesh/errors.h include/fedmesh/version.h; do
 	check "installed $f" test -f "$P/$f"
 done
 cfg=$(find "$P" -name fedmesh-config.cmake | head -n 1)

@@ -2,7 +2,6 @@
 /* fedavg.c: FedAvg, the average of client deltas weighted by example count. */
 #include <string.h>
 
-#include "fedmesh/fedmesh.h" /* error codes */
 #include "fedmesh/plugin.h"
 
 /*

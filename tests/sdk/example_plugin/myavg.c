@@ -2,7 +2,6 @@
 /* myavg.c: an out-of-tree aggregator: FedAvg with a server learning rate. */
 #include <string.h>
 
-#include <fedmesh/fedmesh.h> /* error codes, log levels */
 #include <fedmesh/plugin.h>  /* the plugin ABI */
 
 /* Parameters, in declaration order: fm_instance.params[i] matches. */
