@@ -317,20 +317,13 @@ pt_summary(lua_State *L)
 	}
 	double mean = sum / p->nclients;
 	lua_createtable(L, 0, 7);
-	lua_pushinteger(L, p->nclients);
-	lua_setfield(L, -2, "clients");
-	lua_pushinteger(L, (lua_Integer)sum);
-	lua_setfield(L, -2, "samples");
-	lua_pushinteger(L, (lua_Integer)mn);
-	lua_setfield(L, -2, "min");
-	lua_pushinteger(L, (lua_Integer)mx);
-	lua_setfield(L, -2, "max");
-	lua_pushnumber(L, mean);
-	lua_setfield(L, -2, "mean");
-	lua_pushnumber(L, sqrt(FMI_MAX(0.0, sum2 / p->nclients - mean * mean)));
-	lua_setfield(L, -2, "std");
-	lua_pushnumber(L, labels / p->nclients);
-	lua_setfield(L, -2, "labels_per_client");
+	lfm_set_int(L, "clients", p->nclients);
+	lfm_set_int(L, "samples", (lua_Integer)sum);
+	lfm_set_int(L, "min", (lua_Integer)mn);
+	lfm_set_int(L, "max", (lua_Integer)mx);
+	lfm_set_num(L, "mean", mean);
+	lfm_set_num(L, "std", sqrt(FMI_MAX(0.0, sum2 / p->nclients - mean * mean)));
+	lfm_set_num(L, "labels_per_client", labels / p->nclients);
 	return 1;
 }
 

@@ -81,14 +81,10 @@ md_layers(lua_State *L)
 	lua_createtable(L, (int)a->nslices, 0);
 	for (uint32_t i = 0; i < a->nslices; i++) {
 		lua_createtable(L, 0, 4);
-		lua_pushstring(L, a->slices[i].name);
-		lua_setfield(L, -2, "name");
-		lua_pushinteger(L, (lua_Integer)a->slices[i].offset);
-		lua_setfield(L, -2, "offset");
-		lua_pushinteger(L, (lua_Integer)a->slices[i].rows);
-		lua_setfield(L, -2, "rows");
-		lua_pushinteger(L, (lua_Integer)a->slices[i].cols);
-		lua_setfield(L, -2, "cols");
+		lfm_set_str(L, "name", a->slices[i].name);
+		lfm_set_int(L, "offset", (lua_Integer)a->slices[i].offset);
+		lfm_set_int(L, "rows", (lua_Integer)a->slices[i].rows);
+		lfm_set_int(L, "cols", (lua_Integer)a->slices[i].cols);
 		lua_rawseti(L, -2, i + 1);
 	}
 	return 1;
@@ -148,8 +144,7 @@ l_star(lua_State *L)
 	lua_pushliteral(L, "star");
 	lua_setfield(L, -2, "kind");
 	if (n > 0) {
-		lua_pushinteger(L, n);
-		lua_setfield(L, -2, "clients");
+		lfm_set_int(L, "clients", n);
 	}
 	return 1;
 }
@@ -437,28 +432,18 @@ static void
 push_row(lua_State *L, const fmi_round_metrics *m)
 {
 	lua_createtable(L, 0, 12 + (int)m->nextra);
-	lua_pushinteger(L, m->round);
-	lua_setfield(L, -2, "round");
+	lfm_set_int(L, "round", m->round);
 	if (m->evaluated) {
-		lua_pushnumber(L, m->accuracy);
-		lua_setfield(L, -2, "accuracy");
-		lua_pushnumber(L, m->loss);
-		lua_setfield(L, -2, "loss");
+		lfm_set_num(L, "accuracy", m->accuracy);
+		lfm_set_num(L, "loss", m->loss);
 	}
-	lua_pushnumber(L, m->train_loss);
-	lua_setfield(L, -2, "train_loss");
-	lua_pushinteger(L, (lua_Integer)m->bytes_sent);
-	lua_setfield(L, -2, "bytes_sent");
-	lua_pushinteger(L, (lua_Integer)m->bytes_received);
-	lua_setfield(L, -2, "bytes_received");
-	lua_pushnumber(L, m->seconds);
-	lua_setfield(L, -2, "seconds");
-	lua_pushinteger(L, m->sampled);
-	lua_setfield(L, -2, "clients");
-	lua_pushinteger(L, m->updates);
-	lua_setfield(L, -2, "updates");
-	lua_pushinteger(L, m->dropped);
-	lua_setfield(L, -2, "dropped");
+	lfm_set_num(L, "train_loss", m->train_loss);
+	lfm_set_int(L, "bytes_sent", (lua_Integer)m->bytes_sent);
+	lfm_set_int(L, "bytes_received", (lua_Integer)m->bytes_received);
+	lfm_set_num(L, "seconds", m->seconds);
+	lfm_set_int(L, "clients", m->sampled);
+	lfm_set_int(L, "updates", m->updates);
+	lfm_set_int(L, "dropped", m->dropped);
 	for (uint32_t i = 0; i < m->nextra; i++) {
 		lua_pushnumber(L, m->extra[i].value);
 		lua_setfield(L, -2, m->extra[i].name);
@@ -531,21 +516,15 @@ push_result(lua_State *L, lexp *x, const fmi_fed_result *res)
 	lua_setfield(L, -2, "rounds");
 	for (uint32_t i = res->nrounds; i > 0; i--) {
 		if (res->rounds[i - 1].evaluated) {
-			lua_pushnumber(L, res->rounds[i - 1].accuracy);
-			lua_setfield(L, -2, "accuracy");
-			lua_pushnumber(L, res->rounds[i - 1].loss);
-			lua_setfield(L, -2, "loss");
+			lfm_set_num(L, "accuracy", res->rounds[i - 1].accuracy);
+			lfm_set_num(L, "loss", res->rounds[i - 1].loss);
 			break;
 		}
 	}
-	lua_pushnumber(L, x->best_acc);
-	lua_setfield(L, -2, "best_accuracy");
-	lua_pushinteger(L, x->best_round);
-	lua_setfield(L, -2, "best_round");
-	lua_pushnumber(L, res->seconds);
-	lua_setfield(L, -2, "seconds");
-	lua_pushinteger(L, (lua_Integer)res->nparams);
-	lua_setfield(L, -2, "params");
+	lfm_set_num(L, "best_accuracy", x->best_acc);
+	lfm_set_int(L, "best_round", x->best_round);
+	lfm_set_num(L, "seconds", res->seconds);
+	lfm_set_int(L, "params", (lua_Integer)res->nparams);
 	luaL_setmetatable(L, LFM_RESULT);
 }
 

@@ -152,6 +152,27 @@ lfm_opt_str(lua_State *L, int t, const char *fn, const char *k,
 	return v;
 }
 
+void
+lfm_set_num(lua_State *L, const char *k, lua_Number v)
+{
+	lua_pushnumber(L, v);
+	lua_setfield(L, -2, k);
+}
+
+void
+lfm_set_int(lua_State *L, const char *k, lua_Integer v)
+{
+	lua_pushinteger(L, v);
+	lua_setfield(L, -2, k);
+}
+
+void
+lfm_set_str(lua_State *L, const char *k, const char *v)
+{
+	lua_pushstring(L, v);
+	lua_setfield(L, -2, k);
+}
+
 /* ---- CLI settings --------------------------------------------------------- */
 
 int
@@ -232,22 +253,17 @@ push_params(lua_State *L, const fm_param_desc *p)
 	lua_newtable(L);
 	for (int i = 0; p != NULL && p[i].name != NULL; i++) {
 		lua_createtable(L, 0, 6);
-		lua_pushstring(L, p[i].name);
-		lua_setfield(L, -2, "name");
-		lua_pushstring(L, types[p[i].type <= 4 ? p[i].type : 0]);
-		lua_setfield(L, -2, "type");
+		lfm_set_str(L, "name", p[i].name);
+		lfm_set_str(L, "type", types[p[i].type <= 4 ? p[i].type : 0]);
 		if (p[i].type == FM_PARAM_STRING) {
 			lua_pushstring(L, p[i].def_str ? p[i].def_str : "");
 		} else {
 			lua_pushnumber(L, p[i].def);
 		}
 		lua_setfield(L, -2, "default");
-		lua_pushnumber(L, p[i].min);
-		lua_setfield(L, -2, "min");
-		lua_pushnumber(L, p[i].max);
-		lua_setfield(L, -2, "max");
-		lua_pushstring(L, p[i].doc ? p[i].doc : "");
-		lua_setfield(L, -2, "doc");
+		lfm_set_num(L, "min", p[i].min);
+		lfm_set_num(L, "max", p[i].max);
+		lfm_set_str(L, "doc", p[i].doc ? p[i].doc : "");
 		lua_rawseti(L, -2, i + 1);
 	}
 }
@@ -256,18 +272,12 @@ static void
 push_component(lua_State *L, const fmi_component *c)
 {
 	lua_createtable(L, 0, 7);
-	lua_pushstring(L, c->desc->name);
-	lua_setfield(L, -2, "name");
-	lua_pushstring(L, fmi_kind_name(c->kind));
-	lua_setfield(L, -2, "kind");
-	lua_pushstring(L, c->plugin->version);
-	lua_setfield(L, -2, "version");
-	lua_pushstring(L, c->desc->description);
-	lua_setfield(L, -2, "description");
-	lua_pushstring(L, c->plugin->name);
-	lua_setfield(L, -2, "plugin");
-	lua_pushstring(L, c->path);
-	lua_setfield(L, -2, "path");
+	lfm_set_str(L, "name", c->desc->name);
+	lfm_set_str(L, "kind", fmi_kind_name(c->kind));
+	lfm_set_str(L, "version", c->plugin->version);
+	lfm_set_str(L, "description", c->desc->description);
+	lfm_set_str(L, "plugin", c->plugin->name);
+	lfm_set_str(L, "path", c->path);
 	push_params(L, c->desc->params);
 	lua_setfield(L, -2, "params");
 }
@@ -385,7 +395,6 @@ fm_lua_open(lua_State *L)
 	lua_setfield(L, -2, "model");
 	lfm_open_topology(L);
 	lua_setfield(L, -2, "topology");
-	lua_pushstring(L, fm_version());
-	lua_setfield(L, -2, "version");
+	lfm_set_str(L, "version", fm_version());
 	return 1;
 }

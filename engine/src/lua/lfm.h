@@ -69,6 +69,10 @@ lua_Number lfm_opt_num(lua_State *L, int t, const char *fn, const char *k,
 int lfm_opt_bool(lua_State *L, int t, const char *fn, const char *k, int def);
 const char *lfm_opt_str(lua_State *L, int t, const char *fn, const char *k,
     const char *def);
+/* t[k] = v for the table at the top of the stack. */
+void lfm_set_num(lua_State *L, const char *k, lua_Number v);
+void lfm_set_int(lua_State *L, const char *k, lua_Integer v);
+void lfm_set_str(lua_State *L, const char *k, const char *v);
 /* Raises a Lua error from an fm_error, prefixed with the caller's line. */
 int lfm_raise(lua_State *L, const char *fn, const fm_error *e);
 
