@@ -4,6 +4,8 @@
 #define FMI_CLI_H
 
 int fmi_cmd_run(int argc, char **argv);
+int fmi_cmd_node(int argc, char **argv);
+int fmi_cmd_launch(int argc, char **argv);
 int fmi_cmd_plugins(int argc, char **argv);
 int fmi_cmd_bench(int argc, char **argv);
 

@@ -13,6 +13,10 @@ static const char usage[] =
     "commands:\n"
     "  run SCRIPT [--metrics FILE] [--threads N] [ARGS...]\n"
     "                      run a Lua experiment script\n"
+    "  node SCRIPT --node NAME [--resume] [--metrics FILE] [ARGS...]\n"
+    "                      run one node of the script's deployment\n"
+    "  launch SCRIPT [--metrics FILE] [ARGS...]\n"
+    "                      run every node of the deployment as a process here\n"
     "  plugins [--describe NAME]\n"
     "                      list plugins, or show one plugin's parameters\n"
     "  bench train --model mlp|logreg --batch B --threads T [--seconds S]\n"
@@ -41,6 +45,12 @@ main(int argc, char **argv)
 	fmi_cli_select_blas(argv);
 	if (strcmp(cmd, "run") == 0) {
 		return fmi_cmd_run(argc - 1, argv + 1);
+	}
+	if (strcmp(cmd, "node") == 0) {
+		return fmi_cmd_node(argc - 1, argv + 1);
+	}
+	if (strcmp(cmd, "launch") == 0) {
+		return fmi_cmd_launch(argc - 1, argv + 1);
 	}
 	if (strcmp(cmd, "plugins") == 0) {
 		return fmi_cmd_plugins(argc - 1, argv + 1);

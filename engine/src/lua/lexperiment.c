@@ -158,25 +158,9 @@ lfm_open_topology(lua_State *L)
 
 /* ---- Experiment ---------------------------------------------------------- */
 
-typedef struct lexp {
-	fmi_fed_cfg cfg;
-	fmi_arch arch;
-	fm_value *params;
-	char **strs;
-	uint32_t nparams;
-	int on_round; /* registry ref or LUA_NOREF */
-	int quiet;
-	char *metrics; /* JSONL path or NULL */
-	/* while running */
-	lua_State *L;
-	FILE *mf;
-	int rows; /* registry ref of the rows table */
-	int best_round;
-	double best_acc;
-} lexp;
 
-static lexp *
-check_exp(lua_State *L, int idx)
+lexp *
+lfm_check_exp(lua_State *L, int idx)
 {
 	return luaL_checkudata(L, idx, LFM_EXPERIMENT);
 }
@@ -200,12 +184,13 @@ exp_release(lua_State *L, lexp *x)
 	x->metrics = NULL;
 	luaL_unref(L, LUA_REGISTRYINDEX, x->on_round);
 	x->on_round = LUA_NOREF;
+	lfm_release_deploy(x);
 }
 
 static int
 exp_gc(lua_State *L)
 {
-	exp_release(L, check_exp(L, 1));
+	exp_release(L, lfm_check_exp(L, 1));
 	return 0;
 }
 
@@ -397,7 +382,7 @@ lfm_experiment(lua_State *L)
 	static const char *const fields[] = { "topology", "model", "train",
 		"test", "rounds", "clients_per_round", "local_training",
 		"aggregator", "seed", "on_round", "threads", "round_timeout",
-		"min_updates", "eval_every", "quiet", "metrics", NULL };
+		"min_updates", "eval_every", "quiet", "metrics", "deploy", NULL };
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lfm_check_fields(L, 1, "fm.experiment", fields);
 	lexp *x = lua_newuserdatauv(L, sizeof *x, 0);
@@ -413,6 +398,7 @@ lfm_experiment(lua_State *L)
 	lua_getfield(L, 1, "aggregator");
 	exp_read_aggregator(L, x);
 	exp_read_scalars(L, x);
+	lfm_read_deploy(L, x);
 	if (lua_getfield(L, 1, "on_round") != LUA_TNIL) {
 		luaL_checktype(L, -1, LUA_TFUNCTION);
 		x->on_round = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -508,23 +494,42 @@ exp_on_round(void *ud, const fmi_round_metrics *m)
 	return rv;
 }
 
-static void
-push_result(lua_State *L, lexp *x, const fmi_fed_result *res)
+/* Result fields from the rows: the last evaluated round's accuracy and
+ * loss, and the best accuracy with its round. */
+void
+lfm_push_result(lua_State *L, int rows, double seconds, size_t nparams)
 {
-	lua_createtable(L, 0, 8);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, x->rows);
-	lua_setfield(L, -2, "rounds");
-	for (uint32_t i = res->nrounds; i > 0; i--) {
-		if (res->rounds[i - 1].evaluated) {
-			lfm_set_num(L, "accuracy", res->rounds[i - 1].accuracy);
-			lfm_set_num(L, "loss", res->rounds[i - 1].loss);
-			break;
+	double best = 0, acc = 0, loss = 0;
+	lua_Integer best_round = 0, n;
+	int have = 0;
+	rows = lua_absindex(L, rows);
+	n = luaL_len(L, rows);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, rows, i);
+		if (lua_getfield(L, -1, "accuracy") == LUA_TNUMBER) {
+			acc = lua_tonumber(L, -1);
+			lua_getfield(L, -2, "loss");
+			loss = lua_tonumber(L, -1);
+			lua_pop(L, 1);
+			have = 1;
+			if (acc > best) {
+				best = acc;
+				best_round = i;
+			}
 		}
+		lua_pop(L, 2);
 	}
-	lfm_set_num(L, "best_accuracy", x->best_acc);
-	lfm_set_int(L, "best_round", x->best_round);
-	lfm_set_num(L, "seconds", res->seconds);
-	lfm_set_int(L, "params", (lua_Integer)res->nparams);
+	lua_createtable(L, 0, 8);
+	lua_pushvalue(L, rows);
+	lua_setfield(L, -2, "rounds");
+	if (have) {
+		lfm_set_num(L, "accuracy", acc);
+		lfm_set_num(L, "loss", loss);
+	}
+	lfm_set_num(L, "best_accuracy", best);
+	lfm_set_int(L, "best_round", best_round);
+	lfm_set_num(L, "seconds", seconds);
+	lfm_set_int(L, "params", (lua_Integer)nparams);
 	luaL_setmetatable(L, LFM_RESULT);
 }
 
@@ -543,16 +548,13 @@ print_summary(const lexp *x, const fmi_fed_result *res)
 	fflush(stdout);
 }
 
-/* exp:simulate() -> result table { rounds = {...}, accuracy, loss,
- * best_accuracy, best_round, seconds, params } */
-static int
-exp_simulate(lua_State *L)
+int
+lfm_exp_execute(lua_State *L, lexp *x, lfm_runner run, const char *what)
 {
-	lexp *x = check_exp(L, 1);
 	fmi_fed_result res;
 	fm_error e = { 0, "" };
 	if (x->metrics != NULL && (x->mf = fopen(x->metrics, "w")) == NULL) {
-		return luaL_error(L, "simulate: cannot write metrics to '%s'",
+		return luaL_error(L, "%s: cannot write metrics to '%s'", what,
 		    x->metrics);
 	}
 	lua_newtable(L);
@@ -562,7 +564,7 @@ exp_simulate(lua_State *L)
 	x->best_round = 0;
 	x->cfg.on_round = exp_on_round;
 	x->cfg.ud = x;
-	int rv = fmi_fed_simulate(&x->cfg, &res, &e);
+	int rv = run(x, &res, &e);
 	if (x->mf != NULL) {
 		fclose(x->mf);
 		x->mf = NULL;
@@ -571,7 +573,8 @@ exp_simulate(lua_State *L)
 		if (!x->quiet) {
 			print_summary(x, &res);
 		}
-		push_result(L, x, &res);
+		lua_rawgeti(L, LUA_REGISTRYINDEX, x->rows);
+		lfm_push_result(L, -1, res.seconds, res.nparams);
 	}
 	fmi_fed_result_free(&res);
 	luaL_unref(L, LUA_REGISTRYINDEX, x->rows);
@@ -584,13 +587,28 @@ exp_simulate(lua_State *L)
 		lua_setfield(L, LUA_REGISTRYINDEX, "fedmesh.cb_error");
 		return lua_error(L); /* the callback's own error */
 	}
-	return luaL_error(L, "simulate: %s", e.msg);
+	return luaL_error(L, "%s: %s", what, e.msg);
+}
+
+static int
+run_simulation(lexp *x, fmi_fed_result *res, fm_error *err)
+{
+	return fmi_fed_simulate(&x->cfg, res, err);
+}
+
+/* exp:simulate() -> result table { rounds = {...}, accuracy, loss,
+ * best_accuracy, best_round, seconds, params } */
+static int
+exp_simulate(lua_State *L)
+{
+	return lfm_exp_execute(L, lfm_check_exp(L, 1), run_simulation,
+	    "simulate");
 }
 
 static int
 exp_tostring(lua_State *L)
 {
-	lexp *x = check_exp(L, 1);
+	lexp *x = lfm_check_exp(L, 1);
 	lua_pushfstring(L, "fedmesh.Experiment(%s, %d clients, %d per round, "
 	    "%d rounds)", x->cfg.aggregator ? x->cfg.aggregator->desc->name
 	                                     : "?",
@@ -603,7 +621,7 @@ void
 lfm_register_experiment(lua_State *L)
 {
 	static const luaL_Reg methods[] = { { "simulate", exp_simulate },
-		{ NULL, NULL } };
+		{ "run", lfm_exp_run }, { NULL, NULL } };
 	static const luaL_Reg rmethods[] = {
 		{ "write_csv", lfm_result_write_csv },
 		{ "write_jsonl", lfm_result_write_jsonl }, { NULL, NULL } };

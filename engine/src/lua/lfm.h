@@ -30,6 +30,45 @@ typedef struct lfm_model {
 	fmi_arch arch;
 } lfm_model;
 
+/* An experiment (fedmesh.Experiment userdata). */
+typedef struct lexp {
+	fmi_fed_cfg cfg;
+	fmi_arch arch;
+	fm_value *params;
+	char **strs;
+	uint32_t nparams;
+	int on_round; /* registry ref or LUA_NOREF */
+	int quiet;
+	char *metrics; /* JSONL path or NULL */
+	/* while running */
+	lua_State *L;
+	FILE *mf;
+	int rows; /* registry ref of the rows table */
+	int best_round;
+	double best_acc;
+	/* deployment (ldeploy.c) */
+	int has_deploy;
+	fmi_deploy_cfg deploy;
+	char (*node_names)[FMI_NODE_NAME_MAX + 1];
+	char *checkpoint;
+} lexp;
+
+/* Runs a federation through run (simulation or deployed server) with the
+ * per-round plumbing (progress, --metrics, on_round, result table). */
+typedef int (*lfm_runner)(lexp *x, fmi_fed_result *res, fm_error *err);
+int lfm_exp_execute(lua_State *L, lexp *x, lfm_runner run, const char *what);
+/* Pushes a result table built from the rows table at index rows. */
+void lfm_push_result(lua_State *L, int rows, double seconds, size_t nparams);
+lexp *lfm_check_exp(lua_State *L, int idx);
+
+/* ldeploy.c */
+void lfm_read_deploy(lua_State *L, lexp *x);  /* field 'deploy' of arg 1 */
+void lfm_release_deploy(lexp *x);
+int lfm_exp_run(lua_State *L);                /* exp:run() */
+/* Reads a JSON Lines metrics file written by --metrics into a new table
+ * of rows at the top of the stack. */
+int lfm_read_jsonl(lua_State *L, const char *path);
+
 /* ldata.c */
 void lfm_open_data(lua_State *L);          /* pushes fm.data */
 void lfm_open_partition(lua_State *L);     /* pushes fm.partition */

@@ -91,6 +91,20 @@ lfm_write_row_json(lua_State *L, FILE *f, int row)
 	lua_pop(L, 1);
 }
 
+/* True for the result of a client node, which holds no metrics: its
+ * write_* calls do nothing, so a script run on every node leaves the
+ * server's files alone. */
+static int
+is_client_result(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_getfield(L, 1, "role");
+	int client = lua_isstring(L, -1) &&
+	    strcmp(lua_tostring(L, -1), "client") == 0;
+	lua_pop(L, 1);
+	return client;
+}
+
 static FILE *
 open_out(lua_State *L, const char *fn)
 {
@@ -121,6 +135,10 @@ close_out(lua_State *L, FILE *f, const char *fn)
 int
 lfm_result_write_jsonl(lua_State *L)
 {
+	if (is_client_result(L)) {
+		lua_settop(L, 1);
+		return 1;
+	}
 	FILE *f = open_out(L, "write_jsonl");
 	int rows = lua_gettop(L);
 	lua_Integer n = luaL_len(L, rows);
@@ -136,6 +154,10 @@ lfm_result_write_jsonl(lua_State *L)
 int
 lfm_result_write_csv(lua_State *L)
 {
+	if (is_client_result(L)) {
+		lua_settop(L, 1);
+		return 1;
+	}
 	FILE *f = open_out(L, "write_csv");
 	int rows = lua_gettop(L);
 	lua_Integer n = luaL_len(L, rows);
@@ -167,4 +189,75 @@ lfm_result_write_csv(lua_State *L)
 		lua_pop(L, 1);
 	}
 	return close_out(L, f, "write_csv");
+}
+
+/* ---- reading --metrics files back ------------------------------------------ */
+
+/* Parses one flat object of numbers and nulls into a table at the top. */
+static int
+parse_row(lua_State *L, const char *p)
+{
+	lua_newtable(L);
+	if (*p++ != '{') {
+		return FM_EPROTO;
+	}
+	while (*p == '"') {
+		const char *k = ++p;
+		while (*p != '\0' && *p != '"') {
+			p++;
+		}
+		if (*p != '"' || p[1] != ':') {
+			return FM_EPROTO;
+		}
+		size_t klen = (size_t)(p - k);
+		p += 2;
+		char *end;
+		if (strncmp(p, "null", 4) == 0) {
+			end = (char *)p + 4;
+		} else {
+			double v = strtod(p, &end);
+			if (end == p) {
+				return FM_EPROTO;
+			}
+			lua_pushlstring(L, k, klen);
+			if (v == (double)(lua_Integer)v && memchr(p, '.', (size_t)(end - p)) == NULL &&
+			    memchr(p, 'e', (size_t)(end - p)) == NULL) {
+				lua_pushinteger(L, (lua_Integer)v);
+			} else {
+				lua_pushnumber(L, v);
+			}
+			lua_settable(L, -3);
+		}
+		p = end;
+		if (*p == ',') {
+			p++;
+		}
+	}
+	return *p == '}' ? FM_OK : FM_EPROTO;
+}
+
+int
+lfm_read_jsonl(lua_State *L, const char *path)
+{
+	char line[8192];
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		return FM_EIO;
+	}
+	lua_newtable(L);
+	lua_Integer n = 0;
+	int rv = FM_OK;
+	while (rv == FM_OK && fgets(line, sizeof line, f) != NULL) {
+		rv = parse_row(L, line);
+		if (rv == FM_OK) {
+			lua_rawseti(L, -2, ++n);
+		} else {
+			lua_pop(L, 1);
+		}
+	}
+	fclose(f);
+	if (rv != FM_OK) {
+		lua_pop(L, 1);
+	}
+	return rv;
 }

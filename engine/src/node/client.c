@@ -32,6 +32,8 @@ struct cli_host {
 	fmi_timers timers;
 	uint64_t seq;
 	int done;
+	fmi_client_opts opts;
+	double last_heard, last_sent;
 };
 
 /* seq counts per client node (from the round), not per host, so messages
@@ -276,16 +278,38 @@ cli_next_task(cli_host *h)
 	return NULL;
 }
 
+/* Idle: says it is alive, and gives up when the server has been silent
+ * for too long. */
+static int
+cli_idle(cli_host *h)
+{
+	double now = fmi_now();
+	if (h->opts.idle_timeout > 0 &&
+	    now - h->last_heard > h->opts.idle_timeout) {
+		return FM_ETIMEDOUT;
+	}
+	if (h->opts.heartbeat_ms > 0 &&
+	    (now - h->last_sent) * 1000 >= h->opts.heartbeat_ms) {
+		fmi_msg m;
+		cli_msg(h, &m, FMI_MSG_HEARTBEAT, 0, -1, &h->seq);
+		(void)fmi_tran_send(h->t, NULL, &m, NULL);
+		h->last_sent = now;
+	}
+	return FM_OK;
+}
+
 static int
 cli_loop(cli_host *h)
 {
+	int cap = h->opts.heartbeat_ms ? (int)h->opts.heartbeat_ms : 1000;
 	while (!h->done) {
 		cli_task *task = cli_next_task(h);
 		/* Drain what is queued before training; block when idle. */
-		int wait = fmi_timers_wait_ms(&h->timers, task ? 0 : 1000);
+		int wait = fmi_timers_wait_ms(&h->timers, task ? 0 : cap);
 		fmi_rmsg r;
 		int rv = fmi_tran_recv(h->t, &r, wait, NULL);
 		if (rv == FM_OK) {
+			h->last_heard = fmi_now();
 			cli_dispatch(h, &r);
 			continue;
 		}
@@ -293,11 +317,14 @@ cli_loop(cli_host *h)
 		if (rv == FM_ETIMEDOUT && task != NULL) {
 			task->trained = 1;
 			rv = cli_train(h, task);
+			h->last_sent = fmi_now();
 			if (rv != FM_OK) {
 				fm_log(FM_LOG_ERR, "FM-TRAIN", "client %d: "
 				    "training failed: %s", task->client,
 				    fm_strerror(rv));
 			}
+		} else if (rv == FM_ETIMEDOUT && cli_idle(h) != FM_OK) {
+			return FM_ETIMEDOUT;
 		}
 	}
 	return FM_OK;
@@ -305,10 +332,14 @@ cli_loop(cli_host *h)
 
 int
 fmi_client_host_run(const fmi_fed_cfg *cfg, fmi_tran *t, const char *name,
-    fm_error *err)
+    const fmi_client_opts *opts, fm_error *err)
 {
 	cli_host h;
 	memset(&h, 0, sizeof h);
+	if (opts != NULL) {
+		h.opts = *opts;
+	}
+	h.last_heard = h.last_sent = fmi_now();
 	h.cfg = cfg;
 	h.t = t;
 	h.dim = cfg->arch.nparams;
@@ -324,6 +355,11 @@ fmi_client_host_run(const fmi_fed_cfg *cfg, fmi_tran *t, const char *name,
 	}
 	if (rv == FM_OK) {
 		rv = cli_loop(&h);
+		if (rv == FM_ETIMEDOUT) {
+			fm_error_set(err, rv, "client host %s: no word from the "
+			    "server for %.0f s; giving up", name,
+			    h.opts.idle_timeout);
+		}
 	} else {
 		fm_error_set(err, rv, "client host %s could not start: %s", name,
 		    fm_strerror(rv));

@@ -58,6 +58,8 @@ typedef struct fmi_fed_cfg {
 	uint32_t round_timeout_ms; /* per-round deadline; 0: 1 hour */
 	uint32_t min_updates;      /* quorum; 0: every sampled client */
 	uint32_t eval_every;       /* evaluate every k rounds and the last */
+	const char *checkpoint;    /* server checkpoint file, or NULL */
+	int resume;                /* start after the checkpoint's round */
 	/* Called after every round on the calling thread; nonzero stops the
 	 * run with FM_ESCRIPT (e.g. an error raised in a Lua callback). */
 	int (*on_round)(void *ud, const fmi_round_metrics *m);
@@ -79,5 +81,44 @@ int fmi_fed_validate(const fmi_fed_cfg *cfg, fm_error *err);
 int fmi_fed_simulate(const fmi_fed_cfg *cfg, fmi_fed_result *res,
     fm_error *err);
 void fmi_fed_result_free(fmi_fed_result *res);
+
+/* ---- deployments: every node its own process (deploy.c) ------------- */
+
+#define FMI_NODE_NAME_MAX 64
+
+typedef struct fmi_deploy_cfg {
+	char transport[8];  /* "tcp" or "ipc" */
+	char server[256];   /* tcp: host:port the clients dial; ipc: a path */
+	char bind[256];     /* tcp: host:port the server binds (default server) */
+	char server_name[FMI_NODE_NAME_MAX + 1]; /* default "server" */
+	char (*clients)[FMI_NODE_NAME_MAX + 1];  /* client host names */
+	uint32_t nclients;
+	char keys[512];     /* CURVE key folder; "" for no CURVE (ipc only) */
+	double join_timeout;   /* server: wait for hosts (s) */
+	double idle_timeout;   /* client: give up without the server (s) */
+	uint32_t heartbeat_ms; /* client: idle heartbeat period */
+} fmi_deploy_cfg;
+
+/* 1 for the server, 2 for a client host, 0 for a name not in the
+ * deployment. */
+int fmi_deploy_role(const fmi_deploy_cfg *d, const char *name);
+/* Runs this process as the deployment's server / as client host name. */
+int fmi_deploy_run_server(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
+    fmi_fed_result *res, fm_error *err);
+int fmi_deploy_run_client(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
+    const char *name, fm_error *err);
+
+/* ---- launching a deployment on this host (launch.c) ------------------ */
+/*
+ * Starts one process per node: argv_for(ud, i, name) gives the command
+ * line of node i (0 is the server). Their output is streamed to stdout,
+ * each line prefixed with "[name] ". Returns when the server exits (the
+ * clients get until grace seconds to finish, then SIGTERM); SIGINT or
+ * SIGTERM to this process stops every node. *server_status gets the
+ * server's exit status.
+ */
+typedef char **(*fmi_launch_argv_fn)(void *ud, uint32_t i, const char *name);
+int fmi_launch(const char *const *names, uint32_t n, fmi_launch_argv_fn argv_for,
+    void *ud, double grace, int *server_status, fm_error *err);
 
 #endif /* FMI_NODE_FED_H */

@@ -27,23 +27,51 @@ void fmi_timers_drop(fmi_timers *ts, const fmi_agg *inst);
 /* ---- the server (server.c) ------------------------------------------ */
 typedef struct fmi_server fmi_server;
 /*
- * hosts: routing identities of the client hosts (worker threads in a
- * simulation); the server waits for a HELLO from each before round 1.
- * route(ud, client_index, sampled_order) returns the host index that will
- * run that client this round.
+ * The client hosts the server talks to: worker threads in a simulation,
+ * client processes in a deployment. The server starts round 1 once every
+ * host has said something (HELLO or HEARTBEAT), or after join_timeout
+ * seconds if at least one has. With pinned, logical client c always runs
+ * on host c % n (its data lives there); otherwise the server balances
+ * clients over hosts each round. Results never depend on placement.
  */
 typedef struct fmi_server_hosts {
 	char (*names)[FMI_PEER_MAX + 1];
 	uint32_t n;
+	int pinned;
+	double join_timeout; /* seconds; 0: 30 */
 } fmi_server_hosts;
 
 int fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,
     const fmi_server_hosts *hosts, fmi_fed_result *res, fm_error *err);
 
+/* ---- checkpoints (checkpoint.c) -------------------------------------- */
+/*
+ * A server checkpoint: the global model and the metrics of every completed
+ * round, tied to the run by its seed and model size. Written atomically
+ * (temporary file, fsync, rename, fsync of the folder): a crash leaves the
+ * previous checkpoint or the new one, never a torn file.
+ */
+int fmi_checkpoint_write(const char *path, uint64_t seed, const float *params,
+    size_t nparams, const fmi_round_metrics *rounds, uint32_t nrounds,
+    fm_error *err);
+/* Reads a checkpoint into params[nparams] and rounds[max_rounds]; refuses
+ * one from another run (seed, model size) or format version. */
+int fmi_checkpoint_read(const char *path, uint64_t seed, float *params,
+    size_t nparams, fmi_round_metrics *rounds, uint32_t max_rounds,
+    uint32_t *nrounds, fm_error *err);
+
 /* ---- a client host (client.c) --------------------------------------- */
-/* Serves TRAIN requests for any client of cfg->part until SHUTDOWN. */
+/* Options of a client host; all zero in a simulation. */
+typedef struct fmi_client_opts {
+	uint32_t heartbeat_ms; /* HEARTBEAT to the server when idle; 0: none */
+	double idle_timeout;   /* give up after this long without a word from
+	                        * the server (seconds); 0: never */
+} fmi_client_opts;
+
+/* Serves TRAIN requests for any client of cfg->part until SHUTDOWN (FM_OK)
+ * or the idle timeout (FM_ETIMEDOUT). opts may be NULL. */
 int fmi_client_host_run(const fmi_fed_cfg *cfg, fmi_tran *t,
-    const char *name, fm_error *err);
+    const char *name, const fmi_client_opts *opts, fm_error *err);
 
 /* Per-task seeds and streams derived from the run seed. */
 uint64_t fmi_fed_id(uint64_t seed);

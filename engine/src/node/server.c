@@ -16,7 +16,7 @@ typedef struct srv_job {
 typedef struct srv_slot {
 	uint32_t client; /* partition index; node id is client + 1 */
 	uint32_t host;
-	int state;       /* 0 waiting, 1 arrived, 2 fed to aggregator */
+	int state;       /* 0 waiting, 1 arrived, 2 fed, 3 unreachable */
 	fmi_rmsg msg;
 } srv_slot;
 
@@ -31,7 +31,8 @@ typedef struct fmi_server {
 	size_t dim;
 	uint32_t round;
 	srv_slot *slots;
-	uint32_t nslots, next, arrived;
+	uint32_t nslots, next;
+	uint32_t waiting; /* slots neither arrived nor unreachable */
 	uint32_t *order; /* client index -> slot + 1 (0: not sampled) */
 	int32_t *ids;    /* node ids of the sampled clients */
 	uint64_t *load;  /* per host, for placement */
@@ -160,32 +161,54 @@ srv_close(fmi_server *s)
 	free(s->jobs);
 }
 
-/* Waits for a HELLO from every host. */
+static int
+srv_host_index(const fmi_server *s, const char *peer)
+{
+	for (uint32_t i = 0; i < s->hosts->n; i++) {
+		if (strcmp(peer, s->hosts->names[i]) == 0) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+/* Waits until every host has said something (HELLO or HEARTBEAT), or the
+ * join timeout passed with at least one. */
 static int
 srv_wait_hosts(fmi_server *s, fm_error *err)
 {
 	uint32_t seen = 0;
 	char *got = calloc(s->hosts->n, 1);
-	double deadline = fmi_now() + 30.0;
+	double tmo = s->hosts->join_timeout > 0 ? s->hosts->join_timeout : 30;
+	double deadline = fmi_now() + tmo;
 
 	while (got != NULL && seen < s->hosts->n && fmi_now() < deadline) {
 		fmi_rmsg r;
 		if (fmi_tran_recv(s->t, &r, 100, NULL) != FM_OK) {
 			continue;
 		}
-		for (uint32_t i = 0; i < s->hosts->n; i++) {
-			if (r.m.type == FMI_MSG_HELLO && !got[i] &&
-			    strcmp(r.peer, s->hosts->names[i]) == 0) {
-				got[i] = 1;
-				seen++;
-			}
+		int h = srv_host_index(s, r.peer);
+		if (h < 0) {
+			fm_log(FM_LOG_WARN, "FM-SENDER", "ignored %s message from "
+			    "'%s': not a node of this federation",
+			    fmi_msg_type_name(r.m.type), r.peer);
+		} else if (!got[h]) {
+			got[h] = 1;
+			seen++;
+			fm_log(FM_LOG_INFO, "FM-JOIN", "client host %s joined "
+			    "(%u of %u)", r.peer, seen, s->hosts->n);
 		}
 		fmi_rmsg_close(&r);
 	}
 	free(got);
+	if (seen == 0) {
+		return fm_error_set(err, FM_ETIMEDOUT, "no client host joined "
+		    "within %.0f s; are the clients running and pointed at this "
+		    "server?", tmo);
+	}
 	if (seen < s->hosts->n) {
-		return fm_error_set(err, FM_ETIMEDOUT, "only %u of %u client "
-		    "hosts said hello within 30 s", seen, s->hosts->n);
+		fm_log(FM_LOG_WARN, "FM-JOIN", "starting with %u of %u client "
+		    "hosts; the others can join later", seen, s->hosts->n);
 	}
 	return FM_OK;
 }
@@ -243,6 +266,13 @@ srv_assign_hosts(fmi_server *s)
 	srv_job *jobs = s->jobs;
 	uint32_t nh = s->hosts->n;
 
+	if (s->hosts->pinned) { /* the client's data lives on its home host */
+		for (uint32_t i = 0; i < s->nslots; i++) {
+			s->slots[i].host = s->slots[i].client % nh;
+		}
+		return;
+	}
+
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		jobs[i].size = fmi_partition_size(s->cfg->part, s->slots[i].client);
 		jobs[i].slot = i;
@@ -283,6 +313,14 @@ srv_broadcast(fmi_server *s)
 		m.n = s->dim;
 		rv = fmi_tran_send(s->t, s->hosts->names[s->slots[i].host], &m,
 		    p);
+		if (rv == FM_ENOENT) { /* host not connected: a dropout */
+			fm_log(FM_LOG_WARN, "FM-DROPOUT", "round %u: client %u: "
+			    "its host %s is not connected", s->round, c + 1,
+			    s->hosts->names[s->slots[i].host]);
+			s->slots[i].state = 3;
+			s->waiting--;
+			rv = FM_OK;
+		}
 	}
 	fmi_payload_unref(p);
 	return rv;
@@ -296,7 +334,8 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 		return rv;
 	}
 	s->nslots = s->cfg->clients_per_round;
-	s->next = s->arrived = 0;
+	s->next = 0;
+	s->waiting = s->cfg->clients_per_round;
 	s->ne_sum = 0;
 	s->loss_sum = 0;
 	for (uint32_t i = 0; i < s->nslots; i++) {
@@ -356,11 +395,13 @@ srv_flush(fmi_server *s, int final)
 			(void)srv_accept(s, slot);
 		} else if (!final) {
 			break;
-		} else if (slot->state == 0) {
+		} else if (slot->state == 0 || slot->state == 3) {
 			s->m->dropped++;
-			fm_log(FM_LOG_WARN, "FM-DROPOUT", "round %u: client %u "
-			    "sent no update before the deadline", s->round,
-			    slot->client + 1);
+			if (slot->state == 0) {
+				fm_log(FM_LOG_WARN, "FM-DROPOUT", "round %u: client "
+				    "%u sent no update before the deadline",
+				    s->round, slot->client + 1);
+			}
 		}
 		s->next++;
 	}
@@ -397,7 +438,7 @@ srv_on_update(fmi_server *s, fmi_rmsg *r)
 		slot->msg = *r; /* takes the payload */
 		r->has_payload = 0;
 		slot->state = 1;
-		s->arrived++;
+		s->waiting--;
 		srv_flush(s, 0);
 		return;
 	}
@@ -448,7 +489,7 @@ srv_collect(fmi_server *s)
 	                                        : 3600 * 1000;
 	double deadline = fmi_now() + tmo / 1000.0;
 
-	while (s->arrived < s->nslots) {
+	while (s->waiting > 0) {
 		double left = deadline - fmi_now();
 		if (left <= 0) {
 			break;
@@ -550,14 +591,48 @@ srv_round(fmi_server *s, uint32_t *picked, fmi_round_metrics *m)
 	return FM_OK;
 }
 
+/* With cfg->resume, loads the checkpoint and replays its rounds to the
+ * callback (so metrics files stay complete). Returns the next round. */
 static int
-srv_loop(fmi_server *s, fmi_fed_result *res, fm_error *err)
+srv_resume(fmi_server *s, fmi_fed_result *res, uint32_t *start, fm_error *err)
+{
+	const fmi_fed_cfg *cfg = s->cfg;
+	uint32_t n = 0;
+	*start = 1;
+	if (cfg->checkpoint == NULL || !cfg->resume) {
+		return FM_OK;
+	}
+	int rv = fmi_checkpoint_read(cfg->checkpoint, cfg->seed, s->global,
+	    s->dim, res->rounds, cfg->rounds, &n, err);
+	if (rv == FM_ENOENT) {
+		fm_log(FM_LOG_INFO, "FM-RESUME", "no checkpoint at %s: starting "
+		    "from round 1", cfg->checkpoint);
+		return FM_OK;
+	}
+	if (rv != FM_OK) {
+		return rv;
+	}
+	fm_log(FM_LOG_INFO, "FM-RESUME", "resuming after round %u from %s", n,
+	    cfg->checkpoint);
+	res->nrounds = n;
+	*start = n + 1;
+	for (uint32_t r = 0; r < n && cfg->on_round != NULL; r++) {
+		if (cfg->on_round(cfg->ud, &res->rounds[r]) != 0) {
+			return fm_error_set(err, FM_ESCRIPT, "stopped by the "
+			    "per-round callback");
+		}
+	}
+	return FM_OK;
+}
+
+static int
+srv_loop(fmi_server *s, fmi_fed_result *res, uint32_t start, fm_error *err)
 {
 	const fmi_fed_cfg *cfg = s->cfg;
 	uint32_t *picked = malloc(cfg->clients_per_round * sizeof *picked);
 	int rv = picked ? FM_OK : FM_ENOMEM;
 
-	for (uint32_t r = 1; r <= cfg->rounds && rv == FM_OK; r++) {
+	for (uint32_t r = start; r <= cfg->rounds && rv == FM_OK; r++) {
 		s->round = r;
 		fmi_round_metrics *m = &res->rounds[r - 1];
 		rv = srv_round(s, picked, m);
@@ -567,7 +642,11 @@ srv_loop(fmi_server *s, fmi_fed_result *res, fm_error *err)
 			break;
 		}
 		res->nrounds = r;
-		if (cfg->on_round && cfg->on_round(cfg->ud, m) != 0) {
+		if (cfg->checkpoint != NULL) {
+			rv = fmi_checkpoint_write(cfg->checkpoint, cfg->seed,
+			    s->global, s->dim, res->rounds, r, err);
+		}
+		if (rv == FM_OK && cfg->on_round && cfg->on_round(cfg->ud, m)) {
 			rv = fm_error_set(err, FM_ESCRIPT, "stopped by the "
 			    "per-round callback after round %u", r);
 		}
@@ -589,12 +668,16 @@ fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,
 	res->rounds = calloc(cfg->rounds, sizeof *res->rounds);
 	int rv = res->rounds ? srv_open(&s, err)
 	                     : fm_error_set(err, FM_ENOMEM, "out of memory");
+	uint32_t start = 1;
 	if (rv == FM_OK) {
+		rv = srv_resume(&s, res, &start, err);
+	}
+	if (rv == FM_OK && start <= cfg->rounds) {
 		rv = srv_wait_hosts(&s, err);
 	}
 	double t0 = fmi_now();
 	if (rv == FM_OK) {
-		rv = srv_loop(&s, res, err);
+		rv = srv_loop(&s, res, start, err);
 	}
 	for (uint32_t i = 0; i < hosts->n; i++) {
 		fmi_msg m;

@@ -25,7 +25,7 @@ sim_worker_main(void *arg)
 	fm_error e;
 	int rv = fmi_tran_dial(&t, w->zctx, w->url, w->name, &e);
 	if (rv == FM_OK) {
-		rv = fmi_client_host_run(w->cfg, t, w->name, &e);
+		rv = fmi_client_host_run(w->cfg, t, w->name, NULL, &e);
 	}
 	if (rv != FM_OK) {
 		fm_log(FM_LOG_ERR, "FM-SIM", "worker %s: %s", w->name, e.msg);
@@ -97,7 +97,7 @@ sim_run(const fmi_fed_cfg *cfg, void *zctx, sim_worker *ws, uint32_t n,
 	static atomic_uint sim_counter;
 	char url[96];
 	fmi_tran *srv = NULL;
-	fmi_server_hosts hosts = { NULL, n };
+	fmi_server_hosts hosts = { NULL, n, 0, 0 };
 
 	snprintf(url, sizeof url, "inproc://fedmesh-sim-%u",
 	    atomic_fetch_add(&sim_counter, 1));

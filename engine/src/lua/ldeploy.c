@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: MIT */
+/* ldeploy.c: the `deploy` section and exp:run() as simulation, node or launcher. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "lua/lfm.h"
+
+/* ---- the deploy table ---------------------------------------------------- */
+
+static int
+valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > FMI_NODE_NAME_MAX) {
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		        (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		        c == '.')) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static void
+copy_opt(lua_State *L, int t, const char *k, char *dst, size_t n,
+    const char *def)
+{
+	const char *fn = "fm.experiment: deploy";
+	const char *v = lfm_opt_str(L, t, fn, k, def);
+	if (v != NULL && fmi_strlcpy(dst, v, n) != FM_OK) {
+		luaL_error(L, "%s: field '%s' is too long", fn, k);
+	}
+}
+
+static void
+read_clients(lua_State *L, int t, lexp *x)
+{
+	const char *fn = "fm.experiment: deploy";
+	fmi_deploy_cfg *d = &x->deploy;
+	if (lua_getfield(L, t, "clients") != LUA_TTABLE || luaL_len(L, -1) < 1) {
+		luaL_error(L, "%s: field 'clients' must list the client hosts' "
+		    "names, e.g. { \"c1\", \"c2\" }", fn);
+	}
+	lua_Integer n = luaL_len(L, -1);
+	x->node_names = calloc((size_t)n, sizeof *x->node_names);
+	if (x->node_names == NULL) {
+		luaL_error(L, "out of memory");
+	}
+	d->clients = x->node_names;
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, -1, i);
+		const char *s = lua_tostring(L, -1);
+		if (s == NULL || !valid_name(s)) {
+			luaL_error(L, "%s: client #%I must be a name of 1-%d "
+			    "letters, digits, '-', '_' or '.'", fn, i,
+			    FMI_NODE_NAME_MAX);
+		}
+		if (fmi_deploy_role(d, s) != 0) {
+			luaL_error(L, "%s: node name '%s' is used twice", fn, s);
+		}
+		fmi_strlcpy(d->clients[i - 1], s, sizeof d->clients[0]);
+		d->nclients = (uint32_t)i;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+}
+
+void
+lfm_read_deploy(lua_State *L, lexp *x)
+{
+	static const char *const f[] = { "transport", "server", "bind",
+		"server_name", "clients", "keys", "join_timeout",
+		"idle_timeout", "heartbeat", "checkpoint", NULL };
+	const char *fn = "fm.experiment: deploy";
+	fmi_deploy_cfg *d = &x->deploy;
+	if (lua_getfield(L, 1, "deploy") == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	int t = lua_gettop(L);
+	luaL_checktype(L, t, LUA_TTABLE);
+	lfm_check_fields(L, t, fn, f);
+	copy_opt(L, t, "transport", d->transport, sizeof d->transport, "tcp");
+	copy_opt(L, t, "server", d->server, sizeof d->server, "");
+	copy_opt(L, t, "bind", d->bind, sizeof d->bind, "");
+	copy_opt(L, t, "server_name", d->server_name, sizeof d->server_name,
+	    "server");
+	copy_opt(L, t, "keys", d->keys, sizeof d->keys, "");
+	if (d->server[0] == '\0') {
+		luaL_error(L, "%s: field 'server' (host:port, or a socket path "
+		    "for ipc) is required", fn);
+	}
+	if (!valid_name(d->server_name)) {
+		luaL_error(L, "%s: bad server_name '%s'", fn, d->server_name);
+	}
+	d->nclients = 0;
+	read_clients(L, t, x);
+	d->join_timeout = lfm_opt_num(L, t, fn, "join_timeout", 60, 0.1, 86400);
+	d->idle_timeout = lfm_opt_num(L, t, fn, "idle_timeout", 600, 1, 1e7);
+	d->heartbeat_ms = (uint32_t)(1000 * lfm_opt_num(L, t, fn, "heartbeat",
+	    1.0, 0.01, 3600));
+	const char *ck = lfm_opt_str(L, t, fn, "checkpoint", NULL);
+	x->checkpoint = ck ? strdup(ck) : NULL;
+	x->has_deploy = 1;
+	lua_pop(L, 1);
+}
+
+void
+lfm_release_deploy(lexp *x)
+{
+	free(x->node_names);
+	free(x->checkpoint);
+	x->node_names = NULL;
+	x->checkpoint = NULL;
+	x->deploy.clients = NULL;
+	x->has_deploy = 0;
+}
+
+/* ---- node mode ------------------------------------------------------------- */
+
+static const char *
+reg_str(lua_State *L, const char *k)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, k);
+	const char *s = lua_tostring(L, -1); /* anchored in the registry */
+	lua_pop(L, 1);
+	return s;
+}
+
+/* The node this process is: --node, else the cluster launcher's rank
+ * (0 is the server, k the k-th client). */
+static const char *
+node_name(lua_State *L, lexp *x)
+{
+	const char *name = reg_str(L, "fedmesh.node");
+	if (name != NULL) {
+		return name;
+	}
+	lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.rank");
+	int ok;
+	lua_Integer rank = lua_tointegerx(L, -1, &ok);
+	lua_pop(L, 1);
+	if (!ok) {
+		luaL_error(L, "run: give --node NAME (or start under srun/mpirun,"
+		    " which set a rank)");
+	}
+	if (rank < 0 || rank > x->deploy.nclients) {
+		luaL_error(L, "run: rank %I is outside this deployment (0 is the "
+		    "server, 1..%d the clients)", rank, (int)x->deploy.nclients);
+	}
+	return rank == 0 ? x->deploy.server_name : x->deploy.clients[rank - 1];
+}
+
+static int
+run_server(lexp *x, fmi_fed_result *res, fm_error *err)
+{
+	return fmi_deploy_run_server(&x->cfg, &x->deploy, res, err);
+}
+
+static int
+run_node(lua_State *L, lexp *x)
+{
+	const char *name = node_name(L, x);
+	fm_error e = { 0, "" };
+	lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.resume");
+	x->cfg.resume = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	x->cfg.checkpoint = x->checkpoint;
+	switch (fmi_deploy_role(&x->deploy, name)) {
+	case 1:
+		return lfm_exp_execute(L, x, run_server, "run");
+	case 2:
+		if (fmi_deploy_run_client(&x->cfg, &x->deploy, name, &e) != FM_OK) {
+			return luaL_error(L, "run: %s", e.msg);
+		}
+		lua_newtable(L);
+		lfm_push_result(L, -1, 0, x->cfg.arch.nparams);
+		lfm_set_str(L, "node", name);
+		lfm_set_str(L, "role", "client");
+		return 1;
+	default:
+		return luaL_error(L, "run: no node named '%s' in the deployment "
+		    "(server: %s, clients: %s, ...)", name,
+		    x->deploy.server_name, x->deploy.clients[0]);
+	}
+}
+
+/* ---- launch mode ------------------------------------------------------------ */
+
+typedef struct launch_ctx {
+	lua_State *L;
+	lexp *x;
+	const char *metrics;
+	char *argv[256];
+	int nargv;
+} launch_ctx;
+
+/* fedmesh node --node NAME [--metrics F] [--resume] SCRIPT ARGS... */
+static char **
+launch_argv(void *ud, uint32_t i, const char *name)
+{
+	launch_ctx *c = ud;
+	lua_State *L = c->L;
+	int n = 0;
+	c->argv[n++] = (char *)reg_str(L, "fedmesh.exe");
+	c->argv[n++] = "node";
+	c->argv[n++] = "--node";
+	c->argv[n++] = (char *)name;
+	if (i == 0) {
+		c->argv[n++] = "--metrics";
+		c->argv[n++] = (char *)c->metrics;
+		lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.resume");
+		if (lua_toboolean(L, -1)) {
+			c->argv[n++] = "--resume";
+		}
+		lua_pop(L, 1);
+	}
+	c->argv[n++] = (char *)reg_str(L, "fedmesh.script");
+	lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.argv");
+	lua_Integer na = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
+	for (lua_Integer k = 1; k <= na && n < 254; k++) {
+		lua_rawgeti(L, -1, k);
+		c->argv[n++] = (char *)lua_tostring(L, -1); /* anchored */
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	c->argv[n] = NULL;
+	return c->argv;
+}
+
+static int
+run_launch(lua_State *L, lexp *x)
+{
+	const fmi_deploy_cfg *d = &x->deploy;
+	const char *names[257];
+	char tmp[] = "/tmp/fedmesh-launch-XXXXXX";
+	launch_ctx c = { L, x, x->metrics, { NULL }, 0 };
+	uint32_t n = FMI_MIN(d->nclients + 1, 256);
+	int status = -1;
+	fm_error e = { 0, "" };
+
+	if (reg_str(L, "fedmesh.exe") == NULL) {
+		return luaL_error(L, "run: launch needs the fedmesh command");
+	}
+	if (c.metrics == NULL) { /* the server's metrics come back this way */
+		int fd = mkstemp(tmp);
+		if (fd < 0) {
+			return luaL_error(L, "run: cannot create a temporary file");
+		}
+		close(fd);
+		c.metrics = tmp;
+	}
+	names[0] = d->server_name;
+	for (uint32_t i = 1; i < n; i++) {
+		names[i] = d->clients[i - 1];
+	}
+	double t0 = fmi_now();
+	int rv = fmi_launch(names, n, launch_argv, &c, 10.0, &status, &e);
+	int ok = rv == FM_OK && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	int got = ok ? lfm_read_jsonl(L, c.metrics) : FM_EIO;
+	if (c.metrics == tmp) {
+		unlink(tmp);
+	}
+	if (!ok || got != FM_OK) {
+		return luaL_error(L, "run: the deployment failed: %s", rv != FM_OK
+		    ? e.msg : "the server node did not finish (see its output)");
+	}
+	lfm_push_result(L, -1, fmi_now() - t0, x->cfg.arch.nparams);
+	return 1;
+}
+
+/* exp:run(): simulate under `fedmesh run`; be one node under `fedmesh
+ * node`; start every node under `fedmesh launch`. */
+int
+lfm_exp_run(lua_State *L)
+{
+	lexp *x = lfm_check_exp(L, 1);
+	const char *mode = reg_str(L, "fedmesh.mode");
+	if (mode == NULL || strcmp(mode, "run") == 0) {
+		lua_getfield(L, 1, "simulate");
+		lua_pushvalue(L, 1);
+		lua_call(L, 1, 1);
+		return 1;
+	}
+	if (!x->has_deploy) {
+		return luaL_error(L, "run: this experiment has no 'deploy' "
+		    "section, so it cannot run as separate nodes (use fedmesh "
+		    "run to simulate it)");
+	}
+	return strcmp(mode, "launch") == 0 ? run_launch(L, x) : run_node(L, x);
+}

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/* deploy.c: run this process as one node of a deployment (tcp:// or ipc://). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "node/node.h"
+
+int
+fmi_deploy_role(const fmi_deploy_cfg *d, const char *name)
+{
+	if (strcmp(name, d->server_name) == 0) {
+		return 1;
+	}
+	for (uint32_t i = 0; i < d->nclients; i++) {
+		if (strcmp(name, d->clients[i]) == 0) {
+			return 2;
+		}
+	}
+	return 0;
+}
+
+static int
+deploy_url(const fmi_deploy_cfg *d, int bind, char *url, size_t n,
+    fm_error *err)
+{
+	const char *addr = bind && d->bind[0] ? d->bind : d->server;
+	int len;
+	if (strcmp(d->transport, "tcp") == 0) {
+		len = snprintf(url, n, "tcp://%s", addr);
+	} else if (strcmp(d->transport, "ipc") == 0) {
+		len = snprintf(url, n, "ipc://%s", d->server);
+	} else {
+		return fm_error_set(err, FM_EINVAL, "deploy.transport must be "
+		    "\"tcp\" or \"ipc\", not \"%s\"", d->transport);
+	}
+	if (len < 0 || (size_t)len >= n || addr[0] == '\0') {
+		return fm_error_set(err, FM_EINVAL, "deploy.server must be "
+		    "host:port (tcp) or a socket path (ipc)");
+	}
+	return FM_OK;
+}
+
+int
+fmi_deploy_run_server(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
+    fmi_fed_result *res, fm_error *err)
+{
+	char url[300];
+	fmi_tran *t = NULL;
+	fmi_server_hosts hosts = { NULL, d->nclients, 1, d->join_timeout };
+	int rv = fmi_fed_validate(cfg, err);
+	if (rv == FM_OK) {
+		rv = deploy_url(d, 1, url, sizeof url, err);
+	}
+	void *zctx = rv == FM_OK ? zmq_ctx_new() : NULL;
+	hosts.names = calloc(d->nclients, sizeof *hosts.names);
+	if (rv == FM_OK && (zctx == NULL || hosts.names == NULL)) {
+		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
+	}
+	for (uint32_t i = 0; rv == FM_OK && i < d->nclients; i++) {
+		memcpy(hosts.names[i], d->clients[i], FMI_PEER_MAX);
+	}
+	if (rv == FM_OK) {
+		rv = fmi_tran_listen(&t, zctx, url, err);
+	}
+	if (rv == FM_OK) {
+		int one = 1; /* a restarted client takes its name back */
+		zmq_setsockopt(fmi_tran_socket(t), ZMQ_ROUTER_HANDOVER, &one,
+		    sizeof one);
+		fm_log(FM_LOG_INFO, "FM-DEPLOY", "server %s listening on %s for "
+		    "%u client hosts", d->server_name, url, d->nclients);
+		fmi_blas_set_threads(1); /* same numerics as the simulation */
+		rv = fmi_server_run(cfg, t, &hosts, res, err);
+	}
+	fmi_tran_close(t);
+	free(hosts.names);
+	if (zctx != NULL) {
+		zmq_ctx_term(zctx);
+	}
+	return rv;
+}
+
+int
+fmi_deploy_run_client(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
+    const char *name, fm_error *err)
+{
+	char url[300];
+	fmi_tran *t = NULL;
+	fmi_client_opts opts = { d->heartbeat_ms ? d->heartbeat_ms : 1000,
+		d->idle_timeout > 0 ? d->idle_timeout : 600 };
+	int rv = deploy_url(d, 0, url, sizeof url, err);
+	void *zctx = rv == FM_OK ? zmq_ctx_new() : NULL;
+	if (rv == FM_OK && zctx == NULL) {
+		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
+	}
+	if (rv == FM_OK) {
+		rv = fmi_tran_dial(&t, zctx, url, name, err);
+	}
+	if (rv == FM_OK) {
+		fm_log(FM_LOG_INFO, "FM-DEPLOY", "client host %s connecting to "
+		    "%s", name, url);
+		fmi_blas_set_threads(1);
+		rv = fmi_client_host_run(cfg, t, name, &opts, err);
+	}
+	fmi_tran_close(t);
+	if (zctx != NULL) {
+		zmq_ctx_term(zctx);
+	}
+	return rv;
+}
