@@ -119,6 +119,19 @@ cli_task_free(cli_host *h, cli_task *task)
 	free(task);
 }
 
+/* Removes one task. */
+static void
+cli_drop_task(cli_host *h, cli_task *task)
+{
+	for (uint32_t i = 0; i < h->ntasks; i++) {
+		if (h->tasks[i] == task) {
+			h->tasks[i] = h->tasks[--h->ntasks];
+			break;
+		}
+	}
+	cli_task_free(h, task);
+}
+
 /* Drops every task of rounds <= round. */
 static void
 cli_end_round(cli_host *h, uint32_t round)
@@ -148,40 +161,57 @@ cli_check_train(cli_host *h, fmi_rmsg *r, fm_error *e)
 		return fm_error_set(e, FM_EPROTO, "batch %u exceeds this host's "
 		    "%u", m->batch, h->cfg->local.batch);
 	}
-	if (cli_find(h, m->to) != NULL) {
-		return fm_error_set(e, FM_EPROTO, "client %d already has a task",
-		    m->to);
-	}
 	return fmi_msg_check_tensor(m, fmi_rmsg_data(r), fmi_rmsg_len(r),
 	    h->dim, e);
+}
+
+static int
+cli_grow(cli_host *h)
+{
+	if (h->ntasks < h->cap) {
+		return FM_OK;
+	}
+	uint32_t cap = h->cap ? 2 * h->cap : 16;
+	cli_task **nt = realloc(h->tasks, cap * sizeof *nt);
+	if (nt == NULL) {
+		return FM_ENOMEM;
+	}
+	h->tasks = nt;
+	h->cap = cap;
+	return FM_OK;
 }
 
 static void
 cli_on_train(cli_host *h, fmi_rmsg *r)
 {
 	fm_error e;
-	cli_task *task = NULL;
+	cli_task *task = NULL, *old;
 	if (cli_check_train(h, r, &e) != FM_OK) {
 		fm_log(FM_LOG_WARN, "FM-TRAIN", "dropped train request: %s",
 		    e.msg);
-	} else if (h->ntasks == h->cap) {
-		uint32_t cap = h->cap ? 2 * h->cap : 16;
-		cli_task **nt = realloc(h->tasks, cap * sizeof *nt);
-		if (nt != NULL) {
-			h->tasks = nt;
-			h->cap = cap;
-		}
+		fmi_rmsg_close(r);
+		return;
 	}
-	if (h->ntasks < h->cap && (task = calloc(1, sizeof *task)) != NULL) {
-		task->h = h;
-		task->client = r->m.to;
-		task->round = r->m.round;
-		task->req = *r;
-		r->has_payload = 0;
-		h->tasks[h->ntasks++] = task;
-		(void)cli_open_instance(h, task);
+	if ((old = cli_find(h, r->m.to)) != NULL) {
+		/* A restarted server asks again: the new request wins. */
+		fm_log(FM_LOG_INFO, "FM-TRAIN", "client %d: round %u request "
+		    "replaces the one of round %u", r->m.to, r->m.round,
+		    old->round);
+		cli_drop_task(h, old);
 	}
-	fmi_rmsg_close(r);
+	if (cli_grow(h) != FM_OK || (task = calloc(1, sizeof *task)) == NULL) {
+		fm_log(FM_LOG_ERR, "FM-TRAIN", "client %d: out of memory",
+		    r->m.to);
+		fmi_rmsg_close(r);
+		return;
+	}
+	task->h = h;
+	task->client = r->m.to;
+	task->round = r->m.round;
+	task->req = *r;
+	r->has_payload = 0;
+	h->tasks[h->ntasks++] = task;
+	(void)cli_open_instance(h, task);
 }
 
 static void

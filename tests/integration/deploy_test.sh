@@ -1,0 +1,113 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# deploy_test.sh FEDMESH SRCDIR: real multi-process federations on loopback
+# TCP (scripts/deploy_local.lua, 8 clients on 4 client hosts):
+#   1. fedmesh launch gives the same per-round metrics as fedmesh run;
+#   2. a client host killed with SIGKILL mid-run: rounds complete without
+#      it (deadline + quorum), and restarted, it rejoins;
+#   3. the server killed with SIGKILL: restarted with --resume it continues
+#      from its checkpoint and ends with the same metrics as a clean run.
+# Every wait is bounded; every process is killed on exit.
+set -u
+FM=$1
+SRC=$2
+S=$SRC/scripts/deploy_local.lua
+T=$(mktemp -d)
+PORT=$((20000 + $$ % 20000))
+PIDS=""
+cleanup() {
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT INT TERM
+fails=0
+check() {
+	d=$1
+	shift
+	if "$@"; then echo "ok   $d"; else echo "FAIL $d"; fails=$((fails + 1)); fi
+}
+# wait_for FILE PATTERN SECONDS
+wait_for() {
+	i=0
+	while [ $i -lt $(($3 * 10)) ]; do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "timed out waiting for '$2' in $1"
+	return 1
+}
+# wait_pid PID SECONDS: wait for a background process, bounded
+wait_pid() {
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt $(($2 * 10)) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	! kill -0 "$1" 2>/dev/null
+}
+# cols FILE KEY: the KEY values of a metrics file, one per line
+cols() { sed 's/.*"'"$2"'":\([^,}]*\).*/\1/' "$1"; }
+node() { # node NAME LOG ARGS...
+	n=$1
+	log=$2
+	shift 2
+	"$FM" node --node "$n" "$@" "$S" $ARGS >"$log" 2>&1 &
+	PIDS="$PIDS $!"
+	LAST=$!
+}
+
+# 1. launch == run
+ARGS="rounds=4 clients=8 clients_per_round=8 epochs=1 port=$PORT"
+"$FM" run --metrics "$T/sim.jsonl" "$S" $ARGS >"$T/sim.log" 2>&1
+check "simulation runs" test $? -eq 0
+"$FM" launch --metrics "$T/dep.jsonl" "$S" $ARGS >"$T/dep.log" 2>&1
+check "launch runs 5 processes to the end" test $? -eq 0
+check "launch streams every node's output" grep -q "^\[c4\] " "$T/dep.log"
+for k in accuracy loss train_loss; do
+	check "deployed $k equals simulated $k" \
+		test "$(cols "$T/sim.jsonl" $k)" = "$(cols "$T/dep.jsonl" $k)"
+done
+
+# 2. a client host dies mid-run and comes back
+PORT=$((PORT + 1))
+ARGS="rounds=10 clients=8 clients_per_round=8 epochs=2 port=$PORT round_timeout=3 min_updates=1"
+node server "$T/s2.log" --metrics "$T/m2.jsonl"
+SRV=$LAST
+for c in c1 c2 c3 c4; do node $c "$T/$c.log"; [ $c = c2 ] && C2=$LAST; done
+wait_for "$T/s2.log" "round    2/10" 120
+kill -9 "$C2"
+wait_for "$T/s2.log" "round    5/10" 120
+node c2 "$T/c2b.log"
+check "server finishes all rounds" wait_pid "$SRV" 180
+check "10 rounds of metrics" test "$(wc -l <"$T/m2.jsonl")" -eq 10
+check "rounds without c2 dropped its clients" grep -q '"dropped":[1-9]' "$T/m2.jsonl"
+check "after the restart c2's clients are back" \
+	test "$(tail -n 2 "$T/m2.jsonl" | grep -c '"dropped":0')" -eq 2
+check "the dropout was logged" grep -q "FM-DROPOUT" "$T/s2.log"
+for p in $PIDS; do wait_pid "$p" 30; done
+
+# 3. the server dies and resumes from its checkpoint
+PORT=$((PORT + 1))
+ARGS="rounds=6 clients=8 clients_per_round=8 epochs=2 port=$PORT checkpoint=$T/ckpt"
+"$FM" run --metrics "$T/clean.jsonl" "$S" $ARGS >"$T/clean.log" 2>&1
+for c in c1 c2 c3 c4; do node $c "$T/r$c.log"; done
+node server "$T/s3.log" --metrics "$T/m3a.jsonl"
+wait_for "$T/s3.log" "round    3/6" 120
+kill -9 "$LAST"
+check "a checkpoint was written" test -s "$T/ckpt"
+node server "$T/s3b.log" --resume --metrics "$T/m3b.jsonl"
+check "resumed server finishes" wait_pid "$LAST" 180
+check "resume is logged" grep -q "FM-RESUME" "$T/s3b.log"
+check "resumed metrics cover all 6 rounds" test "$(wc -l <"$T/m3b.jsonl")" -eq 6
+for k in accuracy loss; do
+	check "resumed $k equals the uninterrupted run" \
+		test "$(cols "$T/clean.jsonl" $k)" = "$(cols "$T/m3b.jsonl" $k)"
+done
+
+if [ $fails -ne 0 ]; then
+	echo "--- server logs"; tail -n 30 "$T"/s*.log
+	echo "$fails check(s) failed"
+	exit 1
+fi
+echo "all deployment checks passed"
