@@ -407,42 +407,58 @@ srv_flush(fmi_server *s, int final)
 	}
 }
 
-static void
-srv_on_update(fmi_server *s, fmi_rmsg *r)
+/* Why an update cannot be used, or NULL. Content first (round, size,
+ * finiteness), then who sent it. */
+static const char *
+srv_reject(fmi_server *s, fmi_rmsg *r, char *why, size_t n)
 {
 	fm_error e;
 	const fmi_msg *m = &r->m;
 	int32_t c = m->from - 1;
 	if (m->round != s->round) {
-		fm_log(FM_LOG_WARN, "FM-ROUND", "dropped update for round %u "
-		    "from client %d during round %u (stale or replayed)",
-		    m->round, m->from, s->round);
-	} else if (c < 0 || (uint32_t)c >= s->cfg->part->nclients ||
-	    s->order[c] == 0) {
-		fm_log(FM_LOG_WARN, "FM-SENDER", "dropped update from client "
-		    "%d: not sampled in round %u", m->from, s->round);
-	} else if (strcmp(r->peer,
-	               s->hosts->names[s->slots[s->order[c] - 1].host]) != 0) {
-		fm_log(FM_LOG_WARN, "FM-SENDER", "dropped update for client %d "
-		    "from '%s': that client was sent to '%s'", m->from, r->peer,
-		    s->hosts->names[s->slots[s->order[c] - 1].host]);
-	} else if (s->slots[s->order[c] - 1].state != 0) {
-		fm_log(FM_LOG_WARN, "FM-SENDER", "dropped second update from "
-		    "client %d in round %u", m->from, s->round);
-	} else if (fmi_msg_check_tensor(m, fmi_rmsg_data(r), fmi_rmsg_len(r),
-	               s->dim, &e) != FM_OK) {
-		fm_log(FM_LOG_WARN, "FM-UPDATE", "dropped update from client "
-		    "%d: %s", m->from, e.msg);
-	} else {
-		srv_slot *slot = &s->slots[s->order[c] - 1];
-		slot->msg = *r; /* takes the payload */
-		r->has_payload = 0;
-		slot->state = 1;
-		s->waiting--;
-		srv_flush(s, 0);
+		snprintf(why, n, "it is for round %u during round %u (stale or "
+		    "replayed)", m->round, s->round);
+		return "FM-ROUND";
+	}
+	if (fmi_msg_check_tensor(m, fmi_rmsg_data(r), fmi_rmsg_len(r), s->dim,
+	        &e) != FM_OK) {
+		snprintf(why, n, "%s", e.msg);
+		return "FM-UPDATE";
+	}
+	if (c < 0 || (uint32_t)c >= s->cfg->part->nclients || s->order[c] == 0) {
+		snprintf(why, n, "client %d was not sampled", m->from);
+		return "FM-SENDER";
+	}
+	const srv_slot *slot = &s->slots[s->order[c] - 1];
+	if (strcmp(r->peer, s->hosts->names[slot->host]) != 0) {
+		snprintf(why, n, "it came from '%s', but the client was sent to "
+		    "'%s'", r->peer, s->hosts->names[slot->host]);
+		return "FM-SENDER";
+	}
+	if (slot->state != 0) {
+		snprintf(why, n, "the client already answered");
+		return "FM-SENDER";
+	}
+	return NULL;
+}
+
+static void
+srv_on_update(fmi_server *s, fmi_rmsg *r)
+{
+	char why[512];
+	const char *id = srv_reject(s, r, why, sizeof why);
+	if (id != NULL) {
+		fm_log(FM_LOG_WARN, id, "dropped update of client %d from '%s': "
+		    "%s", r->m.from, r->peer, why);
+		fmi_rmsg_close(r);
 		return;
 	}
-	fmi_rmsg_close(r);
+	srv_slot *slot = &s->slots[s->order[r->m.from - 1] - 1];
+	slot->msg = *r; /* takes the payload */
+	r->has_payload = 0;
+	slot->state = 1;
+	s->waiting--;
+	srv_flush(s, 0);
 }
 
 static void
