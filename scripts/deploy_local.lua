@@ -7,12 +7,14 @@
 --
 -- All three give the same per-round accuracy for the same seed. The 100
 -- logical clients are spread over the 4 client hosts (client k lives on
--- host k mod 4). Arguments: rounds=N seed=S port=P clients_per_round=K.
+-- host k mod 4). Arguments: rounds=N seed=S clients_per_round=K, and
+-- host=H port=P (where clients reach the server), bind=ADDR:PORT (where
+-- the server listens; default host:port).
 local fm = require "fedmesh"
 
 local opt = fm.args {
   rounds = 10, seed = 1, clients = 100, clients_per_round = 10, epochs = 5,
-  batch = 32, lr = 0.05, port = 5555, host = "127.0.0.1",
+  batch = 32, lr = 0.05, port = 5555, host = "127.0.0.1", bind = "",
   checkpoint = "", round_timeout = 600, min_updates = 0,
 }
 
@@ -29,6 +31,7 @@ local result = fm.experiment {
   deploy = {
     transport = "tcp",
     server = opt.host .. ":" .. opt.port,
+    bind = opt.bind ~= "" and opt.bind or nil,
     clients = { "c1", "c2", "c3", "c4" },
     checkpoint = opt.checkpoint ~= "" and opt.checkpoint or nil,
   },
