@@ -67,6 +67,25 @@ for k in round accuracy loss bytes_sent bytes_received seconds; do
 	check "--metrics rows have $k" grep -q "\"$k\":" "$T/m.jsonl"
 done
 
+# node selection for deployments: --node, or the rank a cluster launcher sets
+for c in node launch; do
+	"$FM" $c --help >"$T/h" 2>&1
+	check "$c --help exits 0 with usage" grep -q "usage: fedmesh $c" "$T/h"
+done
+SLURM_PROCID=9 "$FM" node "$SRC/scripts/deploy_local.lua" rounds=1 >"$T/o" 2>&1
+check "a rank outside the deployment is refused" grep -q "rank 9 is outside this deployment" "$T/o"
+OMPI_COMM_WORLD_RANK=7 "$FM" node "$SRC/scripts/deploy_local.lua" rounds=1 >"$T/o" 2>&1
+check "Open MPI's rank is read too" grep -q "rank 7 is outside" "$T/o"
+"$FM" node --node nosuch "$SRC/scripts/deploy_local.lua" rounds=1 >"$T/o" 2>&1
+check "an unknown node name is refused" grep -q "no node named 'nosuch'" "$T/o"
+cat >"$T/nodeploy.lua" <<'LUA'
+local fm = require "fedmesh"
+local tr = fm.data.synthetic { devices = 4 }
+fm.experiment { model = fm.model.logreg { 60, 10 }, train = fm.partition.natural(tr) }:run()
+LUA
+"$FM" node --node c1 "$T/nodeploy.lua" >"$T/o" 2>&1
+check "a script without deploy cannot run as a node" grep -q "has no 'deploy' section" "$T/o"
+
 if [ $fails -ne 0 ]; then
 	echo "$fails check(s) failed"
 	exit 1
