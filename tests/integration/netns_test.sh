@@ -71,7 +71,7 @@ for n in $NODES; do
 done
 check "namespaces are up" ip netns exec "$(ns c4)" true
 
-ARGS="rounds=10 clients=8 clients_per_round=8 epochs=2 host=10.231.7.1 port=5555 round_timeout=3 min_updates=1"
+ARGS="rounds=12 clients=8 clients_per_round=8 epochs=1 host=10.231.7.1 port=5555 round_timeout=5 min_updates=1"
 for n in $NODES; do
 	extra=""
 	[ $n = server ] && extra="--metrics $T/m.jsonl"
@@ -79,14 +79,14 @@ for n in $NODES; do
 	PIDS="$PIDS $!"
 	[ $n = server ] && SRV=$!
 done
-wait_for "$T/server.log" "round    2/10" 180
+wait_for "$T/server.log" "round    2/12" 180
 ip -n "$SW" link set bc3 down
 echo "cut c3's link"
-wait_for "$T/server.log" "round    5/10" 180
+wait_for "$T/server.log" "round    5/12" 180
 ip -n "$SW" link set bc3 up
 echo "restored c3's link"
 check "server finishes all rounds" wait_pid "$SRV" 240
-check "10 rounds of metrics" test "$(wc -l <"$T/m.jsonl")" -eq 10
+check "12 rounds of metrics" test "$(wc -l <"$T/m.jsonl")" -eq 12
 check "rounds during the cut dropped c3's clients" grep -q '"dropped":[1-9]' "$T/m.jsonl"
 check "after the link returns c3's clients are back" \
 	test "$(tail -n 2 "$T/m.jsonl" | grep -c '"dropped":0')" -eq 2
