@@ -48,7 +48,10 @@ fmi_deploy_run_server(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 {
 	char url[300];
 	fmi_tran *t = NULL;
-	fmi_server_hosts hosts = { NULL, d->nclients, 1, d->join_timeout };
+	/* A host that missed three heartbeats gets no work. */
+	double hb = (d->heartbeat_ms ? d->heartbeat_ms : 1000) / 1000.0;
+	fmi_server_hosts hosts = { NULL, d->nclients, 1, d->join_timeout,
+		3 * hb + 1 };
 	int rv = fmi_fed_validate(cfg, err);
 	if (rv == FM_OK) {
 		rv = deploy_url(d, 1, url, sizeof url, err);

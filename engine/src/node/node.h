@@ -38,7 +38,10 @@ typedef struct fmi_server_hosts {
 	char (*names)[FMI_PEER_MAX + 1];
 	uint32_t n;
 	int pinned;
-	double join_timeout; /* seconds; 0: 30 */
+	double join_timeout;   /* seconds; 0: 30 */
+	double silent_timeout; /* a host not heard from for this long (s) at
+	                        * the start of a round is not sent work: its
+	                        * clients drop out at once; 0: never */
 } fmi_server_hosts;
 
 int fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,

@@ -160,7 +160,7 @@ run_wired(const fmi_fed_cfg *cfg, const char **names, const int *modes,
 			snprintf(hn[nserved++], FMI_PEER_MAX + 1, "%s", names[i]);
 		}
 	}
-	fmi_server_hosts hosts = { hn, nserved, 0, 0 };
+	fmi_server_hosts hosts = { hn, nserved, 0, 0, 0 };
 	fmi_blas_set_threads(1);
 	int rv = fmi_server_run(cfg, srv, &hosts, res, &e);
 	if (modes[n - 1] == 2) { /* release the rogue */

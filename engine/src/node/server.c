@@ -36,6 +36,7 @@ typedef struct fmi_server {
 	uint32_t *order; /* client index -> slot + 1 (0: not sampled) */
 	int32_t *ids;    /* node ids of the sampled clients */
 	uint64_t *load;  /* per host, for placement */
+	double *heard;   /* per host, when it last sent anything */
 	srv_job *jobs;
 	uint64_t ne_sum;
 	double loss_sum;
@@ -133,8 +134,9 @@ srv_open(fmi_server *s, fm_error *err)
 	s->ids = calloc(cfg->clients_per_round, sizeof *s->ids);
 	s->load = calloc(s->hosts->n, sizeof *s->load);
 	s->jobs = calloc(cfg->clients_per_round, sizeof *s->jobs);
+	s->heard = calloc(s->hosts->n, sizeof *s->heard);
 	if (!s->global || !s->scratch || !s->slots || !s->order || !s->ids ||
-	    !s->load || !s->jobs ||
+	    !s->load || !s->jobs || !s->heard ||
 	    fmi_trainer_new(&s->eval, &cfg->arch, 1024) != FM_OK) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory for a model "
 		    "of %zu parameters", s->dim);
@@ -159,6 +161,7 @@ srv_close(fmi_server *s)
 	free(s->ids);
 	free(s->load);
 	free(s->jobs);
+	free(s->heard);
 }
 
 static int
@@ -188,6 +191,9 @@ srv_wait_hosts(fmi_server *s, fm_error *err)
 			continue;
 		}
 		int h = srv_host_index(s, r.peer);
+		if (h >= 0) {
+			s->heard[h] = fmi_now();
+		}
 		if (h < 0) {
 			fm_log(FM_LOG_WARN, "FM-SENDER", "ignored %s message from "
 			    "'%s': not a node of this federation",
@@ -311,8 +317,18 @@ srv_broadcast(fmi_server *s)
 		m.weight_decay = lc->opt.weight_decay;
 		m.seed = fmi_task_seed(s->cfg->seed, s->round, c);
 		m.n = s->dim;
-		rv = fmi_tran_send(s->t, s->hosts->names[s->slots[i].host], &m,
-		    p);
+		uint32_t h = s->slots[i].host;
+		double quiet = fmi_now() - s->heard[h];
+		if (s->hosts->silent_timeout > 0 &&
+		    quiet > s->hosts->silent_timeout) {
+			fm_log(FM_LOG_WARN, "FM-SILENT", "round %u: client %u: "
+			    "its host %s has been silent for %.1f s", s->round,
+			    c + 1, s->hosts->names[h], quiet);
+			s->slots[i].state = 3;
+			s->waiting--;
+			continue;
+		}
+		rv = fmi_tran_send(s->t, s->hosts->names[h], &m, p);
 		if (rv == FM_ENOENT) { /* host not connected: a dropout */
 			fm_log(FM_LOG_WARN, "FM-DROPOUT", "round %u: client %u: "
 			    "its host %s is not connected", s->round, c + 1,
@@ -480,6 +496,10 @@ srv_on_plugin(fmi_server *s, fmi_rmsg *r)
 static void
 srv_dispatch(fmi_server *s, fmi_rmsg *r)
 {
+	int h = srv_host_index(s, r->peer);
+	if (h >= 0) {
+		s->heard[h] = fmi_now();
+	}
 	switch (r->m.type) {
 	case FMI_MSG_UPDATE:
 		srv_on_update(s, r);

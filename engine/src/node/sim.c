@@ -97,7 +97,7 @@ sim_run(const fmi_fed_cfg *cfg, void *zctx, sim_worker *ws, uint32_t n,
 	static atomic_uint sim_counter;
 	char url[96];
 	fmi_tran *srv = NULL;
-	fmi_server_hosts hosts = { NULL, n, 0, 0 };
+	fmi_server_hosts hosts = { NULL, n, 0, 0, 0 };
 
 	snprintf(url, sizeof url, "inproc://fedmesh-sim-%u",
 	    atomic_fetch_add(&sim_counter, 1));
