@@ -4,12 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "core/core.h"
 #include "transports/zmq/transport.h"
 
 struct fmi_tran {
 	void *sock;
-	int is_server;
+	int is_server, secure;
 	char url[256];
 	fmi_tran_stats stats;
 };
@@ -55,37 +57,156 @@ zerr(void)
 }
 
 static int
-tran_open(fmi_tran **out, void *zctx, int type, const char *url,
-    const char *identity, fm_error *err)
+url_is(const char *url, const char *scheme)
 {
+	return strncmp(url, scheme, strlen(scheme)) == 0;
+}
+
+/* Options for every socket: queues, linger, liveness, identity. */
+static int
+set_common(fmi_tran *t, const char *identity)
+{
+	static const struct {
+		int opt, val;
+	} opts[] = {
+		{ ZMQ_SNDHWM, 100000 }, { ZMQ_RCVHWM, 100000 },
+		{ ZMQ_LINGER, 500 }, { ZMQ_HEARTBEAT_IVL, 1000 },
+		{ ZMQ_HEARTBEAT_TIMEOUT, 5000 }, { ZMQ_HEARTBEAT_TTL, 10000 },
+		{ ZMQ_HANDSHAKE_IVL, 5000 },
+	};
+	int rc = 0, one = 1;
+	for (size_t i = 0; i < FMI_ARRAY_LEN(opts) && rc == 0; i++) {
+		rc = zmq_setsockopt(t->sock, opts[i].opt, &opts[i].val,
+		    sizeof opts[i].val);
+	}
+	if (rc == 0 && url_is(t->url, "tcp://")) {
+		rc = zmq_setsockopt(t->sock, ZMQ_TCP_KEEPALIVE, &one, sizeof one);
+	}
+	if (rc == 0 && t->is_server) {
+		rc = zmq_setsockopt(t->sock, ZMQ_ROUTER_MANDATORY, &one,
+		    sizeof one);
+	} else if (rc == 0 && identity != NULL) {
+		rc = zmq_setsockopt(t->sock, ZMQ_ROUTING_ID, identity,
+		    strlen(identity));
+	}
+	return rc;
+}
+
+/* Key options; the keys were validated by check_secure (40 chars + NUL,
+ * which is how libzmq takes Z85 keys). */
+static int
+set_curve(fmi_tran *t, const fmi_tran_security *sec)
+{
+	const size_t zl = FMI_Z85_KEY_LEN + 1;
+	const fmi_keypair *kp = sec->self;
+	int one = 1;
+	if (t->is_server) {
+		return zmq_setsockopt(t->sock, ZMQ_CURVE_SERVER, &one,
+			   sizeof one) ||
+		    zmq_setsockopt(t->sock, ZMQ_CURVE_SECRETKEY, kp->secret_z85,
+			zl) ||
+		    zmq_setsockopt(t->sock, ZMQ_ZAP_DOMAIN, "fedmesh", 7);
+	}
+	return zmq_setsockopt(t->sock, ZMQ_CURVE_SERVERKEY, sec->server_public,
+		   zl) ||
+	    zmq_setsockopt(t->sock, ZMQ_CURVE_PUBLICKEY, kp->public_z85, zl) ||
+	    zmq_setsockopt(t->sock, ZMQ_CURVE_SECRETKEY, kp->secret_z85, zl);
+}
+
+static int
+check_key(const char *z85, const char *what, fm_error *err)
+{
+	uint8_t raw[FMI_KEY_BYTES];
+	int rv = fmi_z85_key_decode(raw, z85, err);
+	sodium_memzero(raw, sizeof raw);
+	if (rv != FM_OK) {
+		char why[sizeof err->msg];
+		fmi_strlcpy(why, err->msg, sizeof why);
+		return fm_error_set(err, rv, "%s: %s", what, why);
+	}
+	return FM_OK;
+}
+
+static int
+check_keys(const fmi_tran_security *sec, int server, fm_error *err)
+{
+	if (sec->self == NULL) {
+		return fm_error_set(err, FM_EINVAL, "CURVE needs this node's key "
+		    "pair; load its .key file (fmi_key_read_secret)");
+	}
+	int rv = check_key(sec->self->public_z85, "own public key", err);
+	if (rv == FM_OK) {
+		rv = check_key(sec->self->secret_z85, "own secret key", err);
+	}
+	if (rv == FM_OK && !server) {
+		rv = check_key(sec->server_public, "server public key", err);
+	}
+	return rv;
+}
+
+static int
+check_secure(void *zctx, const char *url, const fmi_tran_security *sec,
+    int server, fm_error *err)
+{
+	if (!zmq_has("curve")) {
+		return fm_error_set(err, FM_ENOTSUP, "this libzmq has no CURVE "
+		    "support; install a libzmq built with libsodium");
+	}
+	if (!url_is(url, "tcp://") && !url_is(url, "ipc://")) {
+		return fm_error_set(err, FM_EINVAL, "CURVE secures tcp:// and "
+		    "ipc:// endpoints, not %s; use the plain transport in "
+		    "process", url);
+	}
+	if (server && !fmi_zap_running(zctx)) {
+		return fm_error_set(err, FM_ESTATE, "cannot listen on %s with "
+		    "CURVE: no ZAP handler runs on this ZeroMQ context, and "
+		    "without one libzmq accepts every client key; call "
+		    "fmi_zap_start with the deployment's keys first", url);
+	}
+	return check_keys(sec, server, err);
+}
+
+/* Frames above max_frame bytes close the connection. */
+static int
+set_max_frame(fmi_tran *t, size_t max_frame)
+{
+	/* a CURVE MESSAGE command is the frame + 33 bytes */
+	int64_t max = (int64_t)FMI_MIN(max_frame, (size_t)INT64_MAX - 64) + 64;
+	return zmq_setsockopt(t->sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+}
+
+static int
+tran_open(fmi_tran **out, void *zctx, int type, const char *url,
+    const char *identity, const fmi_tran_security *sec, size_t max_frame,
+    fm_error *err)
+{
+	int server = type == ZMQ_ROUTER;
+	int rv = sec != NULL ? check_secure(zctx, url, sec, server, err) : FM_OK;
+	if (rv != FM_OK) {
+		return rv;
+	}
 	fmi_tran *t = calloc(1, sizeof *t);
 	if (t == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
-	t->is_server = type == ZMQ_ROUTER;
+	t->is_server = server;
+	t->secure = sec != NULL;
 	fmi_strlcpy(t->url, url, sizeof t->url);
 	t->sock = zmq_socket(zctx, type);
-	int hwm = 100000, one = 1, linger = 500;
-	int rc = t->sock == NULL ? -1 : 0;
-	if (rc == 0) {
-		zmq_setsockopt(t->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-		zmq_setsockopt(t->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-		zmq_setsockopt(t->sock, ZMQ_LINGER, &linger, sizeof linger);
-		if (t->is_server) {
-			rc = zmq_setsockopt(t->sock, ZMQ_ROUTER_MANDATORY, &one,
-			    sizeof one);
-		} else if (identity != NULL) {
-			rc = zmq_setsockopt(t->sock, ZMQ_ROUTING_ID, identity,
-			    strlen(identity));
-		}
+	int rc = t->sock == NULL ? -1 : set_common(t, identity);
+	if (rc == 0 && max_frame > 0) {
+		rc = set_max_frame(t, max_frame);
+	}
+	if (rc == 0 && sec != NULL) {
+		rc = set_curve(t, sec);
 	}
 	if (rc == 0) {
-		rc = t->is_server ? zmq_bind(t->sock, url) : zmq_connect(t->sock, url);
+		rc = server ? zmq_bind(t->sock, url) : zmq_connect(t->sock, url);
 	}
 	if (rc != 0) {
 		int e = zerr();
 		fm_error_set(err, e, "cannot %s %s: %s",
-		    t->is_server ? "listen on" : "connect to", url,
+		    server ? "listen on" : "connect to", url,
 		    zmq_strerror(zmq_errno()));
 		fmi_tran_close(t);
 		return e;
@@ -95,21 +216,57 @@ tran_open(fmi_tran **out, void *zctx, int type, const char *url,
 }
 
 int
-fmi_tran_listen(fmi_tran **out, void *zctx, const char *url, fm_error *err)
+fmi_tran_listen_limited(fmi_tran **out, void *zctx, const char *url,
+    const fmi_tran_security *sec, size_t max_frame, fm_error *err)
 {
-	return tran_open(out, zctx, ZMQ_ROUTER, url, NULL, err);
+	return tran_open(out, zctx, ZMQ_ROUTER, url, NULL, sec, max_frame, err);
 }
 
 int
-fmi_tran_dial(fmi_tran **out, void *zctx, const char *url,
-    const char *identity, fm_error *err)
+fmi_tran_listen_secure(fmi_tran **out, void *zctx, const char *url,
+    const fmi_tran_security *sec, fm_error *err)
+{
+	return fmi_tran_listen_limited(out, zctx, url, sec, 0, err);
+}
+
+int
+fmi_tran_listen(fmi_tran **out, void *zctx, const char *url, fm_error *err)
+{
+	return fmi_tran_listen_secure(out, zctx, url, NULL, err);
+}
+
+int
+fmi_tran_dial_secure(fmi_tran **out, void *zctx, const char *url,
+    const char *identity, const fmi_tran_security *sec, fm_error *err)
 {
 	if (identity != NULL &&
 	    (identity[0] == '\0' || strlen(identity) > FMI_PEER_MAX)) {
 		return fm_error_set(err, FM_EINVAL,
 		    "node identity must be 1..%d characters", FMI_PEER_MAX);
 	}
-	return tran_open(out, zctx, ZMQ_DEALER, url, identity, err);
+	if (sec != NULL && identity == NULL) {
+		return fm_error_set(err, FM_EINVAL, "a CURVE client dials with "
+		    "its node name as identity (the server checks it against "
+		    "the name its key is listed under)");
+	}
+	return tran_open(out, zctx, ZMQ_DEALER, url, identity, sec, 0, err);
+}
+
+int
+fmi_tran_dial(fmi_tran **out, void *zctx, const char *url,
+    const char *identity, fm_error *err)
+{
+	return fmi_tran_dial_secure(out, zctx, url, identity, NULL, err);
+}
+
+int
+fmi_tran_endpoint(fmi_tran *t, char *buf, size_t n)
+{
+	size_t sz = n;
+	if (zmq_getsockopt(t->sock, ZMQ_LAST_ENDPOINT, buf, &sz) != 0) {
+		return zmq_errno() == EINVAL ? FM_ERANGE : zerr();
+	}
+	return FM_OK;
 }
 
 void
@@ -264,6 +421,21 @@ recv_peer(fmi_tran *t, fmi_rmsg *out, fm_error *err)
 	return FM_OK;
 }
 
+/* On a CURVE server: the routing identity must be the node name the
+ * ZAP handler gave the client's key, so a listed node cannot speak as
+ * another one. */
+static int
+check_user(zmq_msg_t *h, const char *peer, fm_error *err)
+{
+	const char *user = zmq_msg_gets(h, "User-Id");
+	if (user != NULL && strcmp(user, peer) == 0) {
+		return FM_OK;
+	}
+	return fm_error_set(err, FM_ECRYPTO, "identity '%s' is not the node "
+	    "name its key is listed under ('%s'); a node must dial with its "
+	    "own name", peer, user != NULL ? user : "no name");
+}
+
 static int
 recv_body(fmi_tran *t, fmi_rmsg *out, fm_error *err)
 {
@@ -273,7 +445,11 @@ recv_body(fmi_tran *t, fmi_rmsg *out, fm_error *err)
 		return rv;
 	}
 	t->stats.bytes_received += zmq_msg_size(&h);
-	rv = fmi_msg_decode(&out->m, zmq_msg_data(&h), zmq_msg_size(&h), err);
+	rv = t->secure && t->is_server ? check_user(&h, out->peer, err) : FM_OK;
+	if (rv == FM_OK) {
+		rv = fmi_msg_decode(&out->m, zmq_msg_data(&h), zmq_msg_size(&h),
+		    err);
+	}
 	zmq_msg_close(&h);
 	if (rv != FM_OK || !more_frames(t->sock)) {
 		return rv;
@@ -314,7 +490,8 @@ fmi_tran_recv(fmi_tran *t, fmi_rmsg *out, int timeout_ms, fm_error *errp)
 		drain(t);
 		fmi_rmsg_close(out);
 		t->stats.msgs_dropped++;
-		fm_log(FM_LOG_WARN, "FM-WIRE", "%s: dropped message from %s: %s",
+		fm_log(FM_LOG_WARN, rv == FM_ECRYPTO ? "FM-AUTH" : "FM-WIRE",
+		    "%s: dropped message from %s: %s",
 		    t->url, out->peer[0] ? out->peer : "peer",
 		    err->msg[0] ? err->msg : fm_strerror(rv));
 		return rv;
