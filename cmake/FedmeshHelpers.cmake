@@ -5,6 +5,9 @@
 #             [TIMEOUT <s>] [ENV <k=v>...])
 # Builds a cmocka test against the internal fedmesh_static library.
 function(fm_add_test)
+  if(NOT FEDMESH_TESTS)
+    return()
+  endif()
   cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LABELS;LIBS;ENV" ${ARGN})
   string(REPLACE "." "_" tgt "${T_NAME}")
   add_executable(${tgt} ${T_SOURCES})

@@ -9,13 +9,15 @@
 -- logical clients are spread over the 4 client hosts (client k lives on
 -- host k mod 4). Arguments: rounds=N seed=S clients_per_round=K, and
 -- host=H port=P (where clients reach the server), bind=ADDR:PORT (where
--- the server listens; default host:port).
+-- the server listens; default host:port), keys=DIR (CURVE keys, default
+-- ./keys: `fedmesh launch` creates them on first use; for `fedmesh node`
+-- on several hosts, see docs/security.md).
 local fm = require "fedmesh"
 
 local opt = fm.args {
   rounds = 10, seed = 1, clients = 100, clients_per_round = 10, epochs = 5,
   batch = 32, lr = 0.05, port = 5555, host = "127.0.0.1", bind = "",
-  checkpoint = "", round_timeout = 600, min_updates = 0,
+  checkpoint = "", round_timeout = 600, min_updates = 0, keys = "keys",
 }
 
 local train, test = fm.data.fashion_mnist()
@@ -33,6 +35,7 @@ local result = fm.experiment {
     server = opt.host .. ":" .. opt.port,
     bind = opt.bind ~= "" and opt.bind or nil,
     clients = { "c1", "c2", "c3", "c4" },
+    keys = opt.keys, -- CURVE key pairs; fedmesh launch creates missing ones
     checkpoint = opt.checkpoint ~= "" and opt.checkpoint or nil,
   },
 }:run()

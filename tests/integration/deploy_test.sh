@@ -58,7 +58,10 @@ node() { # node NAME LOG ARGS...
 }
 
 # 1. launch == run
-ARGS="rounds=4 clients=8 clients_per_round=8 epochs=1 port=$PORT"
+"$FM" keygen --dir "$T/keys" server c1 c2 c3 c4 >"$T/keygen.log" 2>&1
+check "keygen makes the five key pairs" test -s "$T/keys/c4.key"
+K="keys=$T/keys"
+ARGS="rounds=4 clients=8 clients_per_round=8 epochs=1 port=$PORT $K"
 "$FM" run --metrics "$T/sim.jsonl" "$S" $ARGS >"$T/sim.log" 2>&1
 check "simulation runs" test $? -eq 0
 "$FM" launch --metrics "$T/dep.jsonl" "$S" $ARGS >"$T/dep.log" 2>&1
@@ -72,10 +75,15 @@ done
 # 2. a client host dies mid-run and comes back (8 clients of 7,500
 # samples: a round takes long enough for the kill to land inside one)
 PORT=$((PORT + 1))
-ARGS="rounds=12 clients=8 clients_per_round=8 epochs=1 port=$PORT round_timeout=5 min_updates=1"
+ARGS="rounds=12 clients=8 clients_per_round=8 epochs=1 port=$PORT round_timeout=5 min_updates=1 $K"
 node server "$T/s2.log" --metrics "$T/m2.jsonl"
 SRV=$LAST
 for c in c1 c2 c3 c4; do node $c "$T/$c.log"; [ $c = c2 ] && C2=$LAST; done
+# an impostor: c1's name with a key the deployment does not list
+"$FM" keygen --dir "$T/evil" c1 >/dev/null 2>&1
+cp "$T/keys/server.pub" "$T/evil/"
+"$FM" node --node c1 "$S" $ARGS keys="$T/evil" >"$T/evil.log" 2>&1 &
+PIDS="$PIDS $!"
 wait_for "$T/s2.log" "round    2/12" 120
 kill -9 "$C2"
 wait_for "$T/s2.log" "round    4/12" 120
@@ -86,11 +94,12 @@ check "rounds without c2 dropped its clients" grep -q '"dropped":[1-9]' "$T/m2.j
 check "after the restart c2's clients are back" \
 	test "$(tail -n 3 "$T/m2.jsonl" | grep -c '"dropped":0')" -eq 3
 check "the dropout was logged" grep -q "FM-DROPOUT" "$T/s2.log"
+check "the impostor's key was refused and logged" grep -q "FM-AUTH.*refused" "$T/s2.log"
 for p in $PIDS; do wait_pid "$p" 30; done
 
 # 3. the server dies and resumes from its checkpoint
 PORT=$((PORT + 1))
-ARGS="rounds=6 clients=8 clients_per_round=8 epochs=2 port=$PORT checkpoint=$T/ckpt"
+ARGS="rounds=6 clients=8 clients_per_round=8 epochs=2 port=$PORT checkpoint=$T/ckpt $K"
 "$FM" run --metrics "$T/clean.jsonl" "$S" $ARGS >"$T/clean.log" 2>&1
 for c in c1 c2 c3 c4; do node $c "$T/r$c.log"; done
 node server "$T/s3.log" --metrics "$T/m3a.jsonl"

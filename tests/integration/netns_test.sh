@@ -71,7 +71,8 @@ for n in $NODES; do
 done
 check "namespaces are up" ip netns exec "$(ns c4)" true
 
-ARGS="rounds=12 clients=8 clients_per_round=8 epochs=1 host=10.231.7.1 port=5555 round_timeout=5 min_updates=1"
+"$FM" keygen --dir "$T/keys" $NODES >/dev/null 2>&1
+ARGS="rounds=12 clients=8 clients_per_round=8 epochs=1 host=10.231.7.1 port=5555 round_timeout=5 min_updates=1 keys=$T/keys"
 for n in $NODES; do
 	extra=""
 	[ $n = server ] && extra="--metrics $T/m.jsonl"

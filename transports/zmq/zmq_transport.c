@@ -70,8 +70,12 @@ set_common(fmi_tran *t, const char *identity)
 		int opt, val;
 	} opts[] = {
 		{ ZMQ_SNDHWM, 100000 }, { ZMQ_RCVHWM, 100000 },
-		{ ZMQ_LINGER, 500 }, { ZMQ_HEARTBEAT_IVL, 1000 },
-		{ ZMQ_HEARTBEAT_TIMEOUT, 5000 }, { ZMQ_HEARTBEAT_TTL, 10000 },
+		/* libzmq counts only whole frames as traffic, so the timeout
+		 * must exceed the time one model frame takes on the slowest
+		 * link (80 MB at 10 Mbit/s: 64 s); silent hosts are caught
+		 * sooner by the server's own heartbeat check (FM-SILENT). */
+		{ ZMQ_LINGER, 500 }, { ZMQ_HEARTBEAT_IVL, 5000 },
+		{ ZMQ_HEARTBEAT_TIMEOUT, 120000 }, { ZMQ_HEARTBEAT_TTL, 120000 },
 		{ ZMQ_HANDSHAKE_IVL, 5000 },
 	};
 	int rc = 0, one = 1;

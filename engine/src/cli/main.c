@@ -17,6 +17,8 @@ static const char usage[] =
     "                      run one node of the script's deployment\n"
     "  launch SCRIPT [--metrics FILE] [ARGS...]\n"
     "                      run every node of the deployment as a process here\n"
+    "  keygen [--dir DIR] [--force] NAME...\n"
+    "                      make CURVE key pairs for deployment nodes\n"
     "  plugins [--describe NAME]\n"
     "                      list plugins, or show one plugin's parameters\n"
     "  bench train --model mlp|logreg --batch B --threads T [--seconds S]\n"
@@ -51,6 +53,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "launch") == 0) {
 		return fmi_cmd_launch(argc - 1, argv + 1);
+	}
+	if (strcmp(cmd, "keygen") == 0) {
+		return fmi_cmd_keygen(argc - 1, argv + 1);
 	}
 	if (strcmp(cmd, "plugins") == 0) {
 		return fmi_cmd_plugins(argc - 1, argv + 1);

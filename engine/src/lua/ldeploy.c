@@ -6,8 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "core/core.h"
 #include "lua/lfm.h"
+#include "transports/zmq/security.h"
 
 /* ---- the deploy table ---------------------------------------------------- */
 
@@ -97,6 +100,12 @@ lfm_read_deploy(lua_State *L, lexp *x)
 	if (d->server[0] == '\0') {
 		luaL_error(L, "%s: field 'server' (host:port, or a socket path "
 		    "for ipc) is required", fn);
+	}
+	if (strcmp(d->transport, "tcp") == 0 && d->keys[0] == '\0') {
+		luaL_error(L, "%s: field 'keys' (a folder of CURVE keys) is "
+		    "required for tcp: every TCP link is encrypted and "
+		    "authenticated (fedmesh launch creates missing keys there; "
+		    "see fedmesh keygen)", fn);
 	}
 	if (!valid_name(d->server_name)) {
 		luaL_error(L, "%s: bad server_name '%s'", fn, d->server_name);
@@ -236,6 +245,32 @@ launch_argv(void *ud, uint32_t i, const char *name)
 	return c->argv;
 }
 
+/* Creates the key pairs the deployment lacks (one host: launch). */
+static void
+ensure_keys(lua_State *L, const fmi_deploy_cfg *d, const char *const *names,
+    uint32_t n)
+{
+	char path[700];
+	fm_error e;
+	for (uint32_t i = 0; d->keys[0] != '\0' && i < n; i++) {
+		snprintf(path, sizeof path, "%s/%s.key", d->keys, names[i]);
+		if (access(path, F_OK) == 0) {
+			continue;
+		}
+		fmi_keypair kp;
+		int rv = fmi_keygen(&kp, &e);
+		if (rv == FM_OK) {
+			rv = fmi_key_write(d->keys, names[i], &kp, 0, &e);
+		}
+		sodium_memzero(&kp, sizeof kp);
+		if (rv != FM_OK) {
+			luaL_error(L, "run: %s", e.msg);
+		}
+		fm_log(FM_LOG_INFO, "FM-KEYS", "created the CURVE key pair of "
+		    "%s in %s/", names[i], d->keys);
+	}
+}
+
 static int
 run_launch(lua_State *L, lexp *x)
 {
@@ -262,6 +297,7 @@ run_launch(lua_State *L, lexp *x)
 	for (uint32_t i = 1; i < n; i++) {
 		names[i] = d->clients[i - 1];
 	}
+	ensure_keys(L, d, names, n);
 	double t0 = fmi_now();
 	int rv = fmi_launch(names, n, launch_argv, &c, 10.0, &status, &e);
 	int ok = rv == FM_OK && WIFEXITED(status) && WEXITSTATUS(status) == 0;

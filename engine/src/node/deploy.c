@@ -4,8 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "core/core.h"
 #include "node/node.h"
+#include "transports/zmq/security.h"
 
 int
 fmi_deploy_role(const fmi_deploy_cfg *d, const char *name)
@@ -42,12 +45,71 @@ deploy_url(const fmi_deploy_cfg *d, int bind, char *url, size_t n,
 	return FM_OK;
 }
 
+static int
+key_path(char *buf, size_t n, const fmi_deploy_cfg *d, const char *name,
+    const char *ext)
+{
+	int len = snprintf(buf, n, "%s/%s.%s", d->keys, name, ext);
+	return len < 0 || (size_t)len >= n ? FM_EINVAL : FM_OK;
+}
+
+/* The server's key pair and the ZAP allowlist of the client hosts' keys. */
+static int
+server_security(void *zctx, const fmi_deploy_cfg *d, fmi_keypair *kp,
+    fmi_zap **zap, fm_error *err)
+{
+	char path[600];
+	char (*pubs)[FMI_Z85_KEY_LEN + 1] = calloc(d->nclients, sizeof *pubs);
+	const char **keys = calloc(d->nclients, sizeof *keys);
+	const char **names = calloc(d->nclients, sizeof *names);
+	int rv = pubs && keys && names ? FM_OK : FM_ENOMEM;
+	if (rv == FM_OK) {
+		(void)key_path(path, sizeof path, d, d->server_name, "key");
+		rv = fmi_key_read_secret(path, kp, err);
+	}
+	for (uint32_t i = 0; rv == FM_OK && i < d->nclients; i++) {
+		(void)key_path(path, sizeof path, d, d->clients[i], "pub");
+		rv = fmi_key_read_public(path, pubs[i], err);
+		keys[i] = pubs[i];
+		names[i] = d->clients[i];
+	}
+	if (rv == FM_OK) {
+		rv = fmi_zap_start(zap, zctx, keys, names, d->nclients, err);
+	}
+	free(pubs);
+	free(keys);
+	free(names);
+	return rv;
+}
+
+static int
+server_listen(void *zctx, const fmi_deploy_cfg *d, const char *url,
+    size_t max_frame, fmi_tran **t, fmi_zap **zap, fm_error *err)
+{
+	fmi_keypair kp;
+	int rv = FM_OK;
+	if (d->keys[0] == '\0') {
+		return fmi_tran_listen(t, zctx, url, err);
+	}
+	rv = server_security(zctx, d, &kp, zap, err);
+	if (rv == FM_OK) {
+		/* No frame larger than an update: a peer without a key cannot
+		 * make the server buffer more during the handshake. */
+		fmi_tran_security sec = { &kp, NULL };
+		rv = fmi_tran_listen_limited(t, zctx, url, &sec,
+		    max_frame + FMI_WIRE_MAX_HEADER, err);
+	}
+	sodium_memzero(&kp, sizeof kp);
+	return rv;
+}
+
 int
 fmi_deploy_run_server(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
     fmi_fed_result *res, fm_error *err)
 {
 	char url[300];
 	fmi_tran *t = NULL;
+	fmi_zap *zap = NULL;
 	/* A host that missed three heartbeats gets no work. */
 	double hb = (d->heartbeat_ms ? d->heartbeat_ms : 1000) / 1000.0;
 	fmi_server_hosts hosts = { NULL, d->nclients, 1, d->join_timeout,
@@ -65,22 +127,48 @@ fmi_deploy_run_server(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 		memcpy(hosts.names[i], d->clients[i], FMI_PEER_MAX);
 	}
 	if (rv == FM_OK) {
-		rv = fmi_tran_listen(&t, zctx, url, err);
+		rv = server_listen(zctx, d, url,
+		    cfg->arch.nparams * sizeof(float), &t, &zap, err);
 	}
 	if (rv == FM_OK) {
 		int one = 1; /* a restarted client takes its name back */
 		zmq_setsockopt(fmi_tran_socket(t), ZMQ_ROUTER_HANDOVER, &one,
 		    sizeof one);
 		fm_log(FM_LOG_INFO, "FM-DEPLOY", "server %s listening on %s for "
-		    "%u client hosts", d->server_name, url, d->nclients);
+		    "%u client hosts%s", d->server_name, url, d->nclients,
+		    zap ? " (CURVE, listed keys only)" : "");
 		fmi_blas_set_threads(1); /* same numerics as the simulation */
 		rv = fmi_server_run(cfg, t, &hosts, res, err);
 	}
 	fmi_tran_close(t);
+	fmi_zap_stop(zap);
 	free(hosts.names);
 	if (zctx != NULL) {
 		zmq_ctx_term(zctx);
 	}
+	return rv;
+}
+
+static int
+client_dial(void *zctx, const fmi_deploy_cfg *d, const char *url,
+    const char *name, fmi_tran **t, fm_error *err)
+{
+	char path[600], server_pub[FMI_Z85_KEY_LEN + 1];
+	fmi_keypair kp;
+	if (d->keys[0] == '\0') {
+		return fmi_tran_dial(t, zctx, url, name, err);
+	}
+	(void)key_path(path, sizeof path, d, name, "key");
+	int rv = fmi_key_read_secret(path, &kp, err);
+	if (rv == FM_OK) {
+		(void)key_path(path, sizeof path, d, d->server_name, "pub");
+		rv = fmi_key_read_public(path, server_pub, err);
+	}
+	if (rv == FM_OK) {
+		fmi_tran_security sec = { &kp, server_pub };
+		rv = fmi_tran_dial_secure(t, zctx, url, name, &sec, err);
+	}
+	sodium_memzero(&kp, sizeof kp);
 	return rv;
 }
 
@@ -98,7 +186,7 @@ fmi_deploy_run_client(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
 	if (rv == FM_OK) {
-		rv = fmi_tran_dial(&t, zctx, url, name, err);
+		rv = client_dial(zctx, d, url, name, &t, err);
 	}
 	if (rv == FM_OK) {
 		fm_log(FM_LOG_INFO, "FM-DEPLOY", "client host %s connecting to "
