@@ -3,16 +3,11 @@
 # cli_test.sh FEDMESH SRCDIR: the command-line contract (exit codes, help,
 # plugins, --metrics, --threads, script arguments, error reporting).
 set -u
+. "$(dirname "$0")/lib.sh"
 FM=$1
 SRC=$2
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-fails=0
-check() { # check DESCRIPTION COMMAND...: the command must succeed
-	d=$1
-	shift
-	if "$@"; then echo "ok   $d"; else echo "FAIL $d"; fails=$((fails + 1)); fi
-}
 
 "$FM" version >"$T/v" 2>&1
 check "version prints the version" grep -q "^fedmesh [0-9]*\.[0-9]*\.[0-9]* (plugin ABI 1\.0)" "$T/v"

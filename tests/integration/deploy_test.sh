@@ -9,6 +9,7 @@
 #      from its checkpoint and ends with the same metrics as a clean run.
 # Every wait is bounded; every process is killed on exit.
 set -u
+. "$(dirname "$0")/lib.sh"
 FM=$1
 SRC=$2
 S=$SRC/scripts/deploy_local.lua
@@ -20,32 +21,6 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT INT TERM
-fails=0
-check() {
-	d=$1
-	shift
-	if "$@"; then echo "ok   $d"; else echo "FAIL $d"; fails=$((fails + 1)); fi
-}
-# wait_for FILE PATTERN SECONDS
-wait_for() {
-	i=0
-	while [ $i -lt $(($3 * 10)) ]; do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	echo "timed out waiting for '$2' in $1"
-	return 1
-}
-# wait_pid PID SECONDS: wait for a background process, bounded
-wait_pid() {
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt $(($2 * 10)) ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	! kill -0 "$1" 2>/dev/null
-}
 # cols FILE KEY: the KEY values of a metrics file, one per line
 cols() { sed 's/.*"'"$2"'":\([^,}]*\).*/\1/' "$1"; }
 node() { # node NAME LOG ARGS...

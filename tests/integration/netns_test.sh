@@ -8,6 +8,7 @@
 # Needs root and iproute2 (CI runs as root); exits 77 (skipped) otherwise.
 # The namespaces are removed on every exit path.
 set -u
+. "$(dirname "$0")/lib.sh"
 FM=$1
 SRC=$2
 S=$SRC/scripts/deploy_local.lua
@@ -28,30 +29,6 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT INT TERM
-fails=0
-check() {
-	d=$1
-	shift
-	if "$@"; then echo "ok   $d"; else echo "FAIL $d"; fails=$((fails + 1)); fi
-}
-wait_for() {
-	i=0
-	while [ $i -lt $(($3 * 10)) ]; do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	echo "timed out waiting for '$2' in $1"
-	return 1
-}
-wait_pid() {
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt $(($2 * 10)) ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	! kill -0 "$1" 2>/dev/null
-}
 
 # the switch, then one namespace per node with a veth into the bridge
 ip netns add "$SW" || exit 1
