@@ -47,6 +47,26 @@ for k in accuracy loss train_loss; do
 		test "$(cols "$T/sim.jsonl" $k)" = "$(cols "$T/dep.jsonl" $k)"
 done
 
+# scripts/fedavg_fmnist.lua deploys too, with the same result
+F="rounds=2 epochs=1 port=$((PORT + 100)) keys=$T/keys csv=$T/f.csv jsonl=$T/f.jsonl"
+"$FM" run --metrics "$T/fsim.jsonl" "$SRC/scripts/fedavg_fmnist.lua" $F >"$T/fsim.log" 2>&1
+"$FM" launch --metrics "$T/fdep.jsonl" "$SRC/scripts/fedavg_fmnist.lua" $F >"$T/fdep.log" 2>&1
+check "fedavg_fmnist.lua: launch == run" \
+	test "$(cols "$T/fsim.jsonl" accuracy)" = "$(cols "$T/fdep.jsonl" accuracy)"
+check "fedavg_fmnist.lua: deployed CSV written by the server" test -s "$T/f.csv"
+
+# Ctrl-C on the launcher stops every node
+PORT=$((PORT + 1))
+"$FM" launch "$S" rounds=500 clients=8 clients_per_round=8 epochs=1 port=$PORT $K \
+	>"$T/int.log" 2>&1 &
+LP=$!
+PIDS="$PIDS $LP"
+wait_for "$T/int.log" "round    1/500" 120
+kill -INT "$LP"
+check "the launcher exits after Ctrl-C" wait_pid "$LP" 60
+check "no node outlives it" sh -c "! pgrep -f '[p]ort=$PORT' >/dev/null"
+check "the stop was reported" grep -q "stopping every node" "$T/int.log"
+
 # 2. a client host dies mid-run and comes back (8 clients of 7,500
 # samples: a round takes long enough for the kill to land inside one)
 PORT=$((PORT + 1))

@@ -57,6 +57,7 @@ spawn(lnode *n, char **argv, fm_error *err)
 	}
 	close(p[1]);
 	fcntl(p[0], F_SETFD, FD_CLOEXEC);
+	fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK); /* never block in pump */
 	n->pid = pid;
 	n->fd = p[0];
 	return FM_OK;
