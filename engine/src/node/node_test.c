@@ -3,42 +3,21 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include "fm_test.h"
-
 #include "core/core.h"
-#include "node/node.h"
+#include "node/fed_fixture.h"
 
-typedef struct fixture {
-	fmi_registry *reg;
-	fmi_dataset *train, *test;
-	fmi_partition *part;
-	fmi_fed_cfg cfg;
-} fixture;
+typedef fed_fixture fixture;
 
 static int
 setup(void **state)
 {
+	static const uint32_t w[] = { 60, 10 };
 	fixture *f = calloc(1, sizeof *f);
-	fm_error e;
-	fmi_synthetic_cfg sc = { 1.0, 1.0, 12, 60, 10, 200, 0, 4 };
-	uint32_t w[] = { 60, 10 };
-	FMT_PASS(fmi_registry_new(&f->reg));
-	FMT_PASS(fmi_registry_load_dir(f->reg,
-	    getenv("FEDMESH_BUILTIN_PLUGIN_DIR"), NULL, &e));
-	FMT_PASS(fmi_synthetic(&f->train, &f->test, &sc, &e));
-	FMT_PASS(fmi_partition_natural(&f->part, f->train, &e));
-	FMT_PASS(fmi_arch_mlp(&f->cfg.arch, w, 2, &e));
-	f->cfg.train = f->train;
-	f->cfg.test = f->test;
-	f->cfg.part = f->part;
+	fed_fixture_open(f, 12, 200, 4, w, 2);
 	f->cfg.rounds = 4;
 	f->cfg.clients_per_round = 6;
 	f->cfg.local = (fmi_local_cfg) { 2, 10, { 0.05f, 0, 0 } };
 	f->cfg.seed = 9;
-	f->cfg.workers = 1;
-	f->cfg.aggregator = fmi_registry_find(f->reg, FM_KIND_AGGREGATOR,
-	    "fedavg");
-	assert_non_null(f->cfg.aggregator);
 	*state = f;
 	return 0;
 }
@@ -46,12 +25,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	fixture *f = *state;
-	fmi_partition_unref(f->part);
-	fmi_dataset_unref(f->train);
-	fmi_dataset_unref(f->test);
-	fmi_registry_free(f->reg);
-	free(f);
+	fed_fixture_close(*state);
+	free(*state);
 	return 0;
 }
 

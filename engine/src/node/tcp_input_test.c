@@ -13,15 +13,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "fm_test.h"
-
 #include "core/core.h"
-#include "node/node.h"
+#include "node/fed_fixture.h"
 
 typedef struct fixture {
-	fmi_registry *reg;
-	fmi_dataset *train, *test;
-	fmi_partition *part;
+	fed_fixture fx;
 	fmi_fed_cfg cfg;
 	fmi_deploy_cfg dep;
 	char names[1][FMI_NODE_NAME_MAX + 1];
@@ -58,22 +54,15 @@ count_sink(void *ud, int level, const char *id, const char *line)
 static int
 setup(void **state)
 {
+	static const uint32_t w[] = { 60, 256, 10 }; /* rounds long enough
+	                                               * to overlap */
 	fixture *f = calloc(1, sizeof *f);
-	fm_error e;
-	fmi_synthetic_cfg sc = { 1.0, 1.0, 10, 60, 10, 150, 0, 5 };
-	uint32_t w[] = { 60, 256, 10 }; /* rounds long enough to overlap */
-	FMT_PASS(fmi_registry_new(&f->reg));
-	FMT_PASS(fmi_registry_load_dir(f->reg,
-	    getenv("FEDMESH_BUILTIN_PLUGIN_DIR"), NULL, &e));
-	FMT_PASS(fmi_synthetic(&f->train, &f->test, &sc, &e));
-	FMT_PASS(fmi_partition_natural(&f->part, f->train, &e));
-	FMT_PASS(fmi_arch_mlp(&f->cfg.arch, w, 3, &e));
-	f->cfg = (fmi_fed_cfg) { .arch = f->cfg.arch, .train = f->train,
-		.test = f->test, .part = f->part, .rounds = 5,
-		.clients_per_round = 5, .seed = 3, .workers = 1,
-		.local = { 5, 10, { 0.05f, 0, 0 } } };
-	f->cfg.aggregator = fmi_registry_find(f->reg, FM_KIND_AGGREGATOR,
-	    "fedavg");
+	fed_fixture_open(&f->fx, 10, 150, 5, w, 3);
+	f->cfg = f->fx.cfg;
+	f->cfg.rounds = 5;
+	f->cfg.clients_per_round = 5;
+	f->cfg.seed = 3;
+	f->cfg.local = (fmi_local_cfg) { 5, 10, { 0.05f, 0, 0 } };
 	f->port = 30000 + (int)(getpid() % 20000);
 	snprintf(f->names[0], sizeof f->names[0], "c1");
 	snprintf(f->dep.transport, sizeof f->dep.transport, "tcp");
@@ -91,10 +80,7 @@ static int
 teardown(void **state)
 {
 	fixture *f = *state;
-	fmi_partition_unref(f->part);
-	fmi_dataset_unref(f->train);
-	fmi_dataset_unref(f->test);
-	fmi_registry_free(f->reg);
+	fed_fixture_close(&f->fx);
 	free(f);
 	return 0;
 }
