@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fedopt.c: server-side optimizers on the FedAvg pseudo-update, with
+ * Flower's semantics: fedavgm (Hsu et al., 2019), and the FedOpt family
+ * fedadagrad, fedadam, fedyogi (Reddi et al., 2021).
+ *
+ * Every round, avg = sum_k n_k delta_k / sum_k n_k, exactly FedAvg's move
+ * (Flower's "aggregated - current"). Then:
+ *
+ *   fedavgm   pg = -avg; v = pg on the first round with momentum > 0,
+ *             afterwards v = momentum v + pg; global -= lr v.
+ *             With momentum 0: global += lr avg (no state at all).
+ *   fedopt    m = beta1 m + (1 - beta1) avg                  (m0 = 0)
+ *             fedadagrad v += avg^2                  (beta1 is 0)
+ *             fedadam    v = beta2 v + (1 - beta2) avg^2
+ *             fedyogi    v -= (1 - beta2) avg^2 sign(v - avg^2)
+ *             global += eta m / (sqrt(v) + tau)               (v0 = 0)
+ *
+ * fedadam uses Flower's bias correction, eta = lr sqrt(1 - beta2^(t+1)) /
+ * (1 - beta1^(t+1)) with t the 1-based round number (fm_round.round), as
+ * flwr's FedAdam computes it from server_round (the paper has none). The
+ * initial v is 0 for all three, as Flower initialises it.
+ *
+ * The optimizer state (m, v) lives in doubles and carries over rounds; it
+ * is allocated lazily at the first a_begin so client-side instances cost
+ * nothing. A round with no weighted update changes neither the global
+ * model nor the state.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "fedmesh/plugin.h"
+
+enum algo { ALGO_AVGM = 1, ALGO_ADAGRAD, ALGO_ADAM, ALGO_YOGI };
+
+typedef struct fedopt {
+	const fm_host_api *host;
+	int algo;
+	size_t dim;
+	double lr, momentum, beta1, beta2, tau;
+	float *acc;     /* [dim] sum_k n_k delta_k of this round */
+	double *m, *v;  /* [dim] optimizer state; m unused by fedavgm */
+	double weight;  /* sum of num_examples this round */
+	uint32_t round; /* fm_round.round of this round */
+	int started;    /* state holds at least one round */
+} fedopt;
+
+static int
+fedopt_init_common(fedopt *f, const fm_instance *inst, int algo,
+    uint32_t nparams)
+{
+	f->host = inst->host;
+	f->algo = algo;
+	f->dim = inst->dim;
+	if (f->dim == 0 || inst->nparams != nparams || inst->params == NULL) {
+		return FM_EINVAL;
+	}
+	f->lr = inst->params[0].num;
+	return FM_OK;
+}
+
+static int
+fedavgm_init(void *st, const fm_instance *inst)
+{
+	fedopt *f = st;
+	int rv = fedopt_init_common(f, inst, ALGO_AVGM, 2);
+	if (rv == FM_OK) {
+		f->momentum = inst->params[1].num;
+	}
+	return rv;
+}
+
+static int
+fedadagrad_init(void *st, const fm_instance *inst)
+{
+	fedopt *f = st;
+	int rv = fedopt_init_common(f, inst, ALGO_ADAGRAD, 2);
+	if (rv == FM_OK) {
+		f->beta1 = 0; /* forced, as in the paper and Flower */
+		f->tau = inst->params[1].num;
+	}
+	return rv;
+}
+
+static int
+fedadam_yogi_init(fedopt *f, const fm_instance *inst, int algo)
+{
+	int rv = fedopt_init_common(f, inst, algo, 4);
+	if (rv == FM_OK) {
+		f->beta1 = inst->params[1].num;
+		f->beta2 = inst->params[2].num;
+		f->tau = inst->params[3].num;
+	}
+	return rv;
+}
+
+static int
+fedadam_init(void *st, const fm_instance *inst)
+{
+	return fedadam_yogi_init(st, inst, ALGO_ADAM);
+}
+
+static int
+fedyogi_init(void *st, const fm_instance *inst)
+{
+	return fedadam_yogi_init(st, inst, ALGO_YOGI);
+}
+
+static void
+fedopt_fini(void *st)
+{
+	fedopt *f = st;
+	if (f->host != NULL) { /* NULL: init never ran */
+		f->host->free(f->acc);
+		f->host->free(f->m);
+		f->host->free(f->v);
+		f->acc = NULL;
+		f->m = f->v = NULL;
+	}
+}
+
+static int
+fedopt_begin(void *st, const fm_round *r)
+{
+	fedopt *f = st;
+	int need_m = f->algo != ALGO_AVGM;
+	int need_v = need_m || f->momentum > 0;
+	if (r->dim != f->dim) {
+		return FM_EINVAL;
+	}
+	if (f->acc == NULL) {
+		f->acc = f->host->calloc(f->dim, sizeof(float));
+	}
+	if (need_m && f->m == NULL) {
+		f->m = f->host->calloc(f->dim, sizeof(double));
+	}
+	if (need_v && f->v == NULL) {
+		f->v = f->host->calloc(f->dim, sizeof(double));
+	}
+	if (f->acc == NULL || (need_m && f->m == NULL) ||
+	    (need_v && f->v == NULL)) {
+		return FM_ENOMEM;
+	}
+	memset(f->acc, 0, f->dim * sizeof(float));
+	f->weight = 0;
+	f->round = r->round;
+	return FM_OK;
+}
+
+static int
+fedopt_accept(void *st, const fm_update *u)
+{
+	fedopt *f = st;
+	if (u->dim != f->dim || u->delta == NULL || f->acc == NULL) {
+		return FM_EINVAL;
+	}
+	if (u->num_examples == 0) {
+		return FM_OK;
+	}
+	f->host->axpy(f->dim, (float)u->num_examples, u->delta, f->acc);
+	f->weight += (double)u->num_examples;
+	return FM_OK;
+}
+
+static void
+fedavgm_step(fedopt *f, float *global)
+{
+	double inv = 1.0 / f->weight;
+	if (!(f->momentum > 0)) {
+		/* global -= lr * (-avg): the same kernel call as fedavg, so
+		 * lr 1 gives fedavg's bits. */
+		f->host->axpy(f->dim, (float)(f->lr * inv), f->acc, global);
+		return;
+	}
+	for (size_t i = 0; i < f->dim; i++) {
+		double pg = -(double)f->acc[i] * inv;
+		f->v[i] = f->started ? f->momentum * f->v[i] + pg : pg;
+		global[i] = (float)((double)global[i] - f->lr * f->v[i]);
+	}
+}
+
+static void
+fedopt_step(fedopt *f, float *global)
+{
+	double inv = 1.0 / f->weight, eta = f->lr;
+	double b1 = f->beta1, b2 = f->beta2;
+	if (f->algo == ALGO_ADAM) {
+		double t1 = (double)f->round + 1.0;
+		double den = 1.0 - pow(b1, t1);
+		if (den > 0) { /* beta1 == 1: no correction */
+			eta = f->lr * sqrt(1.0 - pow(b2, t1)) / den;
+		}
+	}
+	for (size_t i = 0; i < f->dim; i++) {
+		double d = (double)f->acc[i] * inv, d2 = d * d;
+		double m = b1 * f->m[i] + (1.0 - b1) * d, v = f->v[i];
+		switch (f->algo) {
+		case ALGO_ADAGRAD:
+			v += d2;
+			break;
+		case ALGO_ADAM:
+			v = b2 * v + (1.0 - b2) * d2;
+			break;
+		default: { /* ALGO_YOGI */
+			double s = v - d2;
+			double sg = s > 0 ? 1.0 : (s < 0 ? -1.0 : 0.0);
+			v -= (1.0 - b2) * d2 * sg;
+			break;
+		}
+		}
+		f->m[i] = m;
+		f->v[i] = v;
+		global[i] = (float)((double)global[i] +
+		    eta * m / (sqrt(v) + f->tau));
+	}
+}
+
+static int
+fedopt_finish(void *st, float *global, size_t dim)
+{
+	fedopt *f = st;
+	if (dim != f->dim || f->acc == NULL) {
+		return FM_EINVAL;
+	}
+	if (!(f->weight > 0)) {
+		return FM_OK; /* nothing accepted: global and state unchanged */
+	}
+	if (f->algo == ALGO_AVGM) {
+		fedavgm_step(f, global);
+	} else {
+		fedopt_step(f, global);
+	}
+	f->started = 1;
+	return FM_OK;
+}
+
+#define FEDOPT_OPS(nm, init)                                                \
+	{                                                                   \
+		.a_struct_size = sizeof(fm_aggregator_ops),                 \
+		.a_kind = FM_KIND_AGGREGATOR,                               \
+		.a_name = nm,                                               \
+		.a_state_size = sizeof(fedopt),                             \
+		.a_init = init,                                             \
+		.a_fini = fedopt_fini,                                      \
+		.a_begin = fedopt_begin,                                    \
+		.a_accept = fedopt_accept,                                  \
+		.a_finish = fedopt_finish,                                  \
+	}
+
+static const fm_aggregator_ops fedopt_ops[] = {
+	FEDOPT_OPS("fedavgm", fedavgm_init),
+	FEDOPT_OPS("fedadagrad", fedadagrad_init),
+	FEDOPT_OPS("fedadam", fedadam_init),
+	FEDOPT_OPS("fedyogi", fedyogi_init),
+};
+
+#define P_LR(def)                                                           \
+	{ "lr", FM_PARAM_REAL, def, 0, 1e6, NULL,                            \
+	    "Server learning rate (eta)." }
+#define P_BETA1(def)                                                        \
+	{ "beta1", FM_PARAM_REAL, def, 0, 1, NULL,                           \
+	    "Decay of the first moment m." }
+#define P_BETA2(def)                                                        \
+	{ "beta2", FM_PARAM_REAL, def, 0, 1, NULL,                           \
+	    "Decay of the second moment v." }
+#define P_TAU(def)                                                          \
+	{ "tau", FM_PARAM_REAL, def, 1e-12, 1e6, NULL,                       \
+	    "Adaptivity: added to sqrt(v) in the denominator." }
+#define P_END { NULL, 0, 0, 0, 0, NULL, NULL }
+
+static const fm_param_desc fedavgm_params[] = {
+	P_LR(1.0),
+	{ "momentum", FM_PARAM_REAL, 0.0, 0, 1, NULL,
+	    "Server momentum; 0 is FedAvg scaled by lr." },
+	P_END,
+};
+
+static const fm_param_desc fedadagrad_params[] = {
+	P_LR(0.1),
+	P_TAU(1e-3),
+	P_END,
+};
+
+static const fm_param_desc fedadam_params[] = {
+	P_LR(0.1),
+	P_BETA1(0.9),
+	P_BETA2(0.99),
+	P_TAU(1e-3),
+	P_END,
+};
+
+static const fm_param_desc fedyogi_params[] = {
+	P_LR(0.01),
+	P_BETA1(0.9),
+	P_BETA2(0.99),
+	P_TAU(1e-3),
+	P_END,
+};
+
+static const fm_component_desc fedopt_components[] = {
+	{ FM_KIND_AGGREGATOR, "fedavgm",
+	    "FedAvgM: FedAvg with server momentum (Hsu et al., 2019)",
+	    fedavgm_params },
+	{ FM_KIND_AGGREGATOR, "fedadagrad",
+	    "FedAdagrad: adaptive server optimizer (Reddi et al., 2021)",
+	    fedadagrad_params },
+	{ FM_KIND_AGGREGATOR, "fedadam",
+	    "FedAdam: Adam on the server, Flower's bias correction "
+	    "(Reddi et al., 2021)",
+	    fedadam_params },
+	{ FM_KIND_AGGREGATOR, "fedyogi",
+	    "FedYogi: Yogi on the server (Reddi et al., 2021)",
+	    fedyogi_params },
+};
+
+FM_PLUGIN_DEFINE("fedopt", "1.0.0", "MIT",
+    "Server optimizers: FedAvgM, FedAdagrad, FedAdam, FedYogi",
+    fedopt_components);
+
+FM_PLUGIN_INIT(r, host)
+{
+	for (size_t i = 0; i < sizeof fedopt_ops / sizeof fedopt_ops[0]; i++) {
+		int rv = host->register_component(r, &fedopt_ops[i],
+		    sizeof fedopt_ops[i]);
+		if (rv != FM_OK) {
+			return rv;
+		}
+	}
+	return FM_OK;
+}
