@@ -184,7 +184,11 @@ test_dropouts_complete_the_round(void **state)
 {
 	fixture *f = *state;
 	fmi_fed_result res;
-	f->cfg.round_timeout_ms = 300;
+	/* The ghost never answers, so every round lasts the whole deadline;
+	 * it must be long enough for the honest host even on a loaded
+	 * machine (nothing here depends on how fast that is). */
+	f->cfg.rounds = 3;
+	f->cfg.round_timeout_ms = 2500;
 	f->cfg.min_updates = 1;
 	const char *names[] = { "worker-0", "ghost" };
 	const int modes[] = { 0, 1 };
@@ -196,7 +200,7 @@ test_dropouts_complete_the_round(void **state)
 		assert_int_equal(m->updates + m->dropped, 6);
 		assert_true(m->evaluated);
 	}
-	assert_true(res.rounds[3].accuracy > 0.15); /* still learning */
+	assert_true(res.rounds[2].accuracy > 0.15); /* still learning */
 	fmi_fed_result_free(&res);
 }
 
