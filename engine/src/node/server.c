@@ -201,8 +201,10 @@ srv_wait_hosts(fmi_server *s, fm_error *err)
 		} else if (!got[h]) {
 			got[h] = 1;
 			seen++;
-			fm_log(FM_LOG_INFO, "FM-JOIN", "client host %s joined "
-			    "(%u of %u)", r.peer, seen, s->hosts->n);
+			/* worker threads of a simulation are no news */
+			fm_log(s->hosts->pinned ? FM_LOG_INFO : FM_LOG_DEBUG,
+			    "FM-JOIN", "client host %s joined (%u of %u)",
+			    r.peer, seen, s->hosts->n);
 		}
 		fmi_rmsg_close(&r);
 	}
