@@ -214,25 +214,7 @@ exp_read_aggregator(lua_State *L, lexp *x)
 			luaL_error(L, "%s: aggregator table needs the plugin "
 			    "name first, e.g. { \"fedavg\" }", fn);
 		}
-		lua_pushnil(L);
-		while (lua_next(L, t) != 0 && nin < 64) {
-			if (lua_type(L, -2) == LUA_TSTRING) {
-				fmi_param_in *p = &in[nin++];
-				p->name = lua_tostring(L, -2);
-				p->is_str = lua_type(L, -1) == LUA_TSTRING;
-				p->str = p->is_str ? lua_tostring(L, -1) : NULL;
-				if (lua_type(L, -1) == LUA_TBOOLEAN) {
-					p->num = lua_toboolean(L, -1);
-				} else if (lua_type(L, -1) == LUA_TNUMBER) {
-					p->num = lua_tonumber(L, -1);
-				} else if (!p->is_str) {
-					luaL_error(L, "%s: parameter '%s' of %s "
-					    "must be a number, boolean or string",
-					    fn, p->name, name);
-				}
-			}
-			lua_pop(L, 1);
-		}
+		nin = lfm_read_params(L, t, fn, name, in, 64);
 	} else if (!lua_isnil(L, t)) {
 		luaL_error(L, "%s: field 'aggregator' must be a plugin name or "
 		    "{ name, param = value, ... }", fn);

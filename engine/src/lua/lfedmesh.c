@@ -173,6 +173,39 @@ lfm_set_str(lua_State *L, const char *k, const char *v)
 	lua_setfield(L, -2, k);
 }
 
+size_t
+lfm_read_params(lua_State *L, int t, const char *fn, const char *plugin,
+    fmi_param_in *in, size_t max)
+{
+	size_t n = 0;
+	t = lua_absindex(L, t);
+	lua_pushnil(L);
+	while (lua_next(L, t) != 0) {
+		if (lua_type(L, -2) != LUA_TSTRING) {
+			lua_pop(L, 1); /* the plugin name at [1] */
+			continue;
+		}
+		if (n == max) {
+			luaL_error(L, "%s: more than %d parameters for %s", fn,
+			    (int)max, plugin);
+		}
+		fmi_param_in *p = &in[n++];
+		int ty = lua_type(L, -1);
+		p->name = lua_tostring(L, -2); /* anchored by the table */
+		p->is_str = ty == LUA_TSTRING;
+		p->str = p->is_str ? lua_tostring(L, -1) : NULL;
+		p->num = ty == LUA_TBOOLEAN ? lua_toboolean(L, -1)
+		                            : lua_tonumber(L, -1);
+		if (ty != LUA_TSTRING && ty != LUA_TNUMBER &&
+		    ty != LUA_TBOOLEAN) {
+			luaL_error(L, "%s: parameter '%s' of %s must be a number, "
+			    "boolean or string", fn, p->name, plugin);
+		}
+		lua_pop(L, 1);
+	}
+	return n;
+}
+
 /* ---- CLI settings --------------------------------------------------------- */
 
 int
@@ -378,6 +411,7 @@ static const luaL_Reg fm_funcs[] = {
 	{ "experiment", lfm_experiment },
 	{ "log", l_log },
 	{ "args", l_args },
+	{ "aggregate", lfm_aggregate },
 	{ NULL, NULL },
 };
 

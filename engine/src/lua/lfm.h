@@ -89,6 +89,9 @@ void lfm_write_row_json(lua_State *L, FILE *f, int row);
 int lfm_result_write_csv(lua_State *L);   /* result:write_csv(path) */
 int lfm_result_write_jsonl(lua_State *L); /* result:write_jsonl(path) */
 
+/* laggregate.c */
+int lfm_aggregate(lua_State *L); /* fm.aggregate(name, updates, params [, global]) */
+
 /* lfedmesh.c */
 FM_API int fm_lua_open(lua_State *L); /* luaopen body of `fedmesh` */
 fmi_registry *lfm_registry(lua_State *L); /* loads defaults on first use */
@@ -112,6 +115,11 @@ const char *lfm_opt_str(lua_State *L, int t, const char *fn, const char *k,
 void lfm_set_num(lua_State *L, const char *k, lua_Number v);
 void lfm_set_int(lua_State *L, const char *k, lua_Integer v);
 void lfm_set_str(lua_State *L, const char *k, const char *v);
+/* Reads the string keys of table t as plugin parameters into in[max]
+ * (integer keys, such as the plugin name at [1], are skipped). The
+ * strings stay valid while the table does. */
+size_t lfm_read_params(lua_State *L, int t, const char *fn,
+    const char *plugin, fmi_param_in *in, size_t max);
 /* Raises a Lua error from an fm_error, prefixed with the caller's line. */
 int lfm_raise(lua_State *L, const char *fn, const fm_error *e);
 

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/* laggregate.c: fm.aggregate: run an aggregator plugin on Lua vectors. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "lua/lfm.h"
+
+/* Reads the Lua array at idx into x[n] (n = its length, checked). */
+static void
+read_vector(lua_State *L, int idx, const char *what, float *x, size_t n)
+{
+	if (!lua_istable(L, idx) || (size_t)luaL_len(L, idx) != n) {
+		luaL_error(L, "fm.aggregate: %s must be a list of %d numbers", what,
+		    (int)n);
+	}
+	for (size_t i = 0; i < n; i++) {
+		int ok;
+		lua_rawgeti(L, idx, (lua_Integer)i + 1);
+		x[i] = (float)lua_tonumberx(L, -1, &ok);
+		lua_pop(L, 1);
+		if (!ok) {
+			luaL_error(L, "fm.aggregate: %s[%d] is not a number", what,
+			    (int)i + 1);
+		}
+	}
+}
+
+/* The model size: #global, else #updates[1].weights. */
+static size_t
+model_dim(lua_State *L)
+{
+	if (!lua_isnoneornil(L, 4)) {
+		return (size_t)luaL_len(L, 4);
+	}
+	lua_rawgeti(L, 2, 1);
+	if (!lua_istable(L, -1) || lua_getfield(L, -1, "weights") != LUA_TTABLE) {
+		luaL_error(L, "fm.aggregate: updates[1].weights must be a list");
+	}
+	size_t n = (size_t)luaL_len(L, -1);
+	lua_pop(L, 2);
+	return n;
+}
+
+/* Reads every update as a delta from global into d[n x dim] and its
+ * example count into ne[n]. Raises on bad input, before any plugin code
+ * runs, so nothing leaks. */
+static void
+read_updates(lua_State *L, const float *global, float *d, uint64_t *ne,
+    size_t dim, lua_Integer n)
+{
+	for (lua_Integer k = 1; k <= n; k++) {
+		float *w = d + (size_t)(k - 1) * dim;
+		lua_rawgeti(L, 2, k);
+		if (!lua_istable(L, -1) ||
+		    lua_getfield(L, -1, "weights") != LUA_TTABLE) {
+			luaL_error(L, "fm.aggregate: updates[%d] must be { weights "
+			    "= {...}, num_examples = n }", (int)k);
+		}
+		read_vector(L, -1, "weights", w, dim);
+		lua_getfield(L, -2, "num_examples");
+		lua_Integer e = luaL_optinteger(L, -1, 1);
+		lua_pop(L, 3);
+		ne[k - 1] = (uint64_t)FMI_MAX(e, 0);
+		for (size_t i = 0; i < dim; i++) {
+			w[i] -= global[i];
+		}
+	}
+}
+
+/* One round through the instance; no Lua errors in here. */
+static int
+run_round(fmi_agg *a, float *global, const float *d, const uint64_t *ne,
+    int32_t *ids, size_t dim, lua_Integer n)
+{
+	for (lua_Integer i = 0; i < n; i++) {
+		ids[i] = (int32_t)i + 1;
+	}
+	fm_round r = { 1, (uint32_t)n, ids, global, dim };
+	int rv = a->ops->a_begin(a->state, &r);
+	for (lua_Integer k = 0; rv == FM_OK && k < n; k++) {
+		fm_update u = { (int32_t)k + 1, 1, d + (size_t)k * dim, dim,
+			ne[k], 0.0 };
+		rv = a->ops->a_accept(a->state, &u);
+	}
+	return rv == FM_OK ? a->ops->a_finish(a->state, global, dim) : rv;
+}
+
+/* fm.aggregate(name, updates, params [, global]) -> new global (list).
+ * updates: { { weights = {...}, num_examples = n }, ... } client models;
+ * global: the current model (zeros when omitted). One round. */
+int
+lfm_aggregate(lua_State *L)
+{
+	const char *name = luaL_checkstring(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_settop(L, 4); /* an absent global is nil, whatever we push */
+	lua_Integer n = luaL_len(L, 2);
+	fmi_param_in in[64];
+	size_t nin = lua_istable(L, 3)
+	    ? lfm_read_params(L, 3, "fm.aggregate", name, in, 64) : 0;
+	const fmi_component *c = fmi_registry_find(lfm_registry(L),
+	    FM_KIND_AGGREGATOR, name);
+	if (c == NULL) {
+		return luaL_error(L, "fm.aggregate: unknown aggregator '%s' (see "
+		    "fedmesh plugins)", name);
+	}
+	size_t dim = n > 0 || !lua_isnoneornil(L, 4) ? model_dim(L) : 0;
+	if (dim == 0) {
+		return luaL_error(L, "fm.aggregate: no model (give updates or a "
+		    "global model)");
+	}
+	size_t cells = (size_t)(n + 1) * dim;
+	float *global = lua_newuserdatauv(L, cells * sizeof(float), 0);
+	float *deltas = global + dim;
+	uint64_t *ne = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *ne, 0);
+	int32_t *ids = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *ids, 0);
+	memset(global, 0, dim * sizeof(float));
+	if (!lua_isnoneornil(L, 4)) {
+		read_vector(L, 4, "global", global, dim);
+	}
+	read_updates(L, global, deltas, ne, dim, n);
+	fm_value *vals = lua_newuserdatauv(L, (fmi_component_nparams(c) + 1) *
+	    sizeof *vals, 0);
+	fm_error e;
+	fmi_agg *a = NULL;
+	if (fmi_params_resolve(c, in, nin, vals, &e) != FM_OK ||
+	    fmi_agg_open(&a, c, vals, dim, FM_ROLE_SERVER, FM_NODE_SERVER, 1,
+	        NULL, &e) != FM_OK) {
+		return lfm_raise(L, "fm.aggregate", &e);
+	}
+	int rv = run_round(a, global, deltas, ne, ids, dim, n);
+	fmi_agg_close(a);
+	if (rv != FM_OK) {
+		return luaL_error(L, "fm.aggregate: %s failed: %s", name,
+		    fm_strerror(rv));
+	}
+	lua_createtable(L, (int)dim, 0);
+	for (size_t i = 0; i < dim; i++) {
+		lua_pushnumber(L, global[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
