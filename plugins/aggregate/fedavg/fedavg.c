@@ -4,6 +4,8 @@
 
 #include "fedmesh/plugin.h"
 
+#include "../accumulate.h"
+
 /*
  * Streaming: one model-sized accumulator holds sum_k n_k * delta_k; finish
  * adds acc / sum_k n_k to the global model. Updates with zero examples
@@ -55,15 +57,7 @@ static int
 fedavg_accept(void *st, const fm_update *u)
 {
 	fedavg *f = st;
-	if (u->dim != f->dim || u->delta == NULL) {
-		return FM_EINVAL;
-	}
-	if (u->num_examples == 0) {
-		return FM_OK;
-	}
-	f->host->axpy(f->dim, (float)u->num_examples, u->delta, f->acc);
-	f->weight += (double)u->num_examples;
-	return FM_OK;
+	return fm_accumulate_update(f->host, f->acc, &f->weight, f->dim, u);
 }
 
 static int

@@ -31,6 +31,8 @@
 
 #include "fedmesh/plugin.h"
 
+#include "../accumulate.h"
+
 enum algo { ALGO_AVGM = 1, ALGO_ADAGRAD, ALGO_ADAM, ALGO_YOGI };
 
 typedef struct fedopt {
@@ -151,15 +153,7 @@ static int
 fedopt_accept(void *st, const fm_update *u)
 {
 	fedopt *f = st;
-	if (u->dim != f->dim || u->delta == NULL || f->acc == NULL) {
-		return FM_EINVAL;
-	}
-	if (u->num_examples == 0) {
-		return FM_OK;
-	}
-	f->host->axpy(f->dim, (float)u->num_examples, u->delta, f->acc);
-	f->weight += (double)u->num_examples;
-	return FM_OK;
+	return fm_accumulate_update(f->host, f->acc, &f->weight, f->dim, u);
 }
 
 static void
