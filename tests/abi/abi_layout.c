@@ -30,6 +30,7 @@ _Static_assert(FM_PLUGIN_MAGIC == 0x4c504d46u, "magic is 'FMPL'");
 /* Every ops table and the host table start with their size. */
 _Static_assert(offsetof(fm_aggregator_ops, a_struct_size) == 0, "ops size");
 _Static_assert(offsetof(fm_aggregator_ops, a_kind) == 4, "ops kind");
+_Static_assert(offsetof(fm_consensus_ops, c_kind) == 4, "ops kind");
 _Static_assert(offsetof(fm_host_api, struct_size) == 0, "host size");
 _Static_assert(offsetof(fm_host_api, abi_major) == 4, "host major");
 _Static_assert(offsetof(fm_host_api, abi_minor) == 6, "host minor");
@@ -145,6 +146,33 @@ print_ops(void)
 	F(fm_aggregator_ops, a_finish);
 	F(fm_aggregator_ops, a_on_message);
 	F(fm_aggregator_ops, a_on_timer);
+	S(fm_peer_model);
+	F(fm_peer_model, peer);
+	F(fm_peer_model, out_degree);
+	F(fm_peer_model, params);
+	F(fm_peer_model, weight);
+	F(fm_peer_model, mass);
+	F(fm_peer_model, num_examples);
+	S(fm_mix);
+	F(fm_mix, round);
+	F(fm_mix, self);
+	F(fm_mix, in_degree);
+	F(fm_mix, out_degree);
+	F(fm_mix, own);
+	F(fm_mix, neighbours);
+	F(fm_mix, nneighbours);
+	F(fm_mix, reserved0);
+	S(fm_consensus_ops);
+	F(fm_consensus_ops, c_struct_size);
+	F(fm_consensus_ops, c_kind);
+	F(fm_consensus_ops, c_name);
+	F(fm_consensus_ops, c_state_size);
+	F(fm_consensus_ops, c_init);
+	F(fm_consensus_ops, c_fini);
+	F(fm_consensus_ops, c_outgoing);
+	F(fm_consensus_ops, c_mix);
+	F(fm_consensus_ops, c_on_message);
+	F(fm_consensus_ops, c_on_timer);
 }
 
 static void

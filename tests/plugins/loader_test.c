@@ -85,9 +85,9 @@ check_fedavg_usable(const fmi_registry *r)
 	ops = a->ops;
 	fm_round rd = { 1, 1, ids, g, 3 };
 	fm_update u = { 1, 1, d, 3, 2, 0.5 };
-	FMT_PASS(ops->a_begin(a->state, &rd));
-	FMT_PASS(ops->a_accept(a->state, &u));
-	FMT_PASS(ops->a_finish(a->state, g, 3));
+	FMT_PASS(ops->a_begin(a->h.state, &rd));
+	FMT_PASS(ops->a_accept(a->h.state, &u));
+	FMT_PASS(ops->a_finish(a->h.state, g, 3));
 	FMT_NEAR(g, want, 3, 1e-6);
 	fmi_agg_close(a);
 }
@@ -485,7 +485,7 @@ pp_pump(pp_net *net, fmi_agg **inst)
 		pp_msg m = net->q[net->head++ % 32];
 		fm_message msg = { m.from, 1, m.data, m.len };
 		fmi_agg *to = inst[m.to];
-		FMT_PASS(to->ops->a_on_message(to->state, &msg));
+		FMT_PASS(to->ops->a_on_message(to->h.state, &msg));
 	}
 }
 
@@ -511,12 +511,12 @@ test_pingpong(void **state)
 	fm_round rd = { 1, PP_CLIENTS, ids, g, 2 };
 	fm_update u = { 2, 1, d, 2, 10, 0 };
 	const fm_aggregator_ops *ops = inst[0]->ops;
-	FMT_PASS(ops->a_begin(inst[0]->state, &rd));
+	FMT_PASS(ops->a_begin(inst[0]->h.state, &rd));
 	assert_int_equal(net.tail, PP_CLIENTS); /* one ping each */
 	pp_pump(&net, inst);
 	assert_int_equal(net.tail, 2 * PP_CLIENTS); /* and a pong back */
-	FMT_PASS(ops->a_accept(inst[0]->state, &u));
-	FMT_PASS(ops->a_finish(inst[0]->state, g, 2));
+	FMT_PASS(ops->a_accept(inst[0]->h.state, &u));
+	FMT_PASS(ops->a_finish(inst[0]->h.state, g, 2));
 	assert_int_equal(net.nmetric, 1);
 	assert_true(net.pongs == PP_CLIENTS);
 	FMT_NEAR(g, want, 2, 1e-6);

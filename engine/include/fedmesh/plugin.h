@@ -22,6 +22,8 @@
  * end of a struct; each struct records its size so either side reads only
  * the prefix both know. Changelog:
  *   1.0  first version: aggregator kind, host API with messaging and timers.
+ *   1.1  consensus kind (fm_consensus_ops, fm_peer_model, fm_mix) for
+ *        decentralized (peer-to-peer) federations.
  */
 #ifndef FEDMESH_PLUGIN_H
 #define FEDMESH_PLUGIN_H
@@ -37,7 +39,7 @@ extern "C" {
 
 #define FM_PLUGIN_MAGIC 0x4c504d46u /* "FMPL" little endian */
 #define FM_PLUGIN_ABI_MAJOR 1
-#define FM_PLUGIN_ABI_MINOR 0
+#define FM_PLUGIN_ABI_MINOR 1
 
 /*
  * Build signature: anything a compile flag could change in the layout of
@@ -214,6 +216,68 @@ typedef struct fm_aggregator_ops {
 	int (*a_on_timer)(void *st, uint64_t tag);
 	/* ABI 1.1+: append below this line only. */
 } fm_aggregator_ops;
+
+/*
+ * Consensus (decentralized learning, no server). Every peer holds its own
+ * model. Each round a peer trains locally, sends its model to its
+ * out-neighbours in the round's graph, waits for its in-neighbours' models
+ * (until they all came or the round's deadline passed) and calls c_mix to
+ * combine them into its next model. Peers are numbered 0..N-1 in the
+ * topology; a peer never sees more than its neighbours.
+ */
+
+/* One model in a mix: this peer's own or a neighbour's. Borrowed. */
+typedef struct fm_peer_model {
+	int32_t peer;        /* the sender's peer id */
+	uint32_t out_degree; /* the sender's out-neighbours this round */
+	const float *params; /* its model after local training [dim] */
+	double weight;       /* mixing weight W_ij the topology gives this edge
+	                      * (Metropolis-Hastings on undirected graphs,
+	                      * 1/(in-degree+1) on directed ones); for the own
+	                      * model W_ii */
+	double mass;         /* what the sender's c_outgoing attached */
+	uint64_t num_examples; /* the sender's local training examples */
+} fm_peer_model;
+
+/* One round's mix at one peer. Borrowed. */
+typedef struct fm_mix {
+	uint32_t round;      /* 1-based */
+	int32_t self;        /* this peer's id */
+	uint32_t in_degree;  /* in-neighbours this round (expected) */
+	uint32_t out_degree; /* out-neighbours this round */
+	const fm_peer_model *own;        /* this peer's model, weight W_ii */
+	const fm_peer_model *neighbours; /* the models that arrived, */
+	uint32_t nneighbours;            /* sorted by peer id */
+	uint32_t reserved0;
+} fm_mix;
+
+typedef struct fm_consensus_ops {
+	uint32_t c_struct_size; /* sizeof(fm_consensus_ops) */
+	uint32_t c_kind;        /* FM_KIND_CONSENSUS */
+	const char *c_name;
+	size_t c_state_size;    /* allocated and zeroed by the host */
+
+	/* Required. inst->node_id is the peer id, inst->role FM_ROLE_PEER. */
+	int (*c_init)(void *st, const fm_instance *inst);
+	/* Required. */
+	void (*c_fini)(void *st);
+	/* Optional: the scalar attached to this round's outgoing model (all
+	 * out-neighbours get the same), e.g. push-sum's mass share. Without
+	 * it the mass is 0. */
+	int (*c_outgoing)(void *st, uint32_t round, uint32_t out_degree,
+	    double *mass);
+	/* Required. Writes the peer's next model into model[dim], which holds
+	 * its own trained model (m->own->params) on entry. Neighbours whose
+	 * model did not arrive in time are absent from m->neighbours: the
+	 * rule decides what their weight becomes (gossip gives it to the own
+	 * model, so the mix stays an average). */
+	int (*c_mix)(void *st, const fm_mix *m, float *model, size_t dim);
+
+	/* Optional, as for aggregators. */
+	int (*c_on_message)(void *st, const fm_message *m);
+	int (*c_on_timer)(void *st, uint64_t tag);
+	/* append below this line only. */
+} fm_consensus_ops;
 
 /* ------------------------------------------------------------------ */
 /* The host API table.                                                 */

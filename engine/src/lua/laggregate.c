@@ -77,13 +77,13 @@ run_round(fmi_agg *a, float *global, const float *d, const uint64_t *ne,
 		ids[i] = (int32_t)i + 1;
 	}
 	fm_round r = { 1, (uint32_t)n, ids, global, dim };
-	int rv = a->ops->a_begin(a->state, &r);
+	int rv = a->ops->a_begin(a->h.state, &r);
 	for (lua_Integer k = 0; rv == FM_OK && k < n; k++) {
 		fm_update u = { (int32_t)k + 1, 1, d + (size_t)k * dim, dim,
 			ne[k], 0.0 };
-		rv = a->ops->a_accept(a->state, &u);
+		rv = a->ops->a_accept(a->h.state, &u);
 	}
-	return rv == FM_OK ? a->ops->a_finish(a->state, global, dim) : rv;
+	return rv == FM_OK ? a->ops->a_finish(a->h.state, global, dim) : rv;
 }
 
 /* fm.aggregate(name, updates, params [, global]) -> new global (list).

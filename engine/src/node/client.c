@@ -219,13 +219,13 @@ cli_on_plugin(cli_host *h, fmi_rmsg *r)
 {
 	cli_task *task = cli_find(h, r->m.to);
 	if (task == NULL || task->inst == NULL ||
-	    strcmp(r->m.plugin, task->inst->comp->desc->name) != 0) {
+	    strcmp(r->m.plugin, task->inst->h.comp->desc->name) != 0) {
 		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "dropped message for "
 		    "plugin '%s' of client %d", r->m.plugin, r->m.to);
 	} else {
 		fm_message msg = { r->m.from, r->m.round, fmi_rmsg_data(r),
 			fmi_rmsg_len(r) };
-		(void)task->inst->ops->a_on_message(task->inst->state, &msg);
+		(void)task->inst->ops->a_on_message(task->inst->h.state, &msg);
 	}
 	fmi_rmsg_close(r);
 }

@@ -370,7 +370,7 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 		s->ids[i] = (int32_t)picked[i] + 1;
 	}
 	fm_round r = { s->round, s->nslots, s->ids, s->global, s->dim };
-	return s->agg->ops->a_begin(s->agg->state, &r);
+	return s->agg->ops->a_begin(s->agg->h.state, &r);
 }
 
 /* ---- collecting updates ------------------------------------------------- */
@@ -387,14 +387,14 @@ srv_accept(fmi_server *s, srv_slot *slot)
 	}
 	fm_update u = { m->from, m->round, delta, s->dim, m->num_examples,
 		m->loss };
-	int rv = s->agg->ops->a_accept(s->agg->state, &u);
+	int rv = s->agg->ops->a_accept(s->agg->h.state, &u);
 	if (rv == FM_OK) {
 		s->ne_sum += m->num_examples;
 		s->loss_sum += m->loss * (double)m->num_examples;
 		s->m->updates++;
 	} else {
 		fm_log(FM_LOG_WARN, "FM-AGG", "aggregator %s refused the update "
-		    "of client %d: %s", s->agg->comp->desc->name, m->from,
+		    "of client %d: %s", s->agg->h.comp->desc->name, m->from,
 		    fm_strerror(rv));
 	}
 	fmi_rmsg_close(&slot->msg);
@@ -483,14 +483,14 @@ static void
 srv_on_plugin(fmi_server *s, fmi_rmsg *r)
 {
 	const fm_aggregator_ops *ops = s->agg->ops;
-	if (strcmp(r->m.plugin, s->agg->comp->desc->name) != 0 ||
+	if (strcmp(r->m.plugin, s->agg->h.comp->desc->name) != 0 ||
 	    ops->a_on_message == NULL || r->m.round != s->round) {
 		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "dropped message for "
 		    "plugin '%s' from node %d", r->m.plugin, r->m.from);
 	} else {
 		fm_message msg = { r->m.from, r->m.round, fmi_rmsg_data(r),
 			fmi_rmsg_len(r) };
-		(void)ops->a_on_message(s->agg->state, &msg);
+		(void)ops->a_on_message(s->agg->h.state, &msg);
 	}
 	fmi_rmsg_close(r);
 }
@@ -566,7 +566,7 @@ srv_aggregate(fmi_server *s)
 {
 	uint32_t quorum = s->cfg->min_updates ? s->cfg->min_updates : s->nslots;
 	memcpy(s->scratch, s->global, s->dim * sizeof(float));
-	int rv = s->agg->ops->a_finish(s->agg->state, s->global, s->dim);
+	int rv = s->agg->ops->a_finish(s->agg->h.state, s->global, s->dim);
 	if (rv == FM_OK && s->m->updates < quorum) {
 		fm_log(FM_LOG_WARN, "FM-QUORUM", "round %u: %u updates, quorum "
 		    "is %u; global model kept", s->round, s->m->updates, quorum);

@@ -50,7 +50,7 @@ fmi_timers_fire(fmi_timers *ts)
 		fmi_timer t = ts->t[i];
 		ts->t[i] = ts->t[--ts->n]; /* remove before the callback */
 		if (t.inst->ops->a_on_timer != NULL) {
-			(void)t.inst->ops->a_on_timer(t.inst->state, t.tag);
+			(void)t.inst->ops->a_on_timer(t.inst->h.state, t.tag);
 		}
 	}
 }

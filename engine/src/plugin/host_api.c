@@ -101,7 +101,7 @@ host_random_bytes(void *buf, size_t n)
 /* ---- messaging, timers, metrics: through the instance's node link ----- */
 
 /* The open instance behind self (fm_instance.host_data). */
-static const fmi_agg *
+static const fmi_inst_head *
 host_agg(const fm_instance *self)
 {
 	return self != NULL ? self->host_data : NULL;
@@ -110,7 +110,7 @@ host_agg(const fm_instance *self)
 static int
 host_send(const fm_instance *self, int32_t to, const void *data, size_t len)
 {
-	const fmi_agg *a = host_agg(self);
+	const fmi_inst_head *a = host_agg(self);
 	if (a == NULL || (data == NULL && len > 0)) {
 		return FM_EINVAL;
 	}
@@ -123,7 +123,7 @@ host_send(const fm_instance *self, int32_t to, const void *data, size_t len)
 static int
 host_timer(const fm_instance *self, uint32_t ms, uint64_t tag)
 {
-	const fmi_agg *a = host_agg(self);
+	const fmi_inst_head *a = host_agg(self);
 	if (a == NULL) {
 		return FM_EINVAL;
 	}
@@ -136,7 +136,7 @@ host_timer(const fm_instance *self, uint32_t ms, uint64_t tag)
 static void
 host_metric(const fm_instance *self, const char *name, double value)
 {
-	const fmi_agg *a = host_agg(self);
+	const fmi_inst_head *a = host_agg(self);
 	if (a != NULL && name != NULL && name[0] != '\0' &&
 	    a->link.metric != NULL) {
 		a->link.metric(a->link.node, name, value);

@@ -206,7 +206,7 @@ test_open_forwards(void **state)
 	fake_init_rv = FM_OK;
 	FMT_PASS(fmi_agg_open(&a, &fake_comp, NULL, 10, FM_ROLE_SERVER,
 	    FM_NODE_SERVER, 99, &link, &e));
-	const fake *f = a->state;
+	const fake *f = a->h.state;
 	const fm_instance *in = f->inst;
 	assert_int_equal(in->dim, 10);
 	assert_int_equal(in->nparams, 2);
@@ -237,7 +237,7 @@ test_no_link(void **state)
 	fake_init_rv = FM_OK;
 	FMT_PASS(fmi_agg_open(&a, &fake_comp, NULL, 4, FM_ROLE_CLIENT, 2, 1,
 	    NULL, NULL));
-	const fm_instance *in = ((const fake *)a->state)->inst;
+	const fm_instance *in = ((const fake *)a->h.state)->inst;
 	FMT_FAIL(in->host->send(in, 0, "x", 1), FM_ENOTSUP);
 	FMT_FAIL(in->host->timer(in, 1, 1), FM_ENOTSUP);
 	in->host->metric(in, "dropped", 1); /* no-op */
@@ -257,7 +257,7 @@ test_params_copied(void **state)
 	    NULL, NULL));
 	memset(mode, 'X', sizeof mode - 1);
 	v[0].num = 9;
-	const fm_instance *in = ((const fake *)a->state)->inst;
+	const fm_instance *in = ((const fake *)a->h.state)->inst;
 	assert_true(in->params[0].num == 0.25);
 	assert_string_equal(in->params[1].str, "slow");
 	fmi_agg_close(a);

@@ -1,41 +1,42 @@
 /* SPDX-License-Identifier: MIT */
-/* instance.c: opening and closing aggregator instances for a node. */
+/* instance.c: opening and closing component instances for a node. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
 #include "plugin/plugin_int.h"
 
-/* Copies params[np] and their strings into one block owned by a. NULL
+/* Copies params[np] and their strings into one block owned by h. NULL
  * params means the declared defaults. */
 static int
-agg_copy_params(fmi_agg *a, const fm_value *params, size_t np, fm_error *err)
+inst_copy_params(fmi_inst_head *h, const fm_value *params, size_t np,
+    fm_error *err)
 {
 	fm_value def[FMI_MAX_PARAMS];
 	size_t size = np * sizeof(fm_value) + 1;
 	if (params == NULL) {
 		int rv = np <= FMI_ARRAY_LEN(def) ?
-		    fmi_params_resolve(a->comp, NULL, 0, def, err) : FM_EINVAL;
+		    fmi_params_resolve(h->comp, NULL, 0, def, err) : FM_EINVAL;
 		if (rv != FM_OK) {
 			return fm_error_set(err, rv, "%s: cannot resolve default "
-			    "parameters", a->comp->desc->name);
+			    "parameters", h->comp->desc->name);
 		}
 		params = def;
 	}
 	for (size_t i = 0; i < np; i++) {
 		size += params[i].str != NULL ? strlen(params[i].str) + 1 : 0;
 	}
-	a->params = malloc(size);
-	if (a->params == NULL) {
+	h->params = malloc(size);
+	if (h->params == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
-	char *s = (char *)(a->params + np);
+	char *s = (char *)(h->params + np);
 	for (size_t i = 0; i < np; i++) {
-		a->params[i] = params[i];
+		h->params[i] = params[i];
 		if (params[i].str != NULL) {
 			size_t n = strlen(params[i].str) + 1;
 			memcpy(s, params[i].str, n);
-			a->params[i].str = s;
+			h->params[i].str = s;
 			s += n;
 		}
 	}
@@ -43,26 +44,48 @@ agg_copy_params(fmi_agg *a, const fm_value *params, size_t np, fm_error *err)
 }
 
 static void
-agg_free(fmi_agg *a)
+inst_free(fmi_inst_head *h)
 {
-	free(a->state);
-	free(a->params);
-	free(a);
+	free(h->state);
+	free(h->params);
+	free(h);
 }
 
+/* What an instance needs before its init call: params, zeroed state, the
+ * fm_instance. h->comp is set by the caller. */
 static int
-agg_init(fmi_agg *a, fm_error *err)
+inst_prepare(fmi_inst_head *h, size_t state_size, const fm_value *params,
+    size_t dim, uint32_t role, int32_t node_id, uint64_t seed,
+    const fmi_node_link *link, fm_error *err)
 {
-	int rv = a->ops->a_init(a->state, &a->inst);
+	const fmi_component *c = h->comp;
+	size_t np = fmi_component_nparams(c);
+	int rv = inst_copy_params(h, params, np, err);
 	if (rv == FM_OK) {
-		return FM_OK;
+		h->state = calloc(1, state_size != 0 ? state_size : 1);
+		rv = h->state != NULL ? FM_OK : fm_error_set(err, FM_ENOMEM,
+		    "%s '%s': no memory for %zu bytes of state",
+		    fmi_kind_name(c->kind), c->desc->name, state_size);
 	}
-	a->ops->a_fini(a->state); /* fini runs even when init failed */
+	if (link != NULL) {
+		h->link = *link;
+	}
+	h->inst = (fm_instance) { fmi_host_api(), h->params, (uint32_t)np,
+		role, node_id, 0, dim, seed, h };
+	return rv;
+}
+
+/* Maps an init result to an error naming the component. */
+static int
+inst_init_failed(const fmi_inst_head *h, const char *call, int rv,
+    fm_error *err)
+{
 	if (rv < 0) {
 		rv = FM_EPLUGIN;
 	}
-	return fm_error_set(err, rv, "aggregator '%s' (%s): a_init failed: %s",
-	    a->comp->desc->name, a->comp->path, fm_strerror(rv));
+	return fm_error_set(err, rv, "%s '%s' (%s): %s failed: %s",
+	    fmi_kind_name(h->comp->kind), h->comp->desc->name, h->comp->path,
+	    call, fm_strerror(rv));
 }
 
 int
@@ -78,27 +101,19 @@ fmi_agg_open(fmi_agg **out, const fmi_component *c, const fm_value *params,
 	if (a == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
-	a->comp = c;
+	a->h.comp = c;
 	a->ops = c->ops;
-	size_t np = fmi_component_nparams(c);
-	int rv = agg_copy_params(a, params, np, err);
+	int rv = inst_prepare(&a->h, a->ops->a_state_size, params, dim, role,
+	    node_id, seed, link, err);
 	if (rv == FM_OK) {
-		size_t ss = a->ops->a_state_size;
-		a->state = calloc(1, ss != 0 ? ss : 1);
-		rv = a->state != NULL ? FM_OK : fm_error_set(err, FM_ENOMEM,
-		    "aggregator '%s': no memory for %zu bytes of state",
-		    c->desc->name, ss);
-	}
-	if (link != NULL) {
-		a->link = *link;
-	}
-	a->inst = (fm_instance) { fmi_host_api(), a->params, (uint32_t)np,
-		role, node_id, 0, dim, seed, a };
-	if (rv == FM_OK) {
-		rv = agg_init(a, err);
+		rv = a->ops->a_init(a->h.state, &a->h.inst);
+		if (rv != FM_OK) {
+			a->ops->a_fini(a->h.state); /* runs even if init failed */
+			rv = inst_init_failed(&a->h, "a_init", rv, err);
+		}
 	}
 	if (rv != FM_OK) {
-		agg_free(a);
+		inst_free(&a->h);
 		return rv;
 	}
 	*out = a;
@@ -111,6 +126,48 @@ fmi_agg_close(fmi_agg *a)
 	if (a == NULL) {
 		return;
 	}
-	a->ops->a_fini(a->state);
-	agg_free(a);
+	a->ops->a_fini(a->h.state);
+	inst_free(&a->h);
+}
+
+int
+fmi_cons_open(fmi_cons **out, const fmi_component *c, const fm_value *params,
+    size_t dim, int32_t peer, uint64_t seed, const fmi_node_link *link,
+    fm_error *err)
+{
+	if (out == NULL || c == NULL || c->kind != FM_KIND_CONSENSUS ||
+	    c->ops == NULL) {
+		return fm_error_set(err, FM_EINVAL, "not a consensus component");
+	}
+	fmi_cons *k = calloc(1, sizeof *k);
+	if (k == NULL) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory");
+	}
+	k->h.comp = c;
+	k->ops = c->ops;
+	int rv = inst_prepare(&k->h, k->ops->c_state_size, params, dim,
+	    FM_ROLE_PEER, peer, seed, link, err);
+	if (rv == FM_OK) {
+		rv = k->ops->c_init(k->h.state, &k->h.inst);
+		if (rv != FM_OK) {
+			k->ops->c_fini(k->h.state);
+			rv = inst_init_failed(&k->h, "c_init", rv, err);
+		}
+	}
+	if (rv != FM_OK) {
+		inst_free(&k->h);
+		return rv;
+	}
+	*out = k;
+	return FM_OK;
+}
+
+void
+fmi_cons_close(fmi_cons *k)
+{
+	if (k == NULL) {
+		return;
+	}
+	k->ops->c_fini(k->h.state);
+	inst_free(&k->h);
 }

@@ -17,6 +17,9 @@
 	(offsetof(fm_plugin_info, reserved) + 4 * sizeof(void *))
 #define FMI_AGG_OPS_SIZE_1_0 \
 	(offsetof(fm_aggregator_ops, a_on_timer) + sizeof(void (*)(void)))
+/* Consensus ops arrived in 1.1. */
+#define FMI_CONS_OPS_SIZE_1_1 \
+	(offsetof(fm_consensus_ops, c_on_timer) + sizeof(void (*)(void)))
 
 /* host->register_component: validates ops and queues it on the registrar
  * of the fm_plugin_init call in progress (registry.c). */

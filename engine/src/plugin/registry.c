@@ -37,7 +37,7 @@ static const reg_kind reg_kinds[] = {
 	{ "aggregator", FMI_AGG_OPS_SIZE_1_0 },
 	{ "defence", 0 },
 	{ "privacy", 0 },
-	{ "consensus", 0 },
+	{ "consensus", FMI_CONS_OPS_SIZE_1_1 },
 	{ "compressor", 0 },
 	{ "attack", 0 },
 };
@@ -57,6 +57,12 @@ _Static_assert(offsetof(fm_aggregator_ops, a_name) ==
     offsetof(reg_ops_head, name), "ops head: name");
 _Static_assert(offsetof(fm_aggregator_ops, a_state_size) ==
     offsetof(reg_ops_head, state_size), "ops head: state size");
+_Static_assert(offsetof(fm_consensus_ops, c_kind) ==
+    offsetof(reg_ops_head, kind), "consensus head: kind");
+_Static_assert(offsetof(fm_consensus_ops, c_name) ==
+    offsetof(reg_ops_head, name), "consensus head: name");
+_Static_assert(offsetof(fm_consensus_ops, c_state_size) ==
+    offsetof(reg_ops_head, state_size), "consensus head: state size");
 
 /* A registered component with a host-sized copy of its ops table: fields
  * the plugin did not know (older minor) read as NULL/0. */
@@ -64,6 +70,7 @@ typedef struct reg_comp {
 	fmi_component c; /* first: handed out as const fmi_component * */
 	union {
 		fm_aggregator_ops agg;
+		fm_consensus_ops cons;
 	} ops;
 } reg_comp;
 
@@ -529,6 +536,27 @@ rr_copy_agg(fm_registrar *r, reg_comp *rc, const void *ops, size_t size)
 	return FM_OK;
 }
 
+static int
+rr_copy_cons(fm_registrar *r, reg_comp *rc, const void *ops, size_t size)
+{
+	fm_consensus_ops *c = &rc->ops.cons;
+	const char *missing = NULL;
+	memcpy(c, ops, FMI_MIN(size, sizeof *c));
+	if (c->c_init == NULL) {
+		missing = "c_init";
+	} else if (c->c_fini == NULL) {
+		missing = "c_fini";
+	} else if (c->c_mix == NULL) {
+		missing = "c_mix";
+	}
+	if (missing != NULL) {
+		return rr_fail(r, "FM-PLUGIN-OPS", FM_EPLUGIN, "consensus '%s' "
+		    "has no %s (required)", c->c_name, missing);
+	}
+	rc->c.ops = c;
+	return FM_OK;
+}
+
 int
 fmi_registrar_register(fm_registrar *r, const void *ops, size_t ops_size)
 {
@@ -555,7 +583,9 @@ fmi_registrar_register(fm_registrar *r, const void *ops, size_t ops_size)
 		rv = rr_fail(r, "FM-PLUGIN-OPS", FM_ENOMEM, "out of memory");
 	}
 	if (rv == FM_OK) {
-		rv = rr_copy_agg(r, rc, ops, ops_size); /* the only kind yet */
+		rv = h.kind == FM_KIND_CONSENSUS ?
+		    rr_copy_cons(r, rc, ops, ops_size) :
+		    rr_copy_agg(r, rc, ops, ops_size);
 	}
 	if (rv != FM_OK) {
 		free(rc);

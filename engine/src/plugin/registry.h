@@ -96,14 +96,19 @@ typedef struct fmi_node_link {
 	void (*metric)(void *node, const char *name, double value);
 } fmi_node_link;
 
+/* What every open instance has; fm_instance.host_data points here. */
+typedef struct fmi_inst_head {
+	const fmi_component *comp;
+	fmi_node_link link;
+	void *state;      /* ops->*_state_size zeroed bytes */
+	fm_value *params; /* a copy, strings included */
+	fm_instance inst;
+} fmi_inst_head;
+
 /* An open aggregator instance. */
 typedef struct fmi_agg {
-	const fmi_component *comp;
+	fmi_inst_head h;
 	const fm_aggregator_ops *ops;
-	void *state;
-	fm_value *params;
-	fm_instance inst;
-	fmi_node_link link;
 } fmi_agg;
 
 /* Opens an instance: allocates ops->a_state_size zeroed bytes, copies the
@@ -113,5 +118,16 @@ int fmi_agg_open(fmi_agg **out, const fmi_component *c, const fm_value *params,
     size_t dim, uint32_t role, int32_t node_id, uint64_t seed,
     const fmi_node_link *link, fm_error *err);
 void fmi_agg_close(fmi_agg *a); /* NULL ok */
+
+/* An open consensus instance of peer `peer` (role FM_ROLE_PEER). */
+typedef struct fmi_cons {
+	fmi_inst_head h;
+	const fm_consensus_ops *ops;
+} fmi_cons;
+
+int fmi_cons_open(fmi_cons **out, const fmi_component *c,
+    const fm_value *params, size_t dim, int32_t peer, uint64_t seed,
+    const fmi_node_link *link, fm_error *err);
+void fmi_cons_close(fmi_cons *c); /* NULL ok */
 
 #endif /* FMI_PLUGIN_REGISTRY_H */
