@@ -325,8 +325,10 @@ test_load_defaults(void **state)
 	FMT_PASS(fmi_registry_load_defaults(r, NULL));
 	fm_log_set_sink(NULL, NULL);
 	unsetenv("FEDMESH_PLUGIN_PATH");
-	/* fedavg, fedopt's 4 aggregators, and the 3 good test plugins */
-	assert_int_equal(fmi_registry_count(r), 8);
+	/* fedavg, fedopt's 4 aggregators, the 4 consensus components
+	 * (gossip, pushsum, clipped_gossip, trimmed_gossip) and the 3 good
+	 * test plugins */
+	assert_int_equal(fmi_registry_count(r), 12);
 	const fmi_component *c = fmi_registry_find(r, 0, "fedavg");
 	assert_string_equal(c->plugin->name, "fedavg"); /* not the impostor */
 	assert_non_null(fmi_registry_find(r, 0, "pingpong"));

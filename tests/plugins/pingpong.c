@@ -5,10 +5,11 @@
 #include "fedmesh/plugin.h"
 
 /*
- * Server: a_begin sends "ping" to every sampled client; a_on_message counts
- * the "pong"s of the round; a_finish reports them as the metric "pongs",
- * then applies FedAvg. Client (FM_ROLE_CLIENT): answers each "ping" with a
- * "pong" from a_on_message.
+ * Server (or an edge aggregator of a hierarchy, FM_ROLE_EDGE): a_begin
+ * sends "ping" to every sampled client; a_on_message counts the "pong"s of
+ * the round; a_finish reports them as the metric "pongs", then applies
+ * FedAvg. Client (FM_ROLE_CLIENT): answers each "ping" with a "pong" from
+ * a_on_message.
  */
 typedef struct pingpong {
 	const fm_instance *self;
@@ -27,7 +28,7 @@ pp_init(void *st, const fm_instance *inst)
 	p->self = inst;
 	p->host = inst->host;
 	p->dim = inst->dim;
-	if (inst->role != FM_ROLE_SERVER) {
+	if (inst->role == FM_ROLE_CLIENT) {
 		return FM_OK;
 	}
 	p->acc = p->host->calloc(p->dim, sizeof(float));
@@ -97,7 +98,7 @@ pp_on_message(void *st, const fm_message *m)
 	if (p->self->role == FM_ROLE_CLIENT && is_ping) {
 		return p->host->send(p->self, m->from, "pong", 4);
 	}
-	if (p->self->role == FM_ROLE_SERVER && is_pong &&
+	if (p->self->role != FM_ROLE_CLIENT && is_pong &&
 	    m->round == p->round) {
 		p->pongs++;
 		return FM_OK;

@@ -87,6 +87,18 @@ int fmi_tran_dial_secure(fmi_tran **out, void *zctx, const char *url,
  */
 int fmi_tran_listen_limited(fmi_tran **out, void *zctx, const char *url,
     const fmi_tran_security *sec, size_t max_frame, fm_error *err);
+/*
+ * A client whose send queue holds at most `queue` messages, nothing while
+ * the peer is not connected, and never blocks: a send to an unreachable
+ * peer or into a full queue fails at once with FM_EBUSY (nothing was
+ * sent; try again later). For peer-to-peer links, where a dead neighbour
+ * must not stall a peer, fill its memory, or receive stale rounds when it
+ * comes back. A negative queue holds up to -queue messages while the peer
+ * is not connected yet (for reports that may wait).
+ */
+int fmi_tran_dial_lossy(fmi_tran **out, void *zctx, const char *url,
+    const char *identity, const fmi_tran_security *sec, int queue,
+    fm_error *err);
 void fmi_tran_close(fmi_tran *t); /* NULL ok */
 
 /* The endpoint a server is bound to (e.g. tcp://127.0.0.1:41234 after

@@ -179,10 +179,23 @@ set_max_frame(fmi_tran *t, size_t max_frame)
 	return zmq_setsockopt(t->sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
 }
 
+/* A send queue of at most queue messages that never blocks and holds
+ * nothing while the peer is not connected (ZMQ_IMMEDIATE): set before
+ * zmq_connect, so it applies to the pipe the connection creates. */
+static int
+set_lossy(fmi_tran *t, int queue)
+{
+	int zero = 0, immediate = queue > 0, hwm = queue > 0 ? queue : -queue;
+	return zmq_setsockopt(t->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
+	    zmq_setsockopt(t->sock, ZMQ_SNDTIMEO, &zero, sizeof zero) ||
+	    zmq_setsockopt(t->sock, ZMQ_IMMEDIATE, &immediate,
+		sizeof immediate);
+}
+
 static int
 tran_open(fmi_tran **out, void *zctx, int type, const char *url,
     const char *identity, const fmi_tran_security *sec, size_t max_frame,
-    fm_error *err)
+    int queue, fm_error *err)
 {
 	int server = type == ZMQ_ROUTER;
 	int rv = sec != NULL ? check_secure(zctx, url, sec, server, err) : FM_OK;
@@ -200,6 +213,9 @@ tran_open(fmi_tran **out, void *zctx, int type, const char *url,
 	int rc = t->sock == NULL ? -1 : set_common(t, identity);
 	if (rc == 0 && max_frame > 0) {
 		rc = set_max_frame(t, max_frame);
+	}
+	if (rc == 0 && queue != 0) {
+		rc = set_lossy(t, queue);
 	}
 	if (rc == 0 && sec != NULL) {
 		rc = set_curve(t, sec);
@@ -223,7 +239,8 @@ int
 fmi_tran_listen_limited(fmi_tran **out, void *zctx, const char *url,
     const fmi_tran_security *sec, size_t max_frame, fm_error *err)
 {
-	return tran_open(out, zctx, ZMQ_ROUTER, url, NULL, sec, max_frame, err);
+	return tran_open(out, zctx, ZMQ_ROUTER, url, NULL, sec, max_frame, 0,
+	    err);
 }
 
 int
@@ -240,8 +257,9 @@ fmi_tran_listen(fmi_tran **out, void *zctx, const char *url, fm_error *err)
 }
 
 int
-fmi_tran_dial_secure(fmi_tran **out, void *zctx, const char *url,
-    const char *identity, const fmi_tran_security *sec, fm_error *err)
+fmi_tran_dial_lossy(fmi_tran **out, void *zctx, const char *url,
+    const char *identity, const fmi_tran_security *sec, int queue,
+    fm_error *err)
 {
 	if (identity != NULL &&
 	    (identity[0] == '\0' || strlen(identity) > FMI_PEER_MAX)) {
@@ -253,7 +271,15 @@ fmi_tran_dial_secure(fmi_tran **out, void *zctx, const char *url,
 		    "its node name as identity (the server checks it against "
 		    "the name its key is listed under)");
 	}
-	return tran_open(out, zctx, ZMQ_DEALER, url, identity, sec, 0, err);
+	return tran_open(out, zctx, ZMQ_DEALER, url, identity, sec, 0, queue,
+	    err);
+}
+
+int
+fmi_tran_dial_secure(fmi_tran **out, void *zctx, const char *url,
+    const char *identity, const fmi_tran_security *sec, fm_error *err)
+{
+	return fmi_tran_dial_lossy(out, zctx, url, identity, sec, 0, err);
 }
 
 int
@@ -296,6 +322,9 @@ static int
 send_frame(fmi_tran *t, const void *data, size_t len, int more)
 {
 	if (zmq_send(t->sock, data, len, more ? ZMQ_SNDMORE : 0) < 0) {
+		if (errno == EAGAIN) {
+			return FM_EBUSY; /* a lossy queue is full */
+		}
 		return errno == EHOSTUNREACH ? FM_ENOENT : zerr();
 	}
 	t->stats.bytes_sent += len;

@@ -10,6 +10,7 @@
 
 #include "core/core.h"
 #include "lua/lfm.h"
+#include "node/peer.h"
 #include "transports/zmq/security.h"
 
 /* ---- the deploy table ---------------------------------------------------- */
@@ -76,12 +77,64 @@ read_clients(lua_State *L, int t, lexp *x)
 	lua_pop(L, 1);
 }
 
+/* Peer-to-peer: `peers` lists the address of every peer, in peer order;
+ * `clients` (optional) their names, "peer1".. by default. */
+static void
+read_peers(lua_State *L, int t, lexp *x)
+{
+	const char *fn = "fm.experiment: deploy";
+	fmi_deploy_cfg *d = &x->deploy;
+	uint32_t n = fmi_graph_n(x->graph);
+	if (lua_getfield(L, t, "peers") != LUA_TTABLE ||
+	    luaL_len(L, -1) != (lua_Integer)n) {
+		luaL_error(L, "%s: field 'peers' must list the %d peers' "
+		    "addresses (host:port for tcp), in peer order", fn, (int)n);
+	}
+	x->peer_addrs = calloc(n, sizeof *x->peer_addrs);
+	if (x->peer_addrs == NULL) {
+		luaL_error(L, "out of memory");
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		lua_rawgeti(L, -1, (lua_Integer)i + 1);
+		const char *a = lua_tostring(L, -1);
+		if (a == NULL || a[0] == '\0' ||
+		    fmi_strlcpy(x->peer_addrs[i], a, sizeof x->peer_addrs[0])
+		        != FM_OK) {
+			luaL_error(L, "%s: peers[%d] must be an address such as "
+			    "\"10.0.0.2:7101\"", fn, (int)i + 1);
+		}
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	d->peer_addrs = x->peer_addrs;
+	d->npeers = n;
+	if (lua_getfield(L, t, "clients") != LUA_TNIL) {
+		lua_pop(L, 1);
+		read_clients(L, t, x);
+		if (d->nclients != n) {
+			luaL_error(L, "%s: 'clients' names %d peers but the "
+			    "topology has %d", fn, (int)d->nclients, (int)n);
+		}
+		return;
+	}
+	lua_pop(L, 1);
+	x->node_names = calloc(n, sizeof *x->node_names);
+	if (x->node_names == NULL) {
+		luaL_error(L, "out of memory");
+	}
+	d->clients = x->node_names;
+	for (uint32_t i = 0; i < n; i++) {
+		snprintf(d->clients[i], sizeof d->clients[0], "peer%u", i + 1);
+	}
+	d->nclients = n;
+}
+
 void
 lfm_read_deploy(lua_State *L, lexp *x)
 {
 	static const char *const f[] = { "transport", "server", "bind",
 		"server_name", "clients", "keys", "join_timeout",
-		"idle_timeout", "heartbeat", "checkpoint", NULL };
+		"idle_timeout", "heartbeat", "checkpoint", "peers", NULL };
 	const char *fn = "fm.experiment: deploy";
 	fmi_deploy_cfg *d = &x->deploy;
 	if (lua_getfield(L, 1, "deploy") == LUA_TNIL) {
@@ -95,7 +148,7 @@ lfm_read_deploy(lua_State *L, lexp *x)
 	copy_opt(L, t, "server", d->server, sizeof d->server, "");
 	copy_opt(L, t, "bind", d->bind, sizeof d->bind, "");
 	copy_opt(L, t, "server_name", d->server_name, sizeof d->server_name,
-	    "server");
+	    x->graph != NULL ? "monitor" : "server");
 	copy_opt(L, t, "keys", d->keys, sizeof d->keys, "");
 	if (d->server[0] == '\0') {
 		luaL_error(L, "%s: field 'server' (host:port, or a socket path "
@@ -111,7 +164,17 @@ lfm_read_deploy(lua_State *L, lexp *x)
 		luaL_error(L, "%s: bad server_name '%s'", fn, d->server_name);
 	}
 	d->nclients = 0;
-	read_clients(L, t, x);
+	if (x->graph != NULL) {
+		read_peers(L, t, x);
+	} else {
+		if (lua_getfield(L, t, "peers") != LUA_TNIL) {
+			luaL_error(L, "%s: 'peers' is for peer-to-peer topologies;"
+			    " a star deployment lists its client hosts in "
+			    "'clients'", fn);
+		}
+		lua_pop(L, 1);
+		read_clients(L, t, x);
+	}
 	d->join_timeout = lfm_opt_num(L, t, fn, "join_timeout", 60, 0.1, 86400);
 	d->idle_timeout = lfm_opt_num(L, t, fn, "idle_timeout", 600, 1, 1e7);
 	d->heartbeat_ms = (uint32_t)(1000 * lfm_opt_num(L, t, fn, "heartbeat",
@@ -127,6 +190,9 @@ lfm_release_deploy(lexp *x)
 {
 	free(x->node_names);
 	free(x->checkpoint);
+	free(x->peer_addrs);
+	x->peer_addrs = NULL;
+	x->deploy.peer_addrs = NULL;
 	x->node_names = NULL;
 	x->checkpoint = NULL;
 	x->deploy.clients = NULL;
@@ -175,10 +241,49 @@ run_server(lexp *x, fmi_fed_result *res, fm_error *err)
 }
 
 static int
+run_monitor(lexp *x, fmi_fed_result *res, fm_error *err)
+{
+	fmi_p2p_cfg p;
+	lfm_p2p_cfg(x, &p);
+	return fmi_p2p_run_monitor(&p, &x->deploy, res, err);
+}
+
+/* A peer-to-peer deployment: the monitor or peer `name`. */
+static int
+run_p2p_node(lua_State *L, lexp *x, const char *name)
+{
+	fm_error e = { 0, "" };
+	fmi_p2p_cfg p;
+	if (strcmp(name, x->deploy.server_name) == 0) {
+		return lfm_exp_execute(L, x, run_monitor, "run");
+	}
+	for (uint32_t i = 0; i < x->deploy.nclients; i++) {
+		if (strcmp(name, x->deploy.clients[i]) != 0) {
+			continue;
+		}
+		lfm_p2p_cfg(x, &p);
+		if (fmi_p2p_run_peer(&p, &x->deploy, i, &e) != FM_OK) {
+			return luaL_error(L, "run: %s", e.msg);
+		}
+		lua_newtable(L);
+		lfm_push_result(L, -1, 0, x->cfg.arch.nparams);
+		lfm_set_str(L, "node", name);
+		lfm_set_str(L, "role", "peer");
+		return 1;
+	}
+	return luaL_error(L, "run: no node named '%s' in the deployment "
+	    "(monitor: %s, peers: %s, ...)", name, x->deploy.server_name,
+	    x->deploy.clients[0]);
+}
+
+static int
 run_node(lua_State *L, lexp *x)
 {
 	const char *name = node_name(L, x);
 	fm_error e = { 0, "" };
+	if (x->graph != NULL) {
+		return run_p2p_node(L, x, name);
+	}
 	lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.resume");
 	x->cfg.resume = lua_toboolean(L, -1);
 	lua_pop(L, 1);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* lexperiment.c: fm.model, fm.topology, fm.experiment and run results. */
+/* lexperiment.c: fm.model, fm.experiment and run results (fm.topology:
+ * ltopology.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "core/core.h"
 #include "lua/lfm.h"
+#include "node/peer.h"
 
 /* ---- Model ------------------------------------------------------------- */
 
@@ -129,33 +131,6 @@ lfm_open_model(lua_State *L)
 	luaL_newlib(L, model_funcs);
 }
 
-/* ---- Topology ---------------------------------------------------------- */
-
-/* fm.topology.star{ clients = N } -> { kind = "star", clients = N } */
-static int
-l_star(lua_State *L)
-{
-	static const char *const f[] = { "clients", NULL };
-	luaL_checktype(L, 1, LUA_TTABLE);
-	lfm_check_fields(L, 1, "fm.topology.star", f);
-	lua_Integer n = lfm_opt_int(L, 1, "fm.topology.star", "clients", 0, 1,
-	    100000000);
-	lua_createtable(L, 0, 2);
-	lua_pushliteral(L, "star");
-	lua_setfield(L, -2, "kind");
-	if (n > 0) {
-		lfm_set_int(L, "clients", n);
-	}
-	return 1;
-}
-
-void
-lfm_open_topology(lua_State *L)
-{
-	static const luaL_Reg f[] = { { "star", l_star }, { NULL, NULL } };
-	luaL_newlib(L, f);
-}
-
 /* ---- Experiment ---------------------------------------------------------- */
 
 
@@ -173,15 +148,18 @@ exp_release(lua_State *L, lexp *x)
 	fmi_partition_unref(x->cfg.part);
 	x->cfg.train = x->cfg.test = NULL;
 	x->cfg.part = NULL;
-	for (uint32_t i = 0; x->strs != NULL && i < x->nparams; i++) {
-		free(x->strs[i]);
+	lfm_comp_free(&x->agg);
+	for (int i = 0; i < FMI_HIER_MAX_LEVELS; i++) {
+		lfm_comp_free(&x->level_agg[i]);
 	}
-	free(x->strs);
-	free(x->params);
+	lfm_comp_free(&x->cons);
+	free(x->byzantine);
 	free(x->metrics);
-	x->strs = NULL;
-	x->params = NULL;
+	x->byzantine = NULL;
 	x->metrics = NULL;
+	luaL_unref(L, LUA_REGISTRYINDEX, x->graph_ref);
+	x->graph_ref = LUA_NOREF;
+	x->graph = NULL;
 	luaL_unref(L, LUA_REGISTRYINDEX, x->on_round);
 	x->on_round = LUA_NOREF;
 	lfm_release_deploy(x);
@@ -194,16 +172,27 @@ exp_gc(lua_State *L)
 	return 0;
 }
 
-/* Reads `aggregator = "name"` or `{ "name", p = v, ... }` at stack top. */
-static void
-exp_read_aggregator(lua_State *L, lexp *x)
+void
+lfm_comp_free(lfm_comp *c)
 {
-	const char *fn = "fm.experiment";
+	for (uint32_t i = 0; c->strs != NULL && i < c->nparams; i++) {
+		free(c->strs[i]);
+	}
+	free(c->strs);
+	free(c->params);
+	memset(c, 0, sizeof *c);
+}
+
+void
+lfm_read_component(lua_State *L, int t, uint32_t kind, const char *fn,
+    const char *field, const char *def, lfm_comp *out)
+{
 	fmi_param_in in[64];
 	size_t nin = 0;
-	int t = lua_gettop(L);
-	const char *name = "fedavg";
+	const char *name = def;
+	const char *kn = fmi_kind_name(kind);
 
+	t = lua_absindex(L, t);
 	if (lua_type(L, t) == LUA_TSTRING) {
 		name = lua_tostring(L, t);
 	} else if (lua_type(L, t) == LUA_TTABLE) {
@@ -211,38 +200,38 @@ exp_read_aggregator(lua_State *L, lexp *x)
 		name = lua_tostring(L, -1); /* anchored by the table */
 		lua_pop(L, 1);
 		if (name == NULL) {
-			luaL_error(L, "%s: aggregator table needs the plugin "
-			    "name first, e.g. { \"fedavg\" }", fn);
+			luaL_error(L, "%s: the %s table needs the plugin name "
+			    "first, e.g. { \"%s\" }", fn, field, def);
 		}
 		nin = lfm_read_params(L, t, fn, name, in, 64);
 	} else if (!lua_isnil(L, t)) {
-		luaL_error(L, "%s: field 'aggregator' must be a plugin name or "
-		    "{ name, param = value, ... }", fn);
+		luaL_error(L, "%s: field '%s' must be a plugin name or "
+		    "{ name, param = value, ... }", fn, field);
 	}
-	const fmi_component *c = fmi_registry_find(lfm_registry(L),
-	    FM_KIND_AGGREGATOR, name);
+	const fmi_component *c = fmi_registry_find(lfm_registry(L), kind,
+	    name);
 	if (c == NULL) {
-		luaL_error(L, "%s: unknown aggregator plugin '%s' (run `fedmesh "
+		luaL_error(L, "%s: unknown %s plugin '%s' (run `fedmesh "
 		    "plugins` to list the available ones; add directories with "
-		    "FEDMESH_PLUGIN_PATH or fm.plugin_path)", fn, name);
+		    "FEDMESH_PLUGIN_PATH or fm.plugin_path)", fn, kn, name);
 	}
-	x->cfg.aggregator = c;
-	x->nparams = (uint32_t)fmi_component_nparams(c);
-	x->params = calloc(x->nparams + 1, sizeof *x->params);
-	x->strs = calloc(x->nparams + 1, sizeof *x->strs);
+	lfm_comp_free(out);
+	out->c = c;
+	out->nparams = (uint32_t)fmi_component_nparams(c);
+	out->params = calloc(out->nparams + 1, sizeof *out->params);
+	out->strs = calloc(out->nparams + 1, sizeof *out->strs);
 	fm_error e;
-	if (x->params == NULL || x->strs == NULL ||
-	    fmi_params_resolve(c, in, nin, x->params, &e) != FM_OK) {
-		luaL_error(L, "%s: %s", fn, x->params ? e.msg : "out of memory");
+	if (out->params == NULL || out->strs == NULL ||
+	    fmi_params_resolve(c, in, nin, out->params, &e) != FM_OK) {
+		luaL_error(L, "%s: %s", fn, out->params ? e.msg :
+		    "out of memory");
 	}
-	for (uint32_t i = 0; i < x->nparams; i++) { /* own the strings */
-		if (x->params[i].str != NULL) {
-			x->strs[i] = strdup(x->params[i].str);
-			x->params[i].str = x->strs[i];
+	for (uint32_t i = 0; i < out->nparams; i++) { /* own the strings */
+		if (out->params[i].str != NULL) {
+			out->strs[i] = strdup(out->params[i].str);
+			out->params[i].str = out->strs[i];
 		}
 	}
-	x->cfg.agg_params = x->params;
-	lua_pop(L, 1);
 }
 
 static void
@@ -266,29 +255,135 @@ exp_read_local(lua_State *L, lexp *x)
 	lua_pop(L, 1);
 }
 
+/* Reads list field k of the hierarchy at t: n positive integers (nil:
+ * all def) into out (fanout or every of each level). */
+static void
+exp_read_levels(lua_State *L, int t, const char *k, lua_Integer n,
+    lua_Integer def, int every, fmi_hier_cfg *h)
+{
+	const char *fn = "fm.experiment: topology";
+	int ty = lua_getfield(L, t, k);
+	if (ty != LUA_TNIL && (ty != LUA_TTABLE || luaL_len(L, -1) != n)) {
+		luaL_error(L, "%s: field '%s' must list %d integers, one per "
+		    "level of 'fanouts' (top-down)", fn, k, (int)n);
+	}
+	for (lua_Integer i = 1; i <= n; i++) {
+		int ok = 1;
+		lua_Integer v = def;
+		if (ty != LUA_TNIL) {
+			lua_rawgeti(L, -1, i);
+			v = lua_tointegerx(L, -1, &ok);
+			lua_pop(L, 1);
+		}
+		if (!ok || v < 1 || v > 100000000) {
+			luaL_error(L, "%s: %s[%d] must be an integer >= 1", fn, k,
+			    (int)i);
+		}
+		if (every) {
+			h->level[i - 1].every = (uint32_t)v;
+		} else {
+			h->level[i - 1].fanout = (uint32_t)v;
+		}
+	}
+	lua_pop(L, 1);
+}
+
+/* The per-level aggregators of the hierarchy at t (nil: the experiment's
+ * `aggregator` everywhere). */
+static void
+exp_read_level_aggs(lua_State *L, lexp *x, int t, lua_Integer n)
+{
+	const char *fn = "fm.experiment: topology";
+	char field[32];
+	int ty = lua_getfield(L, t, "aggregators");
+	if (ty != LUA_TNIL && (ty != LUA_TTABLE || luaL_len(L, -1) != n)) {
+		luaL_error(L, "%s: field 'aggregators' must list %d aggregators, "
+		    "one per level of 'fanouts' (top-down), e.g. { \"fedavg\", "
+		    "{ \"fedadam\", lr = 0.01 } }", fn, (int)n);
+	}
+	for (lua_Integer i = 1; ty != LUA_TNIL && i <= n; i++) {
+		snprintf(field, sizeof field, "aggregators[%d]", (int)i);
+		lua_rawgeti(L, -1, i);
+		lfm_read_component(L, -1, FM_KIND_AGGREGATOR, fn, field,
+		    "fedavg", &x->level_agg[i - 1]);
+		lua_pop(L, 1);
+		x->cfg.hier.level[i - 1].aggregator = x->level_agg[i - 1].c;
+		x->cfg.hier.level[i - 1].agg_params = x->level_agg[i - 1].params;
+	}
+	lua_pop(L, 1);
+}
+
+/* topology = fm.topology.hierarchical{ fanouts, every } (or such a table
+ * written by hand), optionally with aggregators = { one per level }. */
+static void
+exp_read_hier(lua_State *L, lexp *x, int t)
+{
+	static const char *const f[] = { "kind", "fanouts", "every",
+		"aggregators", "clients", "levels", "describe", NULL };
+	const char *fn = "fm.experiment: topology";
+	lfm_check_fields(L, t, fn, f);
+	if (lua_getfield(L, t, "fanouts") != LUA_TTABLE) {
+		luaL_error(L, "%s: a hierarchical topology needs 'fanouts', a "
+		    "list of fan-outs, top-down, e.g. { 4, 25 }", fn);
+	}
+	lua_Integer n = luaL_len(L, -1);
+	lua_pop(L, 1);
+	if (n < 1 || n > FMI_HIER_MAX_LEVELS) {
+		luaL_error(L, "%s: field 'fanouts' must list 1 to %d fan-outs",
+		    fn, FMI_HIER_MAX_LEVELS);
+	}
+	memset(&x->cfg.hier, 0, sizeof x->cfg.hier);
+	x->cfg.hier.levels = (uint32_t)n;
+	exp_read_levels(L, t, "fanouts", n, 1, 0, &x->cfg.hier);
+	exp_read_levels(L, t, "every", n, 1, 1, &x->cfg.hier);
+	exp_read_level_aggs(L, x, t, n);
+}
+
 /* Checks the topology table against the partition. */
 static void
 exp_read_topology(lua_State *L, lexp *x)
 {
 	int t = lua_gettop(L);
-	if (!lua_isnil(L, t)) {
+	struct fmi_graph *g = lfm_to_graph(L, t);
+	if (g != NULL) {
+		lfm_p2p_read(L, x, t, g);
+	} else if (!lua_isnil(L, t)) {
 		luaL_checktype(L, t, LUA_TTABLE);
 		const char *kind = lfm_opt_str(L, t, "fm.experiment: topology",
 		    "kind", "star");
-		if (strcmp(kind, "star") != 0) {
+		if (strcmp(kind, "hierarchical") == 0) {
+			exp_read_hier(L, x, t);
+		} else if (strcmp(kind, "star") != 0) {
 			luaL_error(L, "fm.experiment: topology '%s' is not "
-			    "supported by this version (use fm.topology.star)",
-			    kind);
+			    "supported by this version (use fm.topology.star, "
+			    "hierarchical or a peer-to-peer graph)", kind);
 		}
 		lua_Integer n = lfm_opt_int(L, t, "fm.experiment: topology",
 		    "clients", 0, 0, 100000000);
 		if (n != 0 && (uint32_t)n != x->cfg.part->nclients) {
-			luaL_error(L, "fm.experiment: the star topology has %I "
-			    "clients but the partition 'train' has %d", n,
+			luaL_error(L, "fm.experiment: the %s topology has %I "
+			    "clients but the partition 'train' has %d", kind, n,
 			    (int)x->cfg.part->nclients);
 		}
 	}
 	lua_pop(L, 1);
+}
+
+/* Fields that only a peer-to-peer topology understands. */
+static void
+exp_read_star_only(lua_State *L)
+{
+	static const char *const p2p[] = { "consensus", "eval_samples",
+		"adversaries", "init", NULL };
+	for (int i = 0; p2p[i] != NULL; i++) {
+		if (lua_getfield(L, 1, p2p[i]) != LUA_TNIL) {
+			luaL_error(L, "fm.experiment: '%s' is for peer-to-peer "
+			    "topologies (fm.topology.ring{...}, torus, ...); a "
+			    "star federation aggregates with 'aggregator'",
+			    p2p[i]);
+		}
+		lua_pop(L, 1);
+	}
 }
 
 static void
@@ -364,22 +459,31 @@ lfm_experiment(lua_State *L)
 	static const char *const fields[] = { "topology", "model", "train",
 		"test", "rounds", "clients_per_round", "local_training",
 		"aggregator", "seed", "on_round", "threads", "round_timeout",
-		"min_updates", "eval_every", "quiet", "metrics", "deploy", NULL };
+		"min_updates", "eval_every", "quiet", "metrics", "deploy",
+		"consensus", "eval_samples", "adversaries", "init", NULL };
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lfm_check_fields(L, 1, "fm.experiment", fields);
 	lexp *x = lua_newuserdatauv(L, sizeof *x, 0);
 	memset(x, 0, sizeof *x);
 	x->on_round = LUA_NOREF;
+	x->graph_ref = LUA_NOREF;
 	luaL_setmetatable(L, LFM_EXPERIMENT);
 	exp_read_data(L, x);
 	exp_read_model(L, x);
-	lua_getfield(L, 1, "topology");
-	exp_read_topology(L, x);
 	lua_getfield(L, 1, "local_training");
 	exp_read_local(L, x);
-	lua_getfield(L, 1, "aggregator");
-	exp_read_aggregator(L, x);
-	exp_read_scalars(L, x);
+	exp_read_scalars(L, x); /* before the topology: seeds adversaries */
+	lua_getfield(L, 1, "topology");
+	exp_read_topology(L, x);
+	if (x->graph == NULL) {
+		exp_read_star_only(L);
+		lua_getfield(L, 1, "aggregator");
+		lfm_read_component(L, -1, FM_KIND_AGGREGATOR, "fm.experiment",
+		    "aggregator", "fedavg", &x->agg);
+		lua_pop(L, 1);
+		x->cfg.aggregator = x->agg.c;
+		x->cfg.agg_params = x->agg.params;
+	}
 	lfm_read_deploy(L, x);
 	if (lua_getfield(L, 1, "on_round") != LUA_TNIL) {
 		luaL_checktype(L, -1, LUA_TFUNCTION);
@@ -388,7 +492,12 @@ lfm_experiment(lua_State *L)
 		lua_pop(L, 1);
 	}
 	fm_error e;
-	if (fmi_fed_validate(&x->cfg, &e) != FM_OK) {
+	fmi_p2p_cfg p;
+	lfm_p2p_cfg(x, &p);
+	fmi_fed_cfg c = x->cfg; /* with the deployment's checkpoint */
+	c.checkpoint = x->checkpoint;
+	if ((x->graph != NULL ? fmi_p2p_validate(&p, &e) :
+	    fmi_fed_validate(&c, &e)) != FM_OK) {
 		return lfm_raise(L, "fm.experiment", &e);
 	}
 	return 1;
@@ -575,6 +684,11 @@ lfm_exp_execute(lua_State *L, lexp *x, lfm_runner run, const char *what)
 static int
 run_simulation(lexp *x, fmi_fed_result *res, fm_error *err)
 {
+	if (x->graph != NULL) {
+		fmi_p2p_cfg p;
+		lfm_p2p_cfg(x, &p);
+		return fmi_p2p_simulate(&p, res, err);
+	}
 	return fmi_fed_simulate(&x->cfg, res, err);
 }
 

@@ -87,8 +87,11 @@ lfm_opt_num(lua_State *L, int t, const char *fn, const char *k,
 			    k, luaL_typename(L, -1));
 		}
 		if (!(v >= min && v <= max)) {
-			luaL_error(L, "%s: field '%s' = %f is out of range [%g, %g]",
-			    fn, k, (double)v, (double)min, (double)max);
+			/* lua_pushfstring has no %g */
+			char msg[160];
+			snprintf(msg, sizeof msg, "= %g is out of range [%g, %g]",
+			    (double)v, (double)min, (double)max);
+			luaL_error(L, "%s: field '%s' %s", fn, k, msg);
 		}
 	}
 	lua_pop(L, 1);

@@ -16,6 +16,7 @@
 #define LFM_MODEL "fedmesh.Model"
 #define LFM_EXPERIMENT "fedmesh.Experiment"
 #define LFM_RESULT "fedmesh.Result"
+#define LFM_GRAPH "fedmesh.Graph"
 
 typedef struct lfm_dataset {
 	fmi_dataset *d;
@@ -30,13 +31,36 @@ typedef struct lfm_model {
 	fmi_arch arch;
 } lfm_model;
 
+/* A plugin component chosen by name with parameters, as in
+ * `aggregator = { "fedadam", lr = 0.01 }`. */
+typedef struct lfm_comp {
+	const fmi_component *c;
+	fm_value *params; /* resolved, in declaration order */
+	char **strs;      /* owned copies of string values */
+	uint32_t nparams;
+} lfm_comp;
+
+/* Reads `"name"` or `{ "name", p = v, ... }` at index t (nil: def) as a
+ * component of kind; raises a Lua error naming fn and field. */
+void lfm_read_component(lua_State *L, int t, uint32_t kind, const char *fn,
+    const char *field, const char *def, lfm_comp *out);
+void lfm_comp_free(lfm_comp *c);
+
 /* An experiment (fedmesh.Experiment userdata). */
 typedef struct lexp {
 	fmi_fed_cfg cfg;
 	fmi_arch arch;
-	fm_value *params;
-	char **strs;
-	uint32_t nparams;
+	lfm_comp agg;
+	lfm_comp level_agg[FMI_HIER_MAX_LEVELS]; /* hierarchical: per level */
+	/* decentralized (topology is a peer-to-peer graph) */
+	struct fmi_graph *graph; /* owned by the topology value: */
+	int graph_ref;           /* registry ref keeping it alive */
+	lfm_comp cons;
+	uint32_t eval_samples;
+	uint8_t *byzantine; /* [peers] or NULL */
+	uint32_t byz_kind;
+	double byz_scale;
+	int independent_init;
 	int on_round; /* registry ref or LUA_NOREF */
 	int quiet;
 	char *metrics; /* JSONL path or NULL */
@@ -50,8 +74,15 @@ typedef struct lexp {
 	int has_deploy;
 	fmi_deploy_cfg deploy;
 	char (*node_names)[FMI_NODE_NAME_MAX + 1];
+	char (*peer_addrs)[256];
 	char *checkpoint;
 } lexp;
+
+/* Decentralized experiments (lpeer.c). */
+struct fmi_p2p_cfg;
+void lfm_p2p_read(lua_State *L, lexp *x, int t, struct fmi_graph *g);
+void lfm_p2p_cfg(const lexp *x, struct fmi_p2p_cfg *p);
+
 
 /* Runs a federation through run (simulation or deployed server) with the
  * per-round plumbing (progress, --metrics, on_round, result table). */
@@ -78,7 +109,10 @@ void lfm_push_dataset(lua_State *L, fmi_dataset *d); /* takes the ref */
 
 /* lexperiment.c */
 void lfm_open_model(lua_State *L);     /* pushes fm.model */
-void lfm_open_topology(lua_State *L);  /* pushes fm.topology */
+void lfm_open_topology(lua_State *L);  /* pushes fm.topology (ltopology.c) */
+/* The graph behind a fm.topology.<p2p builder> value at idx, or NULL when
+ * the value is not a peer-to-peer graph (star, hierarchical, other). */
+struct fmi_graph *lfm_to_graph(lua_State *L, int idx);
 int lfm_experiment(lua_State *L);      /* fm.experiment{...} */
 void lfm_register_experiment(lua_State *L);
 

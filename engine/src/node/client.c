@@ -92,14 +92,16 @@ cli_plugin_timer(void *node, const char *comp, uint32_t ms, uint64_t tag)
 static int
 cli_open_instance(cli_host *h, cli_task *task)
 {
-	const fmi_component *c = h->cfg->aggregator;
+	const fm_value *params; /* a hierarchy's clients talk to its edges */
+	const fmi_component *c = fmi_fed_level_agg(h->cfg,
+	    fmi_fed_levels(h->cfg) - 1, &params);
 	const fm_aggregator_ops *ops = c->ops;
 	fmi_node_link link = { task, cli_plugin_send, cli_plugin_timer, NULL };
 	fm_error e;
 	if (ops->a_on_message == NULL) {
 		return FM_OK;
 	}
-	int rv = fmi_agg_open(&task->inst, c, h->cfg->agg_params, h->dim,
+	int rv = fmi_agg_open(&task->inst, c, params, h->dim,
 	    FM_ROLE_CLIENT, task->client,
 	    fmi_task_seed(h->cfg->seed, task->round, (uint32_t)task->client),
 	    &link, &e);

@@ -53,28 +53,29 @@ key_path(char *buf, size_t n, const fmi_deploy_cfg *d, const char *name,
 	return len < 0 || (size_t)len >= n ? FM_EINVAL : FM_OK;
 }
 
-/* The server's key pair and the ZAP allowlist of the client hosts' keys. */
+/* self's key pair and the ZAP allowlist of the keys of allow[n]. */
 static int
-server_security(void *zctx, const fmi_deploy_cfg *d, fmi_keypair *kp,
+listen_security(void *zctx, const fmi_deploy_cfg *d, const char *self,
+    char (*allow)[FMI_NODE_NAME_MAX + 1], uint32_t n, fmi_keypair *kp,
     fmi_zap **zap, fm_error *err)
 {
 	char path[600];
-	char (*pubs)[FMI_Z85_KEY_LEN + 1] = calloc(d->nclients, sizeof *pubs);
-	const char **keys = calloc(d->nclients, sizeof *keys);
-	const char **names = calloc(d->nclients, sizeof *names);
+	char (*pubs)[FMI_Z85_KEY_LEN + 1] = calloc(n, sizeof *pubs);
+	const char **keys = calloc(n, sizeof *keys);
+	const char **names = calloc(n, sizeof *names);
 	int rv = pubs && keys && names ? FM_OK : FM_ENOMEM;
 	if (rv == FM_OK) {
-		(void)key_path(path, sizeof path, d, d->server_name, "key");
+		(void)key_path(path, sizeof path, d, self, "key");
 		rv = fmi_key_read_secret(path, kp, err);
 	}
-	for (uint32_t i = 0; rv == FM_OK && i < d->nclients; i++) {
-		(void)key_path(path, sizeof path, d, d->clients[i], "pub");
+	for (uint32_t i = 0; rv == FM_OK && i < n; i++) {
+		(void)key_path(path, sizeof path, d, allow[i], "pub");
 		rv = fmi_key_read_public(path, pubs[i], err);
 		keys[i] = pubs[i];
-		names[i] = d->clients[i];
+		names[i] = allow[i];
 	}
 	if (rv == FM_OK) {
-		rv = fmi_zap_start(zap, zctx, keys, names, d->nclients, err);
+		rv = fmi_zap_start(zap, zctx, keys, names, n, err);
 	}
 	free(pubs);
 	free(keys);
@@ -82,16 +83,18 @@ server_security(void *zctx, const fmi_deploy_cfg *d, fmi_keypair *kp,
 	return rv;
 }
 
-static int
-server_listen(void *zctx, const fmi_deploy_cfg *d, const char *url,
-    size_t max_frame, fmi_tran **t, fmi_zap **zap, fm_error *err)
+int
+fmi_deploy_listen(void *zctx, const fmi_deploy_cfg *d, const char *self,
+    const char *url, size_t max_frame, fmi_tran **t, fmi_zap **zap,
+    fm_error *err)
 {
 	fmi_keypair kp;
 	int rv = FM_OK;
 	if (d->keys[0] == '\0') {
 		return fmi_tran_listen(t, zctx, url, err);
 	}
-	rv = server_security(zctx, d, &kp, zap, err);
+	rv = listen_security(zctx, d, self, d->clients, d->nclients, &kp, zap,
+	    err);
 	if (rv == FM_OK) {
 		/* No frame larger than an update: a peer without a key cannot
 		 * make the server buffer more during the handshake. */
@@ -127,7 +130,7 @@ fmi_deploy_run_server(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 		memcpy(hosts.names[i], d->clients[i], FMI_PEER_MAX);
 	}
 	if (rv == FM_OK) {
-		rv = server_listen(zctx, d, url,
+		rv = fmi_deploy_listen(zctx, d, d->server_name, url,
 		    cfg->arch.nparams * sizeof(float), &t, &zap, err);
 	}
 	if (rv == FM_OK) {
@@ -149,24 +152,24 @@ fmi_deploy_run_server(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 	return rv;
 }
 
-static int
-client_dial(void *zctx, const fmi_deploy_cfg *d, const char *url,
-    const char *name, fmi_tran **t, fm_error *err)
+int
+fmi_deploy_dial(void *zctx, const fmi_deploy_cfg *d, const char *self,
+    const char *to, const char *url, int queue, fmi_tran **t, fm_error *err)
 {
 	char path[600], server_pub[FMI_Z85_KEY_LEN + 1];
 	fmi_keypair kp;
 	if (d->keys[0] == '\0') {
-		return fmi_tran_dial(t, zctx, url, name, err);
+		return fmi_tran_dial_lossy(t, zctx, url, self, NULL, queue, err);
 	}
-	(void)key_path(path, sizeof path, d, name, "key");
+	(void)key_path(path, sizeof path, d, self, "key");
 	int rv = fmi_key_read_secret(path, &kp, err);
 	if (rv == FM_OK) {
-		(void)key_path(path, sizeof path, d, d->server_name, "pub");
+		(void)key_path(path, sizeof path, d, to, "pub");
 		rv = fmi_key_read_public(path, server_pub, err);
 	}
 	if (rv == FM_OK) {
 		fmi_tran_security sec = { &kp, server_pub };
-		rv = fmi_tran_dial_secure(t, zctx, url, name, &sec, err);
+		rv = fmi_tran_dial_lossy(t, zctx, url, self, &sec, queue, err);
 	}
 	sodium_memzero(&kp, sizeof kp);
 	return rv;
@@ -186,7 +189,8 @@ fmi_deploy_run_client(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
 	if (rv == FM_OK) {
-		rv = client_dial(zctx, d, url, name, &t, err);
+		rv = fmi_deploy_dial(zctx, d, name, d->server_name, url, 0, &t,
+		    err);
 	}
 	if (rv == FM_OK) {
 		fm_log(FM_LOG_INFO, "FM-DEPLOY", "client host %s connecting to "

@@ -15,6 +15,15 @@
  *      feeds them to the aggregator in sampled order (so results do not
  *      depend on which worker finishes first), until all arrived or the
  *      deadline passed with a quorum; then evaluates the new global model.
+ *
+ * Hierarchical federations (HierFAVG, Liu et al. 2020) run in the same
+ * server: a tree of aggregators (root, intermediate levels, edges), each
+ * with its own model and its own aggregator instance, lives logically in
+ * the server process. A sampled client trains from its edge's model and
+ * its update goes to its edge's aggregator; every `every` rounds of the
+ * level below, an aggregator aggregates its children's models (update =
+ * child - parent) and copies the result down its subtree. A star is the
+ * tree of one level.
  */
 #ifndef FMI_NODE_FED_H
 #define FMI_NODE_FED_H
@@ -44,6 +53,23 @@ typedef struct fmi_round_metrics {
 	fmi_metric_kv extra[FMI_MAX_EXTRA_METRICS];
 } fmi_round_metrics;
 
+/* One level of aggregators in a hierarchical federation (top-down: level
+ * 0 is the root, the last level the edges, whose children are clients). */
+#define FMI_HIER_MAX_LEVELS 16
+typedef struct fmi_hier_level {
+	uint32_t fanout; /* children of each aggregator of this level */
+	uint32_t every;  /* aggregates every k rounds of the level below; the
+	                  * edges' (last) must be 1 */
+	const fmi_component *aggregator; /* NULL: fmi_fed_cfg.aggregator */
+	const fm_value *agg_params;      /* with aggregator */
+} fmi_hier_level;
+
+/* The tree; levels == 0 is a star (the server aggregates all clients). */
+typedef struct fmi_hier_cfg {
+	uint32_t levels;
+	fmi_hier_level level[FMI_HIER_MAX_LEVELS];
+} fmi_hier_cfg;
+
 typedef struct fmi_fed_cfg {
 	fmi_arch arch;
 	fmi_dataset *train, *test;
@@ -54,6 +80,7 @@ typedef struct fmi_fed_cfg {
 	uint64_t seed;
 	const fmi_component *aggregator;
 	const fm_value *agg_params;
+	fmi_hier_cfg hier;         /* hierarchical tree; levels 0: star */
 	uint32_t workers;          /* simulation worker threads; 0: cores */
 	uint32_t round_timeout_ms; /* per-round deadline; 0: 1 hour */
 	uint32_t min_updates;      /* quorum; 0: every sampled client */
@@ -77,6 +104,15 @@ typedef struct fmi_fed_result {
 /* Checks a configuration; err says which field is wrong and why. */
 int fmi_fed_validate(const fmi_fed_cfg *cfg, fm_error *err);
 
+/* Levels of aggregators: 1 for a star, hier.levels otherwise. */
+uint32_t fmi_fed_levels(const fmi_fed_cfg *cfg);
+/* Fan-out and aggregator (with parameters) of level l < fmi_fed_levels()
+ * (a star's one level: every client, cfg->aggregator). The clients'
+ * counterpart instances run the last (edge) level's aggregator. */
+uint32_t fmi_fed_fanout(const fmi_fed_cfg *cfg, uint32_t l);
+const fmi_component *fmi_fed_level_agg(const fmi_fed_cfg *cfg, uint32_t l,
+    const fm_value **params);
+
 /* Runs the whole federation in this process. */
 int fmi_fed_simulate(const fmi_fed_cfg *cfg, fmi_fed_result *res,
     fm_error *err);
@@ -94,6 +130,11 @@ typedef struct fmi_deploy_cfg {
 	char (*clients)[FMI_NODE_NAME_MAX + 1];  /* client host names */
 	uint32_t nclients;
 	char keys[512];     /* CURVE key folder; "" for no CURVE (ipc only) */
+	/* peer-to-peer: the address (host:port, or a path for ipc) peer i
+	 * listens on and its neighbours dial; clients[i] is its name and
+	 * `server` the monitor that collects metrics */
+	char (*peer_addrs)[256];
+	uint32_t npeers;
 	double join_timeout;   /* server: wait for hosts (s) */
 	double idle_timeout;   /* client: give up without the server (s) */
 	uint32_t heartbeat_ms; /* client: idle heartbeat period */

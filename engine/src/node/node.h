@@ -63,6 +63,19 @@ int fmi_checkpoint_read(const char *path, uint64_t seed, float *params,
     size_t nparams, fmi_round_metrics *rounds, uint32_t max_rounds,
     uint32_t *nrounds, fm_error *err);
 
+/* ---- deployment links (deploy.c) ------------------------------------- */
+struct fmi_zap;
+/* Listens on url as node self with a ZAP allowlist of d->clients' keys
+ * (plain when d->keys is empty); frames above max_frame + header are
+ * refused. */
+int fmi_deploy_listen(void *zctx, const fmi_deploy_cfg *d, const char *self,
+    const char *url, size_t max_frame, fmi_tran **t, struct fmi_zap **zap,
+    fm_error *err);
+/* Dials node `to` at url as node self (CURVE with to's public key when
+ * d->keys is set); queue > 0 makes the link lossy (fmi_tran_dial_lossy). */
+int fmi_deploy_dial(void *zctx, const fmi_deploy_cfg *d, const char *self,
+    const char *to, const char *url, int queue, fmi_tran **t, fm_error *err);
+
 /* ---- a client host (client.c) --------------------------------------- */
 /* Options of a client host; all zero in a simulation. */
 typedef struct fmi_client_opts {

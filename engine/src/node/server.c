@@ -1,5 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* server.c: the star server: sample, broadcast, collect, aggregate, evaluate. */
+/*
+ * server.c: the server: sample, broadcast, collect, aggregate, evaluate.
+ *
+ * The server holds a tree of aggregators (see fed.h): a star is the tree
+ * of one level, whose root aggregates every client; a hierarchy adds
+ * edges (their children are clients) and intermediate levels, all living
+ * logically in this process, each with its own model and aggregator
+ * instance. Aggregators are numbered level by level from the root (0).
+ */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,18 +24,48 @@ typedef struct srv_job {
 typedef struct srv_slot {
 	uint32_t client; /* partition index; node id is client + 1 */
 	uint32_t host;
+	uint32_t edge;   /* its edge aggregator (index into nodes) */
 	int state;       /* 0 waiting, 1 arrived, 2 fed, 3 unreachable */
 	fmi_rmsg msg;
 } srv_slot;
+
+struct fmi_server;
+
+/* One aggregator of the tree: the root (a star's server), an
+ * intermediate one, or an edge (whose children are clients). */
+typedef struct srv_agg {
+	struct fmi_server *s;
+	fmi_agg *agg;
+	float *model;        /* the root's is the server's global model */
+	uint32_t level;
+	int32_t id;          /* FM_NODE_SERVER, or nclients + its index */
+	uint64_t data;       /* examples its subtree holds */
+	uint64_t since;      /* examples its subtree trained since its
+	                      * parent last aggregated it */
+	double loss_sum;     /* their losses times examples */
+	uint64_t since_root; /* edges: examples since the root aggregated */
+	uint64_t rne;        /* edges: this round's accepted examples */
+	double rloss;        /* and their losses times examples */
+	uint32_t slot0, nsampled; /* edges: this round's slots */
+} srv_agg;
 
 typedef struct fmi_server {
 	const fmi_fed_cfg *cfg;
 	fmi_tran *t;
 	const fmi_server_hosts *hosts;
-	fmi_agg *agg;
+	srv_agg *nodes;
+	uint32_t nnodes, levels;
+	uint32_t first[FMI_HIER_MAX_LEVELS + 1]; /* first node of each level */
+	uint32_t fan[FMI_HIER_MAX_LEVELS];
+	uint64_t period[FMI_HIER_MAX_LEVELS]; /* aggregates every k rounds */
 	fmi_trainer *eval;
-	float *global;
-	float *scratch; /* previous global; unaligned payloads */
+	float *global;  /* the root's model */
+	float *scratch; /* previous model; unaligned payloads */
+	const float *view; /* the model evaluated (global, or avg) */
+	float *delta, *avg; /* hierarchies: a child's update; edge mean */
+	double *avgd;       /* the edge mean, accumulated */
+	int32_t *cids;      /* hierarchies: ids of an aggregator's children */
+	int root_done;      /* the root aggregated this round */
 	size_t dim;
 	uint32_t round;
 	srv_slot *slots;
@@ -71,16 +109,21 @@ srv_msg(fmi_server *s, fmi_msg *m, uint32_t type, int32_t to)
 
 /* ---- plugin links ---------------------------------------------------- */
 
+/* An edge aggregator reaches the sampled clients of its edge. */
 static int
 srv_plugin_send(void *node, const char *comp, int32_t to, const void *data,
     size_t len)
 {
-	fmi_server *s = node;
+	srv_agg *n = node;
+	fmi_server *s = n->s;
 	if (to < 1 || (uint32_t)to > s->cfg->part->nclients ||
 	    s->order[to - 1] == 0) {
 		return FM_ENOENT; /* not in this round */
 	}
 	srv_slot *slot = &s->slots[s->order[to - 1] - 1];
+	if (&s->nodes[slot->edge] != n) {
+		return FM_ENOENT; /* a client of another edge */
+	}
 	fmi_msg m;
 	srv_msg(s, &m, FMI_MSG_PLUGIN, to);
 	fmi_strlcpy(m.plugin, comp, sizeof m.plugin);
@@ -92,15 +135,15 @@ srv_plugin_send(void *node, const char *comp, int32_t to, const void *data,
 static int
 srv_plugin_timer(void *node, const char *comp, uint32_t ms, uint64_t tag)
 {
-	fmi_server *s = node;
+	srv_agg *n = node;
 	(void)comp;
-	return fmi_timers_add(&s->timers, s->agg, ms, tag);
+	return fmi_timers_add(&n->s->timers, n->agg, ms, tag);
 }
 
+/* Sets a per-round metric of the current round. */
 static void
-srv_plugin_metric(void *node, const char *name, double value)
+srv_metric(fmi_server *s, const char *name, double value)
 {
-	fmi_server *s = node;
 	fmi_round_metrics *m = s->m;
 	if (m == NULL) {
 		return;
@@ -118,16 +161,144 @@ srv_plugin_metric(void *node, const char *name, double value)
 	}
 }
 
+static void
+srv_plugin_metric(void *node, const char *name, double value)
+{
+	srv_agg *n = node;
+	srv_metric(n->s, name, value);
+}
+
 /* ---- setup ------------------------------------------------------------ */
+
+/* The tree's shape: levels, fan-outs, first node of each level, and the
+ * period (in rounds) of each level's aggregations. */
+static void
+srv_shape(fmi_server *s)
+{
+	const fmi_fed_cfg *cfg = s->cfg;
+	uint64_t width = 1;
+	s->levels = fmi_fed_levels(cfg);
+	s->first[0] = 0;
+	for (uint32_t l = 0; l < s->levels; l++) {
+		s->fan[l] = fmi_fed_fanout(cfg, l);
+		s->first[l + 1] = s->first[l] + (uint32_t)width;
+		width *= s->fan[l];
+	}
+	s->nnodes = s->first[s->levels];
+	s->period[s->levels - 1] = 1;
+	for (uint32_t l = s->levels - 1; l-- > 0;) {
+		uint64_t k = cfg->hier.level[l].every;
+		s->period[l] = FMI_MIN(k * s->period[l + 1], (uint64_t)1 << 40);
+	}
+}
+
+/* The edge aggregator of client c. */
+static uint32_t
+srv_edge_of(const fmi_server *s, uint32_t c)
+{
+	return s->first[s->levels - 1] + c / s->fan[s->levels - 1];
+}
+
+/* Aggregator i's parent (i > 0). */
+static uint32_t
+srv_parent(const fmi_server *s, uint32_t i)
+{
+	uint32_t l = s->nodes[i].level;
+	return s->first[l - 1] + (i - s->first[l]) / s->fan[l - 1];
+}
+
+/* Opens aggregator i's instance: edges may talk to their clients. */
+static int
+srv_open_node(fmi_server *s, uint32_t i, fm_error *err)
+{
+	const fmi_fed_cfg *cfg = s->cfg;
+	srv_agg *n = &s->nodes[i];
+	const fm_value *params;
+	const fmi_component *c = fmi_fed_level_agg(cfg, n->level, &params);
+	int edge = n->level + 1 == s->levels;
+	fmi_node_link link = { n, edge ? srv_plugin_send : NULL,
+		srv_plugin_timer, srv_plugin_metric };
+	uint64_t seed = fmi_hash64(cfg->seed + 1);
+	n->s = s;
+	n->id = i == 0 ? FM_NODE_SERVER
+	               : (int32_t)(cfg->part->nclients + i);
+	n->model = malloc(s->dim * sizeof(float));
+	if (n->model == NULL) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory for the "
+		    "model of aggregator %u", i);
+	}
+	return fmi_agg_open(&n->agg, c, params, s->dim,
+	    i == 0 ? FM_ROLE_SERVER : FM_ROLE_EDGE, n->id,
+	    i == 0 ? seed : fmi_hash64(seed ^ i), &link, err);
+}
+
+/* Builds the tree: every aggregator starts from the global model. */
+static int
+srv_open_tree(fmi_server *s, fm_error *err)
+{
+	const fmi_partition *p = s->cfg->part;
+	s->nodes = calloc(s->nnodes, sizeof *s->nodes);
+	if (s->nodes == NULL) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory for %u "
+		    "aggregators", s->nnodes);
+	}
+	for (uint32_t l = 0; l < s->levels; l++) {
+		for (uint32_t i = s->first[l]; i < s->first[l + 1]; i++) {
+			s->nodes[i].level = l;
+		}
+	}
+	for (uint32_t i = 0; i < s->nnodes; i++) {
+		int rv = srv_open_node(s, i, err);
+		if (rv != FM_OK) {
+			return rv;
+		}
+	}
+	for (uint32_t c = 0; c < p->nclients; c++) {
+		s->nodes[srv_edge_of(s, c)].data += fmi_partition_size(p, c);
+	}
+	for (uint32_t i = s->nnodes; i-- > 1;) {
+		s->nodes[srv_parent(s, i)].data += s->nodes[i].data;
+	}
+	s->global = s->nodes[0].model;
+	s->view = s->global;
+	return FM_OK;
+}
+
+/* Buffers only a hierarchy needs. */
+static int
+srv_open_hier(fmi_server *s, fm_error *err)
+{
+	uint32_t maxfan = 1;
+	if (s->levels == 1) {
+		return FM_OK;
+	}
+	for (uint32_t l = 0; l + 1 < s->levels; l++) {
+		maxfan = FMI_MAX(maxfan, s->fan[l]);
+	}
+	s->delta = malloc(s->dim * sizeof(float));
+	s->avg = malloc(s->dim * sizeof(float));
+	s->avgd = malloc(s->dim * sizeof(double));
+	s->cids = malloc(maxfan * sizeof *s->cids);
+	if (!s->delta || !s->avg || !s->avgd || !s->cids) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory");
+	}
+	fm_log(FM_LOG_INFO, "FM-HIER", "hierarchical federation: %u levels, "
+	    "%u aggregators, the root aggregates every %llu rounds",
+	    s->levels, s->nnodes, (unsigned long long)s->period[0]);
+	if (s->period[0] > s->cfg->rounds) {
+		fm_log(FM_LOG_WARN, "FM-HIER", "the root aggregates every %llu "
+		    "rounds: never within the %u rounds of this run",
+		    (unsigned long long)s->period[0], s->cfg->rounds);
+	}
+	return FM_OK;
+}
 
 static int
 srv_open(fmi_server *s, fm_error *err)
 {
 	const fmi_fed_cfg *cfg = s->cfg;
-	fmi_node_link link = { s, srv_plugin_send, srv_plugin_timer,
-		srv_plugin_metric };
 	s->dim = cfg->arch.nparams;
-	s->global = malloc(s->dim * sizeof(float));
+	srv_shape(s);
 	s->scratch = malloc(s->dim * sizeof(float));
 	s->slots = calloc(cfg->clients_per_round, sizeof *s->slots);
 	s->order = calloc(cfg->part->nclients, sizeof *s->order);
@@ -135,27 +306,42 @@ srv_open(fmi_server *s, fm_error *err)
 	s->load = calloc(s->hosts->n, sizeof *s->load);
 	s->jobs = calloc(cfg->clients_per_round, sizeof *s->jobs);
 	s->heard = calloc(s->hosts->n, sizeof *s->heard);
-	if (!s->global || !s->scratch || !s->slots || !s->order || !s->ids ||
+	if (!s->scratch || !s->slots || !s->order || !s->ids ||
 	    !s->load || !s->jobs || !s->heard ||
 	    fmi_trainer_new(&s->eval, &cfg->arch, 1024) != FM_OK) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory for a model "
 		    "of %zu parameters", s->dim);
 	}
+	int rv = srv_open_tree(s, err);
+	if (rv == FM_OK) {
+		rv = srv_open_hier(s, err);
+	}
+	if (rv != FM_OK) {
+		return rv;
+	}
 	fm_rng r;
 	fmi_rng_seed(&r, cfg->seed, 0x696e6974); /* "init" */
 	fmi_arch_init_params(&cfg->arch, s->global, &r);
-	return fmi_agg_open(&s->agg, cfg->aggregator, cfg->agg_params, s->dim,
-	    FM_ROLE_SERVER, FM_NODE_SERVER, fmi_hash64(cfg->seed + 1), &link,
-	    err);
+	for (uint32_t i = 1; i < s->nnodes; i++) {
+		memcpy(s->nodes[i].model, s->global, s->dim * sizeof(float));
+	}
+	return FM_OK;
 }
 
 static void
 srv_close(fmi_server *s)
 {
-	fmi_agg_close(s->agg);
+	for (uint32_t i = 0; s->nodes != NULL && i < s->nnodes; i++) {
+		fmi_agg_close(s->nodes[i].agg);
+		free(s->nodes[i].model);
+	}
+	free(s->nodes);
 	fmi_trainer_free(s->eval);
-	free(s->global);
 	free(s->scratch);
+	free(s->delta);
+	free(s->avg);
+	free(s->avgd);
+	free(s->cids);
 	free(s->slots);
 	free(s->order);
 	free(s->ids);
@@ -297,20 +483,35 @@ srv_assign_hosts(fmi_server *s)
 	}
 }
 
+/* The model of aggregator i as one shared TRAIN payload. */
+static fmi_payload *
+srv_payload(const fmi_server *s, uint32_t i)
+{
+	fmi_payload *p = fmi_payload_new(s->dim * sizeof(float));
+	if (p != NULL) {
+		memcpy(p->data, s->nodes[i].model, p->len);
+		fmi_f32_to_le(p->data, s->dim);
+	}
+	return p;
+}
+
+/* Sends each sampled client its edge's model: one shared payload per
+ * edge (a star's one edge is the root). */
 static int
 srv_broadcast(fmi_server *s)
 {
-	fmi_payload *p = fmi_payload_new(s->dim * sizeof(float));
-	if (p == NULL) {
-		return FM_ENOMEM;
-	}
-	memcpy(p->data, s->global, p->len);
-	fmi_f32_to_le(p->data, s->dim);
+	fmi_payload *p = NULL;
 	const fmi_local_cfg *lc = &s->cfg->local;
 	int rv = FM_OK;
 	for (uint32_t i = 0; i < s->nslots && rv == FM_OK; i++) {
 		fmi_msg m;
 		uint32_t c = s->slots[i].client;
+		if (i == 0 || s->slots[i].edge != s->slots[i - 1].edge) {
+			fmi_payload_unref(p);
+			if ((p = srv_payload(s, s->slots[i].edge)) == NULL) {
+				return FM_ENOMEM;
+			}
+		}
 		srv_msg(s, &m, FMI_MSG_TRAIN, (int32_t)c + 1);
 		m.epochs = lc->epochs;
 		m.batch = lc->batch;
@@ -344,6 +545,23 @@ srv_broadcast(fmi_server *s)
 	return rv;
 }
 
+/* Starts the round at every edge with a sampled client. */
+static int
+srv_begin_edges(fmi_server *s)
+{
+	int rv = FM_OK;
+	for (uint32_t i = s->first[s->levels - 1]; i < s->nnodes &&
+	    rv == FM_OK; i++) {
+		srv_agg *n = &s->nodes[i];
+		if (n->nsampled > 0) {
+			fm_round r = { s->round, n->nsampled, s->ids + n->slot0,
+				n->model, s->dim };
+			rv = n->agg->ops->a_begin(n->agg->h.state, &r);
+		}
+	}
+	return rv;
+}
+
 static int
 srv_begin_round(fmi_server *s, uint32_t *picked)
 {
@@ -356,10 +574,20 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 	s->waiting = s->cfg->clients_per_round;
 	s->ne_sum = 0;
 	s->loss_sum = 0;
+	for (uint32_t i = s->first[s->levels - 1]; i < s->nnodes; i++) {
+		s->nodes[i].nsampled = 0;
+		s->nodes[i].rne = 0;
+		s->nodes[i].rloss = 0;
+	}
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		memset(&s->slots[i], 0, sizeof s->slots[i]);
 		s->slots[i].client = picked[i];
+		s->slots[i].edge = srv_edge_of(s, picked[i]);
 		s->order[picked[i]] = i + 1;
+		srv_agg *n = &s->nodes[s->slots[i].edge];
+		if (n->nsampled++ == 0) { /* picked is ascending: an edge's */
+			n->slot0 = i;     /* clients are contiguous */
+		}
 	}
 	srv_assign_hosts(s);
 	rv = srv_broadcast(s);
@@ -369,8 +597,7 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		s->ids[i] = (int32_t)picked[i] + 1;
 	}
-	fm_round r = { s->round, s->nslots, s->ids, s->global, s->dim };
-	return s->agg->ops->a_begin(s->agg->h.state, &r);
+	return srv_begin_edges(s);
 }
 
 /* ---- collecting updates ------------------------------------------------- */
@@ -387,14 +614,17 @@ srv_accept(fmi_server *s, srv_slot *slot)
 	}
 	fm_update u = { m->from, m->round, delta, s->dim, m->num_examples,
 		m->loss };
-	int rv = s->agg->ops->a_accept(s->agg->h.state, &u);
+	srv_agg *n = &s->nodes[slot->edge];
+	int rv = n->agg->ops->a_accept(n->agg->h.state, &u);
 	if (rv == FM_OK) {
 		s->ne_sum += m->num_examples;
 		s->loss_sum += m->loss * (double)m->num_examples;
+		n->rne += m->num_examples;
+		n->rloss += m->loss * (double)m->num_examples;
 		s->m->updates++;
 	} else {
 		fm_log(FM_LOG_WARN, "FM-AGG", "aggregator %s refused the update "
-		    "of client %d: %s", s->agg->h.comp->desc->name, m->from,
+		    "of client %d: %s", n->agg->h.comp->desc->name, m->from,
 		    fm_strerror(rv));
 	}
 	fmi_rmsg_close(&slot->msg);
@@ -479,18 +709,31 @@ srv_on_update(fmi_server *s, fmi_rmsg *r)
 	srv_flush(s, 0);
 }
 
+/* The aggregator a client's plugin message is for: its edge's. */
+static fmi_agg *
+srv_plugin_target(fmi_server *s, int32_t from)
+{
+	if (s->levels == 1) {
+		return s->nodes[0].agg;
+	}
+	if (from < 1 || (uint32_t)from > s->cfg->part->nclients) {
+		return NULL;
+	}
+	return s->nodes[srv_edge_of(s, (uint32_t)from - 1)].agg;
+}
+
 static void
 srv_on_plugin(fmi_server *s, fmi_rmsg *r)
 {
-	const fm_aggregator_ops *ops = s->agg->ops;
-	if (strcmp(r->m.plugin, s->agg->h.comp->desc->name) != 0 ||
-	    ops->a_on_message == NULL || r->m.round != s->round) {
+	fmi_agg *a = srv_plugin_target(s, r->m.from);
+	if (a == NULL || strcmp(r->m.plugin, a->h.comp->desc->name) != 0 ||
+	    a->ops->a_on_message == NULL || r->m.round != s->round) {
 		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "dropped message for "
 		    "plugin '%s' from node %d", r->m.plugin, r->m.from);
 	} else {
 		fm_message msg = { r->m.from, r->m.round, fmi_rmsg_data(r),
 			fmi_rmsg_len(r) };
-		(void)ops->a_on_message(s->agg->h.state, &msg);
+		(void)a->ops->a_on_message(a->h.state, &msg);
 	}
 	fmi_rmsg_close(r);
 }
@@ -561,27 +804,210 @@ srv_end_round(fmi_server *s)
 	}
 }
 
+/* What an aggregator is called in logs. */
+static const char *
+srv_node_name(const fmi_server *s, uint32_t i, char *buf, size_t n)
+{
+	uint32_t l = s->nodes[i].level;
+	if (i == 0) {
+		snprintf(buf, n, s->levels == 1 ? "global" : "root");
+	} else if (l + 1 == s->levels) {
+		snprintf(buf, n, "edge %u", i - s->first[l] + 1);
+	} else {
+		snprintf(buf, n, "level-%u aggregator %u", l + 1,
+		    i - s->first[l] + 1);
+	}
+	return buf;
+}
+
+/* a_finish into aggregator i's model; keeps the model when the call
+ * fails, quorum is not met, or the result is not finite. */
+static int
+srv_finish(fmi_server *s, uint32_t i, int quorum_ok)
+{
+	srv_agg *n = &s->nodes[i];
+	char name[64];
+	memcpy(s->scratch, n->model, s->dim * sizeof(float));
+	int rv = n->agg->ops->a_finish(n->agg->h.state, n->model, s->dim);
+	if (rv == FM_OK && !quorum_ok) {
+		rv = FM_ETIMEDOUT;
+	} else if (rv == FM_OK && !fmi_all_finite(n->model, s->dim)) {
+		fm_log(FM_LOG_ERR, "FM-AGG", "round %u: aggregate is not finite;"
+		    " %s model kept", s->round,
+		    srv_node_name(s, i, name, sizeof name));
+		rv = FM_ERANGE;
+	} else if (rv != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-AGG", "round %u: aggregator failed: %s; "
+		    "%s model kept", s->round, fm_strerror(rv),
+		    srv_node_name(s, i, name, sizeof name));
+	}
+	if (rv != FM_OK) {
+		memcpy(n->model, s->scratch, s->dim * sizeof(float));
+	}
+	return rv;
+}
+
+/* An edge's clients trained: count their examples up the tree. */
+static void
+srv_credit(fmi_server *s, uint32_t i)
+{
+	srv_agg *e = &s->nodes[i];
+	e->since_root += e->rne;
+	for (; i > 0; i = srv_parent(s, i)) {
+		s->nodes[i].since += e->rne;
+		s->nodes[i].loss_sum += e->rloss;
+	}
+}
+
+/* Every edge with a sampled client aggregates its updates. */
 static void
 srv_aggregate(fmi_server *s)
 {
 	uint32_t quorum = s->cfg->min_updates ? s->cfg->min_updates : s->nslots;
-	memcpy(s->scratch, s->global, s->dim * sizeof(float));
-	int rv = s->agg->ops->a_finish(s->agg->h.state, s->global, s->dim);
-	if (rv == FM_OK && s->m->updates < quorum) {
+	int ok = s->m->updates >= quorum;
+	if (!ok) {
 		fm_log(FM_LOG_WARN, "FM-QUORUM", "round %u: %u updates, quorum "
-		    "is %u; global model kept", s->round, s->m->updates, quorum);
-		rv = FM_ETIMEDOUT;
-	} else if (rv == FM_OK && !fmi_all_finite(s->global, s->dim)) {
-		fm_log(FM_LOG_ERR, "FM-AGG", "round %u: aggregate is not finite;"
-		    " global model kept", s->round);
-		rv = FM_ERANGE;
-	} else if (rv != FM_OK) {
-		fm_log(FM_LOG_ERR, "FM-AGG", "round %u: aggregator failed: %s",
-		    s->round, fm_strerror(rv));
+		    "is %u; %s kept", s->round, s->m->updates, quorum,
+		    s->levels == 1 ? "global model" : "edge models");
 	}
+	for (uint32_t i = s->first[s->levels - 1]; i < s->nnodes; i++) {
+		if (s->nodes[i].nsampled > 0 && srv_finish(s, i, ok) == FM_OK) {
+			srv_credit(s, i);
+		}
+	}
+}
+
+/* ---- the levels above the edges ------------------------------------------ */
+
+/* Child c of aggregator n as an update: its model minus n's, weighted by
+ * what its subtree trained since n last aggregated (or its data size). */
+static void
+srv_feed_child(fmi_server *s, srv_agg *n, const srv_agg *c, uint32_t round)
+{
+	for (size_t d = 0; d < s->dim; d++) {
+		s->delta[d] = c->model[d] - n->model[d];
+	}
+	fm_update u = { c->id, round, s->delta, s->dim,
+		c->since ? c->since : c->data,
+		c->since ? c->loss_sum / (double)c->since : 0 };
+	int rv = n->agg->ops->a_accept(n->agg->h.state, &u);
 	if (rv != FM_OK) {
-		memcpy(s->global, s->scratch, s->dim * sizeof(float));
+		fm_log(FM_LOG_WARN, "FM-HIER", "round %u: aggregator %s refused "
+		    "the model of node %d: %s", s->round,
+		    n->agg->h.comp->desc->name, c->id, fm_strerror(rv));
 	}
+}
+
+/* Copies aggregator i (position j of level l) down its subtree. */
+static void
+srv_copy_down(fmi_server *s, uint32_t i, uint32_t l, uint32_t j)
+{
+	uint64_t width = 1;
+	for (uint32_t m = l + 1; m < s->levels; m++) {
+		width *= s->fan[m - 1];
+		uint32_t k0 = s->first[m] + (uint32_t)(j * width);
+		for (uint32_t k = k0; k < k0 + width; k++) {
+			memcpy(s->nodes[k].model, s->nodes[i].model,
+			    s->dim * sizeof(float));
+		}
+	}
+	if (l == 0) {
+		s->root_done = 1;
+		for (uint32_t k = s->first[s->levels - 1]; k < s->nnodes; k++) {
+			s->nodes[k].since_root = 0;
+		}
+	}
+}
+
+/* Aggregator j of level l aggregates its children's models, then hands
+ * the result down to its whole subtree (HierFAVG). */
+static void
+srv_aggregate_node(fmi_server *s, uint32_t l, uint32_t j)
+{
+	uint32_t i = s->first[l] + j, c0 = s->first[l + 1] + j * s->fan[l];
+	uint32_t round = (uint32_t)(s->round / s->period[l]);
+	srv_agg *n = &s->nodes[i];
+	char name[64];
+	for (uint32_t k = 0; k < s->fan[l]; k++) {
+		s->cids[k] = s->nodes[c0 + k].id;
+	}
+	fm_round r = { round, s->fan[l], s->cids, n->model, s->dim };
+	int rv = n->agg->ops->a_begin(n->agg->h.state, &r);
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-HIER", "round %u: %s: aggregator %s "
+		    "failed to begin: %s; model kept", s->round,
+		    srv_node_name(s, i, name, sizeof name),
+		    n->agg->h.comp->desc->name, fm_strerror(rv));
+		return;
+	}
+	for (uint32_t k = 0; k < s->fan[l]; k++) {
+		srv_feed_child(s, n, &s->nodes[c0 + k], round);
+	}
+	if (srv_finish(s, i, 1) != FM_OK) {
+		return;
+	}
+	for (uint32_t k = 0; k < s->fan[l]; k++) {
+		s->nodes[c0 + k].since = 0;
+		s->nodes[c0 + k].loss_sum = 0;
+	}
+	srv_copy_down(s, i, l, j);
+}
+
+/* The edge models' mean, weighted by what each trained since the root
+ * last aggregated (or its data size), into avg/avgd; returns the mean L2
+ * distance of the edge models from it. */
+static double
+srv_edge_mean(fmi_server *s)
+{
+	uint32_t e0 = s->first[s->levels - 1];
+	double w = 0, dist = 0;
+	memset(s->avgd, 0, s->dim * sizeof(double));
+	for (uint32_t i = e0; i < s->nnodes; i++) {
+		const srv_agg *n = &s->nodes[i];
+		double wi = (double)(n->since_root ? n->since_root : n->data);
+		for (size_t d = 0; d < s->dim; d++) {
+			s->avgd[d] += wi * n->model[d];
+		}
+		w += wi;
+	}
+	for (size_t d = 0; d < s->dim; d++) {
+		s->avgd[d] = w > 0 ? s->avgd[d] / w : s->global[d];
+		s->avg[d] = (float)s->avgd[d];
+	}
+	for (uint32_t i = e0; i < s->nnodes; i++) {
+		double sq = 0;
+		for (size_t d = 0; d < s->dim; d++) {
+			double x = s->nodes[i].model[d] - s->avgd[d];
+			sq += x * x;
+		}
+		dist += sqrt(sq);
+	}
+	return dist / (double)(s->nnodes - e0);
+}
+
+/* After the edges: every level whose period divides the round aggregates,
+ * bottom-up. The model evaluated is the root's right after it aggregated,
+ * otherwise the edges' weighted mean (what the root would get by FedAvg). */
+static void
+srv_hier_round(fmi_server *s)
+{
+	s->root_done = 0;
+	if (s->levels == 1) {
+		s->view = s->global;
+		return;
+	}
+	for (uint32_t l = s->levels - 1; l-- > 0;) {
+		if (s->round % s->period[l] != 0) {
+			continue;
+		}
+		for (uint32_t j = 0; j < s->first[l + 1] - s->first[l]; j++) {
+			srv_aggregate_node(s, l, j);
+		}
+	}
+	double div = srv_edge_mean(s);
+	s->view = s->root_done ? s->global : s->avg;
+	srv_metric(s, "edge_divergence", div);
+	srv_metric(s, "root_aggregated", s->root_done);
 }
 
 static void
@@ -593,7 +1019,7 @@ srv_evaluate(fmi_server *s, fmi_round_metrics *m)
 	if (cfg->test == NULL || (s->round % every != 0 && s->round != cfg->rounds)) {
 		return;
 	}
-	if (fmi_evaluate(s->eval, s->global, cfg->test, NULL, 0, &ev) == FM_OK) {
+	if (fmi_evaluate(s->eval, s->view, cfg->test, NULL, 0, &ev) == FM_OK) {
 		m->accuracy = ev.accuracy;
 		m->loss = ev.loss;
 		m->evaluated = 1;
@@ -615,6 +1041,7 @@ srv_round(fmi_server *s, uint32_t *picked, fmi_round_metrics *m)
 	if (rv == FM_OK) {
 		srv_collect(s);
 		srv_aggregate(s);
+		srv_hier_round(s);
 	}
 	srv_end_round(s);
 	if (rv != FM_OK) {
@@ -723,8 +1150,14 @@ fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,
 		(void)fmi_tran_send(t, hosts->names[i], &m, NULL);
 	}
 	res->seconds = fmi_now() - t0;
+	if (s.global != NULL && s.view != s.global) { /* the edges' mean */
+		memcpy(s.global, s.view, s.dim * sizeof(float));
+	}
 	res->params = s.global;
 	res->nparams = s.dim;
+	if (s.global != NULL) {
+		s.nodes[0].model = NULL; /* now the result's */
+	}
 	s.global = NULL;
 	srv_close(&s);
 	return rv;

@@ -34,6 +34,90 @@ sim_worker_main(void *arg)
 	return NULL;
 }
 
+uint32_t
+fmi_fed_levels(const fmi_fed_cfg *c)
+{
+	return c->hier.levels > 0 ? c->hier.levels : 1;
+}
+
+uint32_t
+fmi_fed_fanout(const fmi_fed_cfg *c, uint32_t l)
+{
+	return c->hier.levels > 0 ? c->hier.level[l].fanout
+	                          : c->part->nclients;
+}
+
+const fmi_component *
+fmi_fed_level_agg(const fmi_fed_cfg *c, uint32_t l, const fm_value **params)
+{
+	if (c->hier.levels > 0 && c->hier.level[l].aggregator != NULL) {
+		*params = c->hier.level[l].agg_params;
+		return c->hier.level[l].aggregator;
+	}
+	*params = c->agg_params;
+	return c->aggregator;
+}
+
+/* Fan-outs, periods and aggregators of a hierarchical tree. */
+static int
+validate_levels(const fmi_fed_cfg *c, fm_error *err)
+{
+	const fmi_hier_cfg *h = &c->hier;
+	uint64_t clients = 1;
+	for (uint32_t l = 0; l < h->levels; l++) {
+		const fmi_hier_level *v = &h->level[l];
+		if (v->fanout < 1) {
+			return fm_error_set(err, FM_EINVAL, "topology.fanouts[%u] "
+			    "must be at least 1", l + 1);
+		}
+		clients = FMI_MIN(clients * v->fanout, (uint64_t)UINT32_MAX + 1);
+		if (v->every < 1) {
+			return fm_error_set(err, FM_EINVAL, "topology.every[%u] "
+			    "must be at least 1", l + 1);
+		}
+		if (l + 1 == h->levels && v->every != 1) {
+			return fm_error_set(err, FM_EINVAL, "topology.every[%u] "
+			    "must be 1: the edge aggregators aggregate their "
+			    "clients every round", l + 1);
+		}
+		if (v->aggregator != NULL &&
+		    v->aggregator->kind != FM_KIND_AGGREGATOR) {
+			return fm_error_set(err, FM_EINVAL, "topology.aggregators"
+			    "[%u]: '%s' is not an aggregator", l + 1,
+			    v->aggregator->desc->name);
+		}
+	}
+	if (clients != c->part->nclients) {
+		return fm_error_set(err, FM_EINVAL, "topology.fanouts: the "
+		    "fan-outs multiply to %llu clients, but the partition has "
+		    "%u (one client per part)", (unsigned long long)clients,
+		    c->part->nclients);
+	}
+	return FM_OK;
+}
+
+/* A hierarchical tree: its levels, and no checkpoint (only the root's
+ * model would be saved). */
+static int
+validate_hier(const fmi_fed_cfg *c, fm_error *err)
+{
+	if (c->hier.levels == 0) {
+		return FM_OK;
+	}
+	if (c->hier.levels > FMI_HIER_MAX_LEVELS) {
+		return fm_error_set(err, FM_EINVAL, "topology.fanouts: %u levels;"
+		    " a hierarchy has 1 to %d", c->hier.levels,
+		    FMI_HIER_MAX_LEVELS);
+	}
+	if (c->checkpoint != NULL) {
+		return fm_error_set(err, FM_ENOTSUP, "checkpoint: hierarchical "
+		    "federations cannot be checkpointed or resumed (the edge and "
+		    "intermediate aggregators' models and optimizer states are "
+		    "not saved); remove deploy.checkpoint");
+	}
+	return validate_levels(c, err);
+}
+
 int
 fmi_fed_validate(const fmi_fed_cfg *c, fm_error *err)
 {
@@ -66,7 +150,7 @@ fmi_fed_validate(const fmi_fed_cfg *c, fm_error *err)
 		    "clients_per_round (%u)", c->min_updates,
 		    c->clients_per_round);
 	}
-	return FM_OK;
+	return validate_hier(c, err);
 }
 
 static uint32_t

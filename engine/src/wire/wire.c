@@ -38,13 +38,14 @@
 enum wire_kind { WK_U64, WK_U32, WK_I32, WK_F32, WK_F64, WK_NAME };
 
 #define WT(t) (1u << (t))
-#define WT_ALL 0xFEu
+#define WT_ALL 0x3FEu
 #define WT_TENSOR (WT(FMI_MSG_TRAIN) | WT(FMI_MSG_UPDATE))
+#define WT_STATS (WT(FMI_MSG_UPDATE) | WT(FMI_MSG_GOSSIP) | WT(FMI_MSG_REPORT))
 
 typedef struct wire_field {
 	const char *key;
 	uint8_t kind;
-	uint8_t types;   /* WT() mask of the message types carrying it */
+	uint16_t types;  /* WT() mask of the message types carrying it */
 	uint8_t nonneg;  /* floats: must be >= 0 */
 	uint16_t off;    /* offsetof(fmi_msg, ...) */
 	int64_t min;     /* integers: inclusive range */
@@ -69,10 +70,14 @@ static const wire_field wire_fields[] = {
 	WF_FLT("momentum", WK_F32, WT(FMI_MSG_TRAIN), momentum, 1),
 	WF_FLT("wd", WK_F32, WT(FMI_MSG_TRAIN), weight_decay, 1),
 	WF_INT("seed", WK_U64, WT(FMI_MSG_TRAIN), seed, 0, UINT64_MAX),
-	WF_INT("ne", WK_U64, WT(FMI_MSG_UPDATE), num_examples, 0, WIRE_MAX_NE),
-	WF_FLT("loss", WK_F64, WT(FMI_MSG_UPDATE), loss, 0),
+	WF_INT("ne", WK_U64, WT_STATS, num_examples, 0, WIRE_MAX_NE),
+	WF_FLT("loss", WK_F64, WT_STATS, loss, 0),
+	WF_FLT("mass", WK_F64, WT(FMI_MSG_GOSSIP), mass, 0),
+	WF_FLT("acc", WK_F64, WT(FMI_MSG_REPORT), acc, 0),
+	WF_FLT("tloss", WK_F64, WT(FMI_MSG_REPORT), test_loss, 0),
 	{ "plugin", WK_NAME, WT(FMI_MSG_PLUGIN), 0, 0, 0, 0 },
-	WF_INT("n", WK_U64, WT_TENSOR | WT(FMI_MSG_PLUGIN), n, 0, WIRE_MAX_N),
+	WF_INT("n", WK_U64, WT_TENSOR | WT(FMI_MSG_PLUGIN) | WT(FMI_MSG_GOSSIP) |
+	    WT(FMI_MSG_REPORT), n, 0, WIRE_MAX_N),
 };
 
 #define WIRE_NFIELDS (sizeof wire_fields / sizeof wire_fields[0])
@@ -81,7 +86,8 @@ static const wire_field wire_fields[] = {
 #define WIRE_NSLOTS (2 + WIRE_NFIELDS)
 
 static const char *const wire_type_names[] = { "?", "hello", "train",
-	"update", "plugin", "round_end", "shutdown", "heartbeat" };
+	"update", "plugin", "round_end", "shutdown", "heartbeat", "gossip",
+	"report" };
 
 const char *
 fmi_msg_type_name(uint32_t type)

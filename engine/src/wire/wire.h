@@ -34,7 +34,9 @@ enum fmi_msg_type {
 	FMI_MSG_ROUND_END = 5, /* server -> clients: round closed */
 	FMI_MSG_SHUTDOWN = 6,  /* server -> clients: run over */
 	FMI_MSG_HEARTBEAT = 7, /* either way: I am alive */
-	FMI_MSG_MAX = 7
+	FMI_MSG_GOSSIP = 8,    /* peer -> peer: trained model + mass */
+	FMI_MSG_REPORT = 9,    /* peer -> monitor: round metrics + sketch */
+	FMI_MSG_MAX = 9
 };
 
 /*
@@ -56,9 +58,14 @@ typedef struct fmi_msg {
 	uint32_t epochs, batch;
 	float lr, momentum, weight_decay;
 	uint64_t seed;
-	/* UPDATE */
+	/* UPDATE, GOSSIP, REPORT */
 	uint64_t num_examples;
 	double loss;
+	/* GOSSIP: the consensus plugin's scalar (push-sum mass) */
+	double mass;
+	/* REPORT: test accuracy and loss of the peer's model (-1: not
+	 * evaluated this round) */
+	double acc, test_loss;
 	/* PLUGIN */
 	char plugin[FMI_WIRE_MAX_NAME + 1];
 	/* payload element count (floats for TRAIN/UPDATE, bytes for PLUGIN) */

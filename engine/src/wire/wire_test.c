@@ -34,6 +34,17 @@ sample_msg(fmi_msg *m, uint32_t type)
 	} else if (type == FMI_MSG_PLUGIN) {
 		snprintf(m->plugin, sizeof m->plugin, "secagg");
 		m->n = 4096;
+	} else if (type == FMI_MSG_GOSSIP) {
+		m->num_examples = 3750;
+		m->loss = 0.25;
+		m->mass = 0.0625;
+		m->n = 199210;
+	} else if (type == FMI_MSG_REPORT) {
+		m->num_examples = 3750;
+		m->loss = 0.5;
+		m->acc = 0.8125;
+		m->test_loss = 0.375;
+		m->n = 1024;
 	}
 }
 
@@ -49,6 +60,8 @@ msg_equal(const fmi_msg *a, const fmi_msg *b)
 	    a->momentum == b->momentum &&
 	    a->weight_decay == b->weight_decay && a->seed == b->seed &&
 	    a->num_examples == b->num_examples && a->loss == b->loss &&
+	    a->mass == b->mass && a->acc == b->acc &&
+	    a->test_loss == b->test_loss &&
 	    strcmp(a->plugin, b->plugin) == 0 && a->n == b->n;
 }
 
@@ -143,8 +156,10 @@ test_type_names(void **state)
 	assert_string_equal(fmi_msg_type_name(FMI_MSG_SHUTDOWN), "shutdown");
 	assert_string_equal(fmi_msg_type_name(FMI_MSG_HEARTBEAT),
 	    "heartbeat");
+	assert_string_equal(fmi_msg_type_name(FMI_MSG_GOSSIP), "gossip");
+	assert_string_equal(fmi_msg_type_name(FMI_MSG_REPORT), "report");
 	assert_string_equal(fmi_msg_type_name(0), "?");
-	assert_string_equal(fmi_msg_type_name(8), "?");
+	assert_string_equal(fmi_msg_type_name(FMI_MSG_MAX + 1), "?");
 	assert_string_equal(fmi_msg_type_name(UINT32_MAX), "?");
 }
 
@@ -323,7 +338,7 @@ static const bad_case bad_cases[] = {
 	    "field 'v' is a string, expected an integer" },
 	{ T_TR, { OMIT("t") }, FM_EPROTO, "missing field 't'" },
 	{ T_TR, { UI("t", 0) }, FM_EPROTO, "unknown message type 0" },
-	{ T_TR, { UI("t", 9) }, FM_EPROTO, "unknown message type 9" },
+	{ T_TR, { UI("t", 10) }, FM_EPROTO, "unknown message type 10" },
 	{ T_TR, { SI("t", -3) }, FM_EPROTO, "unknown message type -3" },
 	{ T_TR, { DB("t", 2) }, FM_EPROTO, "field 't' is a float" },
 	{ FMI_MSG_HELLO, { OMIT("seq") }, FM_EPROTO,

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/* lpeer.c: the decentralized (peer-to-peer) side of fm.experiment. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "lua/lfm.h"
+#include "node/peer.h"
+
+/* adversaries = { peers = { 3, 7 } | fraction = 0.2, attack = "noise",
+ *                 scale = 1.0 } */
+static void
+p2p_read_adversaries(lua_State *L, lexp *x, uint32_t n)
+{
+	static const char *const f[] = { "peers", "fraction", "attack",
+		"scale", NULL };
+	const char *fn = "fm.experiment: adversaries";
+	int t = lua_gettop(L);
+	luaL_checktype(L, t, LUA_TTABLE);
+	lfm_check_fields(L, t, fn, f);
+	x->byzantine = calloc(n, 1);
+	if (x->byzantine == NULL) {
+		luaL_error(L, "%s: out of memory", fn);
+	}
+	if (lua_getfield(L, t, "peers") != LUA_TNIL) {
+		luaL_checktype(L, -1, LUA_TTABLE);
+		lua_Integer k = luaL_len(L, -1);
+		for (lua_Integer i = 1; i <= k; i++) {
+			lua_rawgeti(L, -1, i);
+			lua_Integer p = lua_tointeger(L, -1);
+			if (!lua_isinteger(L, -1) || p < 1 || p > (lua_Integer)n) {
+				luaL_error(L, "%s: peers[%I] must be a peer id "
+				    "1..%d", fn, i, (int)n);
+			}
+			x->byzantine[p - 1] = 1;
+			lua_pop(L, 1);
+		}
+	}
+	lua_pop(L, 1);
+	double frac = lfm_opt_num(L, t, fn, "fraction", 0, 0, 1);
+	uint32_t k = (uint32_t)(frac * n + 0.5);
+	if (k > 0) {
+		uint32_t *perm = malloc(n * sizeof *perm);
+		fm_rng r;
+		if (perm == NULL) {
+			luaL_error(L, "%s: out of memory", fn);
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			perm[i] = i;
+		}
+		fmi_rng_seed(&r, x->cfg.seed, 0x616476); /* "adv" */
+		fmi_rng_shuffle_u32(&r, perm, n);
+		for (uint32_t i = 0; i < k; i++) {
+			x->byzantine[perm[i]] = 1;
+		}
+		free(perm);
+	}
+	static const char *const kinds[] = { "noise", "sign_flip", NULL };
+	const char *a = lfm_opt_str(L, t, fn, "attack", "noise");
+	x->byz_kind = strcmp(a, kinds[1]) == 0 ? FMI_BYZ_SIGN_FLIP :
+	    strcmp(a, kinds[0]) == 0 ? FMI_BYZ_NOISE : 0;
+	if (x->byz_kind == 0) {
+		luaL_error(L, "%s: attack '%s' is not one of \"noise\", "
+		    "\"sign_flip\"", fn, a);
+	}
+	x->byz_scale = lfm_opt_num(L, t, fn, "scale", 1.0, 0, 1e12);
+}
+
+/* Called by fm.experiment when `topology` (at index t) is a graph. */
+void
+lfm_p2p_read(lua_State *L, lexp *x, int t, struct fmi_graph *g)
+{
+	const char *fn = "fm.experiment";
+	x->graph = g;
+	lua_pushvalue(L, t);
+	x->graph_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	if (fmi_graph_n(g) != x->cfg.part->nclients) {
+		luaL_error(L, "%s: the topology has %d peers but the partition "
+		    "'train' has %d clients: partition the data into one "
+		    "shard per peer", fn, (int)fmi_graph_n(g),
+		    (int)x->cfg.part->nclients);
+	}
+	if (lua_getfield(L, 1, "aggregator") != LUA_TNIL ||
+	    lua_getfield(L, 1, "clients_per_round") != LUA_TNIL) {
+		luaL_error(L, "%s: 'aggregator' and 'clients_per_round' are for "
+		    "star and hierarchical topologies; peers of a %s graph "
+		    "all train every round and mix with 'consensus' (e.g. "
+		    "consensus = \"gossip\")", fn, fmi_graph_kind(g));
+	}
+	lua_pop(L, 2);
+	lua_getfield(L, 1, "consensus");
+	lfm_read_component(L, -1, FM_KIND_CONSENSUS, fn, "consensus",
+	    "gossip", &x->cons);
+	lua_pop(L, 1);
+	x->eval_samples = (uint32_t)lfm_opt_int(L, 1, fn, "eval_samples", 0,
+	    0, 100000000);
+	const char *init = lfm_opt_str(L, 1, fn, "init", "same");
+	if (strcmp(init, "same") != 0 && strcmp(init, "independent") != 0) {
+		luaL_error(L, "%s: init must be \"same\" (every peer starts "
+		    "from one model) or \"independent\", not \"%s\"", fn, init);
+	}
+	x->independent_init = strcmp(init, "independent") == 0;
+	if (lua_getfield(L, 1, "adversaries") != LUA_TNIL) {
+		p2p_read_adversaries(L, x, fmi_graph_n(g));
+	}
+	lua_pop(L, 1);
+}
+
+void
+lfm_p2p_cfg(const lexp *x, fmi_p2p_cfg *p)
+{
+	const fmi_fed_cfg *c = &x->cfg;
+	memset(p, 0, sizeof *p);
+	p->arch = c->arch;
+	p->train = c->train;
+	p->test = c->test;
+	p->part = c->part;
+	p->graph = x->graph;
+	p->rounds = c->rounds;
+	p->local = c->local;
+	p->seed = c->seed;
+	p->consensus = x->cons.c;
+	p->cons_params = x->cons.params;
+	p->workers = c->workers;
+	p->eval_every = c->eval_every;
+	p->eval_samples = x->eval_samples;
+	p->byzantine = x->byzantine;
+	p->byz_kind = x->byz_kind;
+	p->byz_scale = x->byz_scale;
+	p->independent_init = x->independent_init;
+	p->round_timeout_ms = c->round_timeout_ms;
+	p->on_round = c->on_round;
+	p->ud = c->ud;
+}

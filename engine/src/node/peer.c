@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/* peer.c: one peer of a decentralized federation: train, mix, evaluate. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "node/node.h"
+#include "node/peer.h"
+
+int
+fmi_p2p_validate(const fmi_p2p_cfg *c, fm_error *err)
+{
+	if (c->train == NULL || c->part == NULL || c->graph == NULL ||
+	    c->consensus == NULL) {
+		return fm_error_set(err, FM_EINVAL, "a decentralized federation "
+		    "needs train data, a partition, a graph and a consensus "
+		    "plugin");
+	}
+	if (c->arch.nparams == 0 || c->arch.widths[0] != c->train->dim) {
+		return fm_error_set(err, FM_EINVAL, "model input size %u does "
+		    "not match the data's %zu features", c->arch.widths[0],
+		    c->train->dim);
+	}
+	if (c->arch.widths[c->arch.nlayers] < c->train->nclasses) {
+		return fm_error_set(err, FM_EINVAL, "model has %u outputs but "
+		    "the data has %u classes", c->arch.widths[c->arch.nlayers],
+		    c->train->nclasses);
+	}
+	if (c->part->nclients != fmi_graph_n(c->graph)) {
+		return fm_error_set(err, FM_EINVAL, "the partition has %u "
+		    "clients but the topology has %u peers: partition the data "
+		    "into one shard per peer", c->part->nclients,
+		    fmi_graph_n(c->graph));
+	}
+	if (c->rounds < 1 || c->local.epochs < 1 || c->local.batch < 1) {
+		return fm_error_set(err, FM_EINVAL, "rounds, epochs and batch "
+		    "must be at least 1");
+	}
+	return FM_OK;
+}
+
+void
+fmi_peer_initial_model(const fmi_p2p_cfg *cfg, uint32_t id, float *x)
+{
+	fm_rng r;
+	uint64_t stream = 0x696e6974; /* "init", as the server */
+	if (cfg->independent_init) {
+		stream ^= (uint64_t)(id + 1) << 32;
+	}
+	fmi_rng_seed(&r, cfg->seed, stream);
+	fmi_arch_init_params(&cfg->arch, x, &r);
+}
+
+int
+fmi_peer_init(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t id, fm_error *err)
+{
+	memset(p, 0, sizeof *p);
+	p->id = id;
+	p->dim = cfg->arch.nparams;
+	p->x = malloc(p->dim * sizeof(float));
+	p->y = malloc(p->dim * sizeof(float));
+	if (p->x == NULL || p->y == NULL) {
+		fmi_peer_fini(p);
+		return fm_error_set(err, FM_ENOMEM, "peer %u: no memory for its "
+		    "model (%zu parameters)", id + 1, p->dim);
+	}
+	fmi_peer_initial_model(cfg, id, p->x);
+	int rv = fmi_cons_open(&p->cons, cfg->consensus, cfg->cons_params,
+	    p->dim, (int32_t)id, fmi_hash64(cfg->seed ^ (0x70656572ULL + id)),
+	    NULL, err);
+	if (rv != FM_OK) {
+		fmi_peer_fini(p);
+	}
+	return rv;
+}
+
+void
+fmi_peer_fini(fmi_peer *p)
+{
+	fmi_cons_close(p->cons);
+	free(p->x);
+	free(p->y);
+	memset(p, 0, sizeof *p);
+}
+
+/* What an adversarial peer sends: replaces y. */
+static void
+peer_byzantine(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t round)
+{
+	if (cfg->byz_kind == FMI_BYZ_SIGN_FLIP) {
+		for (size_t i = 0; i < p->dim; i++) {
+			p->y[i] = p->x[i] -
+			    (float)cfg->byz_scale * (p->y[i] - p->x[i]);
+		}
+		return;
+	}
+	fm_rng r;
+	fmi_rng_seed(&r, cfg->seed ^ 0x62797a, ((uint64_t)round << 32) | p->id);
+	for (size_t i = 0; i < p->dim; i++) {
+		p->y[i] = (float)(cfg->byz_scale * fmi_rng_normal(&r));
+	}
+}
+
+int
+fmi_peer_train(fmi_peer *p, const fmi_p2p_cfg *cfg, fmi_trainer *tr,
+    uint32_t round)
+{
+	const fmi_partition *part = cfg->part;
+	float *w = fmi_trainer_params(tr);
+	fmi_train_stats st;
+	fm_rng rng;
+
+	memcpy(w, p->x, p->dim * sizeof(float));
+	fmi_rng_seed(&rng, fmi_task_seed(cfg->seed, round, p->id + 1), 0);
+	fmi_trainer_reset_optimizer(tr);
+	int rv = fmi_train_local(tr, cfg->train, part->idx + part->off[p->id],
+	    fmi_partition_size(part, p->id), &cfg->local, &rng, &st);
+	if (rv != FM_OK) {
+		return rv;
+	}
+	memcpy(p->y, w, p->dim * sizeof(float));
+	p->examples = st.examples;
+	p->loss = st.loss;
+	if (cfg->byzantine != NULL && cfg->byzantine[p->id]) {
+		peer_byzantine(p, cfg, round);
+	}
+	p->mass = 0;
+	return FM_OK;
+}
+
+/* The mass this peer attaches to its round's model (consensus plugin). */
+static int
+peer_outgoing(fmi_peer *p, uint32_t round, uint32_t out_degree)
+{
+	p->mass = 0;
+	if (p->cons->ops->c_outgoing == NULL) {
+		return FM_OK;
+	}
+	return p->cons->ops->c_outgoing(p->cons->h.state, round, out_degree,
+	    &p->mass);
+}
+
+int
+fmi_peer_mix(fmi_peer *p, const fmi_adj *adj, uint32_t round,
+    fm_peer_model *nb, uint32_t nnb)
+{
+	uint32_t i = p->id;
+	fm_peer_model own = { (int32_t)i, fmi_adj_out_degree(adj, i), p->y,
+		fmi_adj_weight(adj, i, i), p->mass, p->examples };
+	for (uint32_t k = 0; k < nnb; k++) {
+		nb[k].weight = fmi_adj_weight(adj, i, (uint32_t)nb[k].peer);
+		nb[k].out_degree = fmi_adj_out_degree(adj, (uint32_t)nb[k].peer);
+	}
+	fm_mix m = { round, (int32_t)i, fmi_adj_in_degree(adj, i),
+		fmi_adj_out_degree(adj, i), &own, nb, nnb, 0 };
+	memcpy(p->x, p->y, p->dim * sizeof(float));
+	int rv = p->cons->ops->c_mix(p->cons->h.state, &m, p->x, p->dim);
+	if (rv != FM_OK) {
+		/* a failed mix keeps the peer's own trained model */
+		memcpy(p->x, p->y, p->dim * sizeof(float));
+		return rv;
+	}
+	for (size_t k = 0; k < p->dim; k++) {
+		if (!isfinite(p->x[k])) {
+			memcpy(p->x, p->y, p->dim * sizeof(float));
+			return FM_ERANGE;
+		}
+	}
+	return FM_OK;
+}
+
+int
+fmi_peer_prepare_send(fmi_peer *p, const fmi_adj *adj, uint32_t round)
+{
+	return peer_outgoing(p, round, fmi_adj_out_degree(adj, p->id));
+}
+
+uint32_t *
+fmi_peer_eval_subset(const fmi_p2p_cfg *cfg, size_t *n)
+{
+	size_t total = cfg->test != NULL ? cfg->test->n : 0;
+	*n = total;
+	if (cfg->eval_samples == 0 || cfg->eval_samples >= total) {
+		return NULL;
+	}
+	uint32_t *idx = malloc(total * sizeof *idx);
+	if (idx == NULL) {
+		return NULL; /* falls back to the whole test set */
+	}
+	fm_rng r;
+	fmi_rng_seed(&r, cfg->seed, 0x6576616c); /* "eval" */
+	for (size_t i = 0; i < total; i++) {
+		idx[i] = (uint32_t)i;
+	}
+	for (size_t i = 0; i < cfg->eval_samples; i++) {
+		size_t j = i + (size_t)(fmi_rng_u64(&r) % (total - i));
+		uint32_t t = idx[i];
+		idx[i] = idx[j];
+		idx[j] = t;
+	}
+	*n = cfg->eval_samples;
+	return idx;
+}

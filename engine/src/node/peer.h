@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * peer.h: decentralized federations (no server).
+ *
+ * Every peer holds its own model and its own data shard (client i of the
+ * partition is peer i of the graph). Round r at peer i:
+ *   1. train: y_i = local training of x_i on shard i (seeded by run seed,
+ *      peer and round, so results never depend on placement);
+ *   2. send y_i (and the consensus plugin's mass) to the out-neighbours of
+ *      round r's graph;
+ *   3. receive the in-neighbours' y_j until all came or the round's
+ *      deadline passed;
+ *   4. mix: x_i = c_mix(own y_i, received y_j) through the consensus
+ *      plugin (gossip, push-sum, robust gossip, ...);
+ *   5. evaluate x_i on the test set (every eval_every rounds).
+ * The simulation (p2p_sim.c) runs every peer in one process with worker
+ * threads; a deployment (p2p_node.c) runs each peer as its own process
+ * over ZeroMQ. Both use the functions below, so for the same seed and no
+ * faults they compute the same models.
+ */
+#ifndef FMI_NODE_PEER_H
+#define FMI_NODE_PEER_H
+
+#include <stdint.h>
+
+#include "node/fed.h"
+#include "topo/graph.h"
+
+/* What an adversarial (Byzantine) peer sends instead of its model. */
+typedef enum fmi_byz_kind {
+	FMI_BYZ_NONE = 0,
+	FMI_BYZ_NOISE = 1,     /* Gaussian noise of std `scale` */
+	FMI_BYZ_SIGN_FLIP = 2, /* x - scale * (y - x): reversed update */
+} fmi_byz_kind;
+
+typedef struct fmi_p2p_cfg {
+	fmi_arch arch;
+	fmi_dataset *train, *test;
+	fmi_partition *part; /* nclients == graph peers */
+	fmi_graph *graph;
+	uint32_t rounds;
+	fmi_local_cfg local;
+	uint64_t seed;
+	const fmi_component *consensus;
+	const fm_value *cons_params;
+	uint32_t workers;      /* simulation threads; 0: cores */
+	uint32_t eval_every;   /* evaluate every k rounds and the last; 0: 1 */
+	uint32_t eval_samples; /* test examples per evaluation; 0: all */
+	const uint8_t *byzantine; /* [peers] or NULL: 1 = adversarial */
+	uint32_t byz_kind;        /* fmi_byz_kind */
+	double byz_scale;
+	int independent_init; /* each peer draws its own initial model */
+	uint32_t round_timeout_ms; /* deployments: wait for neighbours */
+	int (*on_round)(void *ud, const fmi_round_metrics *m);
+	void *ud;
+} fmi_p2p_cfg;
+
+int fmi_p2p_validate(const fmi_p2p_cfg *cfg, fm_error *err);
+
+/*
+ * Runs every peer in this process. res->params holds the mean of the
+ * honest peers' final models. Metrics per round: accuracy and loss are
+ * the means over honest peers, extras accuracy_min, accuracy_max and
+ * consensus_distance (mean L2 distance of honest peers' models from
+ * their average).
+ */
+int fmi_p2p_simulate(const fmi_p2p_cfg *cfg, fmi_fed_result *res,
+    fm_error *err);
+
+/* ---- deployed: every peer its own process (p2p_node.c) ------------- */
+/* Runs this process as peer `peer` (0-based) of deployment d: it listens
+ * on d->peer_addrs[peer] under the name d->clients[peer]. */
+int fmi_p2p_run_peer(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
+    uint32_t peer, fm_error *err);
+/* Runs the monitor (d->server_name at d->server): collects the peers'
+ * reports into round metrics (res, cfg->on_round) until the last round. */
+int fmi_p2p_run_monitor(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
+    fmi_fed_result *res, fm_error *err);
+
+/* ---- one peer (peer.c) ---------------------------------------------- */
+
+typedef struct fmi_peer {
+	uint32_t id;
+	size_t dim;
+	float *x;  /* current model */
+	float *y;  /* trained model of this round (what is sent) */
+	double mass;
+	uint64_t examples;
+	double loss; /* mean local training loss this round */
+	fmi_cons *cons;
+} fmi_peer;
+
+int fmi_peer_init(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t id,
+    fm_error *err);
+void fmi_peer_fini(fmi_peer *p);
+/* Peer id's initial model: the same seeded model for every peer (as the
+ * star server's), or its own with cfg->independent_init. */
+void fmi_peer_initial_model(const fmi_p2p_cfg *cfg, uint32_t id, float *x);
+/* Step 1 (and the mass of step 2). tr is a trainer for cfg->arch. */
+int fmi_peer_train(fmi_peer *p, const fmi_p2p_cfg *cfg, fmi_trainer *tr,
+    uint32_t round);
+/* Step 2: asks the consensus plugin for the mass sent with y. */
+int fmi_peer_prepare_send(fmi_peer *p, const fmi_adj *adj, uint32_t round);
+/* Step 4: nb[0..nnb) are the neighbours' models that arrived, sorted by
+ * peer id (weights are filled in here from adj). */
+int fmi_peer_mix(fmi_peer *p, const fmi_adj *adj, uint32_t round,
+    fm_peer_model *nb, uint32_t nnb);
+/* Evaluation subset of cfg->test (NULL: all of it); free with free(). */
+uint32_t *fmi_peer_eval_subset(const fmi_p2p_cfg *cfg, size_t *n);
+
+#endif /* FMI_NODE_PEER_H */

@@ -1,0 +1,80 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# p2p_test.sh FEDMESH SRCDIR: decentralized federations as real processes
+# (scripts/gossip_ring.lua: a ring of 6 peers plus a metrics monitor, each
+# its own process, on loopback TCP with CURVE):
+#   1. fedmesh launch gives the same per-peer accuracies as fedmesh run;
+#   2. a peer killed with SIGKILL mid-run: its neighbours notice at the
+#      round deadline and keep mixing with the others; restarted, the peer
+#      catches up with its neighbours' round and rejoins; the run completes.
+# Every wait is bounded; every process is killed on exit.
+set -u
+. "$(dirname "$0")/lib.sh"
+FM=$1
+SRC=$2
+S=$SRC/scripts/gossip_ring.lua
+T=$(mktemp -d)
+PORT=$((20000 + $$ % 20000))
+PIDS=""
+cleanup() {
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT INT TERM
+cols() { sed 's/.*"'"$2"'":\([^,}]*\).*/\1/' "$1"; }
+node() { # node NAME LOG: one node of the deployment in the background
+	"$FM" node --node "$1" "$S" $ARGS >"$2" 2>&1 &
+	PIDS="$PIDS $!"
+	LAST=$!
+}
+PEERS="peer1 peer2 peer3 peer4 peer5 peer6"
+
+# 1. launch == run
+ARGS="peers=6 rounds=4 eval_samples=2000 port=$PORT keys=$T/keys"
+"$FM" run --threads 2 --metrics "$T/sim.jsonl" "$S" $ARGS >"$T/sim.log" 2>&1
+check "simulation runs" test "$(wc -l <"$T/sim.jsonl")" -eq 4
+"$FM" launch --metrics "$T/dep.jsonl" "$S" $ARGS >"$T/launch.log" 2>&1
+check "launch runs 7 processes to the end" test "$(wc -l <"$T/dep.jsonl")" -eq 4
+for k in accuracy accuracy_min accuracy_max train_loss; do
+	cols "$T/sim.jsonl" $k >"$T/a"
+	cols "$T/dep.jsonl" $k >"$T/b"
+	check "deployed $k equals simulated" cmp -s "$T/a" "$T/b"
+done
+check "the monitor estimates the consensus distance" \
+	grep -q '"consensus_distance":0\.[0-9]' "$T/dep.jsonl"
+
+# 2. kill a peer, restart it
+ARGS="peers=6 rounds=16 eval_samples=1000 port=$((PORT + 20)) keys=$T/keys round_timeout=3"
+"$FM" node --node monitor --metrics "$T/kill.jsonl" "$S" $ARGS >"$T/monitor.log" 2>&1 &
+MON=$!
+PIDS="$PIDS $MON"
+for p in $PEERS; do
+	node $p "$T/$p.log"
+	[ $p = peer3 ] && P3=$LAST
+done
+wait_for "$T/monitor.log" "round    3/16" 180
+kill -9 "$P3"
+echo "killed peer3"
+check "neighbour peer2 notices at the deadline" \
+	wait_for "$T/peer2.log" "FM-ABSENT.*neighbour 3" 60
+check "neighbour peer4 notices at the deadline" \
+	wait_for "$T/peer4.log" "FM-ABSENT.*neighbour 3" 60
+wait_for "$T/monitor.log" "round    8/16" 180
+node peer3 "$T/peer3b.log"
+echo "restarted peer3"
+check "the restarted peer catches up" \
+	wait_for "$T/peer3b.log" "catching up" 120
+check "its neighbours take it back" wait_for "$T/peer2.log" "neighbour 3 is back" 60
+check "the monitor finishes all rounds" wait_pid "$MON" 240
+check "16 rounds of metrics" test "$(wc -l <"$T/kill.jsonl")" -eq 16
+check "rounds without peer3 miss its report" grep -q '"dropped":1' "$T/kill.jsonl"
+check "after its return every peer reports" \
+	test "$(tail -n 2 "$T/kill.jsonl" | grep -c '"dropped":0')" -eq 2
+check "the peers finish" wait_for "$T/peer6.log" "finished 16 rounds" 60
+check "the restarted peer finishes" wait_for "$T/peer3b.log" "finished 16 rounds" 60
+if [ $fails -ne 0 ]; then
+	tail -n 20 "$T/monitor.log" "$T/peer2.log" "$T/peer3b.log"
+	echo "$fails check(s) failed"
+	exit 1
+fi
+echo "all peer-to-peer deployment checks passed"
