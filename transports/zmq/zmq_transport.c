@@ -186,10 +186,23 @@ static int
 set_lossy(fmi_tran *t, int queue)
 {
 	int zero = 0, immediate = queue > 0, hwm = queue > 0 ? queue : -queue;
-	return zmq_setsockopt(t->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
+	/* A link that silently loses every packet (cable cut, partition)
+	 * would otherwise stall in TCP's retransmission backoff for long
+	 * after it heals: give up on a connection whose data goes
+	 * unacknowledged for 5 s, and retry connecting every ~2 s. A slow
+	 * link that still acknowledges is not affected. */
+	int maxrt = 5000, cto = 2000;
+	int rc = zmq_setsockopt(t->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
 	    zmq_setsockopt(t->sock, ZMQ_SNDTIMEO, &zero, sizeof zero) ||
 	    zmq_setsockopt(t->sock, ZMQ_IMMEDIATE, &immediate,
 		sizeof immediate);
+	if (rc == 0 && url_is(t->url, "tcp://")) {
+		rc = zmq_setsockopt(t->sock, ZMQ_TCP_MAXRT, &maxrt,
+			 sizeof maxrt) ||
+		    zmq_setsockopt(t->sock, ZMQ_CONNECT_TIMEOUT, &cto,
+			sizeof cto);
+	}
+	return rc;
 }
 
 static int

@@ -255,11 +255,11 @@ exp_read_local(lua_State *L, lexp *x)
 	lua_pop(L, 1);
 }
 
-/* Reads list field k of the hierarchy at t: n positive integers (nil:
- * all def) into out (fanout or every of each level). */
+/* Reads list field k ("fanouts" or "every") of the hierarchy at t: n
+ * integers >= 1 (nil: all 1), one per level, into h. */
 static void
 exp_read_levels(lua_State *L, int t, const char *k, lua_Integer n,
-    lua_Integer def, int every, fmi_hier_cfg *h)
+    fmi_hier_cfg *h)
 {
 	const char *fn = "fm.experiment: topology";
 	int ty = lua_getfield(L, t, k);
@@ -269,7 +269,7 @@ exp_read_levels(lua_State *L, int t, const char *k, lua_Integer n,
 	}
 	for (lua_Integer i = 1; i <= n; i++) {
 		int ok = 1;
-		lua_Integer v = def;
+		lua_Integer v = 1;
 		if (ty != LUA_TNIL) {
 			lua_rawgeti(L, -1, i);
 			v = lua_tointegerx(L, -1, &ok);
@@ -279,7 +279,7 @@ exp_read_levels(lua_State *L, int t, const char *k, lua_Integer n,
 			luaL_error(L, "%s: %s[%d] must be an integer >= 1", fn, k,
 			    (int)i);
 		}
-		if (every) {
+		if (k[0] == 'e') {
 			h->level[i - 1].every = (uint32_t)v;
 		} else {
 			h->level[i - 1].fanout = (uint32_t)v;
@@ -334,8 +334,8 @@ exp_read_hier(lua_State *L, lexp *x, int t)
 	}
 	memset(&x->cfg.hier, 0, sizeof x->cfg.hier);
 	x->cfg.hier.levels = (uint32_t)n;
-	exp_read_levels(L, t, "fanouts", n, 1, 0, &x->cfg.hier);
-	exp_read_levels(L, t, "every", n, 1, 1, &x->cfg.hier);
+	exp_read_levels(L, t, "fanouts", n, &x->cfg.hier);
+	exp_read_levels(L, t, "every", n, &x->cfg.hier);
 	exp_read_level_aggs(L, x, t, n);
 }
 

@@ -519,12 +519,15 @@ l_star(lua_State *L)
 	return 1;
 }
 
-/* fm.topology.hierarchical{ fanouts = { 4, 25 }, every = { 5, 1 } } ->
- * { kind = "hierarchical", fanouts, every, clients = 100, describe = f } */
+/* fm.topology.hierarchical{ fanouts = { 4, 25 }, every = { 5, 1 }
+ * [, aggregators = { "fedavg", { "fedadam", lr = 0.01 } }] } ->
+ * { kind = "hierarchical", fanouts, every, [aggregators,] clients = 100,
+ *   describe = f }; fm.experiment checks the aggregators. */
 static int
 l_hierarchical(lua_State *L)
 {
-	static const char *const f[] = { "fanouts", "every", NULL };
+	static const char *const f[] = { "fanouts", "every", "aggregators",
+		NULL };
 	const char *fn = "fm.topology.hierarchical";
 	lua_Integer fan[TOPO_MAX_LEVELS], clients;
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -547,6 +550,16 @@ l_hierarchical(lua_State *L)
 	push_every(L, fn, levels);
 	lua_setfield(L, -2, "every");
 	lfm_set_int(L, "clients", clients);
+	if (lua_getfield(L, 1, "aggregators") != LUA_TNIL) {
+		if (!lua_istable(L, -1) || luaL_len(L, -1) != levels) {
+			return luaL_error(L, "%s: field 'aggregators' must list "
+			    "one aggregator per level (%d), top-down, e.g. "
+			    "{ \"fedavg\", \"fedavg\" }", fn, levels);
+		}
+		lua_setfield(L, -2, "aggregators");
+	} else {
+		lua_pop(L, 1);
+	}
 	set_describe(L);
 	return 1;
 }

@@ -146,6 +146,7 @@ p2p_start_send(p2p_node *nd, const fmi_adj *a, uint32_t round,
 	memcpy(nd->payload->data, nd->peer.y, nd->dim * sizeof(float));
 	fmi_f32_to_le(nd->payload->data, nd->dim);
 	nd->send_round = round;
+	memset(nd->unsent, 0, nd->n);
 	for (uint32_t e = a->out_off[nd->id]; e < a->out_off[nd->id + 1]; e++) {
 		uint32_t j = a->out_adj[e];
 		int rv = p2p_dial(nd, j, err);
@@ -246,10 +247,10 @@ p2p_on_message(p2p_node *nd, fmi_rmsg *r, uint32_t round)
 	char why[512];
 	const char *id = p2p_reject(nd, r, round, why, sizeof why);
 	int late = id != NULL && strcmp(id, "FM-ROUND") == 0;
-	if (late && nd->absent[r->m.from] && r->m.round + 1 >= round) {
-		/* a model one round late shows the neighbour is alive and
-		 * caught up: wait for it again from the next round on (older
-		 * ones come from a peer that will catch up by itself) */
+	if (late && nd->absent[r->m.from]) {
+		/* a late model still shows the neighbour is alive: wait for it
+		 * again from the next round on. It catches up as soon as it
+		 * sees this peer's models, so the wait is short. */
 		nd->absent[r->m.from] = 0;
 		fm_log(FM_LOG_INFO, "FM-REJOIN", "peer %u: neighbour %d is back "
 		    "(at round %u, behind this peer's %u)", nd->id + 1,
@@ -312,18 +313,42 @@ p2p_mark_absent(p2p_node *nd, const fmi_adj *a, uint32_t round)
 	}
 }
 
+/* Handles one message, waiting up to ms for it. FM_ETIMEDOUT when none
+ * came; malformed ones are logged by the transport and skipped. */
+static int
+p2p_receive(p2p_node *nd, uint32_t round, int ms, fm_error *err)
+{
+	fmi_rmsg r;
+	int rv = fmi_tran_recv(nd->in, &r, ms, err);
+	if (rv == FM_OK) {
+		p2p_on_message(nd, &r, round);
+	}
+	return rv == FM_EPROTO || rv == FM_EVERSION ? FM_OK : rv;
+}
+
 /* Waits for this round's models until every present in-neighbour's came,
- * the deadline passed, or the neighbours turned out to be far ahead. */
+ * the deadline passed, or the neighbours turned out to be far ahead.
+ * Whatever is already queued is read first, even when no neighbour is
+ * awaited: that is how an absent neighbour's return is noticed. */
 static int
 p2p_collect(p2p_node *nd, const fmi_adj *a, uint32_t round, double wait,
     fm_error *err)
 {
 	double deadline = fmi_now() + wait;
-	int all = 0;
+	int all = 0, rv;
+	while ((rv = p2p_receive(nd, round, 0, err)) == FM_OK) {
+	}
+	if (rv != FM_ETIMEDOUT) {
+		return rv;
+	}
 	for (;;) {
+		/* Sends to a neighbour not connected yet are retried while
+		 * the round lasts; only the first round waits for them (the
+		 * links come up): later a slow link must not hold the round. */
 		uint32_t sending = p2p_flush_sends(nd);
 		(void)p2p_count(nd, a, round, &all);
-		if ((all && sending == 0) || nd->behind > round) {
+		if ((all && (sending == 0 || round > 1)) || nd->behind > round) {
+			p2p_give_up_sends(nd, round);
 			return FM_OK;
 		}
 		double left = deadline - fmi_now();
@@ -332,14 +357,9 @@ p2p_collect(p2p_node *nd, const fmi_adj *a, uint32_t round, double wait,
 			p2p_give_up_sends(nd, round);
 			return FM_OK;
 		}
-		fmi_rmsg r;
 		int ms = (int)(left * 1000) + 1;
-		int rv = fmi_tran_recv(nd->in, &r, sending ? FMI_MIN(ms, 20) :
-		    ms, err);
-		if (rv == FM_OK) {
-			p2p_on_message(nd, &r, round);
-		} else if (rv != FM_ETIMEDOUT && rv != FM_EPROTO &&
-		    rv != FM_EVERSION) {
+		rv = p2p_receive(nd, round, sending ? FMI_MIN(ms, 20) : ms, err);
+		if (rv != FM_OK && rv != FM_ETIMEDOUT) {
 			return rv;
 		}
 	}
