@@ -42,7 +42,8 @@ local fm = require "fedmesh"
 local opt = fm.args {
   mode = "accuracy", topology = "ring", peers = 16, rounds = 30,
   eval_samples = 0, lr = 0.05, epochs = 1, batch = 32, seed = 1, k = 4,
-  max_rounds = 400, floor = 1e-5, seeds = 8,
+  max_rounds = 400, floor = 1e-5, seeds = 16,
+  replay_seeds = 1000,
 }
 
 -- ---- JSON ------------------------------------------------------------------
@@ -431,6 +432,18 @@ local function rate_matching()
       "measured_over_replayed_distance_last", dist[t1] / pred[t1],
       "per_round", rows_of(dist, pred, secs))
   end
+  -- the replay alone, over many more matching sequences (seeds 1001..):
+  -- the sampling error of the few measured sequences, and the exact
+  -- expectation E[(rms_{t+1}/rms_t)^2] = lambda it converges to
+  local rsq, rlg, rn = 0, 0, 0
+  for s = 1001, 1000 + opt.replay_seeds do
+    local g = fm.topology.matching { peers = N, seed = s }
+    local _, rms = replay(g, 20)
+    for t = 1, 19 do
+      local r = rms[t + 1] / rms[t]
+      rsq, rlg, rn = rsq + r * r, rlg + math.log(r), rn + 1
+    end
+  end
   local mslem = 0
   for _, v in ipairs(slems) do mslem = mslem + v end
   mslem = mslem / #slems
@@ -457,6 +470,10 @@ local function rate_matching()
     "rate_ratio_vs_describe", measured / math.sqrt(slems[1]),
     "replayed_mean_squared_contraction", psq / pn,
     "replayed_mean_squared_contraction_rms", prms / pn,
+    "replay_only_seeds", opt.replay_seeds,
+    "replay_only_mean_squared_contraction_rms", rsq / rn,
+    "replay_only_rate_rms", math.sqrt(rsq / rn),
+    "replay_only_typical_rate_geomean", math.exp(rlg / rn),
     "measured_typical_rate_geomean", math.exp(lg / n),
     "replayed_typical_rate_geomean", math.exp(plg / pn),
     "seconds_per_round", secs_all / rounds_all,

@@ -229,7 +229,10 @@ p2p_round(p2p_sim *s, fmi_round_metrics *m, float *mean, fm_error *err)
 	uint32_t every = cfg->eval_every ? cfg->eval_every : 1;
 	memset(m, 0, sizeof *m);
 	m->round = s->round;
-	m->sampled = m->updates = s->n;
+	for (uint32_t i = 0; i < s->n; i++) { /* as the deployed monitor */
+		m->sampled += p2p_honest(s, i);
+	}
+	m->updates = m->sampled;
 	int rv = fmi_graph_round(cfg->graph, s->round, &s->adj, err);
 	if (rv == FM_OK && (rv = p2p_parallel(s, p2p_train_one)) != FM_OK) {
 		return fm_error_set(err, rv, "round %u: local training failed: "
