@@ -82,6 +82,16 @@ enc = function(v)
   end
 end
 
+-- the 1-minute load average when a configuration starts (timings are only
+-- meaningful on a quiet machine)
+local function loadavg()
+  local f = io.open("/proc/loadavg")
+  if not f then return nil end
+  local v = tonumber(f:read("l"):match("^(%S+)"))
+  f:close()
+  return v
+end
+
 -- ---- topologies ------------------------------------------------------------
 local N = opt.peers
 local function graph(kind)
@@ -155,7 +165,9 @@ local function accuracy()
       or "d-psgd (gossip, metropolis-hastings)",
     "rounds", #res.rounds, "epochs", opt.epochs, "batch", opt.batch,
     "lr", opt.lr, "partition", "iid", "seed", opt.seed,
-    "slem", d.slem, "spectral_gap", d.spectral_gap, "diameter", d.diameter,
+    "slem", not star and d.slem or nil,
+    "spectral_gap", not star and d.spectral_gap or nil,
+    "diameter", d.diameter, "load_at_start", loadavg(),
     "eval_samples", nev,
     "eval_note", star and "the global model on the whole test set"
       or (nev < #test and string.format("each peer on the same %d-sample "
@@ -333,7 +345,7 @@ local function rate_static()
   while stopped == "floor" and t1 > 1 and pred[t1] < opt.floor * d0 do
     t1 = t1 - 1
   end
-  local wall = os.time()
+  local wall, load = os.time(), loadavg()
   local dist, secs = gossip_run(g, opt.seed, rounds)
   local out = obj(
     "bench", "p2p_fmnist", "part", "consensus_rate",
@@ -341,7 +353,7 @@ local function rate_static()
     "time_varying", false, "rounds", rounds, "seed", opt.seed,
     "init", "independent", "lr", 0, "epochs", 1, "batch", opt.batch,
     "describe_slem", d.slem, "describe_spectral_gap", d.spectral_gap,
-    "initial_distance_analytic", d0,
+    "initial_distance_analytic", d0, "load_at_start", load,
     "seconds_per_round", sum_seconds(secs) / rounds,
     "wall_seconds", os.time() - wall)
   local function add(k, v)
@@ -401,6 +413,7 @@ local function rate_matching()
   local sq, lg, n = 0, 0, 0          -- measured, pooled
   local psq, plg, prms, pn = 0, 0, 0, 0 -- replayed, pooled
   local wall, secs_all, rounds_all = os.time(), 0, 0
+  local load = loadavg()
   for s = 1, opt.seeds do
     local g = fm.topology.matching { peers = N, seed = s }
     local d = g:describe()
@@ -451,7 +464,7 @@ local function rate_matching()
   print(enc(obj(
     "bench", "p2p_fmnist", "part", "consensus_rate",
     "topology", "matching", "peers", N, "time_varying", true,
-    "seeds", opt.seeds, "init", "independent", "lr", 0, "epochs", 1,
+    "seeds", opt.seeds, "load_at_start", load, "init", "independent", "lr", 0, "epochs", 1,
     "batch", opt.batch, "pooled_steps", n,
     "describe_slem_seed1", slems[1], "describe_slem_mean", mslem,
     "describe_samples", 64,

@@ -23,7 +23,9 @@
  * the prefix both know. Changelog:
  *   1.0  first version: aggregator kind, host API with messaging and timers.
  *   1.1  consensus kind (fm_consensus_ops, fm_peer_model, fm_mix) for
- *        decentralized (peer-to-peer) federations.
+ *        decentralized (peer-to-peer) federations; defence kind
+ *        (fm_defence_ops, fm_defence_round) for Byzantine-robust
+ *        aggregation.
  */
 #ifndef FEDMESH_PLUGIN_H
 #define FEDMESH_PLUGIN_H
@@ -278,6 +280,59 @@ typedef struct fm_consensus_ops {
 	int (*c_on_timer)(void *st, uint64_t tag);
 	/* append below this line only. */
 } fm_consensus_ops;
+
+/*
+ * Defence (Byzantine-robust aggregation). On an aggregating node, a
+ * defence sees all the round's accepted updates at once, before the
+ * aggregator: it may rewrite them in place (clipping), replace them by one
+ * robust update (median, geometric median, centered clipping), or choose
+ * which pass and with what weight (Krum, Multi-Krum). The rows it passes
+ * go to the aggregator's a_accept in the order given, so any defence
+ * composes with any aggregator (Multi-Krum then FedAdam). A defence alone
+ * is followed by FedAvg.
+ */
+typedef struct fm_defence_round {
+	uint32_t struct_size;    /* sizeof(fm_defence_round) */
+	uint32_t round;          /* 1-based */
+	uint32_t n;              /* updates this round */
+	uint32_t reserved0;
+	size_t dim;
+	float *deltas;           /* [n][dim] row-major, 64-byte aligned rows
+	                          * (dim rounded up: row i starts at
+	                          * deltas + i * stride); writable */
+	size_t stride;           /* floats between rows (>= dim) */
+	const fm_update *updates; /* [n]: sender, examples, loss of row i
+	                           * (updates[i].delta == row i) */
+	const float *global;     /* the model the updates apply to [dim] */
+	const float *server_delta; /* FLTrust's root-data update [dim], or
+	                            * NULL when the server holds no root data */
+	/* output: rows passed on to the aggregator, in order, each with the
+	 * example count it is weighted by. Both arrays hold n entries. */
+	uint32_t *keep;
+	uint64_t *keep_examples;
+	uint32_t nkeep;          /* 0: nothing passes; the model stays */
+	uint32_t reserved1;
+} fm_defence_round;
+
+typedef struct fm_defence_ops {
+	uint32_t d_struct_size; /* sizeof(fm_defence_ops) */
+	uint32_t d_kind;        /* FM_KIND_DEFENCE */
+	const char *d_name;
+	size_t d_state_size;
+
+	/* Required. */
+	int (*d_init)(void *st, const fm_instance *inst);
+	/* Required. */
+	void (*d_fini)(void *st);
+	/* Required. Fills keep/keep_examples/nkeep; may rewrite rows. An
+	 * error fails the round (the model stays). */
+	int (*d_apply)(void *st, fm_defence_round *r);
+
+	/* Optional, as for aggregators. */
+	int (*d_on_message)(void *st, const fm_message *m);
+	int (*d_on_timer)(void *st, uint64_t tag);
+	/* append below this line only. */
+} fm_defence_ops;
 
 /* ------------------------------------------------------------------ */
 /* The host API table.                                                 */

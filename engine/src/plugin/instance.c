@@ -171,3 +171,44 @@ fmi_cons_close(fmi_cons *k)
 	k->ops->c_fini(k->h.state);
 	inst_free(&k->h);
 }
+
+int
+fmi_def_open(fmi_def **out, const fmi_component *c, const fm_value *params,
+    size_t dim, uint32_t role, int32_t node_id, uint64_t seed, fm_error *err)
+{
+	if (out == NULL || c == NULL || c->kind != FM_KIND_DEFENCE ||
+	    c->ops == NULL) {
+		return fm_error_set(err, FM_EINVAL, "not a defence");
+	}
+	fmi_def *d = calloc(1, sizeof *d);
+	if (d == NULL) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory");
+	}
+	d->h.comp = c;
+	d->ops = c->ops;
+	int rv = inst_prepare(&d->h, d->ops->d_state_size, params, dim, role,
+	    node_id, seed, NULL, err);
+	if (rv == FM_OK) {
+		rv = d->ops->d_init(d->h.state, &d->h.inst);
+		if (rv != FM_OK) {
+			d->ops->d_fini(d->h.state);
+			rv = inst_init_failed(&d->h, "d_init", rv, err);
+		}
+	}
+	if (rv != FM_OK) {
+		inst_free(&d->h);
+		return rv;
+	}
+	*out = d;
+	return FM_OK;
+}
+
+void
+fmi_def_close(fmi_def *d)
+{
+	if (d == NULL) {
+		return;
+	}
+	d->ops->d_fini(d->h.state);
+	inst_free(&d->h);
+}

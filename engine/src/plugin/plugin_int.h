@@ -17,7 +17,9 @@
 	(offsetof(fm_plugin_info, reserved) + 4 * sizeof(void *))
 #define FMI_AGG_OPS_SIZE_1_0 \
 	(offsetof(fm_aggregator_ops, a_on_timer) + sizeof(void (*)(void)))
-/* Consensus ops arrived in 1.1. */
+/* Defence and consensus ops arrived in 1.1. */
+#define FMI_DEF_OPS_SIZE_1_1 \
+	(offsetof(fm_defence_ops, d_on_timer) + sizeof(void (*)(void)))
 #define FMI_CONS_OPS_SIZE_1_1 \
 	(offsetof(fm_consensus_ops, c_on_timer) + sizeof(void (*)(void)))
 

@@ -35,7 +35,7 @@ typedef struct reg_kind {
 static const reg_kind reg_kinds[] = {
 	{ "unknown", 0 },
 	{ "aggregator", FMI_AGG_OPS_SIZE_1_0 },
-	{ "defence", 0 },
+	{ "defence", FMI_DEF_OPS_SIZE_1_1 },
 	{ "privacy", 0 },
 	{ "consensus", FMI_CONS_OPS_SIZE_1_1 },
 	{ "compressor", 0 },
@@ -57,6 +57,12 @@ _Static_assert(offsetof(fm_aggregator_ops, a_name) ==
     offsetof(reg_ops_head, name), "ops head: name");
 _Static_assert(offsetof(fm_aggregator_ops, a_state_size) ==
     offsetof(reg_ops_head, state_size), "ops head: state size");
+_Static_assert(offsetof(fm_defence_ops, d_kind) ==
+    offsetof(reg_ops_head, kind), "defence head: kind");
+_Static_assert(offsetof(fm_defence_ops, d_name) ==
+    offsetof(reg_ops_head, name), "defence head: name");
+_Static_assert(offsetof(fm_defence_ops, d_state_size) ==
+    offsetof(reg_ops_head, state_size), "defence head: state size");
 _Static_assert(offsetof(fm_consensus_ops, c_kind) ==
     offsetof(reg_ops_head, kind), "consensus head: kind");
 _Static_assert(offsetof(fm_consensus_ops, c_name) ==
@@ -71,6 +77,7 @@ typedef struct reg_comp {
 	union {
 		fm_aggregator_ops agg;
 		fm_consensus_ops cons;
+		fm_defence_ops def;
 	} ops;
 } reg_comp;
 
@@ -537,6 +544,27 @@ rr_copy_agg(fm_registrar *r, reg_comp *rc, const void *ops, size_t size)
 }
 
 static int
+rr_copy_def(fm_registrar *r, reg_comp *rc, const void *ops, size_t size)
+{
+	fm_defence_ops *d = &rc->ops.def;
+	const char *missing = NULL;
+	memcpy(d, ops, FMI_MIN(size, sizeof *d));
+	if (d->d_init == NULL) {
+		missing = "d_init";
+	} else if (d->d_fini == NULL) {
+		missing = "d_fini";
+	} else if (d->d_apply == NULL) {
+		missing = "d_apply";
+	}
+	if (missing != NULL) {
+		return rr_fail(r, "FM-PLUGIN-OPS", FM_EPLUGIN, "defence '%s' "
+		    "has no %s (required)", d->d_name, missing);
+	}
+	rc->c.ops = d;
+	return FM_OK;
+}
+
+static int
 rr_copy_cons(fm_registrar *r, reg_comp *rc, const void *ops, size_t size)
 {
 	fm_consensus_ops *c = &rc->ops.cons;
@@ -585,6 +613,8 @@ fmi_registrar_register(fm_registrar *r, const void *ops, size_t ops_size)
 	if (rv == FM_OK) {
 		rv = h.kind == FM_KIND_CONSENSUS ?
 		    rr_copy_cons(r, rc, ops, ops_size) :
+		    h.kind == FM_KIND_DEFENCE ?
+		    rr_copy_def(r, rc, ops, ops_size) :
 		    rr_copy_agg(r, rc, ops, ops_size);
 	}
 	if (rv != FM_OK) {

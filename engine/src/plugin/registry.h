@@ -130,4 +130,15 @@ int fmi_cons_open(fmi_cons **out, const fmi_component *c,
     const fmi_node_link *link, fm_error *err);
 void fmi_cons_close(fmi_cons *c); /* NULL ok */
 
+/* An open defence instance on an aggregating node. */
+typedef struct fmi_def {
+	fmi_inst_head h;
+	const fm_defence_ops *ops;
+} fmi_def;
+
+int fmi_def_open(fmi_def **out, const fmi_component *c,
+    const fm_value *params, size_t dim, uint32_t role, int32_t node_id,
+    uint64_t seed, fm_error *err);
+void fmi_def_close(fmi_def *d); /* NULL ok */
+
 #endif /* FMI_PLUGIN_REGISTRY_H */
