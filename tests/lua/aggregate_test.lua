@@ -29,7 +29,7 @@ local function fails(pattern, ...)
   local ok, err = pcall(fm.aggregate, ...)
   assert(not ok and err:find(pattern), tostring(err))
 end
-fails("unknown aggregator 'nosuch'", "nosuch", updates, {})
+fails("unknown aggregator or defence 'nosuch'", "nosuch", updates, {})
 fails("must be a list of 3 numbers", "fedavg",
   { { weights = { 1, 2, 3 } }, { weights = { 1, 2 } } }, {})
 fails("momentum", "fedavgm", updates, { momentum = 7 })

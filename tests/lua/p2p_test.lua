@@ -82,7 +82,7 @@ local function fails(pat, t)
   assert(not ok and tostring(err):find(pat),
     "expected /" .. pat .. "/, got: " .. tostring(err))
 end
-fails("'aggregator' and 'clients_per_round' are for star", { aggregator = "fedavg" })
+fails("are for star and hierarchical topologies", { aggregator = "fedavg" })
 fails("topology has 6 peers but the partition 'train' has 8",
   { topology = fm.topology.ring { peers = 6 } })
 fails("unknown consensus plugin 'gosip'", { consensus = "gosip" })

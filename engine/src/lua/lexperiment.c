@@ -149,6 +149,9 @@ exp_release(lua_State *L, lexp *x)
 	x->cfg.train = x->cfg.test = NULL;
 	x->cfg.part = NULL;
 	lfm_comp_free(&x->agg);
+	lfm_comp_free(&x->def);
+	fmi_dataset_unref(x->cfg.root_data);
+	x->cfg.root_data = NULL;
 	for (int i = 0; i < FMI_HIER_MAX_LEVELS; i++) {
 		lfm_comp_free(&x->level_agg[i]);
 	}
@@ -369,6 +372,30 @@ exp_read_topology(lua_State *L, lexp *x)
 	lua_pop(L, 1);
 }
 
+/* defence = "krum" | { "multikrum", f = 2, m = 5 }, and root_data (a
+ * Dataset the server trains on, for FLTrust). */
+static void
+exp_read_defence(lua_State *L, lexp *x)
+{
+	if (lua_getfield(L, 1, "defence") != LUA_TNIL) {
+		lfm_read_component(L, -1, FM_KIND_DEFENCE, "fm.experiment",
+		    "defence", "krum", &x->def);
+		x->cfg.defence = x->def.c;
+		x->cfg.def_params = x->def.params;
+	}
+	lua_pop(L, 1);
+	if (lua_getfield(L, 1, "root_data") != LUA_TNIL) {
+		if (luaL_testudata(L, -1, LFM_DATASET) == NULL) {
+			luaL_error(L, "fm.experiment: field 'root_data' must be a "
+			    "fedmesh.Dataset (the server's own clean data, for "
+			    "FLTrust), got %s", luaL_typename(L, -1));
+		}
+		x->cfg.root_data = ((lfm_dataset *)lua_touserdata(L, -1))->d;
+		fmi_dataset_ref(x->cfg.root_data);
+	}
+	lua_pop(L, 1);
+}
+
 /* Fields that only a peer-to-peer topology understands. */
 static void
 exp_read_star_only(lua_State *L)
@@ -460,7 +487,8 @@ lfm_experiment(lua_State *L)
 		"test", "rounds", "clients_per_round", "local_training",
 		"aggregator", "seed", "on_round", "threads", "round_timeout",
 		"min_updates", "eval_every", "quiet", "metrics", "deploy",
-		"consensus", "eval_samples", "adversaries", "init", NULL };
+		"consensus", "eval_samples", "adversaries", "init", "defence",
+		"root_data", NULL };
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lfm_check_fields(L, 1, "fm.experiment", fields);
 	lexp *x = lua_newuserdatauv(L, sizeof *x, 0);
@@ -483,6 +511,7 @@ lfm_experiment(lua_State *L)
 		lua_pop(L, 1);
 		x->cfg.aggregator = x->agg.c;
 		x->cfg.agg_params = x->agg.params;
+		exp_read_defence(L, x);
 	}
 	lfm_read_deploy(L, x);
 	if (lua_getfield(L, 1, "on_round") != LUA_TNIL) {

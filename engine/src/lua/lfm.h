@@ -51,6 +51,7 @@ typedef struct lexp {
 	fmi_fed_cfg cfg;
 	fmi_arch arch;
 	lfm_comp agg;
+	lfm_comp def; /* defence, or .c == NULL */
 	lfm_comp level_agg[FMI_HIER_MAX_LEVELS]; /* hierarchical: per level */
 	/* decentralized (topology is a peer-to-peer graph) */
 	struct fmi_graph *graph; /* owned by the topology value: */

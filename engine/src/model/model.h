@@ -18,7 +18,7 @@
 #include "fedmesh/plugin.h"
 #include "data/data.h"
 
-#define FMI_MAX_LAYERS 16 /* dense layers */
+#define FMI_MAX_LAYERS 16 /* dense layers (a CNN has 4 layers) */
 
 /* A named slice of the parameter block: a [rows x cols] matrix or a
  * [cols] vector (rows = 1). */
@@ -29,25 +29,58 @@ typedef struct fmi_slice {
 } fmi_slice;
 
 /*
- * Dense network: widths[0] inputs, widths[nlayers] outputs, ReLU between
- * layers, softmax cross-entropy on top. nlayers = 1 is multinomial logistic
- * regression. Layer l has weight [widths[l] x widths[l+1]] (so
- * Y = X W + b) followed by bias [widths[l+1]].
+ * The CNN of McMahan et al. 2017 for side x side one-channel images:
+ * conv KxK ch[0] ('same' padding K/2) -> ReLU -> max-pool 2 -> conv KxK
+ * ch[1] -> ReLU -> max-pool 2 -> dense hidden -> ReLU -> dense classes.
+ * side must be a multiple of 4, kernel odd.
+ */
+typedef struct fmi_cnn_shape {
+	uint32_t side;   /* 28 */
+	uint32_t kernel; /* 5 */
+	uint32_t ch[2];  /* 32, 64 */
+	uint32_t hidden; /* 512 */
+	uint32_t classes; /* 10 */
+} fmi_cnn_shape;
+
+/*
+ * kind "mlp" / "logreg": dense network, widths[0] inputs, widths[nlayers]
+ * outputs, ReLU between layers, softmax cross-entropy on top. nlayers = 1
+ * is multinomial logistic regression. Layer l has weight
+ * [widths[l] x widths[l+1]] (so Y = X W + b) followed by bias [widths[l+1]].
+ *
+ * kind "cnn": the shape is in cnn; nlayers = 4 (conv1, conv2, fc1, fc2)
+ * and widths[l] is the size of one sample's activation after layer l:
+ * inputs side^2, ch[0] (side/2)^2, ch[1] (side/4)^2, hidden, classes, so
+ * widths[0] and widths[nlayers] are inputs and outputs as for a dense
+ * network. Every layout is PyTorch's: activations NCHW, conv weight
+ * [out][in][kh][kw], dense weight [out][in] (Y = X W^T + b), and the slices
+ * conv1.weight, conv1.bias, conv2.weight, conv2.bias, fc1.weight, fc1.bias,
+ * fc2.weight, fc2.bias in that order: the parameter block is
+ * torch.cat([p.flatten() for p in net.parameters()]) of the same network.
+ * A weight slice's rows are its outputs and cols its fan-in (in*kh*kw).
  */
 typedef struct fmi_arch {
-	char kind[16]; /* "mlp" or "logreg" */
+	char kind[16]; /* "mlp", "logreg" or "cnn" */
 	uint32_t nlayers;
 	uint32_t widths[FMI_MAX_LAYERS + 1];
 	size_t nparams;
 	uint32_t nslices;
 	fmi_slice slices[2 * FMI_MAX_LAYERS];
+	fmi_cnn_shape cnn; /* kind "cnn" only; zero otherwise */
 } fmi_arch;
 
 /* widths has nwidths >= 2 entries, each >= 1. */
 int fmi_arch_mlp(fmi_arch *a, const uint32_t *widths, uint32_t nwidths,
     fm_error *err);
-/* PyTorch's default nn.Linear init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
- * weights and biases. Deterministic for a given rng state. */
+/* The CNN; McMahan et al.'s is { 28, 5, { 32, 64 }, 512, 10 } with
+ * 1,663,370 parameters. */
+int fmi_arch_cnn(fmi_arch *a, const fmi_cnn_shape *s, fm_error *err);
+/* True for an architecture made by fmi_arch_cnn. */
+int fmi_arch_is_cnn(const fmi_arch *a);
+/* PyTorch's default init for nn.Linear and nn.Conv2d (kaiming uniform with
+ * a = sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases,
+ * fan_in = in (dense) or in*kh*kw (conv). Deterministic for a given rng
+ * state. */
 void fmi_arch_init_params(const fmi_arch *a, float *params, fm_rng *rng);
 
 typedef struct fmi_sgd {

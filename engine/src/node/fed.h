@@ -81,6 +81,11 @@ typedef struct fmi_fed_cfg {
 	const fmi_component *aggregator;
 	const fm_value *agg_params;
 	fmi_hier_cfg hier;         /* hierarchical tree; levels 0: star */
+	/* Byzantine-robust aggregation: a defence plugin applied to each
+	 * edge's (a star's: the server's) updates before its aggregator */
+	const fmi_component *defence;
+	const fm_value *def_params;
+	fmi_dataset *root_data;    /* server-held data (FLTrust), or NULL */
 	uint32_t workers;          /* simulation worker threads; 0: cores */
 	uint32_t round_timeout_ms; /* per-round deadline; 0: 1 hour */
 	uint32_t min_updates;      /* quorum; 0: every sampled client */

@@ -36,6 +36,8 @@ struct fmi_server;
 typedef struct srv_agg {
 	struct fmi_server *s;
 	fmi_agg *agg;
+	fmi_def *def;        /* edges: the defence before agg, or NULL */
+	uint32_t row0, nrows; /* edges with a defence: this round's rows */
 	float *model;        /* the root's is the server's global model */
 	uint32_t level;
 	int32_t id;          /* FM_NODE_SERVER, or nclients + its index */
@@ -81,6 +83,15 @@ typedef struct fmi_server {
 	fmi_round_metrics *m;
 	fmi_timers timers;
 	uint64_t seq;
+	/* defences: the round's accepted updates as rows */
+	float *dmat;        /* [clients_per_round][stride], 64-byte rows */
+	size_t stride;
+	fm_update *dmeta;   /* row i's sender, examples, loss */
+	uint32_t nrows;
+	uint32_t *keep;     /* a defence's output */
+	uint64_t *keep_ne;
+	float *sdelta;      /* the server's root-data update (FLTrust) */
+	uint32_t *root_idx;
 } fmi_server;
 
 uint64_t
@@ -227,9 +238,48 @@ srv_open_node(fmi_server *s, uint32_t i, fm_error *err)
 		return fm_error_set(err, FM_ENOMEM, "out of memory for the "
 		    "model of aggregator %u", i);
 	}
-	return fmi_agg_open(&n->agg, c, params, s->dim,
+	int rv = fmi_agg_open(&n->agg, c, params, s->dim,
 	    i == 0 ? FM_ROLE_SERVER : FM_ROLE_EDGE, n->id,
 	    i == 0 ? seed : fmi_hash64(seed ^ i), &link, err);
+	if (rv == FM_OK && edge && cfg->defence != NULL) {
+		rv = fmi_def_open(&n->def, cfg->defence, cfg->def_params,
+		    s->dim, i == 0 ? FM_ROLE_SERVER : FM_ROLE_EDGE, n->id,
+		    fmi_hash64(seed ^ 0x646566ULL ^ i), err);
+	}
+	return rv;
+}
+
+/* Buffers a defence needs: the round's updates as aligned rows. */
+static int
+srv_open_defence(fmi_server *s, fm_error *err)
+{
+	const fmi_fed_cfg *cfg = s->cfg;
+	size_t n = cfg->clients_per_round;
+	if (cfg->defence == NULL) {
+		return FM_OK;
+	}
+	s->stride = (s->dim + 15) & ~(size_t)15; /* 64-byte rows */
+	s->dmat = aligned_alloc(64, n * s->stride * sizeof(float));
+	s->dmeta = calloc(n, sizeof *s->dmeta);
+	s->keep = calloc(n, sizeof *s->keep);
+	s->keep_ne = calloc(n, sizeof *s->keep_ne);
+	if (!s->dmat || !s->dmeta || !s->keep || !s->keep_ne) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory for %zu "
+		    "updates of %zu parameters (defence '%s')", n, s->dim,
+		    cfg->defence->desc->name);
+	}
+	if (cfg->root_data == NULL) {
+		return FM_OK;
+	}
+	s->sdelta = malloc(s->dim * sizeof(float));
+	s->root_idx = malloc(cfg->root_data->n * sizeof *s->root_idx);
+	if (s->sdelta == NULL || s->root_idx == NULL) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < cfg->root_data->n; i++) {
+		s->root_idx[i] = (uint32_t)i;
+	}
+	return FM_OK;
 }
 
 /* Builds the tree: every aggregator starts from the global model. */
@@ -316,6 +366,9 @@ srv_open(fmi_server *s, fm_error *err)
 	if (rv == FM_OK) {
 		rv = srv_open_hier(s, err);
 	}
+	if (rv == FM_OK) {
+		rv = srv_open_defence(s, err);
+	}
 	if (rv != FM_OK) {
 		return rv;
 	}
@@ -333,6 +386,7 @@ srv_close(fmi_server *s)
 {
 	for (uint32_t i = 0; s->nodes != NULL && i < s->nnodes; i++) {
 		fmi_agg_close(s->nodes[i].agg);
+		fmi_def_close(s->nodes[i].def);
 		free(s->nodes[i].model);
 	}
 	free(s->nodes);
@@ -348,6 +402,12 @@ srv_close(fmi_server *s)
 	free(s->load);
 	free(s->jobs);
 	free(s->heard);
+	free(s->dmat);
+	free(s->dmeta);
+	free(s->keep);
+	free(s->keep_ne);
+	free(s->sdelta);
+	free(s->root_idx);
 }
 
 static int
@@ -574,8 +634,10 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 	s->waiting = s->cfg->clients_per_round;
 	s->ne_sum = 0;
 	s->loss_sum = 0;
+	s->nrows = 0;
 	for (uint32_t i = s->first[s->levels - 1]; i < s->nnodes; i++) {
 		s->nodes[i].nsampled = 0;
+		s->nodes[i].nrows = 0;
 		s->nodes[i].rne = 0;
 		s->nodes[i].rloss = 0;
 	}
@@ -602,6 +664,21 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 
 /* ---- collecting updates ------------------------------------------------- */
 
+/* With a defence, an update waits as a row until the round closes. */
+static int
+srv_hold(fmi_server *s, srv_agg *n, const fm_update *u, const void *data)
+{
+	float *row = s->dmat + (size_t)s->nrows * s->stride;
+	memcpy(row, data, s->dim * sizeof(float));
+	s->dmeta[s->nrows] = *u;
+	s->dmeta[s->nrows].delta = row;
+	if (n->nrows++ == 0) { /* an edge's updates come contiguous */
+		n->row0 = s->nrows;
+	}
+	s->nrows++;
+	return FM_OK;
+}
+
 static int
 srv_accept(fmi_server *s, srv_slot *slot)
 {
@@ -615,7 +692,8 @@ srv_accept(fmi_server *s, srv_slot *slot)
 	fm_update u = { m->from, m->round, delta, s->dim, m->num_examples,
 		m->loss };
 	srv_agg *n = &s->nodes[slot->edge];
-	int rv = n->agg->ops->a_accept(n->agg->h.state, &u);
+	int rv = n->def != NULL ? srv_hold(s, n, &u, data) :
+	    n->agg->ops->a_accept(n->agg->h.state, &u);
 	if (rv == FM_OK) {
 		s->ne_sum += m->num_examples;
 		s->loss_sum += m->loss * (double)m->num_examples;
@@ -859,6 +937,65 @@ srv_credit(fmi_server *s, uint32_t i)
 	}
 }
 
+/* FLTrust's reference: the server trains edge i's model on its root
+ * data (seeded like a client of this round) into s->sdelta. */
+static const float *
+srv_server_delta(fmi_server *s, const srv_agg *n)
+{
+	const fmi_fed_cfg *cfg = s->cfg;
+	fmi_train_stats st;
+	fm_rng rng;
+	if (cfg->root_data == NULL) {
+		return NULL;
+	}
+	float *w = fmi_trainer_params(s->eval);
+	memcpy(w, n->model, s->dim * sizeof(float));
+	fmi_rng_seed(&rng, fmi_task_seed(cfg->seed, s->round, 0), 0x726f6f74);
+	fmi_trainer_reset_optimizer(s->eval);
+	if (fmi_train_local(s->eval, cfg->root_data, s->root_idx,
+	        cfg->root_data->n, &cfg->local, &rng, &st) != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-DEFENCE", "round %u: training on the "
+		    "server's root data failed", s->round);
+		return NULL;
+	}
+	for (size_t k = 0; k < s->dim; k++) {
+		s->sdelta[k] = w[k] - n->model[k];
+	}
+	return s->sdelta;
+}
+
+/* Runs edge i's defence on its rows and feeds what it keeps to the
+ * aggregator. A failing defence feeds nothing: the model stays. */
+static void
+srv_defend(fmi_server *s, uint32_t i)
+{
+	srv_agg *n = &s->nodes[i];
+	fm_defence_round r = { sizeof r, s->round, n->nrows, 0, s->dim,
+		s->dmat + (size_t)n->row0 * s->stride, s->stride,
+		s->dmeta + n->row0, n->model, srv_server_delta(s, n), s->keep,
+		s->keep_ne, 0, 0 };
+	int rv = n->def->ops->d_apply(n->def->h.state, &r);
+	for (uint32_t k = 0; rv == FM_OK && k < r.nkeep; k++) {
+		rv = r.nkeep <= r.n && s->keep[k] < r.n ? FM_OK : FM_EPLUGIN;
+	}
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-DEFENCE", "round %u: defence '%s' failed "
+		    "(%s); no update is aggregated", s->round,
+		    n->def->h.comp->desc->name, fm_strerror(rv));
+		return;
+	}
+	for (uint32_t k = 0; k < r.nkeep; k++) {
+		fm_update u = r.updates[s->keep[k]];
+		u.num_examples = s->keep_ne[k];
+		if (n->agg->ops->a_accept(n->agg->h.state, &u) != FM_OK) {
+			fm_log(FM_LOG_WARN, "FM-AGG", "aggregator %s refused row "
+			    "%u passed by the defence", n->agg->h.comp->desc->name,
+			    s->keep[k]);
+		}
+	}
+	srv_metric(s, "defence_kept", (double)r.nkeep);
+}
+
 /* Every edge with a sampled client aggregates its updates. */
 static void
 srv_aggregate(fmi_server *s)
@@ -871,6 +1008,9 @@ srv_aggregate(fmi_server *s)
 		    s->levels == 1 ? "global model" : "edge models");
 	}
 	for (uint32_t i = s->first[s->levels - 1]; i < s->nnodes; i++) {
+		if (ok && s->nodes[i].def != NULL && s->nodes[i].nrows > 0) {
+			srv_defend(s, i);
+		}
 		if (s->nodes[i].nsampled > 0 && srv_finish(s, i, ok) == FM_OK) {
 			srv_credit(s, i);
 		}
