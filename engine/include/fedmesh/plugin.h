@@ -25,7 +25,8 @@
  *   1.1  consensus kind (fm_consensus_ops, fm_peer_model, fm_mix) for
  *        decentralized (peer-to-peer) federations; defence kind
  *        (fm_defence_ops, fm_defence_round) for Byzantine-robust
- *        aggregation.
+ *        aggregation; attack kind (fm_attack_ops, fm_attack_data) to
+ *        evaluate defences.
  */
 #ifndef FEDMESH_PLUGIN_H
 #define FEDMESH_PLUGIN_H
@@ -333,6 +334,77 @@ typedef struct fm_defence_ops {
 	int (*d_on_timer)(void *st, uint64_t tag);
 	/* append below this line only. */
 } fm_defence_ops;
+
+/*
+ * Attack (adversarial clients, to evaluate defences). An experiment marks
+ * some clients adversarial; the attack acts on them in two places:
+ *   - t_poison_data, on the client, before an adversarial client trains:
+ *     it may rewrite a private copy of the client's examples (label
+ *     flipping, a backdoor trigger). Called again once with purpose
+ *     FM_ATTACK_EVAL on a copy of the test set: an attack that defines a
+ *     success rate (a backdoor) rewrites it into its target set and sets
+ *     *defined = 1; the host then reports the global model's accuracy on
+ *     it as the metric "attack_success".
+ *   - t_poison_updates, on the aggregating node, before any defence: it
+ *     rewrites the adversarial rows of the round's update matrix and may
+ *     read the honest ones (colluding attacks: ALIE, IPM, as the papers
+ *     assume).
+ */
+enum fm_attack_purpose {
+	FM_ATTACK_TRAIN = 1, /* an adversarial client's training examples */
+	FM_ATTACK_EVAL = 2   /* the test set, to measure attack success */
+};
+
+typedef struct fm_attack_data {
+	uint32_t struct_size; /* sizeof(fm_attack_data) */
+	uint32_t purpose;     /* enum fm_attack_purpose */
+	float *x;             /* [n][dim] features, writable copy */
+	int32_t *y;           /* [n] labels, writable copy */
+	size_t n, dim;
+	uint32_t nclasses;
+	int32_t client;       /* node id (FM_ATTACK_TRAIN), else 0 */
+	uint32_t round;
+	uint32_t width, height; /* image shape when known (28x28), else 0 */
+	uint64_t seed;        /* for this client and round */
+	size_t nkeep;         /* out, FM_ATTACK_EVAL: examples kept (the
+	                       * first nkeep of x/y; e.g. the backdoor drops
+	                       * the target class); defaults to n */
+	int defined;          /* out, FM_ATTACK_EVAL: 1 if a success rate is
+	                       * defined */
+	uint32_t reserved0;
+} fm_attack_data;
+
+/* The round's updates at the aggregating node, as for defences. */
+typedef struct fm_attack_round {
+	uint32_t struct_size;
+	uint32_t round;
+	uint32_t n;
+	uint32_t nadv;            /* how many rows are adversarial */
+	size_t dim;
+	float *deltas;            /* [n][stride], writable */
+	size_t stride;
+	const fm_update *updates; /* [n] */
+	const uint8_t *adversarial; /* [n]: 1 = row i is an adversary's */
+	const float *global;
+	uint64_t seed;            /* for this round */
+} fm_attack_round;
+
+typedef struct fm_attack_ops {
+	uint32_t t_struct_size; /* sizeof(fm_attack_ops) */
+	uint32_t t_kind;        /* FM_KIND_ATTACK */
+	const char *t_name;
+	size_t t_state_size;
+
+	/* Required. */
+	int (*t_init)(void *st, const fm_instance *inst);
+	/* Required. */
+	void (*t_fini)(void *st);
+	/* Optional (data poisoning). */
+	int (*t_poison_data)(void *st, fm_attack_data *d);
+	/* Optional (model poisoning). */
+	int (*t_poison_updates)(void *st, fm_attack_round *r);
+	/* append below this line only. */
+} fm_attack_ops;
 
 /* ------------------------------------------------------------------ */
 /* The host API table.                                                 */

@@ -212,3 +212,44 @@ fmi_def_close(fmi_def *d)
 	d->ops->d_fini(d->h.state);
 	inst_free(&d->h);
 }
+
+int
+fmi_atk_open(fmi_atk **out, const fmi_component *c, const fm_value *params,
+    size_t dim, uint32_t role, int32_t node_id, uint64_t seed, fm_error *err)
+{
+	if (out == NULL || c == NULL || c->kind != FM_KIND_ATTACK ||
+	    c->ops == NULL) {
+		return fm_error_set(err, FM_EINVAL, "not an attack");
+	}
+	fmi_atk *t = calloc(1, sizeof *t);
+	if (t == NULL) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory");
+	}
+	t->h.comp = c;
+	t->ops = c->ops;
+	int rv = inst_prepare(&t->h, t->ops->t_state_size, params, dim, role,
+	    node_id, seed, NULL, err);
+	if (rv == FM_OK) {
+		rv = t->ops->t_init(t->h.state, &t->h.inst);
+		if (rv != FM_OK) {
+			t->ops->t_fini(t->h.state);
+			rv = inst_init_failed(&t->h, "t_init", rv, err);
+		}
+	}
+	if (rv != FM_OK) {
+		inst_free(&t->h);
+		return rv;
+	}
+	*out = t;
+	return FM_OK;
+}
+
+void
+fmi_atk_close(fmi_atk *t)
+{
+	if (t == NULL) {
+		return;
+	}
+	t->ops->t_fini(t->h.state);
+	inst_free(&t->h);
+}

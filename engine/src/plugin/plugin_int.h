@@ -17,7 +17,9 @@
 	(offsetof(fm_plugin_info, reserved) + 4 * sizeof(void *))
 #define FMI_AGG_OPS_SIZE_1_0 \
 	(offsetof(fm_aggregator_ops, a_on_timer) + sizeof(void (*)(void)))
-/* Defence and consensus ops arrived in 1.1. */
+/* Defence, attack and consensus ops arrived in 1.1. */
+#define FMI_ATK_OPS_SIZE_1_1 \
+	(offsetof(fm_attack_ops, t_poison_updates) + sizeof(void (*)(void)))
 #define FMI_DEF_OPS_SIZE_1_1 \
 	(offsetof(fm_defence_ops, d_on_timer) + sizeof(void (*)(void)))
 #define FMI_CONS_OPS_SIZE_1_1 \

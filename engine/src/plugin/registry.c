@@ -39,7 +39,7 @@ static const reg_kind reg_kinds[] = {
 	{ "privacy", 0 },
 	{ "consensus", FMI_CONS_OPS_SIZE_1_1 },
 	{ "compressor", 0 },
-	{ "attack", 0 },
+	{ "attack", FMI_ATK_OPS_SIZE_1_1 },
 };
 
 /* The prefix every ops table starts with (plugin.h: size, kind, name,
@@ -57,6 +57,12 @@ _Static_assert(offsetof(fm_aggregator_ops, a_name) ==
     offsetof(reg_ops_head, name), "ops head: name");
 _Static_assert(offsetof(fm_aggregator_ops, a_state_size) ==
     offsetof(reg_ops_head, state_size), "ops head: state size");
+_Static_assert(offsetof(fm_attack_ops, t_kind) ==
+    offsetof(reg_ops_head, kind), "attack head: kind");
+_Static_assert(offsetof(fm_attack_ops, t_name) ==
+    offsetof(reg_ops_head, name), "attack head: name");
+_Static_assert(offsetof(fm_attack_ops, t_state_size) ==
+    offsetof(reg_ops_head, state_size), "attack head: state size");
 _Static_assert(offsetof(fm_defence_ops, d_kind) ==
     offsetof(reg_ops_head, kind), "defence head: kind");
 _Static_assert(offsetof(fm_defence_ops, d_name) ==
@@ -78,6 +84,7 @@ typedef struct reg_comp {
 		fm_aggregator_ops agg;
 		fm_consensus_ops cons;
 		fm_defence_ops def;
+		fm_attack_ops atk;
 	} ops;
 } reg_comp;
 
@@ -544,6 +551,24 @@ rr_copy_agg(fm_registrar *r, reg_comp *rc, const void *ops, size_t size)
 }
 
 static int
+rr_copy_atk(fm_registrar *r, reg_comp *rc, const void *ops, size_t size)
+{
+	fm_attack_ops *t = &rc->ops.atk;
+	memcpy(t, ops, FMI_MIN(size, sizeof *t));
+	if (t->t_init == NULL || t->t_fini == NULL) {
+		return rr_fail(r, "FM-PLUGIN-OPS", FM_EPLUGIN, "attack '%s' has "
+		    "no %s (required)", t->t_name,
+		    t->t_init == NULL ? "t_init" : "t_fini");
+	}
+	if (t->t_poison_data == NULL && t->t_poison_updates == NULL) {
+		return rr_fail(r, "FM-PLUGIN-OPS", FM_EPLUGIN, "attack '%s' has "
+		    "neither t_poison_data nor t_poison_updates", t->t_name);
+	}
+	rc->c.ops = t;
+	return FM_OK;
+}
+
+static int
 rr_copy_def(fm_registrar *r, reg_comp *rc, const void *ops, size_t size)
 {
 	fm_defence_ops *d = &rc->ops.def;
@@ -615,6 +640,8 @@ fmi_registrar_register(fm_registrar *r, const void *ops, size_t ops_size)
 		    rr_copy_cons(r, rc, ops, ops_size) :
 		    h.kind == FM_KIND_DEFENCE ?
 		    rr_copy_def(r, rc, ops, ops_size) :
+		    h.kind == FM_KIND_ATTACK ?
+		    rr_copy_atk(r, rc, ops, ops_size) :
 		    rr_copy_agg(r, rc, ops, ops_size);
 	}
 	if (rv != FM_OK) {

@@ -141,4 +141,15 @@ int fmi_def_open(fmi_def **out, const fmi_component *c,
     uint64_t seed, fm_error *err);
 void fmi_def_close(fmi_def *d); /* NULL ok */
 
+/* An open attack instance (on a client host or an aggregating node). */
+typedef struct fmi_atk {
+	fmi_inst_head h;
+	const fm_attack_ops *ops;
+} fmi_atk;
+
+int fmi_atk_open(fmi_atk **out, const fmi_component *c,
+    const fm_value *params, size_t dim, uint32_t role, int32_t node_id,
+    uint64_t seed, fm_error *err);
+void fmi_atk_close(fmi_atk *t); /* NULL ok */
+
 #endif /* FMI_PLUGIN_REGISTRY_H */

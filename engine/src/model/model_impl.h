@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * model_impl.h: what model.c (dense networks, training loop) and cnn.c
+ * (the convolutional network) share. Internal to engine/src/model; the
+ * unit tests include it for the convolution kernels.
+ */
+#ifndef FMI_MODEL_IMPL_H
+#define FMI_MODEL_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+/* Elementwise loops run in blocks of FMI_VB with a known trip count, which
+ * compilers vectorize even at -O2 (GCC 12's cheap cost model skips loops of
+ * unknown length), then a scalar tail. */
+#define FMI_VB 8
+
+struct fmi_cnn_buf; /* cnn.c */
+
+struct fmi_trainer {
+	fmi_arch arch;
+	size_t max_batch;
+	float *params, *grad;
+	/* Momentum state, allocated on the first step with momentum > 0. It
+	 * holds mu v (the velocity already scaled for the next step), so a
+	 * step is v = mom + g + wd p; p -= lr v; mom = mu v: PyTorch's update
+	 * in one pass, and gemm can add g into it with beta = 1. */
+	float *mom;
+	/* act[0]: gathered input batch; act[l]: output of layer l (after
+	 * ReLU for hidden layers, and for a CNN's conv layers after the
+	 * pooling, NCHW; logits, then their gradient, on top). */
+	float *act[FMI_MAX_LAYERS + 1];
+	float *dx[2]; /* backward ping-pong, [max_batch x widest hidden] */
+	float *bsum;  /* bias-gradient scratch, [widest layer] */
+	int32_t *ybuf;
+	uint32_t *perm; /* shuffled copy of the shard's indices */
+	size_t perm_cap;
+	struct fmi_cnn_buf *cnn; /* CNN scratch, NULL for dense networks */
+};
+
+/*
+ * Where backward puts each layer's gradient g: dst = beta dst + alpha g.
+ * (grad, 1, 0) writes the gradient; (params, -lr, 1 - lr wd) is a plain
+ * SGD step; (mom, 1, 1) with sgd set adds g to the momentum state and
+ * finishes the momentum step on the layer while it is still in cache.
+ * Updating a layer's weights in place is safe because its dX has been
+ * computed by then.
+ */
+typedef struct fmi_grad_sink {
+	float *dst;
+	float alpha, beta;
+	const fmi_sgd *sgd; /* momentum step, or NULL */
+} fmi_grad_sink;
+
+/* model.c helpers */
+float *fmi_model_falloc(size_t n); /* 64-byte aligned floats, or NULL */
+/* y = max(y + bias, 0) over rows of y [b x k]. */
+void fmi_model_bias_relu(float *restrict y, const float *restrict bias,
+    size_t b, size_t k);
+/* dx *= (act > 0): the ReLU derivative, from the post-ReLU activation. */
+void fmi_model_relu_mask(float *restrict dx, const float *restrict act,
+    size_t n);
+/* dst = beta dst + alpha colsum(dy) for dy [b x k]; acc is [k] scratch. */
+void fmi_model_bias_grad(float *restrict dst, float *restrict acc,
+    const float *restrict dy, size_t b, size_t k, float alpha, float beta);
+/* Finishes a sink's momentum step on params[off, off + n) once g is in. */
+void fmi_model_sink_finish(fmi_trainer *t, const fmi_grad_sink *s,
+    size_t off, size_t n);
+
+/* cnn.c: the trainer's CNN path. */
+int fmi_cnn_alloc(fmi_trainer *t); /* t->cnn for t->max_batch */
+void fmi_cnn_free(struct fmi_cnn_buf *c); /* accepts NULL */
+/* Logits without the top bias into act[nlayers] (xent adds it). */
+void fmi_cnn_forward(fmi_trainer *t, const float *p, const float *x,
+    size_t b);
+/* Backpropagates the logit gradient in act[nlayers] into the sink. */
+void fmi_cnn_backward(fmi_trainer *t, const float *x, size_t b,
+    const fmi_grad_sink *s);
+
+/*
+ * Convolution kernels over n images of c channels, h x w each, kernel k,
+ * padding k/2 (stride 1, 'same'). Images are NCHW: x[i][c][y][x].
+ * The column matrix is [c*k*k] x [n*h*w]: row (ci, ky, kx) (PyTorch's
+ * weight order), column (i, y, x), cols = x[i][ci][y + ky - k/2][x + kx -
+ * k/2] or 0 outside the image. col2im is its adjoint: it adds every
+ * column entry back to the pixel it came from (dx is not cleared).
+ */
+void fmi_cnn_im2col(float *restrict cols, const float *restrict x, size_t n,
+    size_t c, size_t h, size_t w, size_t k);
+void fmi_cnn_col2im(float *restrict dx, const float *restrict cols, size_t n,
+    size_t c, size_t h, size_t w, size_t k);
+/*
+ * 2x2 max-pool of y [c][n][h][w] (a conv output without its bias) fused
+ * with the bias and ReLU: out[i][ci][py][px] (NCHW, h/2 x w/2) =
+ * max(0, bias[ci] + max of the window), arg = the window position of the
+ * max (0..3, row-major; ties go to the first, NaN wins). unpool is its
+ * backward: dy [c][n][h][w] gets dout at arg where out > 0, else 0, and
+ * dbias[ci] += the sum of what it routed.
+ */
+void fmi_cnn_pool(float *restrict out, uint8_t *restrict arg,
+    const float *restrict y, const float *restrict bias, size_t n, size_t c,
+    size_t h, size_t w);
+void fmi_cnn_unpool(float *restrict dy, float *restrict dbias,
+    const float *restrict dout, const float *restrict out,
+    const uint8_t *restrict arg, size_t n, size_t c, size_t h, size_t w);
+
+#endif /* FMI_MODEL_IMPL_H */
