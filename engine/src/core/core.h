@@ -58,6 +58,9 @@ const char *fmi_lib_dir(void);
 const char *fmi_builtin_plugin_dir(void);
 /* snprintf that reports truncation as FM_ERANGE. */
 int fmi_strlcpy(char *dst, const char *src, size_t size);
+/* Square images: width = height = sqrt(dim) when dim is a perfect
+ * square (784 -> 28x28), else 0x0. */
+void fmi_image_shape(size_t dim, uint32_t *width, uint32_t *height);
 /* Suggests the closest of candidates (NULL-terminated) to s, or NULL. */
 const char *fmi_closest(const char *s, const char *const *candidates);
 

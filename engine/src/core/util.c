@@ -127,3 +127,13 @@ fmi_closest(const char *s, const char *const *candidates)
 	/* Only suggest plausible typos. */
 	return (best != NULL && best_d <= 1 + strlen(s) / 3) ? best : NULL;
 }
+
+void
+fmi_image_shape(size_t dim, uint32_t *width, uint32_t *height)
+{
+	size_t r = 0;
+	while ((r + 1) * (r + 1) <= dim) {
+		r++;
+	}
+	*width = *height = r * r == dim ? (uint32_t)r : 0;
+}

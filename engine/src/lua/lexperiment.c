@@ -150,6 +150,7 @@ exp_release(lua_State *L, lexp *x)
 	x->cfg.part = NULL;
 	lfm_comp_free(&x->agg);
 	lfm_comp_free(&x->def);
+	lfm_comp_free(&x->atk);
 	fmi_dataset_unref(x->cfg.root_data);
 	x->cfg.root_data = NULL;
 	for (int i = 0; i < FMI_HIER_MAX_LEVELS; i++) {
@@ -396,12 +397,83 @@ exp_read_defence(lua_State *L, lexp *x)
 	lua_pop(L, 1);
 }
 
+/* adversaries = { fraction = 0.2 } | { clients = { 3, 17 } }: which
+ * clients the attack controls (a seeded choice for a fraction). */
+static void
+exp_read_adversaries(lua_State *L, lexp *x)
+{
+	static const char *const f[] = { "fraction", "clients", NULL };
+	const char *fn = "fm.experiment: adversaries";
+	uint32_t n = x->cfg.part->nclients;
+	int t = lua_gettop(L);
+	luaL_checktype(L, t, LUA_TTABLE);
+	lfm_check_fields(L, t, fn, f);
+	x->byzantine = calloc(n, 1);
+	uint32_t *perm = malloc(n * sizeof *perm);
+	if (x->byzantine == NULL || perm == NULL) {
+		free(perm);
+		luaL_error(L, "%s: out of memory", fn);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		perm[i] = i;
+	}
+	fm_rng r;
+	fmi_rng_seed(&r, x->cfg.seed, 0x616476); /* "adv" */
+	fmi_rng_shuffle_u32(&r, perm, n);
+	uint32_t k = (uint32_t)(lfm_opt_num(L, t, fn, "fraction", 0, 0, 1) *
+	    n + 0.5);
+	for (uint32_t i = 0; i < k; i++) {
+		x->byzantine[perm[i]] = 1;
+	}
+	free(perm);
+	if (lua_getfield(L, t, "clients") != LUA_TNIL) {
+		luaL_checktype(L, -1, LUA_TTABLE);
+		for (lua_Integer i = 1; i <= luaL_len(L, -1); i++) {
+			lua_rawgeti(L, -1, i);
+			lua_Integer c = lua_tointeger(L, -1);
+			if (!lua_isinteger(L, -1) || c < 1 || c > (lua_Integer)n) {
+				luaL_error(L, "%s: clients[%I] must be a client id "
+				    "1..%d", fn, i, (int)n);
+			}
+			x->byzantine[c - 1] = 1;
+			lua_pop(L, 1);
+		}
+	}
+	lua_pop(L, 1);
+	x->cfg.adversarial = x->byzantine;
+}
+
+/* attack = "alie" | { "backdoor", target = 0 } with adversaries. */
+static void
+exp_read_attack(lua_State *L, lexp *x)
+{
+	int has_atk = lua_getfield(L, 1, "attack") != LUA_TNIL;
+	if (has_atk) {
+		lfm_read_component(L, -1, FM_KIND_ATTACK, "fm.experiment",
+		    "attack", "sign_flip", &x->atk);
+		x->cfg.attack = x->atk.c;
+		x->cfg.atk_params = x->atk.params;
+	}
+	lua_pop(L, 1);
+	int has_adv = lua_getfield(L, 1, "adversaries") != LUA_TNIL;
+	if (has_adv != has_atk) {
+		luaL_error(L, "fm.experiment: 'attack' and 'adversaries' go "
+		    "together: the attack plugin acts for the adversarial "
+		    "clients, e.g. attack = \"alie\", adversaries = { "
+		    "fraction = 0.2 }");
+	}
+	if (has_adv) {
+		exp_read_adversaries(L, x);
+	}
+	lua_pop(L, 1);
+}
+
 /* Fields that only a peer-to-peer topology understands. */
 static void
 exp_read_star_only(lua_State *L)
 {
 	static const char *const p2p[] = { "consensus", "eval_samples",
-		"adversaries", "init", NULL };
+		"init", NULL };
 	for (int i = 0; p2p[i] != NULL; i++) {
 		if (lua_getfield(L, 1, p2p[i]) != LUA_TNIL) {
 			luaL_error(L, "fm.experiment: '%s' is for peer-to-peer "
@@ -488,7 +560,7 @@ lfm_experiment(lua_State *L)
 		"aggregator", "seed", "on_round", "threads", "round_timeout",
 		"min_updates", "eval_every", "quiet", "metrics", "deploy",
 		"consensus", "eval_samples", "adversaries", "init", "defence",
-		"root_data", NULL };
+		"root_data", "attack", NULL };
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lfm_check_fields(L, 1, "fm.experiment", fields);
 	lexp *x = lua_newuserdatauv(L, sizeof *x, 0);
@@ -512,6 +584,7 @@ lfm_experiment(lua_State *L)
 		x->cfg.aggregator = x->agg.c;
 		x->cfg.agg_params = x->agg.params;
 		exp_read_defence(L, x);
+		exp_read_attack(L, x);
 	}
 	lfm_read_deploy(L, x);
 	if (lua_getfield(L, 1, "on_round") != LUA_TNIL) {

@@ -52,6 +52,7 @@ typedef struct lexp {
 	fmi_arch arch;
 	lfm_comp agg;
 	lfm_comp def; /* defence, or .c == NULL */
+	lfm_comp atk; /* attack, or .c == NULL */
 	lfm_comp level_agg[FMI_HIER_MAX_LEVELS]; /* hierarchical: per level */
 	/* decentralized (topology is a peer-to-peer graph) */
 	struct fmi_graph *graph; /* owned by the topology value: */

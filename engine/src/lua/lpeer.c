@@ -82,15 +82,17 @@ lfm_p2p_read(lua_State *L, lexp *x, int t, struct fmi_graph *g)
 	}
 	if (lua_getfield(L, 1, "aggregator") != LUA_TNIL ||
 	    lua_getfield(L, 1, "clients_per_round") != LUA_TNIL ||
-	    lua_getfield(L, 1, "defence") != LUA_TNIL) {
-		luaL_error(L, "%s: 'aggregator', 'clients_per_round' and "
-		    "'defence' are for star and hierarchical topologies; peers "
-		    "of a %s graph all train every round and mix with "
-		    "'consensus' (e.g. consensus = \"gossip\", or "
-		    "\"trimmed_gossip\" against Byzantine neighbours)", fn,
+	    lua_getfield(L, 1, "defence") != LUA_TNIL ||
+	    lua_getfield(L, 1, "attack") != LUA_TNIL) {
+		luaL_error(L, "%s: 'aggregator', 'clients_per_round', "
+		    "'defence' and 'attack' are for star and hierarchical "
+		    "topologies; peers of a %s graph all train every round and "
+		    "mix with 'consensus' (e.g. consensus = \"gossip\", or "
+		    "\"trimmed_gossip\" against Byzantine neighbours, with "
+		    "adversaries = { fraction = 0.2, attack = \"noise\" })", fn,
 		    fmi_graph_kind(g));
 	}
-	lua_pop(L, 3);
+	lua_pop(L, 4);
 	lua_getfield(L, 1, "consensus");
 	lfm_read_component(L, -1, FM_KIND_CONSENSUS, fn, "consensus",
 	    "gossip", &x->cons);

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* model.c: dense ReLU networks with softmax cross-entropy, SGD, training. */
+/* model.c: dense ReLU networks with softmax cross-entropy, SGD, training
+ * (the CNN's layers are in cnn.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
-#include "model/model.h"
+#include "model/model_impl.h"
 
 #if defined(__SSE__)
 #include <xmmintrin.h>
@@ -16,29 +17,6 @@
 #define FMI_MAX_WIDTH ((uint32_t)1 << 24)
 #define FMI_MAX_PARAMS ((size_t)1 << 31)
 #define FMI_ALIGN 64
-/* Elementwise loops run in blocks of FMI_VB with a known trip count, which
- * compilers vectorize even at -O2 (GCC 12's cheap cost model skips loops of
- * unknown length), then a scalar tail. */
-#define FMI_VB 8
-
-struct fmi_trainer {
-	fmi_arch arch;
-	size_t max_batch;
-	float *params, *grad;
-	/* Momentum state, allocated on the first step with momentum > 0. It
-	 * holds mu v (the velocity already scaled for the next step), so a
-	 * step is v = mom + g + wd p; p -= lr v; mom = mu v: PyTorch's update
-	 * in one pass, and gemm can add g into it with beta = 1. */
-	float *mom;
-	/* act[0]: gathered input batch; act[l]: output of layer l (after
-	 * ReLU for hidden layers; logits, then their gradient, on top). */
-	float *act[FMI_MAX_LAYERS + 1];
-	float *dx[2]; /* backward ping-pong, [max_batch x widest hidden] */
-	float *bsum;  /* bias-gradient scratch, [widest layer] */
-	int32_t *ybuf;
-	uint32_t *perm; /* shuffled copy of the shard's indices */
-	size_t perm_cap;
-};
 
 /* ---- architecture ------------------------------------------------------- */
 
@@ -104,8 +82,11 @@ fmi_arch_mlp(fmi_arch *a, const uint32_t *widths, uint32_t nwidths,
 void
 fmi_arch_init_params(const fmi_arch *a, float *params, fm_rng *rng)
 {
+	int cnn = fmi_arch_is_cnn(a);
 	for (uint32_t l = 0; l < a->nlayers; l++) {
-		double bound = 1.0 / sqrt((double)a->widths[l]);
+		/* fan-in: a dense weight is [in x out], a CNN's [out x fan-in] */
+		size_t fan_in = cnn ? a->slices[2 * l].cols : a->widths[l];
+		double bound = 1.0 / sqrt((double)fan_in);
 		for (uint32_t s = 2 * l; s < 2 * l + 2; s++) {
 			const fmi_slice *sl = &a->slices[s];
 			float *p = params + sl->offset;
@@ -119,8 +100,8 @@ fmi_arch_init_params(const fmi_arch *a, float *params, fm_rng *rng)
 
 /* ---- trainer buffers ------------------------------------------------------ */
 
-static float *
-falloc(size_t n)
+float *
+fmi_model_falloc(size_t n)
 {
 	void *p = NULL;
 	size_t bytes = (n * sizeof(float) + FMI_ALIGN - 1) / FMI_ALIGN * FMI_ALIGN;
@@ -139,15 +120,18 @@ trainer_alloc(fmi_trainer *t)
 		wide = FMI_MAX(wide, (size_t)a->widths[l]);
 		hid = l < a->nlayers ? FMI_MAX(hid, (size_t)a->widths[l]) : hid;
 	}
-	int ok = (t->params = falloc(a->nparams)) != NULL;
-	ok = ok && (t->grad = falloc(a->nparams)) != NULL;
+	int ok = (t->params = fmi_model_falloc(a->nparams)) != NULL;
+	ok = ok && (t->grad = fmi_model_falloc(a->nparams)) != NULL;
 	for (uint32_t l = 0; ok && l <= a->nlayers; l++) {
-		ok = (t->act[l] = falloc(b * a->widths[l])) != NULL;
+		ok = (t->act[l] = fmi_model_falloc(b * a->widths[l])) != NULL;
 	}
-	ok = ok && (t->dx[0] = falloc(b * hid)) != NULL;
-	ok = ok && (t->dx[1] = falloc(b * hid)) != NULL;
-	ok = ok && (t->bsum = falloc(wide)) != NULL;
+	ok = ok && (t->dx[0] = fmi_model_falloc(b * hid)) != NULL;
+	ok = ok && (t->dx[1] = fmi_model_falloc(b * hid)) != NULL;
+	ok = ok && (t->bsum = fmi_model_falloc(wide)) != NULL;
 	ok = ok && (t->ybuf = malloc(b * sizeof *t->ybuf)) != NULL;
+	if (ok && fmi_arch_is_cnn(a)) {
+		ok = fmi_cnn_alloc(t) == FM_OK;
+	}
 	return ok ? FM_OK : FM_ENOMEM;
 }
 
@@ -191,6 +175,7 @@ fmi_trainer_free(fmi_trainer *t)
 	free(t->bsum);
 	free(t->ybuf);
 	free(t->perm);
+	fmi_cnn_free(t->cnn);
 	free(t);
 }
 
@@ -224,7 +209,7 @@ static int
 trainer_need_mom(fmi_trainer *t)
 {
 	if (t->mom == NULL) {
-		t->mom = falloc(t->arch.nparams);
+		t->mom = fmi_model_falloc(t->arch.nparams);
 		if (t->mom == NULL) {
 			return FM_ENOMEM;
 		}
@@ -241,9 +226,8 @@ relu(float v)
 	return v > 0.0f ? v : 0.0f;
 }
 
-/* y = max(y + bias, 0) over rows of y [b x k]. */
-static void
-bias_relu(float *restrict y, const float *restrict bias, size_t b, size_t k)
+void
+fmi_model_bias_relu(float *restrict y, const float *restrict bias, size_t b, size_t k)
 {
 	for (size_t i = 0; i < b; i++, y += k) {
 		size_t j = 0;
@@ -264,13 +248,17 @@ forward(fmi_trainer *t, const float *p, const float *x, size_t b)
 {
 	const fmi_arch *a = &t->arch;
 	const float *in = x;
+	if (t->cnn != NULL) {
+		fmi_cnn_forward(t, p, x, b);
+		return;
+	}
 	for (uint32_t l = 0; l < a->nlayers; l++) {
 		const fmi_slice *w = &a->slices[2 * l];
 		float *out = t->act[l + 1];
 		fmi_gemm(0, 0, b, w->cols, w->rows, 1.0f, in, w->rows,
 		    p + w->offset, w->cols, 0.0f, out, w->cols);
 		if (l + 1 < a->nlayers) {
-			bias_relu(out, p + a->slices[2 * l + 1].offset, b, w->cols);
+			fmi_model_bias_relu(out, p + a->slices[2 * l + 1].offset, b, w->cols);
 		}
 		in = out;
 	}
@@ -338,9 +326,8 @@ xent(fmi_trainer *t, const float *p, const int32_t *y, size_t b, float scale,
 
 /* ---- backward ------------------------------------------------------------- */
 
-/* dx *= (act > 0): the ReLU derivative, from the post-ReLU activation. */
-static void
-relu_mask(float *restrict dx, const float *restrict act, size_t n)
+void
+fmi_model_relu_mask(float *restrict dx, const float *restrict act, size_t n)
 {
 	size_t i = 0;
 	for (; i + FMI_VB <= n; i += FMI_VB) {
@@ -368,9 +355,8 @@ vadd(float *restrict acc, const float *restrict r, size_t k)
 	}
 }
 
-/* dst = beta dst + alpha colsum(dy) for dy [b x k]. */
-static void
-bias_grad(float *restrict dst, float *restrict acc, const float *restrict dy,
+void
+fmi_model_bias_grad(float *restrict dst, float *restrict acc, const float *restrict dy,
     size_t b, size_t k, float alpha, float beta)
 {
 	memcpy(acc, dy, k * sizeof *acc);
@@ -408,26 +394,26 @@ momentum_apply(float *restrict p, float *restrict m, size_t n, float lr,
 	}
 }
 
-/*
- * Where backward puts each layer's gradient g: dst = beta dst + alpha g.
- * (grad, 1, 0) writes the gradient; (params, -lr, 1 - lr wd) is a plain
- * SGD step; (mom, 1, 1) with sgd set adds g to the momentum state and
- * finishes the momentum step on the layer while it is still in cache.
- * Updating a layer's weights in place is safe because its dX has been
- * computed by then.
- */
-typedef struct grad_sink {
-	float *dst;
-	float alpha, beta;
-	const fmi_sgd *sgd; /* momentum step, or NULL */
-} grad_sink;
+void
+fmi_model_sink_finish(fmi_trainer *t, const fmi_grad_sink *s, size_t off,
+    size_t n)
+{
+	if (s->sgd != NULL) {
+		momentum_apply(t->params + off, t->mom + off, n, s->sgd->lr,
+		    s->sgd->momentum, s->sgd->weight_decay);
+	}
+}
 
 /* Backpropagates the logit gradient in act[top] for input x [b x in]. */
 static void
-backward(fmi_trainer *t, const float *x, size_t b, const grad_sink *s)
+backward(fmi_trainer *t, const float *x, size_t b, const fmi_grad_sink *s)
 {
 	const fmi_arch *a = &t->arch;
 	const float *dy = t->act[a->nlayers];
+	if (t->cnn != NULL) {
+		fmi_cnn_backward(t, x, b, s);
+		return;
+	}
 	for (uint32_t l = a->nlayers; l-- > 0;) {
 		const fmi_slice *w = &a->slices[2 * l];
 		const float *in = l > 0 ? t->act[l] : x;
@@ -435,18 +421,15 @@ backward(fmi_trainer *t, const float *x, size_t b, const grad_sink *s)
 		if (l > 0) {
 			fmi_gemm(0, 1, b, w->rows, w->cols, 1.0f, dy, w->cols,
 			    t->params + w->offset, w->cols, 0.0f, dx, w->rows);
-			relu_mask(dx, in, b * w->rows);
+			fmi_model_relu_mask(dx, in, b * w->rows);
 		}
 		size_t boff = a->slices[2 * l + 1].offset;
 		fmi_gemm(1, 0, w->rows, w->cols, b, s->alpha, in, w->rows, dy,
 		    w->cols, s->beta, s->dst + w->offset, w->cols);
-		bias_grad(s->dst + boff, t->bsum, dy, b, w->cols, s->alpha,
+		fmi_model_bias_grad(s->dst + boff, t->bsum, dy, b, w->cols, s->alpha,
 		    s->beta);
-		if (s->sgd != NULL) {
-			momentum_apply(t->params + w->offset, t->mom + w->offset,
-			    boff + w->cols - w->offset, s->sgd->lr,
-			    s->sgd->momentum, s->sgd->weight_decay);
-		}
+		fmi_model_sink_finish(t, s, w->offset,
+		    boff + w->cols - w->offset);
 		dy = dx;
 	}
 }
@@ -460,7 +443,7 @@ fmi_trainer_loss_grad(fmi_trainer *t, const float *x, const int32_t *y,
 	}
 	forward(t, t->params, x, b);
 	double loss = xent(t, t->params, y, b, 1.0f / (float)b, NULL);
-	const grad_sink sink = { t->grad, 1.0f, 0.0f, NULL };
+	const fmi_grad_sink sink = { t->grad, 1.0f, 0.0f, NULL };
 	backward(t, x, b, &sink);
 	return loss / (double)b;
 }
@@ -583,9 +566,9 @@ train_step(fmi_trainer *t, size_t b, const fmi_sgd *o)
 {
 	forward(t, t->params, t->act[0], b);
 	double loss = xent(t, t->params, t->ybuf, b, 1.0f / (float)b, NULL);
-	grad_sink sink = { t->mom, 1.0f, 1.0f, o };
+	fmi_grad_sink sink = { t->mom, 1.0f, 1.0f, o };
 	if (o->momentum <= 0.0f) {
-		sink = (grad_sink){ t->params, -o->lr,
+		sink = (fmi_grad_sink){ t->params, -o->lr,
 			1.0f - o->lr * o->weight_decay, NULL };
 	}
 	backward(t, t->act[0], b, &sink);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * model.h: models as one contiguous float32 parameter block with named
- * slices; forward/backward through OpenBLAS sgemm; SGD; evaluation.
+ * model.h: models (dense networks, logistic regression, a CNN) as one
+ * contiguous float32 parameter block with named slices; forward/backward
+ * through OpenBLAS sgemm (convolutions as im2col + sgemm); SGD; evaluation.
  *
  * An architecture (fmi_arch) is a small value shared by every node; it owns
  * no buffers. A trainer holds the working buffers for one model at a time

@@ -32,6 +32,7 @@ struct cli_host {
 	fmi_timers timers;
 	uint64_t seq;
 	int done;
+	fmi_atk *atk; /* opened on the first adversarial task */
 	fmi_client_opts opts;
 	double last_heard, last_sent;
 };
@@ -259,6 +260,52 @@ cli_dispatch(cli_host *h, fmi_rmsg *r)
 
 /* ---- training -------------------------------------------------------------- */
 
+/* An adversarial client's poisoned private copy of its shard, or NULL
+ * (then it trains on its own data); *rv gets an error. */
+static fmi_dataset *
+cli_poisoned(cli_host *h, uint32_t c, uint32_t round, uint64_t seed, int *rv)
+{
+	const fmi_fed_cfg *cfg = h->cfg;
+	const fmi_partition *p = cfg->part;
+	const fmi_dataset *d = cfg->train;
+	fmi_dataset *copy = NULL;
+	fm_error e;
+	*rv = FM_OK;
+	if (cfg->attack == NULL || cfg->adversarial == NULL ||
+	    !cfg->adversarial[c]) {
+		return NULL;
+	}
+	if (h->atk == NULL && (*rv = fmi_atk_open(&h->atk, cfg->attack,
+	    cfg->atk_params, h->dim, FM_ROLE_CLIENT, (int32_t)c + 1,
+	    fmi_hash64(cfg->seed ^ 0x61746b), &e)) != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-ATTACK", "%s", e.msg);
+		return NULL;
+	}
+	if (h->atk->ops->t_poison_data == NULL) {
+		return NULL;
+	}
+	size_t n = fmi_partition_size(p, c);
+	if ((*rv = fmi_dataset_new(&copy, n, d->dim, d->nclasses)) != FM_OK) {
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t j = p->idx[p->off[c] + i];
+		memcpy(copy->x + i * d->dim, d->x + (size_t)j * d->dim,
+		    d->dim * sizeof(float));
+		copy->y[i] = d->y[j];
+	}
+	fm_attack_data a = { sizeof a, FM_ATTACK_TRAIN, copy->x, copy->y, n,
+		d->dim, d->nclasses, (int32_t)c + 1, round, 0, 0, seed, n, 0,
+		0 };
+	fmi_image_shape(d->dim, &a.width, &a.height);
+	*rv = h->atk->ops->t_poison_data(h->atk->h.state, &a);
+	if (*rv != FM_OK) {
+		fmi_dataset_unref(copy);
+		return NULL;
+	}
+	return copy;
+}
+
 static int
 cli_train(cli_host *h, cli_task *task)
 {
@@ -277,8 +324,21 @@ cli_train(cli_host *h, cli_task *task)
 	fmi_rmsg_close(&task->req); /* the model buffer is no longer needed */
 	fmi_rng_seed(&rng, m->seed, 0);
 	fmi_trainer_reset_optimizer(h->tr);
-	int rv = fmi_train_local(h->tr, h->cfg->train, p->idx + p->off[c],
-	    fmi_partition_size(p, c), &lc, &rng, &st);
+	int rv;
+	fmi_dataset *bad = cli_poisoned(h, c, m->round, m->seed, &rv);
+	if (rv == FM_OK && bad != NULL) {
+		uint32_t *all = malloc(bad->n * sizeof *all);
+		for (size_t i = 0; all != NULL && i < bad->n; i++) {
+			all[i] = (uint32_t)i;
+		}
+		rv = all != NULL ? fmi_train_local(h->tr, bad, all, bad->n, &lc,
+		    &rng, &st) : FM_ENOMEM;
+		free(all);
+		fmi_dataset_unref(bad);
+	} else if (rv == FM_OK) {
+		rv = fmi_train_local(h->tr, h->cfg->train, p->idx + p->off[c],
+		    fmi_partition_size(p, c), &lc, &rng, &st);
+	}
 	fmi_payload *d = rv == FM_OK ? fmi_payload_new(h->dim * sizeof(float))
 	                             : NULL;
 	if (d == NULL) {
@@ -397,6 +457,7 @@ fmi_client_host_run(const fmi_fed_cfg *cfg, fmi_tran *t, const char *name,
 		    fm_strerror(rv));
 	}
 	cli_end_round(&h, UINT32_MAX);
+	fmi_atk_close(h.atk);
 	free(h.tasks);
 	free(h.global);
 	fmi_trainer_free(h.tr);

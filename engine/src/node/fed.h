@@ -86,6 +86,11 @@ typedef struct fmi_fed_cfg {
 	const fmi_component *defence;
 	const fm_value *def_params;
 	fmi_dataset *root_data;    /* server-held data (FLTrust), or NULL */
+	/* attacks, to evaluate defences: adversarial[c] != 0 marks client c
+	 * (0-based) as an adversary of the attack plugin */
+	const fmi_component *attack;
+	const fm_value *atk_params;
+	const uint8_t *adversarial; /* [part->nclients] or NULL */
 	uint32_t workers;          /* simulation worker threads; 0: cores */
 	uint32_t round_timeout_ms; /* per-round deadline; 0: 1 hour */
 	uint32_t min_updates;      /* quorum; 0: every sampled client */

@@ -92,6 +92,10 @@ typedef struct fmi_server {
 	uint64_t *keep_ne;
 	float *sdelta;      /* the server's root-data update (FLTrust) */
 	uint32_t *root_idx;
+	/* attacks: model poisoning on held rows, and a success-rate set */
+	fmi_atk *atk;
+	uint8_t *radv;      /* [clients_per_round]: row i is an adversary's */
+	fmi_dataset *asr;   /* the attack's target set, or NULL */
 } fmi_server;
 
 uint64_t
@@ -249,13 +253,66 @@ srv_open_node(fmi_server *s, uint32_t i, fm_error *err)
 	return rv;
 }
 
-/* Buffers a defence needs: the round's updates as aligned rows. */
+/* The attack's success-rate set: a poisoned copy of the test set. */
+static int
+srv_open_asr(fmi_server *s, fm_error *err)
+{
+	const fmi_dataset *t = s->cfg->test;
+	if (s->atk->ops->t_poison_data == NULL || t == NULL) {
+		return FM_OK;
+	}
+	if (fmi_dataset_new(&s->asr, t->n, t->dim, t->nclasses) != FM_OK) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory");
+	}
+	memcpy(s->asr->x, t->x, t->n * t->dim * sizeof(float));
+	memcpy(s->asr->y, t->y, t->n * sizeof(int32_t));
+	fm_attack_data a = { sizeof a, FM_ATTACK_EVAL, s->asr->x, s->asr->y,
+		t->n, t->dim, t->nclasses, 0, 0, 0, 0,
+		fmi_hash64(s->cfg->seed ^ 0x617372), t->n, 0, 0 };
+	fmi_image_shape(t->dim, &a.width, &a.height);
+	int rv = s->atk->ops->t_poison_data(s->atk->h.state, &a);
+	if (rv != FM_OK || !a.defined || a.nkeep == 0 || a.nkeep > t->n) {
+		fmi_dataset_unref(s->asr);
+		s->asr = NULL;
+		return rv == FM_OK ? FM_OK : fm_error_set(err, rv, "attack "
+		    "'%s' could not build its target set: %s",
+		    s->cfg->attack->desc->name, fm_strerror(rv));
+	}
+	s->asr->n = a.nkeep;
+	return FM_OK;
+}
+
+/* An attack's instance on the aggregating node. */
+static int
+srv_open_attack(fmi_server *s, fm_error *err)
+{
+	const fmi_fed_cfg *cfg = s->cfg;
+	if (cfg->attack == NULL || cfg->adversarial == NULL) {
+		return FM_OK;
+	}
+	int rv = fmi_atk_open(&s->atk, cfg->attack, cfg->atk_params, s->dim,
+	    FM_ROLE_SERVER, FM_NODE_SERVER, fmi_hash64(cfg->seed ^ 0x61746b),
+	    err);
+	s->radv = rv == FM_OK ? calloc(cfg->clients_per_round, 1) : NULL;
+	if (rv == FM_OK && s->radv == NULL) {
+		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
+	}
+	return rv == FM_OK ? srv_open_asr(s, err) : rv;
+}
+
+/* Buffers a defence or a model-poisoning attack needs: the round's
+ * updates as aligned rows. */
 static int
 srv_open_defence(fmi_server *s, fm_error *err)
 {
 	const fmi_fed_cfg *cfg = s->cfg;
 	size_t n = cfg->clients_per_round;
-	if (cfg->defence == NULL) {
+	int rv = srv_open_attack(s, err);
+	if (rv != FM_OK) {
+		return rv;
+	}
+	if (cfg->defence == NULL && (s->atk == NULL ||
+	    s->atk->ops->t_poison_updates == NULL)) {
 		return FM_OK;
 	}
 	s->stride = (s->dim + 15) & ~(size_t)15; /* 64-byte rows */
@@ -265,8 +322,7 @@ srv_open_defence(fmi_server *s, fm_error *err)
 	s->keep_ne = calloc(n, sizeof *s->keep_ne);
 	if (!s->dmat || !s->dmeta || !s->keep || !s->keep_ne) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory for %zu "
-		    "updates of %zu parameters (defence '%s')", n, s->dim,
-		    cfg->defence->desc->name);
+		    "updates of %zu parameters (defence or attack)", n, s->dim);
 	}
 	if (cfg->root_data == NULL) {
 		return FM_OK;
@@ -408,6 +464,9 @@ srv_close(fmi_server *s)
 	free(s->keep_ne);
 	free(s->sdelta);
 	free(s->root_idx);
+	fmi_atk_close(s->atk);
+	free(s->radv);
+	fmi_dataset_unref(s->asr);
 }
 
 static int
@@ -692,7 +751,7 @@ srv_accept(fmi_server *s, srv_slot *slot)
 	fm_update u = { m->from, m->round, delta, s->dim, m->num_examples,
 		m->loss };
 	srv_agg *n = &s->nodes[slot->edge];
-	int rv = n->def != NULL ? srv_hold(s, n, &u, data) :
+	int rv = s->dmat != NULL ? srv_hold(s, n, &u, data) :
 	    n->agg->ops->a_accept(n->agg->h.state, &u);
 	if (rv == FM_OK) {
 		s->ne_sum += m->num_examples;
@@ -996,6 +1055,49 @@ srv_defend(fmi_server *s, uint32_t i)
 	srv_metric(s, "defence_kept", (double)r.nkeep);
 }
 
+/* Model poisoning: the attack rewrites edge i's adversarial rows (it
+ * sees the honest ones). */
+static void
+srv_attack(fmi_server *s, uint32_t i)
+{
+	const fmi_fed_cfg *cfg = s->cfg;
+	srv_agg *n = &s->nodes[i];
+	uint32_t nadv = 0;
+	if (s->atk == NULL || s->atk->ops->t_poison_updates == NULL) {
+		return;
+	}
+	for (uint32_t k = 0; k < n->nrows; k++) {
+		int32_t c = s->dmeta[n->row0 + k].client - 1;
+		s->radv[k] = cfg->adversarial[c] != 0;
+		nadv += s->radv[k];
+	}
+	fm_attack_round r = { sizeof r, s->round, n->nrows, nadv, s->dim,
+		s->dmat + (size_t)n->row0 * s->stride, s->stride,
+		s->dmeta + n->row0, s->radv, n->model,
+		fmi_task_seed(cfg->seed ^ 0x61746b, s->round, i) };
+	int rv = nadv > 0 ? s->atk->ops->t_poison_updates(s->atk->h.state, &r)
+	                  : FM_OK;
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_WARN, "FM-ATTACK", "round %u: attack '%s' failed: "
+		    "%s", s->round, cfg->attack->desc->name, fm_strerror(rv));
+	}
+}
+
+/* Without a defence, held rows go to the aggregator as they are. */
+static void
+srv_feed_rows(fmi_server *s, uint32_t i)
+{
+	srv_agg *n = &s->nodes[i];
+	for (uint32_t k = 0; k < n->nrows; k++) {
+		const fm_update *u = &s->dmeta[n->row0 + k];
+		if (n->agg->ops->a_accept(n->agg->h.state, u) != FM_OK) {
+			fm_log(FM_LOG_WARN, "FM-AGG", "aggregator %s refused the "
+			    "update of client %d", n->agg->h.comp->desc->name,
+			    u->client);
+		}
+	}
+}
+
 /* Every edge with a sampled client aggregates its updates. */
 static void
 srv_aggregate(fmi_server *s)
@@ -1008,8 +1110,13 @@ srv_aggregate(fmi_server *s)
 		    s->levels == 1 ? "global model" : "edge models");
 	}
 	for (uint32_t i = s->first[s->levels - 1]; i < s->nnodes; i++) {
-		if (ok && s->nodes[i].def != NULL && s->nodes[i].nrows > 0) {
-			srv_defend(s, i);
+		if (ok && s->dmat != NULL && s->nodes[i].nrows > 0) {
+			srv_attack(s, i);
+			if (s->nodes[i].def != NULL) {
+				srv_defend(s, i);
+			} else {
+				srv_feed_rows(s, i);
+			}
 		}
 		if (s->nodes[i].nsampled > 0 && srv_finish(s, i, ok) == FM_OK) {
 			srv_credit(s, i);
@@ -1163,6 +1270,10 @@ srv_evaluate(fmi_server *s, fmi_round_metrics *m)
 		m->accuracy = ev.accuracy;
 		m->loss = ev.loss;
 		m->evaluated = 1;
+	}
+	if (s->asr != NULL &&
+	    fmi_evaluate(s->eval, s->view, s->asr, NULL, 0, &ev) == FM_OK) {
+		srv_metric(s, "attack_success", ev.accuracy);
 	}
 }
 
