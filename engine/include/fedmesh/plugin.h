@@ -173,6 +173,7 @@ typedef struct fm_update {
 	size_t dim;
 	uint64_t num_examples; /* local training examples */
 	double loss;           /* mean local training loss */
+	uint64_t steps;        /* 1.1: local SGD steps taken (0: unknown) */
 } fm_update;
 
 /* A message from a counterpart instance on another node. Borrowed. */

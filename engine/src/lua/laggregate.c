@@ -81,7 +81,7 @@ run_round(fmi_agg *a, float *global, const float *d, const uint64_t *ne,
 	int rv = a->ops->a_begin(a->h.state, &r);
 	for (lua_Integer k = 0; rv == FM_OK && k < n; k++) {
 		fm_update u = { (int32_t)k + 1, 1, d + (size_t)k * dim, dim,
-			ne[k], 0.0 };
+			ne[k], 0.0, 0 };
 		rv = a->ops->a_accept(a->h.state, &u);
 	}
 	return rv == FM_OK ? a->ops->a_finish(a->h.state, global, dim) : rv;
@@ -102,7 +102,7 @@ run_defence(lua_State *L, fmi_def *d, float *global, float *rows,
 	    sizeof *kept_ne, 0);
 	for (lua_Integer k = 0; k < n; k++) {
 		u[k] = (fm_update) { (int32_t)k + 1, 1, rows + (size_t)k * stride,
-			dim, ne[k], 0.0 };
+			dim, ne[k], 0.0, 0 };
 	}
 	fm_defence_round r = { sizeof r, 1, (uint32_t)n, 0, dim, rows, stride,
 		u, global, server_delta, keep, kne, 0, 0 };

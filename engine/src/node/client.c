@@ -353,6 +353,7 @@ cli_train(cli_host *h, cli_task *task)
 	cli_msg(h, &u, FMI_MSG_UPDATE, m->round, task->client, &task->seq);
 	u.num_examples = st.examples;
 	u.loss = st.loss;
+	u.steps = st.steps;
 	u.n = h->dim;
 	rv = fmi_tran_send(h->t, NULL, &u, d);
 	fmi_payload_unref(d);

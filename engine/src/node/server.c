@@ -749,7 +749,7 @@ srv_accept(fmi_server *s, srv_slot *slot)
 		delta = s->scratch;
 	}
 	fm_update u = { m->from, m->round, delta, s->dim, m->num_examples,
-		m->loss };
+		m->loss, m->steps };
 	srv_agg *n = &s->nodes[slot->edge];
 	int rv = s->dmat != NULL ? srv_hold(s, n, &u, data) :
 	    n->agg->ops->a_accept(n->agg->h.state, &u);
@@ -1136,7 +1136,7 @@ srv_feed_child(fmi_server *s, srv_agg *n, const srv_agg *c, uint32_t round)
 	}
 	fm_update u = { c->id, round, s->delta, s->dim,
 		c->since ? c->since : c->data,
-		c->since ? c->loss_sum / (double)c->since : 0 };
+		c->since ? c->loss_sum / (double)c->since : 0, 0 };
 	int rv = n->agg->ops->a_accept(n->agg->h.state, &u);
 	if (rv != FM_OK) {
 		fm_log(FM_LOG_WARN, "FM-HIER", "round %u: aggregator %s refused "

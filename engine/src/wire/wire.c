@@ -72,6 +72,7 @@ static const wire_field wire_fields[] = {
 	WF_INT("seed", WK_U64, WT(FMI_MSG_TRAIN), seed, 0, UINT64_MAX),
 	WF_INT("ne", WK_U64, WT_STATS, num_examples, 0, WIRE_MAX_NE),
 	WF_FLT("loss", WK_F64, WT_STATS, loss, 0),
+	WF_INT("steps", WK_U64, WT(FMI_MSG_UPDATE), steps, 0, WIRE_MAX_NE),
 	WF_FLT("mass", WK_F64, WT(FMI_MSG_GOSSIP), mass, 0),
 	WF_FLT("acc", WK_F64, WT(FMI_MSG_REPORT), acc, 0),
 	WF_FLT("tloss", WK_F64, WT(FMI_MSG_REPORT), test_loss, 0),

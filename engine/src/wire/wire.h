@@ -61,6 +61,8 @@ typedef struct fmi_msg {
 	/* UPDATE, GOSSIP, REPORT */
 	uint64_t num_examples;
 	double loss;
+	/* UPDATE: local SGD steps taken (FedNova normalizes by them) */
+	uint64_t steps;
 	/* GOSSIP: the consensus plugin's scalar (push-sum mass) */
 	double mass;
 	/* REPORT: test accuracy and loss of the peer's model (-1: not

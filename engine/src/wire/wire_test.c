@@ -30,6 +30,7 @@ sample_msg(fmi_msg *m, uint32_t type)
 	} else if (type == FMI_MSG_UPDATE) {
 		m->num_examples = 600;
 		m->loss = 0.123456789012345;
+		m->steps = 95;
 		m->n = 199210;
 	} else if (type == FMI_MSG_PLUGIN) {
 		snprintf(m->plugin, sizeof m->plugin, "secagg");
@@ -60,7 +61,7 @@ msg_equal(const fmi_msg *a, const fmi_msg *b)
 	    a->momentum == b->momentum &&
 	    a->weight_decay == b->weight_decay && a->seed == b->seed &&
 	    a->num_examples == b->num_examples && a->loss == b->loss &&
-	    a->mass == b->mass && a->acc == b->acc &&
+	    a->mass == b->mass && a->acc == b->acc && a->steps == b->steps &&
 	    a->test_loss == b->test_loss &&
 	    strcmp(a->plugin, b->plugin) == 0 && a->n == b->n;
 }

@@ -92,7 +92,7 @@ run_round(fmi_agg *a, uint32_t rnd, float *global, const float (*deltas)[DIM],
 	FMT_PASS(a->ops->a_begin(a->h.state, &r));
 	for (uint32_t k = 0; k < nup; k++) {
 		memcpy(buf, deltas[k], sizeof buf);
-		fm_update u = { ids[k], rnd, buf, DIM, n[k], 0.1 };
+		fm_update u = { ids[k], rnd, buf, DIM, n[k], 0.1, 0 };
 		FMT_PASS(a->ops->a_accept(a->h.state, &u));
 		for (int i = 0; i < DIM; i++) { /* borrowed: must not be kept */
 			buf[i] = NAN;
@@ -310,7 +310,7 @@ test_wrong_dims_refused(void **state)
 		fmi_agg *a = open_agg(f->c[i], NULL, 0);
 		fm_round bad = { 1, 1, &id, g, DIM + 1 };
 		fm_round ok = { 1, 1, &id, g, DIM };
-		fm_update u = { 1, 1, d, DIM - 1, 1, 0 };
+		fm_update u = { 1, 1, d, DIM - 1, 1, 0, 0 };
 		FMT_FAIL(a->ops->a_begin(a->h.state, &bad), FM_EINVAL);
 		FMT_PASS(a->ops->a_begin(a->h.state, &ok));
 		FMT_FAIL(a->ops->a_accept(a->h.state, &u), FM_EINVAL);
