@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ldata.c: fm.data (datasets) and fm.partition (client shards) for Lua. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -76,6 +78,43 @@ ds_label_counts(lua_State *L)
 	return 1;
 }
 
+/* d:sample(n [, seed]) -> a new Dataset of n examples drawn without
+ * replacement (seeded): e.g. the server's small clean root set for
+ * FLTrust. */
+static int
+ds_sample(lua_State *L)
+{
+	const fmi_dataset *d = lfm_check_dataset(L, 1)->d;
+	lua_Integer n = luaL_checkinteger(L, 2);
+	lua_Integer seed = luaL_optinteger(L, 3, 1);
+	if (n < 1 || (size_t)n > d->n) {
+		return luaL_error(L, "sample: n must be 1..%I (the dataset's "
+		    "size), not %I", (lua_Integer)d->n, n);
+	}
+	uint32_t *perm = malloc(d->n * sizeof *perm);
+	fmi_dataset *o = NULL;
+	if (perm == NULL || fmi_dataset_new(&o, (size_t)n, d->dim,
+	    d->nclasses) != FM_OK) {
+		free(perm);
+		return luaL_error(L, "sample: out of memory");
+	}
+	for (size_t i = 0; i < d->n; i++) {
+		perm[i] = (uint32_t)i;
+	}
+	fm_rng r;
+	fmi_rng_seed(&r, (uint64_t)seed, 0x73616d70); /* "samp" */
+	fmi_rng_shuffle_u32(&r, perm, d->n);
+	for (size_t i = 0; i < (size_t)n; i++) {
+		memcpy(o->x + i * d->dim, d->x + (size_t)perm[i] * d->dim,
+		    d->dim * sizeof(float));
+		o->y[i] = d->y[perm[i]];
+	}
+	free(perm);
+	snprintf(o->name, sizeof o->name, "%.40s sample", d->name);
+	lfm_push_dataset(L, o);
+	return 1;
+}
+
 static int
 ds_tostring(lua_State *L)
 {
@@ -92,6 +131,7 @@ static const luaL_Reg ds_methods[] = {
 	{ "classes", ds_classes },
 	{ "name", ds_name },
 	{ "label_counts", ds_label_counts },
+	{ "sample", ds_sample },
 	{ NULL, NULL },
 };
 
