@@ -11,7 +11,8 @@
 #   every round) vs D-PSGD (consensus = "gossip") on a ring, a torus (4x4,
 #   8x8) and a complete graph. 64-peer graphs evaluate each peer on a
 #   seeded 2,000-sample subset of the test set (eval_samples); 16-peer
-#   graphs and the star on the whole 10,000.
+#   graphs and the star on the whole 10,000; one more run, the complete
+#   64-peer graph on the whole test set, measures the subset's bias.
 # PART rate: pure gossip (init = "independent", lr = 0): ring 16 and 64,
 #   torus 4x4 and 8x8, complete 16, random 4-regular 64, random matchings
 #   16 (16 seeds), and a no-edge graph (the check that lr = 0 leaves the
@@ -37,6 +38,12 @@ if [ "$PART" != rate ]; then
 				eval_samples=$es
 		done
 	done
+	# the 2,000-sample subset against the whole test set: on the complete
+	# graph all peers hold the same model, so this run measures the
+	# subset's bias (the 64-peer star is evaluated on the whole set)
+	echo "accuracy: complete, 64 peers, whole test set" >&2
+	run mode=accuracy topology=complete peers=64 rounds="$R" \
+		eval_samples=0 label=whole_test_set_calibration
 fi
 if [ "$PART" != accuracy ]; then
 	for c in "none 16" "ring 16" "ring 64" "torus 16" "torus 64" \

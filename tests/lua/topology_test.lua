@@ -211,3 +211,11 @@ fails("peer 0 is outside 1..16", function() return ring:neighbours(0) end)
 fails("peer 17 is outside 1..16", function() return ring:weight(1, 17) end)
 fails("describe: .*clients", function() return T.star {}:describe() end)
 print("topology ok")
+
+-- time-varying graphs: the spectrum of the exact E[W] (a random perfect
+-- matching of 16 peers: E[W] = 1/2 I + 1/30 (J - I), slem (N-2)/(2(N-1)))
+do
+  local d = fm.topology.matching { peers = 16 }:describe()
+  assert(math.abs(d.slem - 14 / 30) < 1e-9, "matching slem " .. d.slem)
+  assert(d.time_varying and d.samples == 64)
+end

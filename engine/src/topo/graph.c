@@ -1271,6 +1271,30 @@ union_rounds(fmi_graph *g, double *w, csr *in, csr *out, fm_error *err)
 	return rc;
 }
 
+/* E[W] of the uniform time-varying kinds, exactly: every pair is an edge
+ * with the same probability p and weight we, so E[W] = aI + b(J - I).
+ * (An average over sampled rounds is biased upward in its slem: 0.586
+ * instead of 0.467 for a 16-peer matching over 64 rounds.) */
+static void
+exact_mean_w(const fmi_graph *g, double *w)
+{
+	uint32_t n = g->s.n;
+	double p, we;
+	if (strcmp(g->ki->name, "matching") == 0) {
+		p = n % 2 == 0 ? 1.0 / (n - 1) : 1.0 / n;
+		we = 0.5;
+	} else { /* random_kregular */
+		p = (double)g->s.k / (n - 1);
+		we = 1.0 / (g->s.k + 1);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		for (uint32_t j = 0; j < n; j++) {
+			w[(size_t)i * n + j] = i == j ? 1.0 - (n - 1) * p * we :
+			    p * we;
+		}
+	}
+}
+
 static int
 describe_body(fmi_graph *g, double *w, fmi_graph_desc *d, fm_error *err)
 {
@@ -1279,7 +1303,10 @@ describe_body(fmi_graph *g, double *w, fmi_graph_desc *d, fm_error *err)
 	int rc;
 	if (g->ki->time_varying) {
 		d->samples = FMI_GRAPH_SAMPLES;
-		rc = union_rounds(g, w, &in, &out, err);
+		rc = union_rounds(g, NULL, &in, &out, err);
+		if (w != NULL) {
+			exact_mean_w(g, w);
+		}
 		adj_view(g->s.n, g->s.directed, &in, &out, &a);
 	} else {
 		d->samples = 1;

@@ -91,8 +91,9 @@ double fmi_adj_weight(const fmi_adj *a, uint32_t i, uint32_t j);
 
 /* What describe() reports. Time-varying graphs: degrees and diameter of
  * the union of the first `samples` rounds' graphs, spectral values of the
- * mean mixing matrix over those rounds (for matchings, E[W] = E[W^T W],
- * the quantity that bounds the expected contraction, Boyd et al. 2006). */
+ * exact expected mixing matrix E[W] (for matchings E[W] = E[W^T W]: the
+ * mean squared disagreement shrinks by slem per round, so its norm by
+ * about sqrt(slem), Boyd et al. 2006). */
 typedef struct fmi_graph_desc {
 	uint32_t nodes;
 	uint64_t edges;        /* undirected: pairs; directed: arcs */

@@ -242,6 +242,7 @@ base_kvs(uint32_t type, kv *out)
 	} else if (type == FMI_MSG_UPDATE) {
 		out[n++] = (kv){ .key = "ne", .kind = K_UINT, .u = 600 };
 		out[n++] = (kv){ .key = "loss", .kind = K_F64, .d = 0.5 };
+		out[n++] = (kv){ .key = "steps", .kind = K_UINT, .u = 19 };
 	} else if (type == FMI_MSG_PLUGIN) {
 		out[n++] = (kv){ .key = "plugin", .kind = K_STR, .s = "secagg" };
 	}
@@ -351,6 +352,7 @@ static const bad_case bad_cases[] = {
 	{ T_TR, { OMIT("wd") }, FM_EPROTO, "missing field 'wd'" },
 	{ T_UP, { OMIT("ne") }, FM_EPROTO, "missing field 'ne'" },
 	{ T_UP, { OMIT("loss") }, FM_EPROTO, "missing field 'loss'" },
+	{ T_UP, { OMIT("steps") }, FM_EPROTO, "missing field 'steps'" },
 	{ T_UP, { OMIT("n") }, FM_EPROTO, "missing field 'n'" },
 	{ T_PL, { OMIT("plugin") }, FM_EPROTO, "missing field 'plugin'" },
 	{ T_TR, { ST("lr", "fast") }, FM_EPROTO,
@@ -743,7 +745,7 @@ pack_random_value(fm_rng *r, msgpack_packer *pk)
 
 static const char *const fz_keys[] = { "fed", "round", "from", "to", "seq",
 	"epochs", "batch", "lr", "momentum", "wd", "seed", "ne", "loss",
-	"plugin", "n", "x", "" };
+	"steps", "mass", "acc", "tloss", "plugin", "n", "x", "" };
 
 /* Mostly a plausible value for key k, sometimes anything. */
 static void
