@@ -513,7 +513,7 @@ kregular_edges(uint32_t n, uint32_t k, fm_rng *r, ebuf *e, fm_error *err)
 {
 	int dense = 2 * (uint64_t)k > (uint64_t)n - 1;
 	uint32_t kk = dense ? n - 1 - k : k;
-	eset s;
+	eset s = { NULL, 0 };
 	int rc = eset_init(&s, (size_t)n * kk / 2, err);
 	if (rc != FM_OK) {
 		return rc;
@@ -563,7 +563,7 @@ build_small_world(const fmi_graph_spec *s, uint32_t round, ebuf *e,
     fm_error *err)
 {
 	uint32_t n = s->n, h = s->k / 2;
-	eset set;
+	eset set = { NULL, 0 };
 	uint32_t *deg = malloc((size_t)n * sizeof *deg);
 	int rc = deg ? eset_init(&set, (size_t)n * h, err) : oom(err);
 	if (rc != FM_OK) {

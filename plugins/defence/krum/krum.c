@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * krum.c: distance-based selection defences.
+ *
+ * krum       Blanchard et al., "Machine Learning with Adversaries:
+ *            Byzantine Tolerant Gradient Descent", NeurIPS 2017. With n
+ *            updates and at most f Byzantine ones (n >= 2f + 3), the score
+ *            of update i is the sum of the squared distances to its
+ *            n - f - 2 nearest other updates; the update with the lowest
+ *            score passes alone (ties: the lower index), weighted by its
+ *            own num_examples.
+ * multikrum  Multi-Krum (same paper): the m lowest scores pass (m = 0:
+ *            n - f), in score order, each with its own num_examples, so
+ *            FedAvg averages them by examples. Scores are computed once.
+ * bulyan     El Mhamdi, Guerraoui & Rouault, "The Hidden Vulnerability of
+ *            Distributed Learning in Byzantium", ICML 2018. Requires
+ *            n >= 4f + 3. theta = n - 2f updates are chosen by iterated
+ *            Krum (choose one, remove it, score the rest again, with
+ *            max(1, s - f - 2) neighbours among the s left); then, per
+ *            coordinate, the beta = theta - 2f chosen values closest to
+ *            their median are averaged. The result replaces row 0.
+ *
+ * All squared distances come from one Gram matrix product G = X X^T
+ * (host->gemm, float32): d_ij = G_ii + G_jj - 2 G_ij, formed in double from
+ * the symmetrised G and clamped at 0 (cancellation can make it slightly
+ * negative). A row with a NaN or infinite coordinate gets infinite
+ * distances, so it never looks near anything.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "fedmesh/plugin.h"
+
+#include "../common/coordwise.h"
+#include "../common/dfc.h"
+
+#define KRUM_LOG "FM-KRUM"
+
+enum { ALGO_KRUM = 1, ALGO_MULTI, ALGO_BULYAN };
+
+typedef struct krum {
+	dfc_base b;
+	int algo;
+	uint32_t f;
+	uint32_t m;                /* multikrum: how many pass; 0 = n - f */
+	float *gram;               /* [n][n] */
+	float *dist;               /* [n][n] squared distances */
+	float *tmp;                /* [n] distances of one candidate */
+	double *score;             /* [n] */
+	uint32_t *order;           /* [n] */
+	uint8_t *alive;            /* [n] bulyan: still a candidate */
+	const float **rows;        /* [n] bulyan: the chosen rows */
+	size_t cap[7];
+	cw_scratch cw;
+} krum;
+
+/* ---- setup --------------------------------------------------------------- */
+
+static int
+krum_init_common(krum *k, const fm_instance *inst, int algo,
+    const char *name, uint32_t nparams)
+{
+	k->algo = algo;
+	int rv = dfc_init(&k->b, inst, name, KRUM_LOG, nparams);
+	if (rv == FM_OK) {
+		rv = dfc_count(&k->b, "f", inst->params[0].num, 0, 1000000,
+		    &k->f);
+	}
+	return rv;
+}
+
+static int
+krum_init(void *st, const fm_instance *inst)
+{
+	return krum_init_common(st, inst, ALGO_KRUM, "krum", 1);
+}
+
+static int
+multikrum_init(void *st, const fm_instance *inst)
+{
+	krum *k = st;
+	int rv = krum_init_common(k, inst, ALGO_MULTI, "multikrum", 2);
+	return rv == FM_OK ? dfc_count(&k->b, "m", inst->params[1].num, 0,
+	    1000000, &k->m) : rv;
+}
+
+static int
+bulyan_init(void *st, const fm_instance *inst)
+{
+	krum *k = st;
+	int rv = krum_init_common(k, inst, ALGO_BULYAN, "bulyan", 2);
+	return rv == FM_OK ? dfc_set_threads(&k->b, inst->params[1].num) : rv;
+}
+
+static void
+krum_fini(void *st)
+{
+	krum *k = st;
+	if (k->b.host == NULL) { /* init never ran */
+		return;
+	}
+	void *bufs[7] = { k->gram, k->dist, k->tmp, k->score, k->order,
+		k->alive, (void *)k->rows };
+	for (int i = 0; i < 7; i++) {
+		k->b.host->free(bufs[i]);
+	}
+	cw_free(k->b.host, &k->cw);
+	memset(k, 0, sizeof *k);
+}
+
+/* Scratch for n updates. */
+static int
+krum_reserve(krum *k, uint32_t n)
+{
+	const fm_host_api *h = k->b.host;
+	size_t nn = (size_t)n * n;
+	k->gram = dfc_grow(h, k->gram, &k->cap[0], nn * sizeof *k->gram);
+	k->dist = dfc_grow(h, k->dist, &k->cap[1], nn * sizeof *k->dist);
+	k->tmp = dfc_grow(h, k->tmp, &k->cap[2], n * sizeof *k->tmp);
+	k->score = dfc_grow(h, k->score, &k->cap[3], n * sizeof *k->score);
+	k->order = dfc_grow(h, k->order, &k->cap[4], n * sizeof *k->order);
+	k->alive = dfc_grow(h, k->alive, &k->cap[5], n * sizeof *k->alive);
+	k->rows = dfc_grow(h, (void *)k->rows, &k->cap[6],
+	    n * sizeof *k->rows);
+	return k->gram && k->dist && k->tmp && k->score && k->order &&
+	    k->alive && k->rows ? FM_OK : FM_ENOMEM;
+}
+
+/* ---- distances and scores ------------------------------------------------ */
+
+/* dist[i][j] = ||x_i - x_j||^2 from one Gram product; +inf when not
+ * finite, 0 on the diagonal. */
+static void
+krum_distances(krum *k, const fm_defence_round *r)
+{
+	uint32_t n = r->n;
+	const float *g = k->gram;
+	k->b.host->gemm(0, 1, n, n, r->dim, 1.0f, r->deltas, r->stride,
+	    r->deltas, r->stride, 0.0f, k->gram, n);
+	for (uint32_t i = 0; i < n; i++) {
+		k->dist[(size_t)i * n + i] = 0;
+		for (uint32_t j = i + 1; j < n; j++) {
+			double gij = 0.5 * ((double)g[(size_t)i * n + j] +
+			    (double)g[(size_t)j * n + i]);
+			double d = (double)g[(size_t)i * n + i] +
+			    (double)g[(size_t)j * n + j] - 2 * gij;
+			float df = isnan(d) ? INFINITY : d < 0 ? 0.0f :
+			    (float)d;
+			k->dist[(size_t)i * n + j] = df;
+			k->dist[(size_t)j * n + i] = df;
+		}
+	}
+}
+
+/* Sum of the nb smallest squared distances from i to the other live
+ * candidates (alive NULL: all), nb >= 1 and at most their number. */
+static double
+krum_score(krum *k, uint32_t n, uint32_t i, const uint8_t *alive,
+    uint32_t nb)
+{
+	uint32_t c = 0;
+	double s = 0;
+	for (uint32_t j = 0; j < n; j++) {
+		if (j != i && (alive == NULL || alive[j])) {
+			k->tmp[c++] = k->dist[(size_t)i * n + j];
+		}
+	}
+	cw_select(k->tmp, c, nb - 1); /* tmp[0..nb): the nb smallest */
+	for (uint32_t t = 0; t < nb; t++) {
+		s += k->tmp[t];
+	}
+	return s;
+}
+
+/* The live candidate with the lowest score (ties: lower index); n if no
+ * score is finite. */
+static uint32_t
+krum_argmin(const krum *k, uint32_t n, const uint8_t *alive)
+{
+	uint32_t best = n;
+	for (uint32_t i = 0; i < n; i++) {
+		if ((alive == NULL || alive[i]) && isfinite(k->score[i]) &&
+		    (best == n || k->score[i] < k->score[best])) {
+			best = i;
+		}
+	}
+	return best;
+}
+
+static int
+krum_need(const krum *k, const fm_defence_round *r, uint32_t mult)
+{
+	uint64_t need = (uint64_t)mult * k->f + 3;
+	if (r->n >= need) {
+		return FM_OK;
+	}
+	k->b.host->log(FM_LOG_ERR, KRUM_LOG,
+	    "%s: f = %u needs at least %uf + 3 = %llu updates, round %u has %u",
+	    k->b.name, k->f, mult, (unsigned long long)need, r->round, r->n);
+	return FM_EINVAL;
+}
+
+static int
+krum_no_winner(const krum *k, const fm_defence_round *r)
+{
+	k->b.host->log(FM_LOG_ERR, KRUM_LOG,
+	    "%s: round %u: no update has a finite score (too many non-finite "
+	    "updates)", k->b.name, r->round);
+	return FM_ERANGE;
+}
+
+/* Checks, scratch, distances, and the scores of all n with n - f - 2
+ * neighbours: the common start of krum and multikrum. */
+static int
+krum_prepare(krum *k, fm_defence_round *r)
+{
+	int rv = dfc_check(&k->b, r);
+	r->nkeep = 0;
+	if (rv != FM_OK || r->n == 0) {
+		return rv;
+	}
+	rv = krum_need(k, r, 2);
+	rv = rv ? rv : krum_reserve(k, r->n);
+	if (rv != FM_OK) {
+		return rv;
+	}
+	krum_distances(k, r);
+	for (uint32_t i = 0; i < r->n; i++) {
+		k->score[i] = krum_score(k, r->n, i, NULL, r->n - k->f - 2);
+	}
+	return FM_OK;
+}
+
+/* ---- krum, multikrum ----------------------------------------------------- */
+
+static int
+krum_apply(void *st, fm_defence_round *r)
+{
+	krum *k = st;
+	int rv = krum_prepare(k, r);
+	if (rv != FM_OK || r->n == 0) {
+		return rv;
+	}
+	uint32_t best = krum_argmin(k, r->n, NULL);
+	if (best == r->n) {
+		return krum_no_winner(k, r);
+	}
+	r->keep[0] = best;
+	r->keep_examples[0] = r->updates[best].num_examples;
+	r->nkeep = 1;
+	return FM_OK;
+}
+
+/* order[0..n) by (score, index), insertion sort (n is a round's clients). */
+static void
+krum_sort_scores(krum *k, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t j = i;
+		while (j > 0 && k->score[k->order[j - 1]] > k->score[i]) {
+			k->order[j] = k->order[j - 1];
+			j--;
+		}
+		k->order[j] = i;
+	}
+}
+
+static int
+multikrum_apply(void *st, fm_defence_round *r)
+{
+	krum *k = st;
+	if (r != NULL && k->m > r->n) {
+		r->nkeep = 0;
+		k->b.host->log(FM_LOG_ERR, KRUM_LOG,
+		    "multikrum: m = %u is more than the %u updates of round %u",
+		    k->m, r->n, r->round);
+		return FM_EINVAL;
+	}
+	int rv = krum_prepare(k, r);
+	if (rv != FM_OK || r->n == 0) {
+		return rv;
+	}
+	uint32_t m = k->m > 0 ? k->m : r->n - k->f;
+	krum_sort_scores(k, r->n);
+	for (uint32_t t = 0; t < m && isfinite(k->score[k->order[t]]); t++) {
+		uint32_t i = k->order[t];
+		r->keep[t] = i;
+		r->keep_examples[t] = r->updates[i].num_examples;
+		r->nkeep = t + 1;
+	}
+	if (r->nkeep < m) {
+		k->b.host->log(FM_LOG_WARN, KRUM_LOG,
+		    "multikrum: round %u: only %u of m = %u updates have a "
+		    "finite score", r->round, r->nkeep, m);
+	}
+	return r->nkeep > 0 ? FM_OK : krum_no_winner(k, r);
+}
+
+/* ---- bulyan -------------------------------------------------------------- */
+
+/* theta rounds of Krum on a shrinking set: rows[t] is the t-th choice. */
+static int
+bulyan_choose(krum *k, const fm_defence_round *r, uint32_t theta)
+{
+	uint32_t n = r->n;
+	memset(k->alive, 1, n);
+	for (uint32_t t = 0; t < theta; t++) {
+		uint32_t s = n - t, nb = s >= k->f + 3 ? s - k->f - 2 : 1;
+		for (uint32_t i = 0; i < n; i++) {
+			k->score[i] = !k->alive[i] ? INFINITY : s == 1 ? 0 :
+			    krum_score(k, n, i, k->alive, nb);
+		}
+		uint32_t best = krum_argmin(k, n, k->alive);
+		if (best == n) {
+			return krum_no_winner(k, r);
+		}
+		k->alive[best] = 0;
+		k->rows[t] = dfc_row(r, best);
+	}
+	return FM_OK;
+}
+
+static int
+bulyan_apply(void *st, fm_defence_round *r)
+{
+	krum *k = st;
+	int rv = dfc_check(&k->b, r);
+	r->nkeep = 0;
+	if (rv != FM_OK || r->n == 0) {
+		return rv;
+	}
+	rv = krum_need(k, r, 4);
+	rv = rv ? rv : krum_reserve(k, r->n);
+	if (rv != FM_OK) {
+		return rv;
+	}
+	uint32_t theta = r->n - 2 * k->f;
+	krum_distances(k, r);
+	rv = bulyan_choose(k, r, theta);
+	if (rv != FM_OK) {
+		return rv;
+	}
+	cw_job job = { CW_BULYAN, theta, k->rows, theta - 2 * k->f,
+		dfc_row(r, 0), r->dim };
+	rv = cw_run(k->b.host, &k->cw, &job, k->b.threads);
+	if (rv == FM_OK) {
+		dfc_keep_row0(r);
+	}
+	return rv;
+}
+
+/* ---- registration -------------------------------------------------------- */
+
+#define KRUM_OPS(nm, init, apply)                                           \
+	{                                                                   \
+		.d_struct_size = sizeof(fm_defence_ops),                    \
+		.d_kind = FM_KIND_DEFENCE,                                  \
+		.d_name = nm,                                               \
+		.d_state_size = sizeof(krum),                               \
+		.d_init = init,                                             \
+		.d_fini = krum_fini,                                        \
+		.d_apply = apply,                                           \
+	}
+
+static const fm_defence_ops krum_ops[] = {
+	KRUM_OPS("krum", krum_init, krum_apply),
+	KRUM_OPS("multikrum", multikrum_init, multikrum_apply),
+	KRUM_OPS("bulyan", bulyan_init, bulyan_apply),
+};
+
+#define KRUM_F_PARAM(need)                                                  \
+	{ "f", FM_PARAM_INT, 1, 0, 1e6, NULL,                               \
+	    "Byzantine updates to tolerate; a round needs at least " need   \
+	    " updates." }
+
+static const fm_param_desc krum_params[] = {
+	KRUM_F_PARAM("2f+3"),
+	{ NULL, 0, 0, 0, 0, NULL, NULL },
+};
+
+static const fm_param_desc multikrum_params[] = {
+	KRUM_F_PARAM("2f+3"),
+	{ "m", FM_PARAM_INT, 0, 0, 1e6, NULL,
+	    "Updates that pass, lowest Krum scores first; 0 means n - f." },
+	{ NULL, 0, 0, 0, 0, NULL, NULL },
+};
+
+static const fm_param_desc bulyan_params[] = {
+	KRUM_F_PARAM("4f+3"),
+	{ "threads", FM_PARAM_INT, 2, 0, DFC_MAX_THREADS, NULL,
+	    "Threads for the coordinate-wise stage; 0 means one per online "
+	    "CPU." },
+	{ NULL, 0, 0, 0, 0, NULL, NULL },
+};
+
+static const fm_component_desc krum_components[] = {
+	{ FM_KIND_DEFENCE, "krum",
+	    "Krum: the update closest to its n-f-2 nearest others passes "
+	    "alone (Blanchard et al., 2017)",
+	    krum_params },
+	{ FM_KIND_DEFENCE, "multikrum",
+	    "Multi-Krum: the m updates with the lowest Krum scores pass "
+	    "(Blanchard et al., 2017)",
+	    multikrum_params },
+	{ FM_KIND_DEFENCE, "bulyan",
+	    "Bulyan: iterated Krum, then a coordinate-wise trimmed average "
+	    "around the median (El Mhamdi et al., 2018)",
+	    bulyan_params },
+};
+
+FM_PLUGIN_DEFINE("krum", "1.0.0", "MIT",
+    "Distance-based Byzantine-robust selection: Krum, Multi-Krum, Bulyan",
+    krum_components);
+
+FM_PLUGIN_INIT(r, host)
+{
+	for (size_t i = 0; i < sizeof krum_ops / sizeof krum_ops[0]; i++) {
+		int rv = host->register_component(r, &krum_ops[i],
+		    sizeof krum_ops[i]);
+		if (rv != FM_OK) {
+			return rv;
+		}
+	}
+	return FM_OK;
+}
