@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: MIT
 """torch_train.py: the PyTorch CPU baseline for `fedmesh bench train`.
 
-Same model (MLP 784-200-200-10 or logreg 784-10, nn.Linear default init),
+Same model (MLP 784-200-200-10, logreg 784-10, or the CNN of McMahan et al.
+2017: conv 5x5 32 'same', ReLU, max-pool 2, conv 5x5 64, ReLU, max-pool 2,
+dense 512, ReLU, dense 10; PyTorch's default init),
 same data (Fashion-MNIST from Debian's dataset-fashion-mnist, pixels / 255),
 same optimizer (plain SGD, lr 0.05), same batch and a fresh random order
 each epoch. Prints one JSON line with samples_per_s, like fedmesh.
 
-usage: torch_train.py --model mlp --batch 32 --threads 2 [--seconds 5]
+usage: torch_train.py --model mlp|logreg|cnn --batch 32 --threads 2 [--seconds 5]
 Run it under different OMP_NUM_THREADS / OPENBLAS_NUM_THREADS settings:
 bench/train_vs_torch.sh does, and reports PyTorch's best.
 """
@@ -34,6 +36,16 @@ def load(kind):
 def model(kind):
     if kind == "logreg":
         return torch.nn.Linear(784, 10)
+    if kind == "cnn":  # fedmesh's fm.model.cnn(): the same layers and layout
+        return torch.nn.Sequential(
+            torch.nn.Unflatten(1, (1, 28, 28)),
+            torch.nn.Conv2d(1, 32, 5, padding=2), torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(32, 64, 5, padding=2), torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(),
+            torch.nn.Linear(3136, 512), torch.nn.ReLU(),
+            torch.nn.Linear(512, 10))
     return torch.nn.Sequential(
         torch.nn.Linear(784, 200), torch.nn.ReLU(),
         torch.nn.Linear(200, 200), torch.nn.ReLU(),
@@ -42,7 +54,7 @@ def model(kind):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="mlp", choices=["mlp", "logreg"])
+    ap.add_argument("--model", default="mlp", choices=["mlp", "logreg", "cnn"])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=5.0)

@@ -68,6 +68,73 @@ l_logreg(lua_State *L)
 	return new_model(L, "fm.model.logreg", "logreg");
 }
 
+/* Reads a list field of t: n integers in [min, max] into out (when set). */
+static void
+cnn_read_list(lua_State *L, int t, const char *fn, const char *k,
+    uint32_t *out, int n, lua_Integer max, const char *example)
+{
+	int ty = t ? lua_getfield(L, t, k) : LUA_TNIL;
+	if (ty == LUA_TNIL) {
+		lua_pop(L, t ? 1 : 0);
+		return;
+	}
+	if (ty != LUA_TTABLE || luaL_len(L, -1) != n) {
+		luaL_error(L, "%s: field '%s' must be a list of %d integers, e.g. "
+		    "%s", fn, k, n, example);
+	}
+	for (int i = 1; i <= n; i++) {
+		int ok;
+		lua_rawgeti(L, -1, i);
+		lua_Integer v = lua_tointegerx(L, -1, &ok);
+		if (!ok || v < 1 || v > max) {
+			luaL_error(L, "%s: %s[%d] must be an integer in [1, %I]",
+			    fn, k, i, max);
+		}
+		out[i - 1] = (uint32_t)v;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+}
+
+/* fm.model.cnn{ channels = { 32, 64 }, hidden = 512, classes = 10 }: the
+ * CNN of McMahan et al. 2017 for one-channel 28x28 images (the defaults:
+ * fm.model.cnn()). */
+static int
+l_cnn(lua_State *L)
+{
+	static const char *const fields[] = { "channels", "hidden", "classes",
+		"input", NULL };
+	const char *fn = "fm.model.cnn";
+	int t = lua_isnoneornil(L, 1) ? 0 : 1;
+	if (t) {
+		luaL_checktype(L, 1, LUA_TTABLE);
+		lfm_check_fields(L, 1, fn, fields);
+		if (luaL_len(L, 1) != 0) {
+			return luaL_error(L, "%s: takes an option table, e.g. "
+			    "fm.model.cnn { channels = { 32, 64 }, hidden = 512, "
+			    "classes = 10 }", fn);
+		}
+	}
+	fmi_cnn_shape s = { 28, 5, { 32, 64 }, 512, 10 };
+	uint32_t in[3] = { 1, 28, 28 };
+	cnn_read_list(L, t, fn, "input", in, 3, 1 << 16, "{ 1, 28, 28 }");
+	if (in[0] != 1 || in[1] != 28 || in[2] != 28) {
+		return luaL_error(L, "%s: input %dx%dx%d is not supported; the "
+		    "CNN takes one-channel 28x28 images (input = { 1, 28, 28 }, "
+		    "as Fashion-MNIST)", fn, (int)in[0], (int)in[1], (int)in[2]);
+	}
+	cnn_read_list(L, t, fn, "channels", s.ch, 2, 1024, "{ 32, 64 }");
+	s.hidden = (uint32_t)lfm_opt_int(L, t, fn, "hidden", 512, 1, 1 << 20);
+	s.classes = (uint32_t)lfm_opt_int(L, t, fn, "classes", 10, 1, 1 << 16);
+	lfm_model *m = lua_newuserdatauv(L, sizeof *m, 0);
+	fm_error e;
+	if (fmi_arch_cnn(&m->arch, &s, &e) != FM_OK) {
+		return lfm_raise(L, fn, &e);
+	}
+	luaL_setmetatable(L, LFM_MODEL);
+	return 1;
+}
+
 static int
 md_params(lua_State *L)
 {
@@ -100,7 +167,14 @@ md_tostring(lua_State *L)
 	luaL_buffinit(L, &b);
 	lua_pushfstring(L, "fedmesh.Model(%s ", a->kind);
 	luaL_addvalue(&b);
-	for (uint32_t i = 0; i <= a->nlayers; i++) {
+	if (fmi_arch_is_cnn(a)) { /* 1x28x28-32c5-p2-64c5-p2-512-10 */
+		const fmi_cnn_shape *s = &a->cnn;
+		lua_pushfstring(L, "1x%dx%d-%dc%d-p2-%dc%d-p2-%d-%d", (int)s->side,
+		    (int)s->side, (int)s->ch[0], (int)s->kernel, (int)s->ch[1],
+		    (int)s->kernel, (int)s->hidden, (int)s->classes);
+		luaL_addvalue(&b);
+	}
+	for (uint32_t i = 0; !fmi_arch_is_cnn(a) && i <= a->nlayers; i++) {
 		lua_pushfstring(L, i ? "-%d" : "%d", (int)a->widths[i]);
 		luaL_addvalue(&b);
 	}
@@ -113,6 +187,7 @@ md_tostring(lua_State *L)
 static const luaL_Reg model_funcs[] = {
 	{ "mlp", l_mlp },
 	{ "logreg", l_logreg },
+	{ "cnn", l_cnn },
 	{ NULL, NULL },
 };
 

@@ -16,6 +16,7 @@
  * its forward im2col matrices are reused by backward.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,16 @@
 
 #include "core/core.h"
 #include "model/model_impl.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC turns the 4-wide row copies of im2col back into memcpy calls, which
+ * cost more than the copies for rows of 14 or 28 floats. */
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+#endif
 
 #define FMI_CNN_CHUNK 64
 #define FMI_CNN_MAX_SIDE 256
@@ -37,6 +48,11 @@ struct fmi_cnn_buf {
 	float *y[2];    /* per conv layer: [cout] x [chunk*h*w], then dY */
 	uint8_t *arg[2]; /* pool argmax, [max_batch x widths[l + 1]] */
 	float *gconv;   /* conv gradients, indexed like the parameters */
+	float *pad;     /* padded planes of one channel, for im2col/col2im */
+	float *sums;    /* per-plane bias-gradient sums, [max channels x chunk] */
+	struct cnn_helper *helper; /* second thread, or NULL */
+	int helper_failed;
+	int helper_mode; /* 0: with 2+ BLAS threads; 1: always; -1: never */
 };
 
 /* One conv layer's geometry. */
@@ -45,6 +61,21 @@ typedef struct conv_geom {
 	size_t in_dim, out_dim;    /* floats per image: input, pooled output */
 	size_t woff, boff;         /* parameter offsets */
 } conv_geom;
+
+/* The arguments of a kernel over a range of images (see the kernels). */
+typedef struct kargs {
+	float *out;
+	const float *in;
+	const float *aux;
+	float *pad;
+	uint8_t *arg;
+	size_t n, c, h, w, k;
+} kargs;
+
+typedef void (*kfn)(const kargs *a, size_t i0, size_t i1);
+
+struct cnn_helper; /* a second thread for the kernels, below */
+static void helper_stop(struct cnn_helper *h);
 
 /* ---- architecture ------------------------------------------------------- */
 
@@ -168,6 +199,10 @@ fmi_cnn_alloc(fmi_trainer *t)
 		    (c->arg[l] = malloc(t->max_batch * g.out_dim)) != NULL;
 	}
 	ok = ok && (c->gconv = fmi_model_falloc(a->slices[4].offset)) != NULL;
+	size_t side = a->cnn.side + 2 * (a->cnn.kernel / 2);
+	ok = ok && (c->pad = fmi_model_falloc(c->chunk * side * side)) != NULL;
+	size_t maxch = FMI_MAX(a->cnn.ch[0], a->cnn.ch[1]);
+	ok = ok && (c->sums = fmi_model_falloc(c->chunk * maxch)) != NULL;
 	return ok ? FM_OK : FM_ENOMEM;
 }
 
@@ -182,137 +217,213 @@ fmi_cnn_free(struct fmi_cnn_buf *c)
 		free(c->y[l]);
 		free(c->arg[l]);
 	}
+	helper_stop(c->helper);
 	free(c->gconv);
+	free(c->pad);
+	free(c->sums);
 	free(c);
 }
 
 /* ---- kernels -------------------------------------------------------------- */
 
-/* The columns [x0, x1) of an output row that read inside the source row
- * for kernel column kx. */
-static void
-valid_span(size_t w, size_t kx, size_t pad, size_t *x0, size_t *x1)
+/*
+ * im2col and col2im go through a zero-padded copy of the n planes of one
+ * input channel (scratch, n (h + 2p) (w + 2p) floats, about 40 KB for a
+ * chunk of 32 14x14 planes: it stays in L1/L2), so every row of the
+ * column matrix is a plain copy of w floats (or an add, for col2im) with
+ * no boundary tests, and the column matrix is written (read) in order.
+ */
+
+/* d = s over n floats. */
+static inline void
+copy_row(float *restrict d, const float *restrict s, size_t n)
 {
-	*x0 = kx < pad ? FMI_MIN(w, pad - kx) : 0;
-	*x1 = kx > pad ? (w > kx - pad ? w - (kx - pad) : 0) : w;
-	*x1 = FMI_MAX(*x0, *x1);
+#if defined(__SSE2__)
+	if (n >= 4) { /* 4-wide moves, the last one overlapping */
+		size_t x = 0;
+		for (; x + 4 <= n; x += 4) {
+			_mm_storeu_ps(d + x, _mm_loadu_ps(s + x));
+		}
+		if (x < n) {
+			_mm_storeu_ps(d + n - 4, _mm_loadu_ps(s + n - 4));
+		}
+		return;
+	}
+#endif
+	for (size_t x = 0; x < n; x++) {
+		d[x] = s[x];
+	}
 }
 
-/* dst [h x w] = src shifted by (ky - pad, kx - pad), zeros outside. */
-static void
-im2col_plane(float *restrict dst, const float *restrict src, size_t h,
-    size_t w, size_t ky, size_t kx, size_t pad)
+/* d += s over n floats. */
+static inline void
+add_row(float *restrict d, const float *restrict s, size_t n)
 {
-	size_t x0, x1;
-	valid_span(w, kx, pad, &x0, &x1);
-	for (size_t y = 0; y < h; y++, dst += w) {
-		size_t sy = y + ky; /* source row + pad */
-		if (sy < pad || sy - pad >= h) {
-			memset(dst, 0, w * sizeof *dst);
-			continue;
-		}
-		/* dst[x] = s[x - pad] for x in [x0, x1), where x0 + kx >= pad */
-		const float *s = src + (sy - pad) * w + kx;
-		for (size_t x = 0; x < x0; x++) {
-			dst[x] = 0.0f;
-		}
-		size_t x = x0;
-		for (; x + FMI_VB <= x1; x += FMI_VB) {
-			for (size_t q = x; q < x + FMI_VB; q++) {
-				dst[q] = s[(ptrdiff_t)q - (ptrdiff_t)pad];
-			}
-		}
-		for (; x < x1; x++) {
-			dst[x] = s[(ptrdiff_t)x - (ptrdiff_t)pad];
-		}
-		for (x = x1; x < w; x++) {
-			dst[x] = 0.0f;
+	size_t x = 0;
+#if defined(__SSE2__)
+	for (; x + 4 <= n; x += 4) {
+		_mm_storeu_ps(d + x, _mm_add_ps(_mm_loadu_ps(d + x),
+		    _mm_loadu_ps(s + x)));
+	}
+#endif
+	for (; x < n; x++) {
+		d[x] += s[x];
+	}
+}
+
+/* pad[i] = plane ci of image i in [i0, i1), h x w, inside a border of p
+ * zeros. */
+static void
+pad_planes(float *restrict pad, const float *restrict x, size_t i0,
+    size_t i1, size_t c, size_t ci, size_t h, size_t w, size_t p)
+{
+	size_t pw = w + 2 * p, pp = (h + 2 * p) * pw;
+	memset(pad + i0 * pp, 0, (i1 - i0) * pp * sizeof *pad);
+	for (size_t i = i0; i < i1; i++) {
+		const float *src = x + (i * c + ci) * h * w;
+		for (size_t y = 0; y < h; y++) {
+			copy_row(pad + i * pp + (y + p) * pw + p, src + y * w, w);
 		}
 	}
 }
 
-void
-fmi_cnn_im2col(float *restrict cols, const float *restrict x, size_t n,
-    size_t c, size_t h, size_t w, size_t k)
+/* im2col of the images [i0, i1): out = cols, in = x. */
+static void
+im2col_range(const kargs *a, size_t i0, size_t i1)
 {
-	size_t hw = h * w, pad = k / 2;
-	for (size_t ci = 0; ci < c; ci++) {
+	size_t h = a->h, w = a->w, k = a->k, hw = h * w, p = k / 2;
+	size_t pw = w + 2 * p, pp = (h + 2 * p) * pw;
+	for (size_t ci = 0; ci < a->c; ci++) {
+		pad_planes(a->pad, a->in, i0, i1, a->c, ci, h, w, p);
 		for (size_t ky = 0; ky < k; ky++) {
 			for (size_t kx = 0; kx < k; kx++) {
-				float *row = cols + ((ci * k + ky) * k + kx) * n * hw;
-				for (size_t i = 0; i < n; i++) {
-					im2col_plane(row + i * hw,
-					    x + (i * c + ci) * hw, h, w, ky, kx,
-					    pad);
+				float *row = a->out + ((ci * k + ky) * k + kx) *
+				    a->n * hw + i0 * hw;
+				for (size_t i = i0; i < i1; i++) {
+					const float *src = a->pad + i * pp +
+					    ky * pw + kx;
+					for (size_t y = 0; y < h; y++, row += w) {
+						copy_row(row, src + y * pw, w);
+					}
 				}
 			}
 		}
 	}
 }
 
-/* The adjoint of im2col_plane: dst += src shifted back. */
+/* col2im of the images [i0, i1): out = dx (added to), in = cols. */
 static void
-col2im_plane(float *restrict dst, const float *restrict src, size_t h,
-    size_t w, size_t ky, size_t kx, size_t pad)
+col2im_range(const kargs *a, size_t i0, size_t i1)
 {
-	size_t x0, x1;
-	valid_span(w, kx, pad, &x0, &x1);
-	for (size_t y = 0; y < h; y++, src += w) {
-		size_t sy = y + ky;
-		if (sy < pad || sy - pad >= h) {
-			continue;
-		}
-		float *d = dst + (sy - pad) * w + kx;
-		size_t x = x0;
-		for (; x + FMI_VB <= x1; x += FMI_VB) {
-			for (size_t q = x; q < x + FMI_VB; q++) {
-				d[(ptrdiff_t)q - (ptrdiff_t)pad] += src[q];
+	size_t h = a->h, w = a->w, k = a->k, hw = h * w, p = k / 2;
+	size_t pw = w + 2 * p, pp = (h + 2 * p) * pw;
+	for (size_t ci = 0; ci < a->c; ci++) {
+		memset(a->pad + i0 * pp, 0, (i1 - i0) * pp * sizeof(float));
+		for (size_t ky = 0; ky < k; ky++) {
+			for (size_t kx = 0; kx < k; kx++) {
+				const float *row = a->in + ((ci * k + ky) * k +
+				    kx) * a->n * hw + i0 * hw;
+				for (size_t i = i0; i < i1; i++) {
+					float *d = a->pad + i * pp + ky * pw + kx;
+					for (size_t y = 0; y < h; y++, row += w) {
+						add_row(d + y * pw, row, w);
+					}
+				}
 			}
 		}
-		for (; x < x1; x++) {
-			d[(ptrdiff_t)x - (ptrdiff_t)pad] += src[x];
+		for (size_t i = i0; i < i1; i++) {
+			float *d = a->out + (i * a->c + ci) * hw;
+			for (size_t y = 0; y < h; y++) {
+				add_row(d + y * w, a->pad + i * pp + (y + p) * pw +
+				    p, w);
+			}
 		}
 	}
 }
 
 void
-fmi_cnn_col2im(float *restrict dx, const float *restrict cols, size_t n,
-    size_t c, size_t h, size_t w, size_t k)
+fmi_cnn_im2col(float *restrict cols, const float *restrict x,
+    float *restrict pad, size_t n, size_t c, size_t h, size_t w, size_t k)
 {
-	size_t hw = h * w, pad = k / 2;
-	for (size_t ci = 0; ci < c; ci++) {
-		for (size_t ky = 0; ky < k; ky++) {
-			for (size_t kx = 0; kx < k; kx++) {
-				const float *row = cols +
-				    ((ci * k + ky) * k + kx) * n * hw;
-				for (size_t i = 0; i < n; i++) {
-					col2im_plane(dx + (i * c + ci) * hw,
-					    row + i * hw, h, w, ky, kx, pad);
-				}
-			}
-		}
-	}
+	const kargs a = { cols, x, NULL, pad, NULL, n, c, h, w, k };
+	im2col_range(&a, 0, n);
 }
 
-/* Max of a 2x2 window v[0..3] (row-major) and its position; the first of
- * equal values wins, and a NaN wins (then stays). Branch-free selects. */
-static inline float
-max4(float v0, float v1, float v2, float v3, uint8_t *arg)
+void
+fmi_cnn_col2im(float *restrict dx, const float *restrict cols,
+    float *restrict pad, size_t n, size_t c, size_t h, size_t w, size_t k)
 {
-	float m = v0;
-	uint8_t a = 0;
-	int t1 = m == m && !(v1 <= m);
-	m = t1 ? v1 : m;
-	a = t1 ? 1 : a;
-	int t2 = m == m && !(v2 <= m);
-	m = t2 ? v2 : m;
-	a = t2 ? 2 : a;
-	int t3 = m == m && !(v3 <= m);
-	m = t3 ? v3 : m;
-	a = t3 ? 3 : a;
-	*arg = a;
-	return m;
+	const kargs a = { dx, cols, NULL, pad, NULL, n, c, h, w, k };
+	col2im_range(&a, 0, n);
 }
+
+/*
+ * 2x2 max-pool. A window v0 v1 / v2 v3 is reduced as a tree,
+ * (v0 v1) (v2 v3) then the two, each step keeping the left value unless
+ * the right one is larger or NaN (and the left is not NaN): the result is
+ * the first NaN of the window if any, else its first maximum in row-major
+ * order, as PyTorch's max_pool2d. The SSE2 path computes the same tree on
+ * four windows at a time; rows of odd length end in the scalar one.
+ */
+static inline int
+takes_right(float l, float r)
+{
+	return l == l && !(r <= l);
+}
+
+static inline void
+pool1(float *restrict out, uint8_t *restrict arg, const float *restrict r0,
+    const float *restrict r1, float bias)
+{
+	int t01 = takes_right(r0[0], r0[1]), t23 = takes_right(r1[0], r1[1]);
+	float m01 = t01 ? r0[1] : r0[0], m23 = t23 ? r1[1] : r1[0];
+	int t = takes_right(m01, m23);
+	float m = (t ? m23 : m01) + bias;
+	*arg = (uint8_t)(t ? 2 + t23 : t01);
+	*out = m <= 0.0f ? 0.0f : m; /* ReLU; NaN stays */
+}
+
+#if defined(__SSE2__)
+static inline __m128
+sel_ps(__m128 mask, __m128 a, __m128 b) /* mask ? a : b */
+{
+	return _mm_or_ps(_mm_and_ps(mask, a), _mm_andnot_ps(mask, b));
+}
+
+static inline __m128
+takes_right4(__m128 l, __m128 r)
+{
+	return _mm_and_ps(_mm_cmpnle_ps(r, l), _mm_cmpord_ps(l, l));
+}
+
+/* Four windows from r0[0..8) and r1[0..8). */
+static inline void
+pool4(float *restrict out, uint8_t *restrict arg, const float *restrict r0,
+    const float *restrict r1, __m128 bias)
+{
+	__m128 a = _mm_loadu_ps(r0), b = _mm_loadu_ps(r0 + 4);
+	__m128 c = _mm_loadu_ps(r1), d = _mm_loadu_ps(r1 + 4);
+	__m128 v0 = _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+	__m128 v1 = _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+	__m128 v2 = _mm_shuffle_ps(c, d, _MM_SHUFFLE(2, 0, 2, 0));
+	__m128 v3 = _mm_shuffle_ps(c, d, _MM_SHUFFLE(3, 1, 3, 1));
+	__m128 t01 = takes_right4(v0, v1), t23 = takes_right4(v2, v3);
+	__m128 m01 = sel_ps(t01, v1, v0), m23 = sel_ps(t23, v3, v2);
+	__m128 t = takes_right4(m01, m23);
+	__m128 m = _mm_add_ps(sel_ps(t, m23, m01), bias);
+	_mm_storeu_ps(out, _mm_andnot_ps(_mm_cmple_ps(m, _mm_setzero_ps()), m));
+	/* masks are -1/0: t01 -> 0/1, t23 -> 2/3 */
+	__m128i i01 = _mm_sub_epi32(_mm_setzero_si128(), _mm_castps_si128(t01));
+	__m128i i23 = _mm_sub_epi32(_mm_set1_epi32(2), _mm_castps_si128(t23));
+	__m128i ti = _mm_castps_si128(t);
+	__m128i ai = _mm_or_si128(_mm_and_si128(ti, i23),
+	    _mm_andnot_si128(ti, i01));
+	ai = _mm_packs_epi32(ai, ai);
+	ai = _mm_packus_epi16(ai, ai);
+	int32_t bytes = _mm_cvtsi128_si32(ai);
+	memcpy(arg, &bytes, sizeof bytes);
+}
+#endif
 
 static void
 pool_plane(float *restrict out, uint8_t *restrict arg,
@@ -321,10 +432,29 @@ pool_plane(float *restrict out, uint8_t *restrict arg,
 	size_t pw = w / 2;
 	for (size_t py = 0; py < h / 2; py++, out += pw, arg += pw) {
 		const float *r0 = y + 2 * py * w, *r1 = r0 + w;
-		for (size_t px = 0; px < pw; px++) {
-			float m = max4(r0[2 * px], r0[2 * px + 1], r1[2 * px],
-			    r1[2 * px + 1], &arg[px]) + bias;
-			out[px] = m > 0.0f ? m : (m == m ? 0.0f : m);
+		size_t px = 0;
+#if defined(__SSE2__)
+		__m128 b4 = _mm_set1_ps(bias);
+		for (; px + 4 <= pw; px += 4) {
+			pool4(out + px, arg + px, r0 + 2 * px, r1 + 2 * px, b4);
+		}
+#endif
+		for (; px < pw; px++) {
+			pool1(out + px, arg + px, r0 + 2 * px, r1 + 2 * px, bias);
+		}
+	}
+}
+
+/* Pooling of the images [i0, i1): out = pooled, in = y, aux = bias. */
+static void
+pool_range(const kargs *a, size_t i0, size_t i1)
+{
+	size_t hw = a->h * a->w, phw = hw / 4;
+	for (size_t ci = 0; ci < a->c; ci++) {
+		for (size_t i = i0; i < i1; i++) {
+			size_t o = (i * a->c + ci) * phw;
+			pool_plane(a->out + o, a->arg + o,
+			    a->in + (ci * a->n + i) * hw, a->aux[ci], a->h, a->w);
 		}
 	}
 }
@@ -334,15 +464,51 @@ fmi_cnn_pool(float *restrict out, uint8_t *restrict arg,
     const float *restrict y, const float *restrict bias, size_t n, size_t c,
     size_t h, size_t w)
 {
-	size_t hw = h * w, phw = (h / 2) * (w / 2);
-	for (size_t ci = 0; ci < c; ci++) {
-		for (size_t i = 0; i < n; i++) {
-			size_t o = (i * c + ci) * phw;
-			pool_plane(out + o, arg + o, y + (ci * n + i) * hw,
-			    bias[ci], h, w);
-		}
-	}
+	const kargs a = { out, y, bias, NULL, arg, n, c, h, w, 0 };
+	pool_range(&a, 0, n);
 }
+
+/* The gradient of one window: g at its argmax where the output is > 0
+ * (ReLU'(0) = 0, as PyTorch), zeros elsewhere; returns g. */
+static inline float
+unpool1(float *restrict r0, float *restrict r1, float dout, float out,
+    uint8_t a)
+{
+	float g = out > 0.0f ? dout : 0.0f;
+	r0[0] = a == 0 ? g : 0.0f;
+	r0[1] = a == 1 ? g : 0.0f;
+	r1[0] = a == 2 ? g : 0.0f;
+	r1[1] = a == 3 ? g : 0.0f;
+	return g;
+}
+
+#if defined(__SSE2__)
+/* Four windows; returns their gradients. */
+static inline __m128
+unpool4(float *restrict r0, float *restrict r1, const float *restrict dout,
+    const float *restrict out, const uint8_t *restrict arg)
+{
+	__m128 g = _mm_and_ps(_mm_cmpgt_ps(_mm_loadu_ps(out), _mm_setzero_ps()),
+	    _mm_loadu_ps(dout));
+	int32_t bytes;
+	memcpy(&bytes, arg, sizeof bytes);
+	__m128i z = _mm_setzero_si128();
+	__m128i a = _mm_unpacklo_epi16(_mm_unpacklo_epi8(
+	    _mm_cvtsi32_si128(bytes), z), z);
+	__m128 g0 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, z)), g);
+	__m128 g1 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a,
+	    _mm_set1_epi32(1))), g);
+	__m128 g2 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a,
+	    _mm_set1_epi32(2))), g);
+	__m128 g3 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a,
+	    _mm_set1_epi32(3))), g);
+	_mm_storeu_ps(r0, _mm_unpacklo_ps(g0, g1));
+	_mm_storeu_ps(r0 + 4, _mm_unpackhi_ps(g0, g1));
+	_mm_storeu_ps(r1, _mm_unpacklo_ps(g2, g3));
+	_mm_storeu_ps(r1 + 4, _mm_unpackhi_ps(g2, g3));
+	return g;
+}
+#endif
 
 static float
 unpool_plane(float *restrict dy, const float *restrict dout,
@@ -351,37 +517,193 @@ unpool_plane(float *restrict dy, const float *restrict dout,
 {
 	size_t pw = w / 2;
 	float sum = 0.0f;
+#if defined(__SSE2__)
+	__m128 sum4 = _mm_setzero_ps();
+#endif
 	for (size_t py = 0; py < h / 2; py++) {
 		float *r0 = dy + 2 * py * w, *r1 = r0 + w;
-		for (size_t px = 0; px < pw; px++) {
-			size_t o = py * pw + px;
-			float g = out[o] > 0.0f ? dout[o] : 0.0f;
-			uint8_t a = arg[o];
-			r0[2 * px] = a == 0 ? g : 0.0f;
-			r0[2 * px + 1] = a == 1 ? g : 0.0f;
-			r1[2 * px] = a == 2 ? g : 0.0f;
-			r1[2 * px + 1] = a == 3 ? g : 0.0f;
-			sum += g;
+		size_t o = py * pw, px = 0;
+#if defined(__SSE2__)
+		for (; px + 4 <= pw; px += 4) {
+			sum4 = _mm_add_ps(sum4, unpool4(r0 + 2 * px, r1 + 2 * px,
+			    dout + o + px, out + o + px, arg + o + px));
+		}
+#endif
+		for (; px < pw; px++) {
+			sum += unpool1(r0 + 2 * px, r1 + 2 * px, dout[o + px],
+			    out[o + px], arg[o + px]);
 		}
 	}
+#if defined(__SSE2__)
+	float s4[4];
+	_mm_storeu_ps(s4, sum4);
+	sum += (s4[0] + s4[1]) + (s4[2] + s4[3]);
+#endif
 	return sum;
+}
+
+/* Unpooling of the images [i0, i1): out = dy, in = dout, aux = pooled
+ * out, pad = the plane sums [c x n]. */
+static void
+unpool_range(const kargs *a, size_t i0, size_t i1)
+{
+	size_t hw = a->h * a->w, phw = hw / 4;
+	for (size_t ci = 0; ci < a->c; ci++) {
+		for (size_t i = i0; i < i1; i++) {
+			size_t o = (i * a->c + ci) * phw;
+			a->pad[ci * a->n + i] = unpool_plane(a->out +
+			    (ci * a->n + i) * hw, a->in + o, a->aux + o,
+			    a->arg + o, a->h, a->w);
+		}
+	}
+}
+
+/* dbias[ci] += the plane sums of channel ci, in image order. */
+static void
+add_plane_sums(float *restrict dbias, const float *restrict sums, size_t n,
+    size_t c)
+{
+	for (size_t ci = 0; ci < c; ci++) {
+		float sum = 0.0f;
+		for (size_t i = 0; i < n; i++) {
+			sum += sums[ci * n + i];
+		}
+		dbias[ci] += sum;
+	}
 }
 
 void
 fmi_cnn_unpool(float *restrict dy, float *restrict dbias,
-    const float *restrict dout, const float *restrict out,
-    const uint8_t *restrict arg, size_t n, size_t c, size_t h, size_t w)
+    float *restrict sums, const float *restrict dout,
+    const float *restrict out, const uint8_t *restrict arg, size_t n,
+    size_t c, size_t h, size_t w)
 {
-	size_t hw = h * w, phw = (h / 2) * (w / 2);
-	for (size_t ci = 0; ci < c; ci++) {
-		float sum = 0.0f;
-		for (size_t i = 0; i < n; i++) {
-			size_t o = (i * c + ci) * phw;
-			sum += unpool_plane(dy + (ci * n + i) * hw, dout + o,
-			    out + o, arg + o, h, w);
+	const kargs a = { dy, dout, out, sums, (uint8_t *)(uintptr_t)arg, n, c,
+		h, w, 0 };
+	unpool_range(&a, 0, n);
+	add_plane_sums(dbias, sums, n, c);
+}
+
+/* ---- a second thread for the kernels ------------------------------------ */
+
+/*
+ * When BLAS runs on two or more threads (`fedmesh bench train --threads
+ * 2`), the kernels above would leave the other core idle; they run on two
+ * threads instead, the images of a chunk split in halves (each image's
+ * results depend on that image only, so the numbers are the same as on one
+ * thread). Simulations train one client per worker thread with one BLAS
+ * thread and never start the helper.
+ */
+enum { H_IDLE, H_WORK, H_QUIT };
+
+struct cnn_helper {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	kfn fn;
+	const kargs *a;
+	size_t i0, i1;
+	int state;
+};
+
+static void *
+helper_main(void *v)
+{
+	struct cnn_helper *h = v;
+	pthread_mutex_lock(&h->mu);
+	for (;;) {
+		while (h->state == H_IDLE) {
+			pthread_cond_wait(&h->cv, &h->mu);
 		}
-		dbias[ci] += sum;
+		if (h->state == H_QUIT) {
+			break;
+		}
+		pthread_mutex_unlock(&h->mu);
+		h->fn(h->a, h->i0, h->i1);
+		pthread_mutex_lock(&h->mu);
+		h->state = H_IDLE;
+		pthread_cond_broadcast(&h->cv);
 	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+/* The helper when BLAS has 2+ threads (or helper_mode says so), started
+ * on first use; NULL for one thread (or when it could not start). */
+static struct cnn_helper *
+helper_get(struct fmi_cnn_buf *c)
+{
+	int want = c->helper_mode > 0 ||
+	    (c->helper_mode == 0 && fmi_blas_get_threads() >= 2);
+	if (!want || c->helper != NULL || c->helper_failed) {
+		return want ? c->helper : NULL;
+	}
+	struct cnn_helper *h = calloc(1, sizeof *h);
+	if (h == NULL || pthread_mutex_init(&h->mu, NULL) != 0) {
+		free(h);
+		c->helper_failed = 1;
+		return NULL;
+	}
+	if (pthread_cond_init(&h->cv, NULL) != 0 ||
+	    pthread_create(&h->th, NULL, helper_main, h) != 0) {
+		pthread_mutex_destroy(&h->mu);
+		free(h); /* (a cond that was initialised is trivially freed) */
+		c->helper_failed = 1;
+		return NULL;
+	}
+	c->helper = h;
+	return h;
+}
+
+static void
+helper_stop(struct cnn_helper *h)
+{
+	if (h == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&h->mu);
+	h->state = H_QUIT;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	pthread_join(h->th, NULL);
+	pthread_cond_destroy(&h->cv);
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+}
+
+void
+fmi_cnn_set_helper(fmi_trainer *t, int mode)
+{
+	if (t->cnn != NULL) {
+		t->cnn->helper_mode = mode;
+	}
+}
+
+/* fn over the images [0, n): halves on two threads when there is a
+ * helper. */
+static void
+par_images(struct fmi_cnn_buf *c, kfn fn, const kargs *a)
+{
+	struct cnn_helper *h = a->n >= 2 ? helper_get(c) : NULL;
+	if (h == NULL) {
+		fn(a, 0, a->n);
+		return;
+	}
+	size_t mid = a->n / 2;
+	pthread_mutex_lock(&h->mu);
+	h->fn = fn;
+	h->a = a;
+	h->i0 = mid;
+	h->i1 = a->n;
+	h->state = H_WORK;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	fn(a, 0, mid);
+	pthread_mutex_lock(&h->mu);
+	while (h->state == H_WORK) {
+		pthread_cond_wait(&h->cv, &h->mu);
+	}
+	pthread_mutex_unlock(&h->mu);
 }
 
 /* ---- forward -------------------------------------------------------------- */
@@ -394,12 +716,14 @@ conv_forward(fmi_trainer *t, int l, const float *p, const float *in,
 	struct fmi_cnn_buf *c = t->cnn;
 	conv_geom g = conv_geom_of(&t->arch, l);
 	size_t pix = n * g.side * g.side, kk = g.cin * g.k * g.k;
-	fmi_cnn_im2col(c->cols[l], in + s * g.in_dim, n, g.cin, g.side,
-	    g.side, g.k);
+	const kargs im = { c->cols[l], in + s * g.in_dim, NULL, c->pad, NULL,
+		n, g.cin, g.side, g.side, g.k };
+	par_images(c, im2col_range, &im);
 	fmi_gemm(0, 0, g.cout, pix, kk, 1.0f, p + g.woff, kk, c->cols[l], pix,
 	    0.0f, c->y[l], pix);
-	fmi_cnn_pool(t->act[l + 1] + s * g.out_dim, c->arg[l] + s * g.out_dim,
-	    c->y[l], p + g.boff, n, g.cout, g.side, g.side);
+	const kargs po = { t->act[l + 1] + s * g.out_dim, c->y[l], p + g.boff,
+		NULL, c->arg[l] + s * g.out_dim, n, g.cout, g.side, g.side, 0 };
+	par_images(c, pool_range, &po);
 }
 
 void
@@ -460,12 +784,15 @@ conv_backward(fmi_trainer *t, int l, const float *in, const float *dout,
 	struct fmi_cnn_buf *c = t->cnn;
 	conv_geom g = conv_geom_of(&t->arch, l);
 	size_t pix = n * g.side * g.side, kk = g.cin * g.k * g.k;
-	fmi_cnn_unpool(c->y[l], c->gconv + g.boff, dout + s * g.out_dim,
-	    t->act[l + 1] + s * g.out_dim, c->arg[l] + s * g.out_dim, n, g.cout,
-	    g.side, g.side);
+	const kargs up = { c->y[l], dout + s * g.out_dim,
+		t->act[l + 1] + s * g.out_dim, c->sums, c->arg[l] + s * g.out_dim,
+		n, g.cout, g.side, g.side, 0 };
+	par_images(c, unpool_range, &up);
+	add_plane_sums(c->gconv + g.boff, c->sums, n, g.cout);
+	const kargs im = { c->cols[l], in + s * g.in_dim, NULL, c->pad, NULL,
+		n, g.cin, g.side, g.side, g.k };
 	if (redo) {
-		fmi_cnn_im2col(c->cols[l], in + s * g.in_dim, n, g.cin, g.side,
-		    g.side, g.k);
+		par_images(c, im2col_range, &im);
 	}
 	fmi_gemm(0, 1, g.cout, kk, pix, 1.0f, c->y[l], pix, c->cols[l], pix,
 	    s == 0 ? 0.0f : 1.0f, c->gconv + g.woff, kk);
@@ -473,8 +800,9 @@ conv_backward(fmi_trainer *t, int l, const float *in, const float *dout,
 		fmi_gemm(1, 0, kk, pix, g.cout, 1.0f, t->params + g.woff, kk,
 		    c->y[l], pix, 0.0f, c->cols[l], pix);
 		memset(dx + s * g.in_dim, 0, n * g.in_dim * sizeof *dx);
-		fmi_cnn_col2im(dx + s * g.in_dim, c->cols[l], n, g.cin, g.side,
-		    g.side, g.k);
+		const kargs ci = { dx + s * g.in_dim, c->cols[l], NULL, c->pad,
+			NULL, n, g.cin, g.side, g.side, g.k };
+		par_images(c, col2im_range, &ci);
 	}
 }
 

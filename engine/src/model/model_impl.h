@@ -78,6 +78,9 @@ void fmi_cnn_forward(fmi_trainer *t, const float *p, const float *x,
 /* Backpropagates the logit gradient in act[nlayers] into the sink. */
 void fmi_cnn_backward(fmi_trainer *t, const float *x, size_t b,
     const fmi_grad_sink *s);
+/* The kernels below run on a second thread (images split in halves) when
+ * BLAS has 2+ threads (mode 0, the default), always (1) or never (-1). */
+void fmi_cnn_set_helper(fmi_trainer *t, int mode);
 
 /*
  * Convolution kernels over n images of c channels, h x w each, kernel k,
@@ -86,24 +89,26 @@ void fmi_cnn_backward(fmi_trainer *t, const float *x, size_t b,
  * weight order), column (i, y, x), cols = x[i][ci][y + ky - k/2][x + kx -
  * k/2] or 0 outside the image. col2im is its adjoint: it adds every
  * column entry back to the pixel it came from (dx is not cleared).
+ * pad: scratch of n (h + 2 (k/2)) (w + 2 (k/2)) floats.
  */
-void fmi_cnn_im2col(float *restrict cols, const float *restrict x, size_t n,
-    size_t c, size_t h, size_t w, size_t k);
-void fmi_cnn_col2im(float *restrict dx, const float *restrict cols, size_t n,
-    size_t c, size_t h, size_t w, size_t k);
+void fmi_cnn_im2col(float *restrict cols, const float *restrict x,
+    float *restrict pad, size_t n, size_t c, size_t h, size_t w, size_t k);
+void fmi_cnn_col2im(float *restrict dx, const float *restrict cols,
+    float *restrict pad, size_t n, size_t c, size_t h, size_t w, size_t k);
 /*
  * 2x2 max-pool of y [c][n][h][w] (a conv output without its bias) fused
  * with the bias and ReLU: out[i][ci][py][px] (NCHW, h/2 x w/2) =
  * max(0, bias[ci] + max of the window), arg = the window position of the
  * max (0..3, row-major; ties go to the first, NaN wins). unpool is its
  * backward: dy [c][n][h][w] gets dout at arg where out > 0, else 0, and
- * dbias[ci] += the sum of what it routed.
+ * dbias[ci] += the sum of what it routed (sums: [c x n] scratch).
  */
 void fmi_cnn_pool(float *restrict out, uint8_t *restrict arg,
     const float *restrict y, const float *restrict bias, size_t n, size_t c,
     size_t h, size_t w);
 void fmi_cnn_unpool(float *restrict dy, float *restrict dbias,
-    const float *restrict dout, const float *restrict out,
-    const uint8_t *restrict arg, size_t n, size_t c, size_t h, size_t w);
+    float *restrict sums, const float *restrict dout,
+    const float *restrict out, const uint8_t *restrict arg, size_t n,
+    size_t c, size_t h, size_t w);
 
 #endif /* FMI_MODEL_IMPL_H */
