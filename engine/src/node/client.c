@@ -52,6 +52,17 @@ cli_msg(cli_host *h, fmi_msg *m, uint32_t type, uint32_t round, int32_t from,
 	m->seq = ((uint64_t)round << 20) + ++*seq;
 }
 
+/* Tells the server this client's training failed (an update of no
+ * floats), so its round need not wait for the deadline. */
+static void
+cli_send_failed(cli_host *h, cli_task *task)
+{
+	fmi_msg u;
+	cli_msg(h, &u, FMI_MSG_UPDATE, task->round, task->client, &task->seq);
+	u.n = 0;
+	(void)fmi_tran_send(h->t, NULL, &u, NULL);
+}
+
 static cli_task *
 cli_find(cli_host *h, int32_t client)
 {
@@ -415,6 +426,7 @@ cli_loop(cli_host *h)
 				fm_log(FM_LOG_ERR, "FM-TRAIN", "client %d: "
 				    "training failed: %s", task->client,
 				    fm_strerror(rv));
+				cli_send_failed(h, task);
 			}
 		} else if (rv == FM_ETIMEDOUT && cli_idle(h) != FM_OK) {
 			return FM_ETIMEDOUT;

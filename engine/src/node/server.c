@@ -795,7 +795,7 @@ srv_flush(fmi_server *s, int final)
 /* Why an update cannot be used, or NULL. Content first (round, size,
  * finiteness), then who sent it. */
 static const char *
-srv_reject(fmi_server *s, fmi_rmsg *r, char *why, size_t n)
+srv_reject(fmi_server *s, fmi_rmsg *r, int tensor, char *why, size_t n)
 {
 	fm_error e;
 	const fmi_msg *m = &r->m;
@@ -805,8 +805,8 @@ srv_reject(fmi_server *s, fmi_rmsg *r, char *why, size_t n)
 		    "replayed)", m->round, s->round);
 		return "FM-ROUND";
 	}
-	if (fmi_msg_check_tensor(m, fmi_rmsg_data(r), fmi_rmsg_len(r), s->dim,
-	        &e) != FM_OK) {
+	if (tensor && fmi_msg_check_tensor(m, fmi_rmsg_data(r),
+	        fmi_rmsg_len(r), s->dim, &e) != FM_OK) {
 		snprintf(why, n, "%s", e.msg);
 		return "FM-UPDATE";
 	}
@@ -831,7 +831,10 @@ static void
 srv_on_update(fmi_server *s, fmi_rmsg *r)
 {
 	char why[512];
-	const char *id = srv_reject(s, r, why, sizeof why);
+	/* An update of no floats is a client saying its training failed:
+	 * its slot drops out now instead of at the deadline. */
+	int failed = r->m.n == 0 && fmi_rmsg_len(r) == 0;
+	const char *id = srv_reject(s, r, !failed, why, sizeof why);
 	if (id != NULL) {
 		fm_log(FM_LOG_WARN, id, "dropped update of client %d from '%s': "
 		    "%s", r->m.from, r->peer, why);
@@ -839,6 +842,15 @@ srv_on_update(fmi_server *s, fmi_rmsg *r)
 		return;
 	}
 	srv_slot *slot = &s->slots[s->order[r->m.from - 1] - 1];
+	if (failed) {
+		fm_log(FM_LOG_WARN, "FM-DROPOUT", "round %u: client %d reports "
+		    "that its local training failed", s->round, r->m.from);
+		fmi_rmsg_close(r);
+		slot->state = 3;
+		s->waiting--;
+		srv_flush(s, 0);
+		return;
+	}
 	slot->msg = *r; /* takes the payload */
 	r->has_payload = 0;
 	slot->state = 1;
