@@ -12,6 +12,7 @@ local function run(t)
   local cfg = {
     model = fm.model.logreg { 60, 10 }, train = parts, test = te,
     rounds = 12, clients_per_round = 20, seed = 7, quiet = true,
+    round_timeout = 60,
     local_training = { epochs = 2, batch = 10, lr = 0.01 },
   }
   for k, v in pairs(t or {}) do cfg[k] = v end

@@ -526,6 +526,30 @@ srv_wait_hosts(fmi_server *s, fm_error *err)
 	return FM_OK;
 }
 
+/* A run that fails before its first round: lets the hosts connect (up
+ * to 5 s) so the SHUTDOWN that follows reaches them; a host that is not
+ * connected yet would never hear it. */
+static void
+srv_await_hellos(fmi_server *s)
+{
+	uint32_t n = s->hosts->n, seen = 0;
+	char *got = calloc(n, 1);
+	double deadline = fmi_now() + 5;
+	while (got != NULL && seen < n && fmi_now() < deadline) {
+		fmi_rmsg r;
+		if (fmi_tran_recv(s->t, &r, 50, NULL) != FM_OK) {
+			continue;
+		}
+		int h = srv_host_index(s, r.peer);
+		if (h >= 0 && !got[h]) {
+			got[h] = 1;
+			seen++;
+		}
+		fmi_rmsg_close(&r);
+	}
+	free(got);
+}
+
 /* ---- sampling and dispatch --------------------------------------------- */
 
 static int
@@ -797,6 +821,11 @@ srv_flush(fmi_server *s, int final)
 static const char *
 srv_reject(fmi_server *s, fmi_rmsg *r, int tensor, char *why, size_t n)
 {
+	char spare[8];
+	if (why == NULL) { /* only the verdict is wanted */
+		why = spare;
+		n = sizeof spare;
+	}
 	fm_error e;
 	const fmi_msg *m = &r->m;
 	int32_t c = m->from - 1;
@@ -835,6 +864,16 @@ srv_on_update(fmi_server *s, fmi_rmsg *r)
 	 * its slot drops out now instead of at the deadline. */
 	int failed = r->m.n == 0 && fmi_rmsg_len(r) == 0;
 	const char *id = srv_reject(s, r, !failed, why, sizeof why);
+	if (id != NULL && strcmp(id, "FM-UPDATE") == 0 &&
+	    srv_reject(s, r, 0, NULL, 0) == NULL) {
+		/* the right host sent a broken update (e.g. not finite): the
+		 * client is out of this round, nobody waits for it */
+		fm_log(FM_LOG_WARN, id, "dropped update of client %d from '%s': "
+		    "%s; it drops out of round %u", r->m.from, r->peer, why,
+		    s->round);
+		failed = 1;
+		id = NULL;
+	}
 	if (id != NULL) {
 		fm_log(FM_LOG_WARN, id, "dropped update of client %d from '%s': "
 		    "%s", r->m.from, r->peer, why);
@@ -843,8 +882,8 @@ srv_on_update(fmi_server *s, fmi_rmsg *r)
 	}
 	srv_slot *slot = &s->slots[s->order[r->m.from - 1] - 1];
 	if (failed) {
-		fm_log(FM_LOG_WARN, "FM-DROPOUT", "round %u: client %d reports "
-		    "that its local training failed", s->round, r->m.from);
+		fm_log(FM_LOG_WARN, "FM-DROPOUT", "round %u: client %d has no "
+		    "usable update (its training failed)", s->round, r->m.from);
 		fmi_rmsg_close(r);
 		slot->state = 3;
 		s->waiting--;
@@ -1406,6 +1445,8 @@ fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,
 	double t0 = fmi_now();
 	if (rv == FM_OK) {
 		rv = srv_loop(&s, res, start, err);
+	} else {
+		srv_await_hellos(&s);
 	}
 	for (uint32_t i = 0; i < hosts->n; i++) {
 		fmi_msg m;
