@@ -472,17 +472,10 @@ exp_read_defence(lua_State *L, lexp *x)
 	lua_pop(L, 1);
 }
 
-/* adversaries = { fraction = 0.2 } | { clients = { 3, 17 } }: which
- * clients the attack controls (a seeded choice for a fraction). */
-static void
-exp_read_adversaries(lua_State *L, lexp *x)
+void
+lfm_read_adversary_set(lua_State *L, int t, lexp *x, uint32_t n,
+    const char *list, const char *fn)
 {
-	static const char *const f[] = { "fraction", "clients", NULL };
-	const char *fn = "fm.experiment: adversaries";
-	uint32_t n = x->cfg.part->nclients;
-	int t = lua_gettop(L);
-	luaL_checktype(L, t, LUA_TTABLE);
-	lfm_check_fields(L, t, fn, f);
 	x->byzantine = calloc(n, 1);
 	uint32_t *perm = malloc(n * sizeof *perm);
 	if (x->byzantine == NULL || perm == NULL) {
@@ -495,26 +488,43 @@ exp_read_adversaries(lua_State *L, lexp *x)
 	fm_rng r;
 	fmi_rng_seed(&r, x->cfg.seed, 0x616476); /* "adv" */
 	fmi_rng_shuffle_u32(&r, perm, n);
-	uint32_t k = (uint32_t)(lfm_opt_num(L, t, fn, "fraction", 0, 0, 1) *
-	    n + 0.5);
+	double frac = lfm_opt_num(L, t, fn, "fraction", 0, 0, 1);
+	uint32_t k = (uint32_t)(frac * n + 0.5);
 	for (uint32_t i = 0; i < k; i++) {
 		x->byzantine[perm[i]] = 1;
 	}
 	free(perm);
-	if (lua_getfield(L, t, "clients") != LUA_TNIL) {
+	if (lua_getfield(L, t, list) != LUA_TNIL) {
 		luaL_checktype(L, -1, LUA_TTABLE);
 		for (lua_Integer i = 1; i <= luaL_len(L, -1); i++) {
 			lua_rawgeti(L, -1, i);
 			lua_Integer c = lua_tointeger(L, -1);
 			if (!lua_isinteger(L, -1) || c < 1 || c > (lua_Integer)n) {
-				luaL_error(L, "%s: clients[%I] must be a client id "
-				    "1..%d", fn, i, (int)n);
+				/* "peers" -> "a peer id" */
+				char noun[16];
+				snprintf(noun, sizeof noun, "%.*s",
+				    (int)strlen(list) - 1, list);
+				luaL_error(L, "%s: %s[%I] must be a %s id 1..%d", fn,
+				    list, i, noun, (int)n);
 			}
 			x->byzantine[c - 1] = 1;
 			lua_pop(L, 1);
 		}
 	}
 	lua_pop(L, 1);
+}
+
+/* adversaries = { fraction = 0.2 } | { clients = { 3, 17 } }: which
+ * clients the attack controls (a seeded choice for a fraction). */
+static void
+exp_read_adversaries(lua_State *L, lexp *x)
+{
+	static const char *const f[] = { "fraction", "clients", NULL };
+	const char *fn = "fm.experiment: adversaries";
+	int t = lua_gettop(L);
+	luaL_checktype(L, t, LUA_TTABLE);
+	lfm_check_fields(L, t, fn, f);
+	lfm_read_adversary_set(L, t, x, x->cfg.part->nclients, "clients", fn);
 	x->cfg.adversarial = x->byzantine;
 }
 

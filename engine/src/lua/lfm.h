@@ -84,6 +84,10 @@ typedef struct lexp {
 struct fmi_p2p_cfg;
 void lfm_p2p_read(lua_State *L, lexp *x, int t, struct fmi_graph *g);
 void lfm_p2p_cfg(const lexp *x, struct fmi_p2p_cfg *p);
+/* The adversaries table at t: x->byzantine[n] marks a seeded `fraction`
+ * of the n ids and those listed under `list` ("clients", "peers"). */
+void lfm_read_adversary_set(lua_State *L, int t, lexp *x, uint32_t n,
+    const char *list, const char *fn);
 
 
 /* Runs a federation through run (simulation or deployed server) with the

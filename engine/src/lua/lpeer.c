@@ -18,43 +18,7 @@ p2p_read_adversaries(lua_State *L, lexp *x, uint32_t n)
 	int t = lua_gettop(L);
 	luaL_checktype(L, t, LUA_TTABLE);
 	lfm_check_fields(L, t, fn, f);
-	x->byzantine = calloc(n, 1);
-	if (x->byzantine == NULL) {
-		luaL_error(L, "%s: out of memory", fn);
-	}
-	if (lua_getfield(L, t, "peers") != LUA_TNIL) {
-		luaL_checktype(L, -1, LUA_TTABLE);
-		lua_Integer k = luaL_len(L, -1);
-		for (lua_Integer i = 1; i <= k; i++) {
-			lua_rawgeti(L, -1, i);
-			lua_Integer p = lua_tointeger(L, -1);
-			if (!lua_isinteger(L, -1) || p < 1 || p > (lua_Integer)n) {
-				luaL_error(L, "%s: peers[%I] must be a peer id "
-				    "1..%d", fn, i, (int)n);
-			}
-			x->byzantine[p - 1] = 1;
-			lua_pop(L, 1);
-		}
-	}
-	lua_pop(L, 1);
-	double frac = lfm_opt_num(L, t, fn, "fraction", 0, 0, 1);
-	uint32_t k = (uint32_t)(frac * n + 0.5);
-	if (k > 0) {
-		uint32_t *perm = malloc(n * sizeof *perm);
-		fm_rng r;
-		if (perm == NULL) {
-			luaL_error(L, "%s: out of memory", fn);
-		}
-		for (uint32_t i = 0; i < n; i++) {
-			perm[i] = i;
-		}
-		fmi_rng_seed(&r, x->cfg.seed, 0x616476); /* "adv" */
-		fmi_rng_shuffle_u32(&r, perm, n);
-		for (uint32_t i = 0; i < k; i++) {
-			x->byzantine[perm[i]] = 1;
-		}
-		free(perm);
-	}
+	lfm_read_adversary_set(L, t, x, n, "peers", fn);
 	static const char *const kinds[] = { "noise", "sign_flip", NULL };
 	const char *a = lfm_opt_str(L, t, fn, "attack", "noise");
 	x->byz_kind = strcmp(a, kinds[1]) == 0 ? FMI_BYZ_SIGN_FLIP :

@@ -70,6 +70,10 @@ typedef struct fmi_hier_cfg {
 	fmi_hier_level level[FMI_HIER_MAX_LEVELS];
 } fmi_hier_cfg;
 
+/* Sets metric name of a round (replacing its value if already there);
+ * beyond FMI_MAX_EXTRA_METRICS new names are dropped. */
+void fmi_round_metric(fmi_round_metrics *m, const char *name, double value);
+
 typedef struct fmi_fed_cfg {
 	fmi_arch arch;
 	fmi_dataset *train, *test;

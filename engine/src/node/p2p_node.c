@@ -64,12 +64,6 @@ p2p_sketch(const float *x, size_t dim, float *s)
 	}
 }
 
-static int
-p2p_honest(const fmi_p2p_cfg *cfg, uint32_t i)
-{
-	return cfg->byzantine == NULL || !cfg->byzantine[i];
-}
-
 /* ---- a peer ---------------------------------------------------------- */
 
 typedef struct p2p_held {
@@ -401,7 +395,7 @@ p2p_report(p2p_node *nd, uint32_t round)
 		.loss = isfinite(nd->peer.loss) ? nd->peer.loss : 0, .acc = -1,
 		.test_loss = -1, .n = P2P_SKETCH };
 	fmi_eval ev;
-	if (!p2p_honest(cfg, nd->id)) {
+	if (!fmi_p2p_honest(cfg, nd->id)) {
 		return; /* adversaries are not measured */
 	}
 	if (cfg->test != NULL && (round % every == 0 || round == cfg->rounds) &&
@@ -638,16 +632,6 @@ mon_free(p2p_mon *m)
 	}
 }
 
-static void
-mon_extra(fmi_round_metrics *r, const char *name, double v)
-{
-	if (r->nextra < FMI_MAX_EXTRA_METRICS) {
-		fmi_strlcpy(r->extra[r->nextra].name, name,
-		    sizeof r->extra[0].name);
-		r->extra[r->nextra++].value = v;
-	}
-}
-
 /* Mean distance of the reported sketches from their mean. */
 static double
 mon_consensus(const p2p_mon *m, const mon_round *w)
@@ -702,10 +686,10 @@ mon_metrics(const p2p_mon *m, const mon_round *w, fmi_round_metrics *r)
 		r->evaluated = 1;
 		r->accuracy = sa / ev;
 		r->loss = sl / ev;
-		mon_extra(r, "accuracy_min", mn);
-		mon_extra(r, "accuracy_max", mx);
+		fmi_round_metric(r, "accuracy_min", mn);
+		fmi_round_metric(r, "accuracy_max", mx);
 	}
-	mon_extra(r, "consensus_distance", w->got ? mon_consensus(m, w) : NAN);
+	fmi_round_metric(r, "consensus_distance", w->got ? mon_consensus(m, w) : NAN);
 }
 
 /* Finalizes rounds in order while they are complete or past the
@@ -849,7 +833,7 @@ fmi_p2p_run_monitor(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
 	m.n = fmi_graph_n(cfg->graph);
 	m.fed = fmi_fed_id(cfg->seed);
 	for (uint32_t i = 0; i < m.n; i++) {
-		m.honest += p2p_honest(cfg, i);
+		m.honest += fmi_p2p_honest(cfg, i);
 	}
 	double t0 = fmi_now();
 	int rv = fmi_p2p_validate(cfg, err);

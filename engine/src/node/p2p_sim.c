@@ -39,7 +39,7 @@ typedef struct p2p_worker {
 static int
 p2p_honest(const p2p_sim *s, uint32_t i)
 {
-	return s->cfg->byzantine == NULL || !s->cfg->byzantine[i];
+	return fmi_p2p_honest(s->cfg, i);
 }
 
 static void *
@@ -178,16 +178,6 @@ p2p_consensus_distance(const p2p_sim *s, float *mean)
 	return h > 0 ? sum / h : NAN;
 }
 
-static void
-p2p_metric(fmi_round_metrics *m, const char *name, double v)
-{
-	if (m->nextra < FMI_MAX_EXTRA_METRICS) {
-		fmi_strlcpy(m->extra[m->nextra].name, name,
-		    sizeof m->extra[0].name);
-		m->extra[m->nextra++].value = v;
-	}
-}
-
 /* Accuracy statistics over honest peers, and consensus distance. */
 static void
 p2p_round_metrics(p2p_sim *s, fmi_round_metrics *m, float *mean)
@@ -215,10 +205,10 @@ p2p_round_metrics(p2p_sim *s, fmi_round_metrics *m, float *mean)
 		m->evaluated = 1;
 		m->accuracy = sa / h;
 		m->loss = sl / h;
-		p2p_metric(m, "accuracy_min", mn);
-		p2p_metric(m, "accuracy_max", mx);
+		fmi_round_metric(m, "accuracy_min", mn);
+		fmi_round_metric(m, "accuracy_max", mx);
 	}
-	p2p_metric(m, "consensus_distance", p2p_consensus_distance(s, mean));
+	fmi_round_metric(m, "consensus_distance", p2p_consensus_distance(s, mean));
 }
 
 static int

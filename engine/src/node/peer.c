@@ -122,7 +122,7 @@ fmi_peer_train(fmi_peer *p, const fmi_p2p_cfg *cfg, fmi_trainer *tr,
 	memcpy(p->y, w, p->dim * sizeof(float));
 	p->examples = st.examples;
 	p->loss = st.loss;
-	if (cfg->byzantine != NULL && cfg->byzantine[p->id]) {
+	if (!fmi_p2p_honest(cfg, p->id)) {
 		peer_byzantine(p, cfg, round);
 	}
 	p->mass = 0;

@@ -57,6 +57,13 @@ typedef struct fmi_p2p_cfg {
 
 int fmi_p2p_validate(const fmi_p2p_cfg *cfg, fm_error *err);
 
+/* Peer i is not an adversary (adversaries are left out of metrics). */
+static inline int
+fmi_p2p_honest(const fmi_p2p_cfg *cfg, uint32_t i)
+{
+	return cfg->byzantine == NULL || !cfg->byzantine[i];
+}
+
 /*
  * Runs every peer in this process. res->params holds the mean of the
  * honest peers' final models. Metrics per round: accuracy and loss are

@@ -98,6 +98,22 @@ typedef struct fmi_server {
 	fmi_dataset *asr;   /* the attack's target set, or NULL */
 } fmi_server;
 
+void
+fmi_round_metric(fmi_round_metrics *m, const char *name, double value)
+{
+	for (uint32_t i = 0; i < m->nextra; i++) {
+		if (strcmp(m->extra[i].name, name) == 0) {
+			m->extra[i].value = value;
+			return;
+		}
+	}
+	if (m->nextra < FMI_MAX_EXTRA_METRICS) {
+		fmi_strlcpy(m->extra[m->nextra].name, name,
+		    sizeof m->extra[0].name);
+		m->extra[m->nextra++].value = value;
+	}
+}
+
 uint64_t
 fmi_fed_id(uint64_t seed)
 {
@@ -159,20 +175,8 @@ srv_plugin_timer(void *node, const char *comp, uint32_t ms, uint64_t tag)
 static void
 srv_metric(fmi_server *s, const char *name, double value)
 {
-	fmi_round_metrics *m = s->m;
-	if (m == NULL) {
-		return;
-	}
-	for (uint32_t i = 0; i < m->nextra; i++) {
-		if (strcmp(m->extra[i].name, name) == 0) {
-			m->extra[i].value = value;
-			return;
-		}
-	}
-	if (m->nextra < FMI_MAX_EXTRA_METRICS) {
-		fmi_strlcpy(m->extra[m->nextra].name, name,
-		    sizeof m->extra[0].name);
-		m->extra[m->nextra++].value = value;
+	if (s->m != NULL) {
+		fmi_round_metric(s->m, name, value);
 	}
 }
 
