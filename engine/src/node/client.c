@@ -8,6 +8,8 @@
 
 typedef struct cli_host cli_host;
 
+#define CLI_EARLY_MAX 64
+
 /* A client of the current round hosted here: its TRAIN request (until
  * trained) and, for plugins that talk, its client-side instance. Tasks are
  * heap-allocated so plugin links can point at them. */
@@ -35,6 +37,11 @@ struct cli_host {
 	fmi_atk *atk; /* opened on the first adversarial task */
 	fmi_client_opts opts;
 	double last_heard, last_sent;
+	/* Plugin messages that came before their client's TRAIN request (a
+	 * server aggregator talks from a_begin, before the models go out):
+	 * held until the task opens its instance, or its round ends. */
+	fmi_rmsg early[CLI_EARLY_MAX];
+	uint32_t nearly;
 };
 
 /* seq counts per client node (from the round), not per host, so messages
@@ -146,7 +153,7 @@ cli_drop_task(cli_host *h, cli_task *task)
 	cli_task_free(h, task);
 }
 
-/* Drops every task of rounds <= round. */
+/* Drops every task, and every held message, of rounds <= round. */
 static void
 cli_end_round(cli_host *h, uint32_t round)
 {
@@ -159,6 +166,15 @@ cli_end_round(cli_host *h, uint32_t round)
 		}
 	}
 	h->ntasks = j;
+	j = 0;
+	for (uint32_t i = 0; i < h->nearly; i++) {
+		if (h->early[i].m.round <= round) {
+			fmi_rmsg_close(&h->early[i]);
+		} else {
+			h->early[j++] = h->early[i];
+		}
+	}
+	h->nearly = j;
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -195,6 +211,8 @@ cli_grow(cli_host *h)
 	return FM_OK;
 }
 
+static void cli_deliver_early(cli_host *h, cli_task *task);
+
 static void
 cli_on_train(cli_host *h, fmi_rmsg *r)
 {
@@ -226,13 +244,13 @@ cli_on_train(cli_host *h, fmi_rmsg *r)
 	r->has_payload = 0;
 	h->tasks[h->ntasks++] = task;
 	(void)cli_open_instance(h, task);
+	cli_deliver_early(h, task);
 }
 
 static void
-cli_on_plugin(cli_host *h, fmi_rmsg *r)
+cli_deliver(cli_task *task, fmi_rmsg *r)
 {
-	cli_task *task = cli_find(h, r->m.to);
-	if (task == NULL || task->inst == NULL ||
+	if (task->inst == NULL ||
 	    strcmp(r->m.plugin, task->inst->h.comp->desc->name) != 0) {
 		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "dropped message for "
 		    "plugin '%s' of client %d", r->m.plugin, r->m.to);
@@ -242,6 +260,40 @@ cli_on_plugin(cli_host *h, fmi_rmsg *r)
 		(void)task->inst->ops->a_on_message(task->inst->h.state, &msg);
 	}
 	fmi_rmsg_close(r);
+}
+
+static void
+cli_on_plugin(cli_host *h, fmi_rmsg *r)
+{
+	cli_task *task = cli_find(h, r->m.to);
+	if (task != NULL && task->round == r->m.round) {
+		cli_deliver(task, r);
+	} else if ((task == NULL || task->round < r->m.round) &&
+	    h->nearly < CLI_EARLY_MAX) {
+		h->early[h->nearly++] = *r; /* its TRAIN request follows */
+		r->has_payload = 0;
+	} else {
+		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "dropped message for "
+		    "plugin '%s' of client %d (round %u)", r->m.plugin,
+		    r->m.to, r->m.round);
+		fmi_rmsg_close(r);
+	}
+}
+
+/* Hands a new task the plugin messages that came before it, in order. */
+static void
+cli_deliver_early(cli_host *h, cli_task *task)
+{
+	uint32_t j = 0;
+	for (uint32_t i = 0; i < h->nearly; i++) {
+		fmi_rmsg *r = &h->early[i];
+		if (r->m.to == task->client && r->m.round == task->round) {
+			cli_deliver(task, r);
+		} else {
+			h->early[j++] = *r;
+		}
+	}
+	h->nearly = j;
 }
 
 static void

@@ -739,14 +739,14 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 		}
 	}
 	srv_assign_hosts(s);
-	rv = srv_broadcast(s);
-	if (rv != FM_OK) {
-		return rv;
-	}
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		s->ids[i] = (int32_t)picked[i] + 1;
 	}
-	return srv_begin_edges(s);
+	/* The aggregators begin before the models go out, so whatever a
+	 * plugin sends its clients from a_begin reaches each of them before
+	 * its training task (one ordered connection per host). */
+	rv = srv_begin_edges(s);
+	return rv == FM_OK ? srv_broadcast(s) : rv;
 }
 
 /* ---- collecting updates ------------------------------------------------- */
