@@ -515,17 +515,50 @@ lfm_read_adversary_set(lua_State *L, int t, lexp *x, uint32_t n,
 }
 
 /* adversaries = { fraction = 0.2 } | { clients = { 3, 17 } }: which
- * clients the attack controls (a seeded choice for a fraction). */
+ * clients the attack controls (a seeded choice for a fraction); with
+ * per_round = true, every round samples round(fraction *
+ * clients_per_round) of them and the rest from the honest clients. */
 static void
 exp_read_adversaries(lua_State *L, lexp *x)
 {
-	static const char *const f[] = { "fraction", "clients", NULL };
+	static const char *const f[] = { "fraction", "clients", "per_round",
+		NULL };
 	const char *fn = "fm.experiment: adversaries";
 	int t = lua_gettop(L);
 	luaL_checktype(L, t, LUA_TTABLE);
 	lfm_check_fields(L, t, fn, f);
-	lfm_read_adversary_set(L, t, x, x->cfg.part->nclients, "clients", fn);
+	uint32_t n = x->cfg.part->nclients, k = x->cfg.clients_per_round;
+	lfm_read_adversary_set(L, t, x, n, "clients", fn);
 	x->cfg.adversarial = x->byzantine;
+	x->cfg.adv_fixed = lfm_opt_bool(L, t, fn, "per_round", 0);
+	if (!x->cfg.adv_fixed) {
+		return;
+	}
+	if (lua_getfield(L, t, "fraction") == LUA_TNIL) {
+		luaL_error(L, "%s: per_round = true needs 'fraction', the share "
+		    "of each round's clients_per_round that is adversarial "
+		    "(e.g. { fraction = 0.2, per_round = true })", fn);
+	}
+	lua_pop(L, 1);
+	double frac = lfm_opt_num(L, t, fn, "fraction", 0, 0, 1);
+	uint32_t ka = (uint32_t)(frac * k + 0.5), na = 0;
+	for (uint32_t c = 0; c < n; c++) {
+		na += x->byzantine[c] != 0;
+	}
+	char fs[32];
+	snprintf(fs, sizeof fs, "%g", frac);
+	if (ka > na) {
+		luaL_error(L, "%s: per_round: fraction %s of clients_per_round "
+		    "%d is %d adversaries a round, but only %d of the %d clients "
+		    "are adversarial", fn, fs, (int)k, (int)ka, (int)na, (int)n);
+	}
+	if (k - ka > n - na) {
+		luaL_error(L, "%s: per_round: fraction %s of clients_per_round "
+		    "%d leaves %d honest clients a round, but only %d of the %d "
+		    "clients are honest", fn, fs, (int)k, (int)(k - ka),
+		    (int)(n - na), (int)n);
+	}
+	x->cfg.adv_per_round = ka;
 }
 
 /* attack = "alie" | { "backdoor", target = 0 } with adversaries. */

@@ -17,6 +17,14 @@ p2p_read_adversaries(lua_State *L, lexp *x, uint32_t n)
 	const char *fn = "fm.experiment: adversaries";
 	int t = lua_gettop(L);
 	luaL_checktype(L, t, LUA_TTABLE);
+	if (lua_getfield(L, t, "per_round") != LUA_TNIL) {
+		luaL_error(L, "%s: 'per_round' is for star and hierarchical "
+		    "topologies, where a server samples clients_per_round "
+		    "clients each round; every peer of a %s graph trains every "
+		    "round, so its adversaries are already the same peers in "
+		    "every round", fn, fmi_graph_kind(x->graph));
+	}
+	lua_pop(L, 1);
 	lfm_check_fields(L, t, fn, f);
 	lfm_read_adversary_set(L, t, x, n, "peers", fn);
 	static const char *const kinds[] = { "noise", "sign_flip", NULL };

@@ -95,6 +95,13 @@ typedef struct fmi_fed_cfg {
 	const fmi_component *attack;
 	const fm_value *atk_params;
 	const uint8_t *adversarial; /* [part->nclients] or NULL */
+	/* with adversarial, how rounds sample: adv_fixed 0 draws the
+	 * clients_per_round clients uniformly (a round's adversaries vary,
+	 * hypergeometric); 1 draws exactly adv_per_round of them from the
+	 * adversarial clients and the rest from the honest ones, every round
+	 * (the Byzantine-robustness papers' setting: f of n per round) */
+	int adv_fixed;
+	uint32_t adv_per_round;
 	uint32_t workers;          /* simulation worker threads; 0: cores */
 	uint32_t round_timeout_ms; /* per-round deadline; 0: 1 hour */
 	uint32_t min_updates;      /* quorum; 0: every sampled client */
