@@ -27,6 +27,12 @@
  *        (fm_defence_ops, fm_defence_round) for Byzantine-robust
  *        aggregation; attack kind (fm_attack_ops, fm_attack_data) to
  *        evaluate defences.
+ *   1.2  client-side local training hooks for aggregators (a_local_begin,
+ *        a_local_grad, a_local_end with fm_local_task, fm_local_result)
+ *        and per-client state kept across rounds (host->client_state), for
+ *        FedProx and SCAFFOLD; fm_round.population. A 1.2 plugin reading a
+ *        1.2 field of a struct without a size (fm_round) checks
+ *        host->abi_minor >= 2 first.
  */
 #ifndef FEDMESH_PLUGIN_H
 #define FEDMESH_PLUGIN_H
@@ -42,7 +48,7 @@ extern "C" {
 
 #define FM_PLUGIN_MAGIC 0x4c504d46u /* "FMPL" little endian */
 #define FM_PLUGIN_ABI_MAJOR 1
-#define FM_PLUGIN_ABI_MINOR 1
+#define FM_PLUGIN_ABI_MINOR 2
 
 /*
  * Build signature: anything a compile flag could change in the layout of
@@ -162,6 +168,9 @@ typedef struct fm_round {
 	const int32_t *clients;  /* their node ids, in aggregation order */
 	const float *global;     /* current global model [dim] */
 	size_t dim;
+	uint32_t population;     /* 1.2: clients this aggregator serves, sampled
+	                          * or not (its children, in a hierarchy);
+	                          * 0: unknown */
 } fm_round;
 
 /* One client's update, as seen by the server. Borrowed: valid only during
@@ -183,6 +192,31 @@ typedef struct fm_message {
 	const void *data;
 	size_t len;
 } fm_message;
+
+/* 1.2: a client's local training as its aggregator's client-side instance
+ * sees it (FedProx, SCAFFOLD). Borrowed for the call. */
+typedef struct fm_local_task {
+	uint32_t struct_size;  /* sizeof(fm_local_task) */
+	uint32_t round;
+	const float *global;   /* the model training starts from [dim]; valid
+	                        * until a_local_end returns */
+	size_t dim;
+	uint64_t num_examples; /* the client's training examples */
+	uint32_t epochs, batch;
+	double lr;             /* local learning rate */
+} fm_local_task;
+
+typedef struct fm_local_result {
+	uint32_t struct_size;  /* sizeof(fm_local_result) */
+	uint32_t round;
+	const float *global;   /* where training started [dim] */
+	const float *params;   /* the trained model [dim] */
+	size_t dim;
+	uint64_t steps;        /* local SGD steps taken */
+	uint64_t num_examples;
+	double lr;
+	double loss;           /* mean local training loss */
+} fm_local_result;
 
 /* ------------------------------------------------------------------ */
 /* Ops tables: one per kind. Each starts with size, kind, name, state.  */
@@ -218,7 +252,26 @@ typedef struct fm_aggregator_ops {
 	int (*a_on_message)(void *st, const fm_message *m);
 	/* Optional: a timer set with host->timer fired. */
 	int (*a_on_timer)(void *st, uint64_t tag);
-	/* ABI 1.1+: append below this line only. */
+
+	/*
+	 * ABI 1.2, all optional: client-side local training. On a client
+	 * instance (FM_ROLE_CLIENT) of a task, the host calls a_local_begin
+	 * once before training, a_local_grad before every local step, and
+	 * a_local_end once after it, before the update leaves (so what
+	 * a_local_end sends reaches the server before the update). Messages
+	 * the server instance sent from a_begin arrive before a_local_begin.
+	 * A failing call fails the client's training; the server drops that
+	 * client from the round.
+	 */
+	int (*a_local_begin)(void *st, const fm_local_task *t);
+	/* A vector h[dim] the host adds to the minibatch gradient at the
+	 * current local params w before the optimizer step (weight decay and
+	 * momentum apply to the sum), or NULL to add nothing this step.
+	 * Plugin-owned; read before the next call. FedProx returns
+	 * mu (w - global), SCAFFOLD c - c_i. */
+	const float *(*a_local_grad)(void *st, const float *w, size_t dim);
+	int (*a_local_end)(void *st, const fm_local_result *r);
+	/* ABI 1.2+: append below this line only. */
 } fm_aggregator_ops;
 
 /*
@@ -458,7 +511,14 @@ typedef struct fm_host_api {
 	int (*timer)(const fm_instance *self, uint32_t ms, uint64_t tag);
 	/* 1.0: report a per-round metric (shows in the round's metrics). */
 	void (*metric)(const fm_instance *self, const char *name, double value);
-	/* ABI 1.1+: append below this line only. */
+
+	/* 1.2: a buffer of size bytes that belongs to self's client (a client
+	 * instance's node_id) and component, zeroed when first asked for and
+	 * kept by the client's host across rounds (SCAFFOLD's control
+	 * variate). Ask with the same size every time. NULL: not a client
+	 * instance, a different size than before, or out of memory. */
+	void *(*client_state)(const fm_instance *self, size_t size);
+	/* ABI 1.2+: append below this line only. */
 } fm_host_api;
 
 /* True when the running host provides the field (newer plugins, older

@@ -77,7 +77,7 @@ run_round(fmi_agg *a, float *global, const float *d, const uint64_t *ne,
 	for (lua_Integer i = 0; i < n; i++) {
 		ids[i] = (int32_t)i + 1;
 	}
-	fm_round r = { 1, (uint32_t)n, ids, global, dim };
+	fm_round r = { 1, (uint32_t)n, ids, global, dim, (uint32_t)n };
 	int rv = a->ops->a_begin(a->h.state, &r);
 	for (lua_Integer k = 0; rv == FM_OK && k < n; k++) {
 		fm_update u = { (int32_t)k + 1, 1, d + (size_t)k * dim, dim,

@@ -567,12 +567,29 @@ train_step(fmi_trainer *t, size_t b, const fmi_sgd *o)
 	forward(t, t->params, t->act[0], b);
 	double loss = xent(t, t->params, t->ybuf, b, 1.0f / (float)b, NULL);
 	fmi_grad_sink sink = { t->mom, 1.0f, 1.0f, o };
+	size_t n = t->arch.nparams;
+	/* h is taken at the params the gradient is taken at: with momentum
+	 * it joins g in the velocity before backward adds g; without, the
+	 * step subtracts lr h after the fused p -= lr (g + wd p). */
+	const float *h = t->hook.fn ? t->hook.fn(t->hook.user, t->params, n)
+	                            : NULL;
 	if (o->momentum <= 0.0f) {
 		sink = (fmi_grad_sink){ t->params, -o->lr,
 			1.0f - o->lr * o->weight_decay, NULL };
+	} else if (h != NULL) {
+		fmi_axpy(n, 1.0f, h, t->mom);
 	}
 	backward(t, t->act[0], b, &sink);
+	if (h != NULL && o->momentum <= 0.0f) {
+		fmi_axpy(n, -o->lr, h, t->params);
+	}
 	return loss / (double)b;
+}
+
+void
+fmi_trainer_set_grad_hook(fmi_trainer *t, fmi_grad_hook hook)
+{
+	t->hook = hook;
 }
 
 static int

@@ -109,6 +109,19 @@ double fmi_trainer_loss_grad(fmi_trainer *t, const float *x, const int32_t *y,
 /* One SGD step with the current grad. */
 void fmi_trainer_sgd_step(fmi_trainer *t, const fmi_sgd *opt);
 
+/*
+ * A term local training adds to every minibatch gradient: fn(user, w, n)
+ * returns h[n] for the current params w (or NULL for none this step), and
+ * the step uses g + h (FedProx's mu (w - w0), SCAFFOLD's c - c_i). Weight
+ * decay and momentum apply to the sum. Set with fmi_trainer_set_grad_hook
+ * (fn NULL clears it); it stays until cleared.
+ */
+typedef struct fmi_grad_hook {
+	const float *(*fn)(void *user, const float *w, size_t n);
+	void *user;
+} fmi_grad_hook;
+void fmi_trainer_set_grad_hook(fmi_trainer *t, fmi_grad_hook hook);
+
 /* Local training on a client's shard. */
 typedef struct fmi_local_cfg {
 	uint32_t epochs;

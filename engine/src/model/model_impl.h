@@ -38,6 +38,7 @@ struct fmi_trainer {
 	uint32_t *perm; /* shuffled copy of the shard's indices */
 	size_t perm_cap;
 	struct fmi_cnn_buf *cnn; /* CNN scratch, NULL for dense networks */
+	fmi_grad_hook hook;      /* local training's gradient term, or none */
 };
 
 /*

@@ -331,10 +331,30 @@ test_sgd_plain(void **state)
 	fmi_trainer_free(t);
 }
 
+/* A gradient hook like FedProx's: h = mu (w - w0). */
+typedef struct prox_hook {
+	const float *w0;
+	float *h;
+	float mu;
+	int calls;
+} prox_hook;
+
+static const float *
+prox_fn(void *user, const float *w, size_t n)
+{
+	prox_hook *p = user;
+	for (size_t i = 0; i < n; i++) {
+		p->h[i] = p->mu * (w[i] - p->w0[i]);
+	}
+	p->calls++;
+	return p->h;
+}
+
 /* train_local's fused steps (gradient straight into params or velocity)
- * equal loss_grad + sgd_step, with and without momentum. */
+ * equal loss_grad + sgd_step, with and without momentum, and with a
+ * gradient hook (mu != 0) equal a step on g + mu (w - w0). */
 static void
-fused_matches(const fmi_sgd *opt)
+fused_matches(const fmi_sgd *opt, float mu)
 {
 	const uint32_t w[] = { 6, 5, 4, 3 };
 	fmi_arch a = make_arch(w, 4);
@@ -347,20 +367,38 @@ fused_matches(const fmi_sgd *opt)
 	fmi_arch_init_params(&a, fmi_trainer_params(t1), &r);
 	memcpy(fmi_trainer_params(t2), fmi_trainer_params(t1),
 	    a.nparams * sizeof(float));
+	float *w0 = malloc(a.nparams * sizeof(float));
+	float *h = malloc(a.nparams * sizeof(float));
+	assert_non_null(w0);
+	assert_non_null(h);
+	for (size_t i = 0; i < a.nparams; i++) { /* away from the start */
+		w0[i] = fmi_trainer_params(t1)[i] + 0.5f * (float)(i % 7) - 1.5f;
+	}
+	prox_hook ph = { w0, h, mu, 0 };
+	if (mu != 0.0f) {
+		fmi_trainer_set_grad_hook(t1, (fmi_grad_hook){ prox_fn, &ph });
+	}
 	uint32_t *idx = iota(8);
 	fmi_local_cfg cfg = { 2, 8, *opt }; /* two steps: velocity matters */
 	fmi_train_stats st;
 	FMT_PASS(fmi_train_local(t1, d, idx, 8, &cfg, &r, &st));
 	assert_int_equal(st.steps, 2);
 	assert_int_equal(st.examples, 8);
+	assert_int_equal(ph.calls, mu != 0.0f ? 2 : 0);
 	double loss = 0;
 	for (int s = 0; s < 2; s++) {
 		loss += fmi_trainer_loss_grad(t2, d->x, d->y, 8) / 2;
+		float *p = fmi_trainer_params(t2), *g = fmi_trainer_grad(t2);
+		for (size_t i = 0; i < a.nparams; i++) {
+			g[i] += mu * (p[i] - w0[i]);
+		}
 		fmi_trainer_sgd_step(t2, opt);
 	}
 	assert_true(fabs(loss - st.loss) < 1e-5);
 	FMT_NEAR(fmi_trainer_params(t1), fmi_trainer_params(t2), a.nparams,
 	    1e-5);
+	free(w0);
+	free(h);
 	free(idx);
 	fmi_dataset_unref(d);
 	fmi_trainer_free(t1);
@@ -372,8 +410,10 @@ test_fused_step_matches(void **state)
 {
 	(void)state;
 	const fmi_sgd plain = { 0.3f, 0.0f, 0.05f }, mom = { 0.3f, 0.9f, 0.05f };
-	fused_matches(&plain);
-	fused_matches(&mom);
+	fused_matches(&plain, 0.0f);
+	fused_matches(&mom, 0.0f);
+	fused_matches(&plain, 0.7f); /* with a gradient hook */
+	fused_matches(&mom, 0.7f);
 }
 
 /* ---- training ------------------------------------------------------------- */

@@ -5,6 +5,7 @@
 
 #include "core/core.h"
 #include "node/node.h"
+#include "node/store.h"
 
 typedef struct cli_host cli_host;
 
@@ -42,6 +43,7 @@ struct cli_host {
 	 * held until the task opens its instance, or its round ends. */
 	fmi_rmsg early[CLI_EARLY_MAX];
 	uint32_t nearly;
+	fmi_store *store, *own_store; /* host->client_state */
 };
 
 /* seq counts per client node (from the round), not per host, so messages
@@ -107,7 +109,24 @@ cli_plugin_timer(void *node, const char *comp, uint32_t ms, uint64_t tag)
 	return fmi_timers_add(&task->h->timers, task->inst, ms, tag);
 }
 
-/* Opens the client-side aggregator instance when the plugin talks. */
+static void *
+cli_plugin_state(void *node, const char *comp, size_t size)
+{
+	cli_task *task = node;
+	return fmi_store_get(task->h->store, task->client, comp, size);
+}
+
+/* Whether an aggregator has a client-side part: it talks or it takes part
+ * in local training. */
+static int
+cli_has_local_part(const fm_aggregator_ops *o)
+{
+	return o->a_on_message != NULL || o->a_local_begin != NULL ||
+	    o->a_local_grad != NULL || o->a_local_end != NULL;
+}
+
+/* Opens the client-side aggregator instance when the plugin has a client
+ * part. */
 static int
 cli_open_instance(cli_host *h, cli_task *task)
 {
@@ -115,9 +134,10 @@ cli_open_instance(cli_host *h, cli_task *task)
 	const fmi_component *c = fmi_fed_level_agg(h->cfg,
 	    fmi_fed_levels(h->cfg) - 1, &params);
 	const fm_aggregator_ops *ops = c->ops;
-	fmi_node_link link = { task, cli_plugin_send, cli_plugin_timer, NULL };
+	fmi_node_link link = { task, cli_plugin_send, cli_plugin_timer, NULL,
+		cli_plugin_state };
 	fm_error e;
-	if (ops->a_on_message == NULL) {
+	if (!cli_has_local_part(ops)) {
 		return FM_OK;
 	}
 	int rv = fmi_agg_open(&task->inst, c, params, h->dim,
@@ -369,16 +389,104 @@ cli_poisoned(cli_host *h, uint32_t c, uint32_t round, uint64_t seed, int *rv)
 	return copy;
 }
 
+static const float *
+cli_hook_grad(void *user, const float *w, size_t n)
+{
+	cli_task *task = user;
+	return task->inst->ops->a_local_grad(task->inst->h.state, w, n);
+}
+
+/* Before local training: the client-side instance's a_local_begin, and its
+ * gradient term as the trainer's hook. */
+static int
+cli_local_begin(cli_host *h, cli_task *task, uint64_t n)
+{
+	const fmi_msg *m = &task->req.m;
+	const fm_value *params;
+	const fmi_component *c = fmi_fed_level_agg(h->cfg,
+	    fmi_fed_levels(h->cfg) - 1, &params);
+	const fm_aggregator_ops *o = c->ops;
+	(void)params;
+	if (o->a_local_begin == NULL && o->a_local_grad == NULL &&
+	    o->a_local_end == NULL) {
+		return FM_OK;
+	}
+	if (task->inst == NULL) { /* it failed to open: already logged */
+		return FM_EPLUGIN;
+	}
+	if (o->a_local_begin != NULL) {
+		fm_local_task lt = { sizeof lt, m->round, h->global, h->dim, n,
+			m->epochs, m->batch, m->lr };
+		int rv = o->a_local_begin(task->inst->h.state, &lt);
+		if (rv != FM_OK) {
+			fm_log(FM_LOG_ERR, "FM-PLUGIN", "client %d: %s: "
+			    "a_local_begin failed: %s", task->client,
+			    c->desc->name, fm_strerror(rv));
+			return rv;
+		}
+	}
+	if (o->a_local_grad != NULL) {
+		fmi_trainer_set_grad_hook(h->tr,
+		    (fmi_grad_hook){ cli_hook_grad, task });
+	}
+	return FM_OK;
+}
+
+/* After local training: a_local_end sees the result. */
+static int
+cli_local_end(cli_host *h, cli_task *task, const fmi_train_stats *st)
+{
+	const fmi_msg *m = &task->req.m;
+	if (task->inst == NULL || task->inst->ops->a_local_end == NULL) {
+		return FM_OK;
+	}
+	fm_local_result lr = { sizeof lr, m->round, h->global,
+		fmi_trainer_params(h->tr), h->dim, st->steps, st->examples,
+		m->lr, st->loss };
+	int rv = task->inst->ops->a_local_end(task->inst->h.state, &lr);
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-PLUGIN", "client %d: %s: a_local_end "
+		    "failed: %s", task->client,
+		    task->inst->h.comp->desc->name, fm_strerror(rv));
+	}
+	return rv;
+}
+
+/* Trains the task's client on its shard (or on its poisoned copy). */
+static int
+cli_train_shard(cli_host *h, cli_task *task, const fmi_local_cfg *lc,
+    fm_rng *rng, fmi_train_stats *st)
+{
+	const fmi_msg *m = &task->req.m;
+	uint32_t c = (uint32_t)task->client - 1;
+	const fmi_partition *p = h->cfg->part;
+	int rv;
+	fmi_dataset *bad = cli_poisoned(h, c, m->round, m->seed, &rv);
+	if (rv == FM_OK && bad != NULL) {
+		uint32_t *all = malloc(bad->n * sizeof *all);
+		for (size_t i = 0; all != NULL && i < bad->n; i++) {
+			all[i] = (uint32_t)i;
+		}
+		rv = all != NULL ? fmi_train_local(h->tr, bad, all, bad->n, lc,
+		    rng, st) : FM_ENOMEM;
+		free(all);
+		fmi_dataset_unref(bad);
+	} else if (rv == FM_OK) {
+		rv = fmi_train_local(h->tr, h->cfg->train, p->idx + p->off[c],
+		    fmi_partition_size(p, c), lc, rng, st);
+	}
+	return rv;
+}
+
 static int
 cli_train(cli_host *h, cli_task *task)
 {
 	const fmi_msg *m = &task->req.m;
 	uint32_t c = (uint32_t)task->client - 1;
-	const fmi_partition *p = h->cfg->part;
 	fmi_local_cfg lc = { m->epochs, m->batch,
 		{ m->lr, m->momentum, m->weight_decay } };
 	float *w = fmi_trainer_params(h->tr);
-	fmi_train_stats st;
+	fmi_train_stats st = { 0.0, 0, 0 };
 	fm_rng rng;
 
 	memcpy(h->global, fmi_rmsg_data(&task->req), h->dim * sizeof(float));
@@ -387,20 +495,14 @@ cli_train(cli_host *h, cli_task *task)
 	fmi_rmsg_close(&task->req); /* the model buffer is no longer needed */
 	fmi_rng_seed(&rng, m->seed, 0);
 	fmi_trainer_reset_optimizer(h->tr);
-	int rv;
-	fmi_dataset *bad = cli_poisoned(h, c, m->round, m->seed, &rv);
-	if (rv == FM_OK && bad != NULL) {
-		uint32_t *all = malloc(bad->n * sizeof *all);
-		for (size_t i = 0; all != NULL && i < bad->n; i++) {
-			all[i] = (uint32_t)i;
-		}
-		rv = all != NULL ? fmi_train_local(h->tr, bad, all, bad->n, &lc,
-		    &rng, &st) : FM_ENOMEM;
-		free(all);
-		fmi_dataset_unref(bad);
-	} else if (rv == FM_OK) {
-		rv = fmi_train_local(h->tr, h->cfg->train, p->idx + p->off[c],
-		    fmi_partition_size(p, c), &lc, &rng, &st);
+	int rv = cli_local_begin(h, task,
+	    fmi_partition_size(h->cfg->part, c));
+	if (rv == FM_OK) {
+		rv = cli_train_shard(h, task, &lc, &rng, &st);
+	}
+	fmi_trainer_set_grad_hook(h->tr, (fmi_grad_hook){ NULL, NULL });
+	if (rv == FM_OK) {
+		rv = cli_local_end(h, task, &st);
 	}
 	fmi_payload *d = rv == FM_OK ? fmi_payload_new(h->dim * sizeof(float))
 	                             : NULL;
@@ -497,6 +599,12 @@ fmi_client_host_run(const fmi_fed_cfg *cfg, fmi_tran *t, const char *name,
 		h.opts = *opts;
 	}
 	h.last_heard = h.last_sent = fmi_now();
+	h.store = h.opts.store;
+	if (h.store == NULL && fmi_store_new(&h.own_store) != FM_OK) {
+		return fm_error_set(err, FM_ENOMEM, "client host %s: out of "
+		    "memory", name);
+	}
+	h.store = h.store != NULL ? h.store : h.own_store;
 	h.cfg = cfg;
 	h.t = t;
 	h.dim = cfg->arch.nparams;
@@ -522,6 +630,7 @@ fmi_client_host_run(const fmi_fed_cfg *cfg, fmi_tran *t, const char *name,
 		    fm_strerror(rv));
 	}
 	cli_end_round(&h, UINT32_MAX);
+	fmi_store_free(h.own_store);
 	fmi_atk_close(h.atk);
 	free(h.tasks);
 	free(h.global);

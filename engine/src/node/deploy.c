@@ -182,7 +182,7 @@ fmi_deploy_run_client(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 	char url[300];
 	fmi_tran *t = NULL;
 	fmi_client_opts opts = { d->heartbeat_ms ? d->heartbeat_ms : 1000,
-		d->idle_timeout > 0 ? d->idle_timeout : 600 };
+		d->idle_timeout > 0 ? d->idle_timeout : 600, NULL };
 	int rv = deploy_url(d, 0, url, sizeof url, err);
 	void *zctx = rv == FM_OK ? zmq_ctx_new() : NULL;
 	if (rv == FM_OK && zctx == NULL) {

@@ -82,6 +82,9 @@ typedef struct fmi_client_opts {
 	uint32_t heartbeat_ms; /* HEARTBEAT to the server when idle; 0: none */
 	double idle_timeout;   /* give up after this long without a word from
 	                        * the server (seconds); 0: never */
+	struct fmi_store *store; /* per-client plugin state shared with other
+	                          * hosts (a simulation's workers); NULL: the
+	                          * host keeps its own */
 } fmi_client_opts;
 
 /* Serves TRAIN requests for any client of cfg->part until SHUTDOWN (FM_OK)

@@ -236,7 +236,7 @@ srv_open_node(fmi_server *s, uint32_t i, fm_error *err)
 	const fmi_component *c = fmi_fed_level_agg(cfg, n->level, &params);
 	int edge = n->level + 1 == s->levels;
 	fmi_node_link link = { n, edge ? srv_plugin_send : NULL,
-		srv_plugin_timer, srv_plugin_metric };
+		srv_plugin_timer, srv_plugin_metric, NULL };
 	uint64_t seed = fmi_hash64(cfg->seed + 1);
 	n->s = s;
 	n->id = i == 0 ? FM_NODE_SERVER
@@ -764,7 +764,7 @@ srv_begin_edges(fmi_server *s)
 		srv_agg *n = &s->nodes[i];
 		if (n->nsampled > 0) {
 			fm_round r = { s->round, n->nsampled, s->ids + n->slot0,
-				n->model, s->dim };
+				n->model, s->dim, s->fan[s->levels - 1] };
 			rv = n->agg->ops->a_begin(n->agg->h.state, &r);
 		}
 	}
@@ -1295,7 +1295,8 @@ srv_aggregate_node(fmi_server *s, uint32_t l, uint32_t j)
 	for (uint32_t k = 0; k < s->fan[l]; k++) {
 		s->cids[k] = s->nodes[c0 + k].id;
 	}
-	fm_round r = { round, s->fan[l], s->cids, n->model, s->dim };
+	fm_round r = { round, s->fan[l], s->cids, n->model, s->dim,
+		s->fan[l] };
 	int rv = n->agg->ops->a_begin(n->agg->h.state, &r);
 	if (rv != FM_OK) {
 		fm_log(FM_LOG_ERR, "FM-HIER", "round %u: %s: aggregator %s "

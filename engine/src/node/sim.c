@@ -7,10 +7,12 @@
 
 #include "core/core.h"
 #include "node/node.h"
+#include "node/store.h"
 
 typedef struct sim_worker {
 	pthread_t thread;
 	const fmi_fed_cfg *cfg;
+	fmi_store *store; /* the clients' plugin state, shared */
 	void *zctx;
 	char url[96];
 	char name[FMI_PEER_MAX + 1];
@@ -25,7 +27,8 @@ sim_worker_main(void *arg)
 	fm_error e;
 	int rv = fmi_tran_dial(&t, w->zctx, w->url, w->name, &e);
 	if (rv == FM_OK) {
-		rv = fmi_client_host_run(w->cfg, t, w->name, NULL, &e);
+		fmi_client_opts opts = { 0, 0, w->store };
+		rv = fmi_client_host_run(w->cfg, t, w->name, &opts, &e);
 	}
 	if (rv != FM_OK) {
 		fm_log(FM_LOG_ERR, "FM-SIM", "worker %s: %s", w->name, e.msg);
@@ -182,14 +185,17 @@ sim_run(const fmi_fed_cfg *cfg, void *zctx, sim_worker *ws, uint32_t n,
 	char url[96];
 	fmi_tran *srv = NULL;
 	fmi_server_hosts hosts = { NULL, n, 0, 0, 0 };
+	fmi_store *store = NULL; /* any worker may train any client */
 
 	snprintf(url, sizeof url, "inproc://fedmesh-sim-%u",
 	    atomic_fetch_add(&sim_counter, 1));
 	hosts.names = calloc(n, sizeof *hosts.names);
-	int rv = hosts.names ? fmi_tran_listen(&srv, zctx, url, err)
-	                     : fm_error_set(err, FM_ENOMEM, "out of memory");
+	int rv = hosts.names && fmi_store_new(&store) == FM_OK
+	             ? fmi_tran_listen(&srv, zctx, url, err)
+	             : fm_error_set(err, FM_ENOMEM, "out of memory");
 	for (uint32_t i = 0; i < n && rv == FM_OK; i++) {
 		ws[i].cfg = cfg;
+		ws[i].store = store;
 		ws[i].zctx = zctx;
 		snprintf(ws[i].url, sizeof ws[i].url, "%s", url);
 		snprintf(ws[i].name, sizeof ws[i].name, "worker-%u", i);
@@ -207,6 +213,7 @@ sim_run(const fmi_fed_cfg *cfg, void *zctx, sim_worker *ws, uint32_t n,
 		}
 	}
 	fmi_tran_close(srv);
+	fmi_store_free(store);
 	free(hosts.names);
 	return rv;
 }

@@ -143,6 +143,17 @@ host_metric(const fm_instance *self, const char *name, double value)
 	}
 }
 
+static void *
+host_client_state(const fm_instance *self, size_t size)
+{
+	const fmi_inst_head *a = host_agg(self);
+	if (a == NULL || size == 0 || self->role != FM_ROLE_CLIENT ||
+	    a->link.state == NULL) {
+		return NULL;
+	}
+	return a->link.state(a->link.node, a->comp->desc->name, size);
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 static const fm_host_api host_api = {
@@ -168,6 +179,7 @@ static const fm_host_api host_api = {
 	.send = host_send,
 	.timer = host_timer,
 	.metric = host_metric,
+	.client_state = host_client_state,
 };
 
 const fm_host_api *

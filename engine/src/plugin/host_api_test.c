@@ -60,6 +60,7 @@ fake_finish(void *st, float *g, size_t dim)
 static const fm_aggregator_ops fake_ops = {
 	sizeof(fm_aggregator_ops), FM_KIND_AGGREGATOR, "fake", sizeof(fake),
 	fake_init, fake_fini, fake_begin, fake_accept, fake_finish, NULL, NULL,
+	NULL, NULL, NULL,
 };
 
 static const fm_param_desc fake_params[] = {
@@ -199,7 +200,7 @@ static void
 test_open_forwards(void **state)
 {
 	fake_node n = { .to = -1 };
-	fmi_node_link link = { &n, node_send, node_timer, node_metric };
+	fmi_node_link link = { &n, node_send, node_timer, node_metric, NULL };
 	fmi_agg *a = NULL;
 	fm_error e;
 	(void)state;

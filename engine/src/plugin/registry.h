@@ -94,6 +94,7 @@ typedef struct fmi_node_link {
 	int (*timer)(void *node, const char *component, uint32_t ms,
 	    uint64_t tag);
 	void (*metric)(void *node, const char *name, double value);
+	void *(*state)(void *node, const char *component, size_t size);
 } fmi_node_link;
 
 /* What every open instance has; fm_instance.host_data points here. */

@@ -62,7 +62,7 @@ run_round(fmi_agg *a, float *global, const float (*deltas)[DIM],
 {
 	int32_t ids[8];
 	float buf[DIM];
-	fm_round r = { 1, nup, ids, global, DIM };
+	fm_round r = { 1, nup, ids, global, DIM, 0 };
 	for (uint32_t k = 0; k < nup; k++) {
 		ids[k] = (int32_t)k + 1;
 	}
@@ -168,7 +168,7 @@ test_wrong_dims_refused(void **state)
 	float g[DIM] = { 0 }, d[DIM] = { 1, 1, 1, 1 };
 	int32_t id = 1;
 	fmi_agg *a = open_agg(*state, DIM);
-	fm_round bad = { 1, 1, &id, g, DIM + 1 }, ok = { 1, 1, &id, g, DIM };
+	fm_round bad = { 1, 1, &id, g, DIM + 1, 0 }, ok = { 1, 1, &id, g, DIM, 0 };
 	fm_update u = { 1, 1, d, DIM - 1, 1, 0, 0 };
 	FMT_FAIL(a->ops->a_begin(a->h.state, &bad), FM_EINVAL);
 	FMT_PASS(a->ops->a_begin(a->h.state, &ok));
