@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/* fedprox_test.c: conformance of the built-in fedprox plugin, loaded as a
+ * .so: the server half is FedAvg, the client half's gradient term is
+ * mu (w - w_global). (The term inside real local training is checked by
+ * fm.model.model_test and, through the node, by fm.lua.fedprox_scaffold.) */
+#define _DEFAULT_SOURCE /* PATH_MAX */
+#include <limits.h>
+
+#include "fm_test.h"
+
+#include "core/core.h"
+#include "plugin/registry.h"
+
+#ifndef FM_PLUGIN_OUT_DIR
+#define FM_PLUGIN_OUT_DIR "lib/fedmesh/plugins"
+#endif
+
+#define DIM 4
+
+typedef struct fixture {
+	fmi_registry *reg;
+	const fmi_component *c;
+} fixture;
+
+static int
+setup(void **state)
+{
+	const char *dir = getenv("FEDMESH_BUILTIN_PLUGIN_DIR");
+	char path[PATH_MAX];
+	fixture *f = calloc(1, sizeof *f);
+	snprintf(path, sizeof path, "%s/fedprox.so",
+	    dir != NULL ? dir : FM_PLUGIN_OUT_DIR);
+	if (f == NULL || fmi_registry_new(&f->reg) != FM_OK ||
+	    fmi_registry_load_file(f->reg, path, NULL) != FM_OK) {
+		return -1;
+	}
+	f->c = fmi_registry_find(f->reg, FM_KIND_AGGREGATOR, "fedprox");
+	*state = f;
+	return f->c != NULL ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	fixture *f = *state;
+	fmi_registry_free(f->reg);
+	free(f);
+	return 0;
+}
+
+static fmi_agg *
+open_mu(const fixture *f, uint32_t role, double mu)
+{
+	fmi_param_in in = { "mu", 0, mu, NULL };
+	fm_value v[2];
+	fmi_agg *a = NULL;
+	FMT_PASS(fmi_params_resolve(f->c, mu < 0 ? NULL : &in, mu < 0 ? 0 : 1,
+	    v, NULL));
+	FMT_PASS(fmi_agg_open(&a, f->c, v, DIM, role,
+	    role == FM_ROLE_CLIENT ? 3 : FM_NODE_SERVER, 42, NULL, NULL));
+	return a;
+}
+
+static void
+test_abi(void **state)
+{
+	const fixture *f = *state;
+	const fm_aggregator_ops *ops = f->c->ops;
+	fm_value v[2];
+	assert_string_equal(ops->a_name, "fedprox");
+	assert_non_null(ops->a_local_begin);
+	assert_non_null(ops->a_local_grad);
+	assert_non_null(ops->a_local_end);
+	assert_null(ops->a_on_message); /* nothing to say to the server */
+	assert_int_equal(fmi_component_nparams(f->c), 1);
+	FMT_PASS(fmi_params_resolve(f->c, NULL, 0, v, NULL));
+	assert_float_equal(v[0].num, 0.01, 1e-12); /* NIID-Bench's default */
+}
+
+/* The server half: global += sum n_k delta_k / sum n_k. */
+static void
+test_server_is_fedavg(void **state)
+{
+	float d0[DIM] = { 1, 0, -1, 2 }, d1[DIM] = { 3, 3, 3, 3 };
+	float g[DIM] = { 1, 2, 3, 4 };
+	const float want[DIM] = { 3.5f, 4.25f, 5.0f, 6.75f };
+	int32_t ids[2] = { 1, 2 };
+	fmi_agg *a = open_mu(*state, FM_ROLE_SERVER, 0.5);
+	fm_round r = { 1, 2, ids, g, DIM, 10 };
+	fm_update u0 = { 1, 1, d0, DIM, 1, 0, 0 }, u1 = { 2, 1, d1, DIM, 3, 0,
+		0 };
+	FMT_PASS(a->ops->a_begin(a->h.state, &r));
+	FMT_PASS(a->ops->a_accept(a->h.state, &u0));
+	FMT_PASS(a->ops->a_accept(a->h.state, &u1));
+	FMT_PASS(a->ops->a_finish(a->h.state, g, DIM));
+	FMT_NEAR(g, want, DIM, 1e-6);
+	fmi_agg_close(a);
+}
+
+/* The client half: h = mu (w - w_global) at every step; mu = 0 adds
+ * nothing (FedAvg exactly). */
+static void
+test_proximal_term(void **state)
+{
+	const float w0[DIM] = { 1, -2, 0.5f, 0 };
+	const float w[DIM] = { 2, -2, -0.5f, 4 };
+	const float want[DIM] = { 0.25f, 0, -0.25f, 1 }; /* mu = 0.25 */
+	fm_local_task t = { sizeof t, 1, w0, DIM, 10, 1, 5, 0.1 };
+	fm_local_result res = { sizeof res, 1, w0, w, DIM, 2, 10, 0.1, 1.0 };
+	fmi_agg *a = open_mu(*state, FM_ROLE_CLIENT, 0.25);
+	FMT_PASS(a->ops->a_local_begin(a->h.state, &t));
+	const float *h = a->ops->a_local_grad(a->h.state, w, DIM);
+	assert_non_null(h);
+	FMT_NEAR(h, want, DIM, 1e-7);
+	h = a->ops->a_local_grad(a->h.state, w0, DIM); /* at w0: zero */
+	for (int i = 0; i < DIM; i++) {
+		assert_true(h[i] == 0.0f);
+	}
+	FMT_PASS(a->ops->a_local_end(a->h.state, &res));
+	fmi_agg_close(a);
+
+	a = open_mu(*state, FM_ROLE_CLIENT, 0.0);
+	FMT_PASS(a->ops->a_local_begin(a->h.state, &t));
+	assert_null(a->ops->a_local_grad(a->h.state, w, DIM));
+	FMT_PASS(a->ops->a_local_end(a->h.state, &res));
+	fmi_agg_close(a);
+}
+
+static void
+test_errors(void **state)
+{
+	const fixture *f = *state;
+	const float w0[DIM] = { 0 };
+	fmi_param_in neg = { "mu", 0, -1.0, NULL };
+	fm_value v[2];
+	fm_error e;
+	FMT_FAIL(fmi_params_resolve(f->c, &neg, 1, v, &e), FM_EINVAL);
+	assert_non_null(strstr(e.msg, "mu"));
+	fmi_agg *a = open_mu(f, FM_ROLE_CLIENT, 0.1);
+	fm_local_task bad = { sizeof bad, 1, w0, DIM + 1, 10, 1, 5, 0.1 };
+	FMT_FAIL(a->ops->a_local_begin(a->h.state, &bad), FM_EINVAL);
+	bad.dim = DIM;
+	bad.global = NULL;
+	FMT_FAIL(a->ops->a_local_begin(a->h.state, &bad), FM_EINVAL);
+	fmi_agg_close(a);
+	a = open_mu(f, FM_ROLE_SERVER, -1); /* defaults */
+	fm_round r = { 1, 0, NULL, w0, DIM + 1, 0 };
+	FMT_FAIL(a->ops->a_begin(a->h.state, &r), FM_EINVAL);
+	fmi_agg_close(a);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_abi),
+		cmocka_unit_test(test_server_is_fedavg),
+		cmocka_unit_test(test_proximal_term),
+		cmocka_unit_test(test_errors),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
