@@ -7,7 +7,9 @@
 --
 -- All three give the same per-round accuracy for the same seed. The 100
 -- logical clients are spread over the 4 client hosts (client k lives on
--- host k mod 4). Arguments: rounds=N seed=S clients_per_round=K, and
+-- host k mod 4). Arguments: rounds=N seed=S clients_per_round=K,
+-- aggregator=NAME (any aggregator plugin without parameters: fedavg,
+-- fedprox, scaffold, fednova...), and
 -- host=H port=P (where clients reach the server), bind=ADDR:PORT (where
 -- the server listens; default host:port), keys=DIR (CURVE keys, default
 -- ./keys: `fedmesh launch` creates them on first use; for `fedmesh node`
@@ -18,6 +20,7 @@ local opt = fm.args {
   rounds = 10, seed = 1, clients = 100, clients_per_round = 10, epochs = 5,
   batch = 32, lr = 0.05, port = 5555, host = "127.0.0.1", bind = "",
   checkpoint = "", round_timeout = 600, min_updates = 0, keys = "keys",
+  aggregator = "fedavg",
 }
 
 local train, test = fm.data.fashion_mnist()
@@ -28,7 +31,7 @@ local result = fm.experiment {
   train = parts, test = test,
   rounds = opt.rounds, clients_per_round = opt.clients_per_round,
   local_training = { epochs = opt.epochs, batch = opt.batch, lr = opt.lr },
-  aggregator = "fedavg", seed = opt.seed,
+  aggregator = opt.aggregator, seed = opt.seed,
   round_timeout = opt.round_timeout, min_updates = opt.min_updates,
   deploy = {
     transport = "tcp",

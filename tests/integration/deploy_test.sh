@@ -47,6 +47,19 @@ for k in accuracy loss train_loss; do
 		test "$(cols "$T/sim.jsonl" $k)" = "$(cols "$T/dep.jsonl" $k)"
 done
 
+# SCAFFOLD deployed: c travels from the server, dc_i back, and each
+# client's c_i stays on its home host between rounds (4 of 8 clients a
+# round, so clients come back): the same metrics as the simulation
+A="rounds=3 clients=8 clients_per_round=4 epochs=1 aggregator=scaffold port=$((PORT + 200)) $K"
+"$FM" run --metrics "$T/ssim.jsonl" "$S" $A >"$T/ssim.log" 2>&1
+check "scaffold simulation runs" test $? -eq 0
+"$FM" launch --metrics "$T/sdep.jsonl" "$S" $A >"$T/sdep.log" 2>&1
+check "scaffold launch runs to the end" test $? -eq 0
+for k in accuracy loss scaffold_c_norm; do
+	check "scaffold: deployed $k equals simulated $k" \
+		test "$(cols "$T/ssim.jsonl" $k)" = "$(cols "$T/sdep.jsonl" $k)"
+done
+
 # scripts/fedavg_fmnist.lua deploys too, with the same result
 F="rounds=2 epochs=1 port=$((PORT + 100)) keys=$T/keys csv=$T/f.csv jsonl=$T/f.jsonl"
 "$FM" run --metrics "$T/fsim.jsonl" "$SRC/scripts/fedavg_fmnist.lua" $F >"$T/fsim.log" 2>&1
