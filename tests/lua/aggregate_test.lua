@@ -35,3 +35,13 @@ fails("must be a list of 3 numbers", "fedavg",
 fails("momentum", "fedavgm", updates, { momentum = 7 })
 fails("no model", "fedavg", {}, {})
 print("aggregate ok")
+
+-- aggregators with a client side: their server step alone
+do
+  local u = { { weights = { 1, 2 }, num_examples = 1 },
+              { weights = { 3, 4 }, num_examples = 3 } }
+  local p = fm.aggregate("fedprox", u, { mu = 0.5 })
+  assert(p[1] == 2.5 and p[2] == 3.5, "fedprox's server step is FedAvg")
+  local s = fm.aggregate("scaffold", u, { lr = 0.5 }, { 0, 0 })
+  assert(s[1] == 1.25 and s[2] == 1.75, "scaffold: lr times FedAvg's move")
+end

@@ -196,7 +196,9 @@ scaffold_begin(void *st, const fm_round *r)
 	for (uint32_t i = 0; i < r->nclients; i++) {
 		int rv = s->host->send(s->self, r->clients[i], s->msg,
 		    scf_msg_len(s->dim));
-		if (rv != FM_OK && rv != FM_ENOENT) {
+		/* ENOENT: a dropout; ENOTSUP: no node (fm.aggregate), the
+		 * server step alone */
+		if (rv != FM_OK && rv != FM_ENOENT && rv != FM_ENOTSUP) {
 			s->host->log(FM_LOG_ERR, SCF_LOG, "round %u: c to client "
 			    "%d: %s", r->round, r->clients[i],
 			    s->host->strerror(rv));
