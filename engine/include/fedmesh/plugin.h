@@ -28,7 +28,8 @@
  *        aggregation; attack kind (fm_attack_ops, fm_attack_data) to
  *        evaluate defences.
  *   1.2  client-side local training hooks for aggregators (a_local_begin,
- *        a_local_grad, a_local_end with fm_local_task, fm_local_result)
+ *        a_local_grad, a_local_step, a_local_end with fm_local_task,
+ *        fm_local_result)
  *        and per-client state kept across rounds (host->client_state), for
  *        FedProx and SCAFFOLD; fm_round.population. A 1.2 plugin reading a
  *        1.2 field of a struct without a size (fm_round) checks
@@ -256,20 +257,24 @@ typedef struct fm_aggregator_ops {
 	/*
 	 * ABI 1.2, all optional: client-side local training. On a client
 	 * instance (FM_ROLE_CLIENT) of a task, the host calls a_local_begin
-	 * once before training, a_local_grad before every local step, and
-	 * a_local_end once after it, before the update leaves (so what
-	 * a_local_end sends reaches the server before the update). Messages
-	 * the server instance sent from a_begin arrive before a_local_begin.
-	 * A failing call fails the client's training; the server drops that
-	 * client from the round.
+	 * once before training; around every local step a_local_grad (before
+	 * it) and a_local_step (after it); and a_local_end once after
+	 * training, before the update leaves (so what a_local_end sends
+	 * reaches the server before the update). Messages the server instance
+	 * sent from a_begin arrive before a_local_begin. A failing call fails
+	 * the client's training; the server drops that client from the round.
 	 */
 	int (*a_local_begin)(void *st, const fm_local_task *t);
 	/* A vector h[dim] the host adds to the minibatch gradient at the
 	 * current local params w before the optimizer step (weight decay and
-	 * momentum apply to the sum), or NULL to add nothing this step.
-	 * Plugin-owned; read before the next call. FedProx returns
-	 * mu (w - global), SCAFFOLD c - c_i. */
+	 * momentum apply to the sum, as to a term of the loss), or NULL to
+	 * add nothing this step. Plugin-owned; read before the next call.
+	 * FedProx returns mu (w - global). */
 	const float *(*a_local_grad)(void *st, const float *w, size_t dim);
+	/* After each optimizer step: may move the params w[dim] directly, lr
+	 * being the local learning rate (SCAFFOLD: w -= lr (c - c_i), outside
+	 * the momentum, as its reference implementations do). */
+	void (*a_local_step)(void *st, float *w, size_t dim, double lr);
 	int (*a_local_end)(void *st, const fm_local_result *r);
 	/* ABI 1.2+: append below this line only. */
 } fm_aggregator_ops;

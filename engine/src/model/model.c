@@ -583,6 +583,9 @@ train_step(fmi_trainer *t, size_t b, const fmi_sgd *o)
 	if (h != NULL && o->momentum <= 0.0f) {
 		fmi_axpy(n, -o->lr, h, t->params);
 	}
+	if (t->hook.step != NULL) {
+		t->hook.step(t->hook.user, t->params, n, o->lr);
+	}
 	return loss / (double)b;
 }
 

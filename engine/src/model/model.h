@@ -110,14 +110,17 @@ double fmi_trainer_loss_grad(fmi_trainer *t, const float *x, const int32_t *y,
 void fmi_trainer_sgd_step(fmi_trainer *t, const fmi_sgd *opt);
 
 /*
- * A term local training adds to every minibatch gradient: fn(user, w, n)
- * returns h[n] for the current params w (or NULL for none this step), and
- * the step uses g + h (FedProx's mu (w - w0), SCAFFOLD's c - c_i). Weight
- * decay and momentum apply to the sum. Set with fmi_trainer_set_grad_hook
- * (fn NULL clears it); it stays until cleared.
+ * Local training's hooks, each optional. fn(user, w, n) returns a term
+ * h[n] added to every minibatch gradient at the current params w (or NULL
+ * for none this step): the step uses g + h, and weight decay and momentum
+ * apply to the sum (FedProx's mu (w - w0)). step(user, w, n, lr) runs
+ * after every step and may move w directly (SCAFFOLD's w -= lr (c - c_i)).
+ * Set with fmi_trainer_set_grad_hook (all NULL clears); it stays until
+ * cleared.
  */
 typedef struct fmi_grad_hook {
 	const float *(*fn)(void *user, const float *w, size_t n);
+	void (*step)(void *user, float *w, size_t n, float lr);
 	void *user;
 } fmi_grad_hook;
 void fmi_trainer_set_grad_hook(fmi_trainer *t, fmi_grad_hook hook);

@@ -376,7 +376,7 @@ fused_matches(const fmi_sgd *opt, float mu)
 	}
 	prox_hook ph = { w0, h, mu, 0 };
 	if (mu != 0.0f) {
-		fmi_trainer_set_grad_hook(t1, (fmi_grad_hook){ prox_fn, &ph });
+		fmi_trainer_set_grad_hook(t1, (fmi_grad_hook){ prox_fn, NULL, &ph });
 	}
 	uint32_t *idx = iota(8);
 	fmi_local_cfg cfg = { 2, 8, *opt }; /* two steps: velocity matters */
@@ -403,6 +403,77 @@ fused_matches(const fmi_sgd *opt, float mu)
 	fmi_dataset_unref(d);
 	fmi_trainer_free(t1);
 	fmi_trainer_free(t2);
+}
+
+/* A step hook moves the params after each step: with plain SGD, w -= lr h
+ * after the step equals h added to the gradient. */
+static void
+const_step(void *user, float *w, size_t n, float lr)
+{
+	prox_hook *p = user;
+	for (size_t i = 0; i < n; i++) {
+		w[i] -= lr * p->h[i];
+	}
+	p->calls++;
+}
+
+static const float *
+const_grad(void *user, const float *w, size_t n)
+{
+	prox_hook *p = user;
+	(void)w;
+	(void)n;
+	p->calls++;
+	return p->h;
+}
+
+static void
+test_step_hook(void **state)
+{
+	(void)state;
+	const uint32_t w[] = { 6, 5, 4, 3 };
+	fmi_arch a = make_arch(w, 4);
+	fmi_dataset *d = make_separable(24, 6, 3, 0.0, 4);
+	fmi_trainer *t[3];
+	float *h = malloc(a.nparams * sizeof(float));
+	assert_non_null(h);
+	for (size_t i = 0; i < a.nparams; i++) {
+		h[i] = 0.1f * (float)((int)(i % 5) - 2);
+	}
+	prox_hook ph[2] = { { NULL, h, 0, 0 }, { NULL, h, 0, 0 } };
+	fm_rng r;
+	uint32_t *idx = iota(24);
+	fmi_local_cfg cfg = { 2, 8, { 0.2f, 0.0f, 0.0f } };
+	fmi_train_stats st;
+	for (int k = 0; k < 3; k++) {
+		FMT_PASS(fmi_trainer_new(&t[k], &a, 8));
+		fmi_rng_seed(&r, 5, 0);
+		fmi_arch_init_params(&a, fmi_trainer_params(t[k]), &r);
+		if (k < 2) {
+			fmi_trainer_set_grad_hook(t[k], k == 0
+			    ? (fmi_grad_hook){ const_grad, NULL, &ph[0] }
+			    : (fmi_grad_hook){ NULL, const_step, &ph[1] });
+		}
+		fmi_rng_seed(&r, 6, 0);
+		FMT_PASS(fmi_train_local(t[k], d, idx, 24, &cfg, &r, &st));
+	}
+	assert_int_equal(ph[0].calls, 6); /* 2 epochs x 3 batches */
+	assert_int_equal(ph[1].calls, 6);
+	FMT_NEAR(fmi_trainer_params(t[0]), fmi_trainer_params(t[1]), a.nparams,
+	    1e-5);
+	/* and the hooks did move the model: */
+	double diff = 0;
+	for (size_t i = 0; i < a.nparams; i++) {
+		diff += fabs(fmi_trainer_params(t[0])[i] -
+		    fmi_trainer_params(t[2])[i]);
+	}
+	assert_true(diff > 0.1);
+	for (int k = 0; k < 3; k++) {
+		fmi_trainer_free(t[k]);
+	}
+	free(h);
+	free(idx);
+	fmi_dataset_unref(d);
 }
 
 static void
@@ -593,6 +664,7 @@ main(void)
 		cmocka_unit_test(test_logreg_separable),
 		cmocka_unit_test(test_mlp_momentum_learns),
 		cmocka_unit_test(test_determinism),
+		cmocka_unit_test(test_step_hook),
 		cmocka_unit_test(test_evaluate),
 		cmocka_unit_test(test_errors),
 	};

@@ -122,7 +122,8 @@ static int
 cli_has_local_part(const fm_aggregator_ops *o)
 {
 	return o->a_on_message != NULL || o->a_local_begin != NULL ||
-	    o->a_local_grad != NULL || o->a_local_end != NULL;
+	    o->a_local_grad != NULL || o->a_local_step != NULL ||
+	    o->a_local_end != NULL;
 }
 
 /* Opens the client-side aggregator instance when the plugin has a client
@@ -396,6 +397,13 @@ cli_hook_grad(void *user, const float *w, size_t n)
 	return task->inst->ops->a_local_grad(task->inst->h.state, w, n);
 }
 
+static void
+cli_hook_step(void *user, float *w, size_t n, float lr)
+{
+	cli_task *task = user;
+	task->inst->ops->a_local_step(task->inst->h.state, w, n, lr);
+}
+
 /* Before local training: the client-side instance's a_local_begin, and its
  * gradient term as the trainer's hook. */
 static int
@@ -408,7 +416,7 @@ cli_local_begin(cli_host *h, cli_task *task, uint64_t n)
 	const fm_aggregator_ops *o = c->ops;
 	(void)params;
 	if (o->a_local_begin == NULL && o->a_local_grad == NULL &&
-	    o->a_local_end == NULL) {
+	    o->a_local_step == NULL && o->a_local_end == NULL) {
 		return FM_OK;
 	}
 	if (task->inst == NULL) { /* it failed to open: already logged */
@@ -425,10 +433,9 @@ cli_local_begin(cli_host *h, cli_task *task, uint64_t n)
 			return rv;
 		}
 	}
-	if (o->a_local_grad != NULL) {
-		fmi_trainer_set_grad_hook(h->tr,
-		    (fmi_grad_hook){ cli_hook_grad, task });
-	}
+	fmi_trainer_set_grad_hook(h->tr, (fmi_grad_hook){
+		o->a_local_grad != NULL ? cli_hook_grad : NULL,
+		o->a_local_step != NULL ? cli_hook_step : NULL, task });
 	return FM_OK;
 }
 
@@ -500,7 +507,7 @@ cli_train(cli_host *h, cli_task *task)
 	if (rv == FM_OK) {
 		rv = cli_train_shard(h, task, &lc, &rng, &st);
 	}
-	fmi_trainer_set_grad_hook(h->tr, (fmi_grad_hook){ NULL, NULL });
+	fmi_trainer_set_grad_hook(h->tr, (fmi_grad_hook){ NULL, NULL, NULL });
 	if (rv == FM_OK) {
 		rv = cli_local_end(h, task, &st);
 	}

@@ -10,6 +10,8 @@
  *   server -> client   c (a plugin message from a_begin, so it arrives
  *                      before the client trains)
  *   client             K local steps  y <- y - eta_l (g(y) + c - c_i)
+ *                      (the correction after each optimizer step, outside
+ *                      any momentum)
  *                      c_i+ = c_i - c + (x - y) / (K eta_l)     (option II)
  *   client -> server   dc_i = c_i+ - c_i (a message from a_local_end, so it
  *                      arrives before the update dy_i = y - x), then
@@ -329,12 +331,18 @@ scaffold_local_begin(void *st, const fm_local_task *t)
 	return FM_OK;
 }
 
-static const float *
-scaffold_local_grad(void *st, const float *w, size_t dim)
+/* After each local step: w -= lr (c - c_i). Outside the momentum, as the
+ * reference implementations apply it (NIID-Bench; with plain SGD it is the
+ * same as adding c - c_i to the gradient): option II's c_i measures the
+ * mean displacement per step over lr, momentum included, so the correction
+ * must not be amplified by the momentum once more. */
+static void
+scaffold_local_step(void *st, float *w, size_t dim, double lr)
 {
 	scaffold *s = st;
-	(void)w;
-	return dim == s->dim && s->out != NULL ? scf_floats(s->out) : NULL;
+	if (dim == s->dim && s->out != NULL && s->x != NULL) {
+		s->host->axpy(dim, (float)-lr, scf_floats(s->out), w);
+	}
 }
 
 static int
@@ -379,7 +387,7 @@ static const fm_aggregator_ops scaffold_ops = {
 	.a_finish = scaffold_finish,
 	.a_on_message = scaffold_on_message,
 	.a_local_begin = scaffold_local_begin,
-	.a_local_grad = scaffold_local_grad,
+	.a_local_step = scaffold_local_step,
 	.a_local_end = scaffold_local_end,
 };
 

@@ -127,7 +127,8 @@ teardown(void **state)
 }
 
 /* One client's local training, "trained" to y in K = 2 steps of lr 0.5
- * (so K lr = 1). Returns the h the client adds to its gradients. */
+ * (so K lr = 1). Returns the correction h = c - c_i the client applies
+ * after each step (w -= lr h). */
 static void
 client_train(net *n, int32_t id, const float *x, const float *y,
     float *h_out)
@@ -135,10 +136,13 @@ client_train(net *n, int32_t id, const float *x, const float *y,
 	fmi_agg *a = n->inst[id];
 	fm_local_task t = { sizeof t, n->round, x, DIM, 10, 1, 5, 0.5 };
 	fm_local_result r = { sizeof r, n->round, x, y, DIM, 2, 10, 0.5, 1.0 };
+	float w[DIM] = { 0 };
 	FMT_PASS(a->ops->a_local_begin(a->h.state, &t));
-	const float *h = a->ops->a_local_grad(a->h.state, x, DIM);
-	assert_non_null(h);
-	memcpy(h_out, h, DIM * sizeof(float));
+	assert_null(a->ops->a_local_grad); /* a step, not a gradient term */
+	a->ops->a_local_step(a->h.state, w, DIM, 2.0); /* w = -2 h */
+	for (int i = 0; i < DIM; i++) {
+		h_out[i] = -0.5f * w[i];
+	}
 	FMT_PASS(a->ops->a_local_end(a->h.state, &r));
 }
 
