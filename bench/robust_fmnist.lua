@@ -4,15 +4,23 @@
 -- attack, the server aggregating with one defence followed by FedAvg.
 --
 --   fedmesh run bench/robust_fmnist.lua attack=alie defence=krum [rounds=30]
+--       [per_round=1]
 --
--- Prints one JSON line: attack, defence, final and best accuracy, and the
--- backdoor's attack success rate when the attack defines one.
+-- per_round=0 (default): the adversaries are `fraction` of the 100 clients
+-- and rounds sample 20 clients uniformly, so a round gets 0..20 of them
+-- (hypergeometric, 4 on average); per_round=1: every round samples exactly
+-- round(fraction * 20) = 4 adversaries and 16 honest clients (the setting of
+-- the Byzantine-robustness papers, f of n in every round).
+--
+-- Prints one JSON line: attack, defence, sampling mode, final and best
+-- accuracy, the backdoor's attack success rate when the attack defines one,
+-- and per round the adversaries sampled and the test accuracy.
 local fm = require "fedmesh"
 
 local opt = fm.args {
   attack = "none", defence = "none", rounds = 30, clients = 100,
   clients_per_round = 20, fraction = 0.2, alpha = 0.5, seed = 1,
-  epochs = 1, batch = 32, lr = 0.05, f = 4, root = 100,
+  epochs = 1, batch = 32, lr = 0.05, f = 4, root = 100, per_round = 0,
 }
 
 local train, test = fm.data.fashion_mnist()
@@ -50,14 +58,21 @@ if opt.defence == "fltrust" then -- the server's clean root set (Cao et al.)
 end
 if opt.attack ~= "none" then
   cfg.attack = opt.attack
-  cfg.adversaries = { fraction = opt.fraction }
+  cfg.adversaries = { fraction = opt.fraction,
+    per_round = opt.per_round ~= 0 }
 end
 
-local t0 = os.clock()
 local r = fm.experiment(cfg):simulate()
 local last = r.rounds[#r.rounds]
-print(string.format('{"attack":"%s","defence":"%s","rounds":%d,' ..
-  '"accuracy":%.4f,"best_accuracy":%.4f,"attack_success":%s,"seconds":%.1f}',
-  opt.attack, opt.defence, #r.rounds, r.accuracy, r.best_accuracy,
+local adv, acc = {}, {}
+for i, row in ipairs(r.rounds) do
+  adv[i] = string.format("%d", row.adversaries or 0)
+  acc[i] = row.accuracy and string.format("%.4f", row.accuracy) or "null"
+end
+print(string.format('{"attack":"%s","defence":"%s","per_round":%s,' ..
+  '"rounds":%d,"accuracy":%.4f,"best_accuracy":%.4f,"attack_success":%s,' ..
+  '"seconds":%.1f,"adversaries":[%s],"round_accuracy":[%s]}',
+  opt.attack, opt.defence, opt.per_round ~= 0 and "true" or "false",
+  #r.rounds, r.accuracy, r.best_accuracy,
   last.attack_success and string.format("%.4f", last.attack_success) or "null",
-  r.seconds))
+  r.seconds, table.concat(adv, ","), table.concat(acc, ",")))
