@@ -65,6 +65,19 @@ print(string.format("test loss after 20 rounds: fedavg %.4f, fedprox(1) " ..
 -- drift correction on label-skewed clients: a clearly lower test loss
 assert(sc.rounds[20].loss < 0.85 * fedavg.rounds[20].loss,
   "scaffold corrects client drift")
+-- 100 clients a round on one worker: every client gets its c before its
+-- task (the server sends each client's messages right before its TRAIN),
+-- and one worker or two give the same result
+local p100 = fm.partition.iid(tr, { clients = 100, seed = 3 })
+local one = run("scaffold", { train = p100, clients_per_round = 100,
+  rounds = 2, threads = 1 })
+for i, r in ipairs(one.rounds) do
+  assert(r.updates == 100, string.format("100 clients, round %d: %s " ..
+    "updates", i, tostring(r.updates)))
+end
+same(one, run("scaffold", { train = p100, clients_per_round = 100,
+  rounds = 2, threads = 2 }), "100 clients, 2 threads")
+
 -- with the server step scaled, c still travels (lr = 0.5)
 local half = run { "scaffold", lr = 0.5 }
 assert(half.rounds[20].loss ~= sc.rounds[20].loss)

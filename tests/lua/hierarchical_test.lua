@@ -127,6 +127,20 @@ fails("unknown aggregator plugin 'fedavgg'", { kind = "hierarchical", fanouts = 
 fails("unknown field 'aggregator' %(did you mean 'aggregators'%?%)",
   { kind = "hierarchical", fanouts = { 4, 5 }, aggregator = "fedavg" })
 fails("needs 'fanouts'", { kind = "hierarchical" })
+-- client-side aggregators (local-training hooks) belong to the edge level
+do
+  local t = hier({ 4, 5 }, { 2, 1 })
+  t.aggregators = { "fedavg", "scaffold" }
+  for i, r in ipairs(run(t, { rounds = 4 }).rounds) do
+    assert(r.updates == 7 and r.scaffold_c_norm and r.scaffold_c_norm > 0,
+      string.format("round %d: scaffold at the edges", i))
+  end
+end
+fails("topology.aggregators%[1%]: 'scaffold' changes how clients train",
+  { kind = "hierarchical", fanouts = { 4, 5 }, aggregators = { "scaffold",
+  "fedavg" } })
+fails("aggregator: 'fedprox' changes how clients train",
+  { kind = "hierarchical", fanouts = { 4, 5 } }, { aggregator = "fedprox" })
 fails("the hierarchical topology has 10 clients", { kind = "hierarchical", fanouts = { 4, 5 },
   clients = 10 })
 fails("hierarchical federations cannot be checkpointed", hier({ 4, 5 }, { 2, 1 }),

@@ -22,6 +22,7 @@ typedef struct cli_task {
 	uint64_t seq; /* this client's message counter */
 	fmi_rmsg req;
 	fmi_agg *inst;
+	const char *state_comp; /* holds this component's client state */
 } cli_task;
 
 struct cli_host {
@@ -113,7 +114,16 @@ static void *
 cli_plugin_state(void *node, const char *comp, size_t size)
 {
 	cli_task *task = node;
-	return fmi_store_get(task->h->store, task->client, comp, size);
+	void *p = fmi_store_get(task->h->store, task->client, comp, size, task);
+	if (p != NULL) {
+		task->state_comp = comp; /* released with the task */
+	} else {
+		fm_log(FM_LOG_WARN, "FM-PLUGIN-STATE", "client %d: %s: no "
+		    "state of %zu bytes (out of memory, another size than "
+		    "before, or held by the client's task of an earlier round "
+		    "still training)", task->client, comp, size);
+	}
+	return p;
 }
 
 /* Whether an aggregator has a client-side part: it talks or it takes part
@@ -155,6 +165,7 @@ cli_open_instance(cli_host *h, cli_task *task)
 static void
 cli_task_free(cli_host *h, cli_task *task)
 {
+	fmi_store_release(h->store, task->client, task->state_comp, task);
 	fmi_timers_drop(&h->timers, task->inst);
 	fmi_agg_close(task->inst);
 	fmi_rmsg_close(&task->req);
@@ -511,6 +522,10 @@ cli_train(cli_host *h, cli_task *task)
 	if (rv == FM_OK) {
 		rv = cli_local_end(h, task, &st);
 	}
+	/* The client's state is free before its update leaves: the next
+	 * round may train this client on another worker. */
+	fmi_store_release(h->store, task->client, task->state_comp, task);
+	task->state_comp = NULL;
 	fmi_payload *d = rv == FM_OK ? fmi_payload_new(h->dim * sizeof(float))
 	                             : NULL;
 	if (d == NULL) {

@@ -71,6 +71,11 @@ typedef struct fmi_server {
 	size_t dim;
 	uint32_t round;
 	srv_slot *slots;
+	/* What the edge aggregators send from a_begin, held until each
+	 * client's TRAIN goes out right behind its own messages. */
+	struct srv_held *held;
+	uint32_t nheld, capheld;
+	int holding;
 	uint32_t nslots, next;
 	uint32_t waiting; /* slots neither arrived nor unreachable */
 	uint32_t *order; /* client index -> slot + 1 (0: not sampled) */
@@ -140,7 +145,63 @@ srv_msg(fmi_server *s, fmi_msg *m, uint32_t type, int32_t to)
 
 /* ---- plugin links ---------------------------------------------------- */
 
-/* An edge aggregator reaches the sampled clients of its edge. */
+typedef struct srv_held {
+	fmi_msg m;
+	void *data;
+} srv_held;
+
+static int
+srv_hold_msg(fmi_server *s, const fmi_msg *m, const void *data, size_t len)
+{
+	if (s->nheld == s->capheld) {
+		uint32_t cap = s->capheld ? 2 * s->capheld : 64;
+		srv_held *h = realloc(s->held, cap * sizeof *h);
+		if (h == NULL) {
+			return FM_ENOMEM;
+		}
+		s->held = h;
+		s->capheld = cap;
+	}
+	srv_held *h = &s->held[s->nheld];
+	if ((h->data = malloc(len ? len : 1)) == NULL) {
+		return FM_ENOMEM;
+	}
+	memcpy(h->data, data, len);
+	h->m = *m;
+	s->nheld++;
+	return FM_OK;
+}
+
+/* Sends the held messages for client `to` (node id), in order, to its
+ * host; with host NULL (the client drops out) just forgets them. */
+static void
+srv_flush_held(fmi_server *s, int32_t to, const char *host)
+{
+	for (uint32_t i = 0; i < s->nheld; i++) {
+		srv_held *h = &s->held[i];
+		if (h->data != NULL && h->m.to == to) {
+			if (host != NULL) {
+				(void)fmi_tran_send_bytes(s->t, host, &h->m,
+				    h->data, h->m.n);
+			}
+			free(h->data);
+			h->data = NULL;
+		}
+	}
+}
+
+static void
+srv_drop_held(fmi_server *s)
+{
+	for (uint32_t i = 0; i < s->nheld; i++) {
+		free(s->held[i].data);
+	}
+	s->nheld = 0;
+}
+
+/* An edge aggregator reaches the sampled clients of its edge. During
+ * a_begin the messages are held, and each goes out right before its
+ * client's TRAIN request (see srv_broadcast). */
 static int
 srv_plugin_send(void *node, const char *comp, int32_t to, const void *data,
     size_t len)
@@ -159,6 +220,9 @@ srv_plugin_send(void *node, const char *comp, int32_t to, const void *data,
 	srv_msg(s, &m, FMI_MSG_PLUGIN, to);
 	fmi_strlcpy(m.plugin, comp, sizeof m.plugin);
 	m.n = len;
+	if (s->holding) {
+		return srv_hold_msg(s, &m, data, len);
+	}
 	return fmi_tran_send_bytes(s->t, s->hosts->names[slot->host], &m, data,
 	    len);
 }
@@ -462,6 +526,8 @@ srv_close(fmi_server *s)
 	free(s->avgd);
 	free(s->cids);
 	free(s->slots);
+	srv_drop_held(s);
+	free(s->held);
 	free(s->order);
 	free(s->ids);
 	free(s->load);
@@ -718,6 +784,7 @@ srv_broadcast(fmi_server *s)
 		if (i == 0 || s->slots[i].edge != s->slots[i - 1].edge) {
 			fmi_payload_unref(p);
 			if ((p = srv_payload(s, s->slots[i].edge)) == NULL) {
+				srv_drop_held(s);
 				return FM_ENOMEM;
 			}
 		}
@@ -738,8 +805,11 @@ srv_broadcast(fmi_server *s)
 			    c + 1, s->hosts->names[h], quiet);
 			s->slots[i].state = 3;
 			s->waiting--;
+			srv_flush_held(s, (int32_t)c + 1, NULL);
 			continue;
 		}
+		/* what its aggregator said in a_begin, then the task */
+		srv_flush_held(s, (int32_t)c + 1, s->hosts->names[h]);
 		rv = fmi_tran_send(s->t, s->hosts->names[h], &m, p);
 		if (rv == FM_ENOENT) { /* host not connected: a dropout */
 			fm_log(FM_LOG_WARN, "FM-DROPOUT", "round %u: client %u: "
@@ -751,6 +821,7 @@ srv_broadcast(fmi_server *s)
 		}
 	}
 	fmi_payload_unref(p);
+	srv_drop_held(s);
 	return rv;
 }
 
@@ -804,11 +875,17 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		s->ids[i] = (int32_t)picked[i] + 1;
 	}
-	/* The aggregators begin before the models go out, so whatever a
-	 * plugin sends its clients from a_begin reaches each of them before
-	 * its training task (one ordered connection per host). */
+	/* The aggregators begin before the models go out: what a plugin
+	 * sends a client from a_begin is held and goes out right before
+	 * that client's training task, on the same ordered connection. */
+	s->holding = 1;
 	rv = srv_begin_edges(s);
-	return rv == FM_OK ? srv_broadcast(s) : rv;
+	s->holding = 0;
+	if (rv != FM_OK) {
+		srv_drop_held(s);
+		return rv;
+	}
+	return srv_broadcast(s);
 }
 
 /* ---- collecting updates ------------------------------------------------- */
@@ -976,11 +1053,29 @@ srv_plugin_target(fmi_server *s, int32_t from)
 	return s->nodes[srv_edge_of(s, (uint32_t)from - 1)].agg;
 }
 
+/* Whether a plugin message comes from a client of this round, through
+ * the host that client was sent to (as srv_reject checks updates). */
+static int
+srv_plugin_sender_ok(const fmi_server *s, const fmi_rmsg *r)
+{
+	int32_t c = r->m.from - 1;
+	if (c < 0 || (uint32_t)c >= s->cfg->part->nclients || s->order[c] == 0) {
+		return 0;
+	}
+	const srv_slot *slot = &s->slots[s->order[c] - 1];
+	return strcmp(r->peer, s->hosts->names[slot->host]) == 0;
+}
+
 static void
 srv_on_plugin(fmi_server *s, fmi_rmsg *r)
 {
 	fmi_agg *a = srv_plugin_target(s, r->m.from);
-	if (a == NULL || strcmp(r->m.plugin, a->h.comp->desc->name) != 0 ||
+	if (r->m.round == s->round && !srv_plugin_sender_ok(s, r)) {
+		fm_log(FM_LOG_WARN, "FM-SENDER", "dropped message for plugin "
+		    "'%s' from node %d through '%s': not a client of this "
+		    "round on that host", r->m.plugin, r->m.from, r->peer);
+	} else if (a == NULL ||
+	    strcmp(r->m.plugin, a->h.comp->desc->name) != 0 ||
 	    a->ops->a_on_message == NULL || r->m.round != s->round) {
 		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "dropped message for "
 		    "plugin '%s' from node %d", r->m.plugin, r->m.from);

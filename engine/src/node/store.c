@@ -12,6 +12,7 @@ typedef struct store_ent {
 	int32_t client;
 	size_t size;
 	void *data;
+	const void *owner; /* the task holding it, or NULL */
 	char component[64];
 } store_ent;
 
@@ -89,24 +90,36 @@ store_grow(fmi_store *s)
 	s->nbuckets = nb;
 }
 
+static store_ent *
+store_find(fmi_store *s, int32_t client, const char *component, size_t *b)
+{
+	*b = store_hash(client, component) % s->nbuckets;
+	store_ent *e = s->bucket[*b];
+	while (e != NULL && (e->client != client ||
+	    strcmp(e->component, component) != 0)) {
+		e = e->next;
+	}
+	return e;
+}
+
 void *
 fmi_store_get(fmi_store *s, int32_t client, const char *component,
-    size_t size)
+    size_t size, const void *owner)
 {
 	void *data = NULL;
+	size_t i;
 	if (s == NULL || component == NULL || size == 0 ||
 	    strlen(component) >= sizeof(((store_ent *)0)->component)) {
 		return NULL;
 	}
 	pthread_mutex_lock(&s->mu);
-	size_t i = store_hash(client, component) % s->nbuckets;
-	store_ent *e = s->bucket[i];
-	while (e != NULL && (e->client != client ||
-	    strcmp(e->component, component) != 0)) {
-		e = e->next;
-	}
+	store_ent *e = store_find(s, client, component, &i);
 	if (e != NULL) {
-		data = e->size == size ? e->data : NULL;
+		if (e->size == size && (owner == NULL || e->owner == NULL ||
+		    e->owner == owner)) {
+			data = e->data;
+			e->owner = owner != NULL ? owner : e->owner;
+		}
 	} else if ((e = calloc(1, sizeof *e)) != NULL) {
 		size_t rounded = (size + 63) & ~(size_t)63;
 		if ((e->data = aligned_alloc(64, rounded)) == NULL) {
@@ -115,6 +128,7 @@ fmi_store_get(fmi_store *s, int32_t client, const char *component,
 			memset(e->data, 0, rounded);
 			e->client = client;
 			e->size = size;
+			e->owner = owner;
 			fmi_strlcpy(e->component, component,
 			    sizeof e->component);
 			e->next = s->bucket[i];
@@ -128,6 +142,22 @@ fmi_store_get(fmi_store *s, int32_t client, const char *component,
 	}
 	pthread_mutex_unlock(&s->mu);
 	return data;
+}
+
+void
+fmi_store_release(fmi_store *s, int32_t client, const char *component,
+    const void *owner)
+{
+	size_t i;
+	if (s == NULL || component == NULL || owner == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	store_ent *e = store_find(s, client, component, &i);
+	if (e != NULL && e->owner == owner) {
+		e->owner = NULL;
+	}
+	pthread_mutex_unlock(&s->mu);
 }
 
 size_t

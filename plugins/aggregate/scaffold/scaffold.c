@@ -192,8 +192,10 @@ scaffold_begin(void *st, const fm_round *r)
 		s->cap = r->nclients;
 	}
 	s->n = r->nclients;
-	memcpy(s->ids, r->clients, s->n * sizeof *s->ids);
-	memset(s->have, 0, s->n);
+	if (s->n > 0) {
+		memcpy(s->ids, r->clients, s->n * sizeof *s->ids);
+		memset(s->have, 0, s->n);
+	}
 	memcpy(scf_floats(s->msg), s->c, s->dim * sizeof(float));
 	for (uint32_t i = 0; i < r->nclients; i++) {
 		int rv = s->host->send(s->self, r->clients[i], s->msg,
@@ -364,15 +366,18 @@ scaffold_local_end(void *st, const fm_local_result *r)
 	const double k = 1.0 / ((double)r->steps * r->lr);
 	for (size_t i = 0; i < s->dim; i++) {
 		dc[i] = (float)((double)(x[i] - y[i]) * k) - c[i];
-		s->ci[i] += dc[i];
 	}
 	int rv = s->host->send(s->self, FM_NODE_SERVER, s->out,
 	    scf_msg_len(s->dim));
-	if (rv != FM_OK) {
+	if (rv != FM_OK) { /* c_i stays: the server will not count dc_i */
 		s->host->log(FM_LOG_WARN, SCF_LOG, "client %d: dc_i to the "
 		    "server: %s", s->self->node_id, s->host->strerror(rv));
+		return rv;
 	}
-	return rv;
+	for (size_t i = 0; i < s->dim; i++) {
+		s->ci[i] += dc[i];
+	}
+	return FM_OK;
 }
 
 static const fm_aggregator_ops scaffold_ops = {

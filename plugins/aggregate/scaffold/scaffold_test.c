@@ -66,7 +66,7 @@ static void *
 net_state(void *node, const char *comp, size_t size)
 {
 	end *e = node;
-	return fmi_store_get(e->n->store, e->id, comp, size);
+	return fmi_store_get(e->n->store, e->id, comp, size, e);
 }
 
 /* Delivers the queued messages; every one must be accepted. */
@@ -197,7 +197,8 @@ test_two_rounds_by_hand(void **state)
 	FMT_NEAR(h[1], zero, DIM, 0);
 	const float x1[DIM] = { 0.5f, 0.75f, 1.0f, 1.25f }; /* (y1 + 3 y2)/4 */
 	FMT_NEAR(x, x1, DIM, 1e-6);
-	float *c1 = fmi_store_get(n->store, 1, "scaffold", DIM * sizeof(float));
+	float *c1 = fmi_store_get(n->store, 1, "scaffold", DIM * sizeof(float),
+	    NULL);
 	const float c1_want[DIM] = { 1, 0, -1, -2 };
 	FMT_NEAR(c1, c1_want, DIM, 1e-6); /* c_1 kept by the host */
 
