@@ -64,11 +64,13 @@ test_abi(void **state)
 		assert_string_equal(ops->d_name, c[i]->desc->name);
 		assert_null(ops->d_on_message);
 	}
-	assert_int_equal(fmi_component_nparams(f->krum), 1);
+	assert_int_equal(fmi_component_nparams(f->krum), 2);
 	check_param(f->krum, 0, "f", 1);
-	assert_int_equal(fmi_component_nparams(f->multi), 2);
+	check_param(f->krum, 1, "threads", 2);
+	assert_int_equal(fmi_component_nparams(f->multi), 3);
 	check_param(f->multi, 0, "f", 1);
 	check_param(f->multi, 1, "m", 0);
+	check_param(f->multi, 2, "threads", 2);
 	assert_int_equal(fmi_component_nparams(f->bulyan), 2);
 	check_param(f->bulyan, 0, "f", 1);
 	check_param(f->bulyan, 1, "threads", 2);
@@ -194,13 +196,12 @@ test_bulyan_hand_computed(void **state)
 	}
 }
 
-/* Krum's choice against a direct reference: distances by a loop over
- * pairs in double, the same scoring. Random rows of 1000. */
-static uint32_t
-krum_reference(dt_round *t, uint32_t fb)
+/* Krum scores by a direct reference: distances by a loop over pairs in
+ * double, the same scoring (n <= 64). */
+static void
+krum_ref_scores(dt_round *t, uint32_t fb, double *score)
 {
-	uint32_t n = t->r.n, nb = n - fb - 2, best = 0;
-	double bests = INFINITY;
+	uint32_t n = t->r.n, nb = n - fb - 2;
 	for (uint32_t i = 0; i < n; i++) {
 		double d[64];
 		uint32_t c = 0;
@@ -218,14 +219,22 @@ krum_reference(dt_round *t, uint32_t fb)
 				d[b - 1] = tmp;
 			}
 		}
-		double s = 0;
+		score[i] = 0;
 		for (uint32_t k = 0; k < nb; k++) {
-			s += d[k];
+			score[i] += d[k];
 		}
-		if (s < bests) {
-			bests = s;
-			best = i;
-		}
+	}
+}
+
+/* Krum's choice against the direct reference. Random rows of 1000. */
+static uint32_t
+krum_reference(dt_round *t, uint32_t fb)
+{
+	double score[64];
+	uint32_t best = 0;
+	krum_ref_scores(t, fb, score);
+	for (uint32_t i = 1; i < t->r.n; i++) {
+		best = score[i] < score[best] ? i : best;
 	}
 	return best;
 }
@@ -320,6 +329,53 @@ test_bulyan_threads_bit_identical(void **state)
 		fmi_def_close(d);
 		dt_free(t);
 	}
+	dt_free(t0);
+}
+
+/* The Gram product split into column chunks (d = 196613: three chunks of
+ * at most 65552, the last one shorter and not a multiple of 16): the
+ * Multi-Krum order of all n rows is the same for 1, 2, 3 and all-CPU
+ * threads, with 1 and 2 BLAS threads, and it is the order of the direct
+ * double-precision scores. */
+static void
+test_multikrum_chunks_threads(void **state)
+{
+	const fixture *f = *state;
+	enum { N = 15, D = 196613, FB = 3 };
+	dt_round *t0 = dt_new(N, D);
+	dt_random(t0, 11, -1, 1);
+	for (uint32_t i = 0; i < N; i++) { /* scores apart, and each part */
+		for (size_t j = 0; j < D; j++) { /* of the columns matters */
+			uint32_t seg = (uint32_t)(j / 50000);
+			dt_row(t0, i)[j] *= 0.3f + 0.05f *
+			    (float)((i * (1 + 2 * seg) + 5 * seg) % N);
+		}
+	}
+	double score[N];
+	uint32_t want[N];
+	krum_ref_scores(t0, FB, score);
+	for (uint32_t i = 0; i < N; i++) { /* by (score, index) */
+		uint32_t j = i;
+		for (; j > 0 && score[want[j - 1]] > score[i]; j--) {
+			want[j] = want[j - 1];
+		}
+		want[j] = i;
+	}
+	int blas = fmi_blas_get_threads();
+	for (int th = 1; th <= 5; th++) {
+		dt_round *t = dt_clone(t0);
+		fmi_blas_set_threads(th == 5 ? 2 : 1);
+		const fmi_param_in in[3] = { { "f", 0, FB, NULL },
+			{ "m", 0, N, NULL },
+			{ "threads", 0, th == 4 ? 0 : th == 5 ? 2 : th, NULL } };
+		fmi_def *d = dt_open(f->multi, in, 3, D);
+		FMT_PASS(dt_apply(d, t));
+		assert_int_equal(t->r.nkeep, N);
+		assert_memory_equal(t->keep, want, sizeof want);
+		fmi_def_close(d);
+		dt_free(t);
+	}
+	fmi_blas_set_threads(blas);
 	dt_free(t0);
 }
 
@@ -436,6 +492,7 @@ main(void)
 		cmocka_unit_test(test_byzantine),
 		cmocka_unit_test(test_non_finite_row),
 		cmocka_unit_test(test_bulyan_threads_bit_identical),
+		cmocka_unit_test(test_multikrum_chunks_threads),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_empty_round),
 		cmocka_unit_test(test_composes_with_fedavg),
