@@ -32,14 +32,15 @@
  * same library instance, so the same kernels and thread setting). The
  * product is split along the parameters into column chunks whose bounds
  * depend on n and dim only (krum_chunks): one ssyrk per chunk, the chunks
- * shared out among `threads` pthreads (each pthread reads only its own
- * columns: one pass over the updates in all), and the chunks' partial
+ * taken one at a time by `threads` pthreads (each chunk is read by one
+ * pthread: one pass over the updates in all), and the chunks' partial
  * products added in double in chunk order. So G is the same for any
  * thread count, and the float sums inside a BLAS call run over one chunk,
  * not over all of d.
  */
 #include <cblas.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "fedmesh/plugin.h"
@@ -179,20 +180,25 @@ krum_reserve(krum *k, uint32_t n, size_t dim)
 
 typedef struct krum_gram_job {
 	const fm_defence_round *r;
-	size_t width;
+	size_t width, nchunks;
 	float *part;
+	atomic_size_t next;        /* the next chunk nobody has taken */
 } krum_gram_job;
 
 /* part[c] = X[:, chunk c] X[:, chunk c]^T (upper triangle) for the chunks
- * c in [lo, hi). */
+ * this worker takes, one at a time: a worker held up (another process on
+ * its core) does fewer, the others more. Which worker computes a chunk
+ * never changes it. */
 static void
-krum_gram_range(void *ctx, uint32_t chunk, size_t lo, size_t hi)
+krum_gram_worker(void *ctx, uint32_t worker, size_t lo, size_t hi)
 {
-	(void)chunk;
-	const krum_gram_job *job = ctx;
+	(void)worker;
+	(void)lo;
+	(void)hi;
+	krum_gram_job *job = ctx;
 	const fm_defence_round *r = job->r;
-	size_t nn = (size_t)r->n * r->n;
-	for (size_t c = lo; c < hi; c++) {
+	size_t nn = (size_t)r->n * r->n, c;
+	while ((c = atomic_fetch_add(&job->next, 1)) < job->nchunks) {
 		size_t off = c * job->width;
 		size_t m = r->dim - off < job->width ? r->dim - off :
 		    job->width;
@@ -210,9 +216,9 @@ krum_gram(krum *k, const fm_defence_round *r)
 	uint32_t n = r->n;
 	size_t nn = (size_t)n * n, w = krum_chunk_width(n, r->dim);
 	size_t nc = (r->dim + w - 1) / w;
-	krum_gram_job job = { r, w, k->part };
-	dfc_parallel(dfc_fit_threads(k->b.threads, n * r->dim), nc, 1,
-	    krum_gram_range, &job);
+	krum_gram_job job = { r, w, nc, k->part, 0 };
+	uint32_t t = dfc_fit_threads(k->b.threads, n * r->dim);
+	dfc_parallel(t, t < nc ? t : nc, 1, krum_gram_worker, &job);
 	for (uint32_t i = 0; i < n; i++) {
 		for (uint32_t j = i; j < n; j++) {
 			double s = 0;
