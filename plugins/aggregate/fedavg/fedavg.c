@@ -16,6 +16,7 @@ typedef struct fedavg {
 	float *acc;    /* [dim] */
 	size_t dim;
 	double weight; /* sum of num_examples this round */
+	fm_acc pool;   /* a helper thread for large models */
 } fedavg;
 
 static int
@@ -28,6 +29,7 @@ fedavg_init(void *st, const fm_instance *inst)
 		return FM_EINVAL; /* an empty model */
 	}
 	f->acc = f->host->calloc(f->dim, sizeof(float));
+	fm_acc_start(&f->pool, f->host, f->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
 	return f->acc != NULL ? FM_OK : FM_ENOMEM;
 }
 
@@ -36,6 +38,7 @@ fedavg_fini(void *st)
 {
 	fedavg *f = st;
 	if (f->host != NULL) { /* NULL: init never ran */
+		fm_acc_stop(&f->pool);
 		f->host->free(f->acc);
 		f->acc = NULL;
 	}
@@ -57,7 +60,7 @@ static int
 fedavg_accept(void *st, const fm_update *u)
 {
 	fedavg *f = st;
-	return fm_accumulate_update(f->host, f->acc, &f->weight, f->dim, u);
+	return fm_accumulate(&f->pool, f->host, f->acc, &f->weight, f->dim, u);
 }
 
 static int

@@ -177,6 +177,52 @@ test_wrong_dims_refused(void **state)
 	fmi_agg_close(a);
 }
 
+/* A model large enough for the helper thread (half of every axpy on a
+ * second thread) gives the same bits as one thread: updates summed with
+ * the host's axpy in order, by hand. */
+static void
+test_two_threads_same_bits(void **state)
+{
+	const fixture *f = *state;
+	const fm_host_api *host = fmi_host_api();
+	const size_t dim = 70000 + 37;
+	const uint64_t n[3] = { 7, 1, 30 };
+	float *d = malloc(3 * dim * sizeof(float));
+	float *g = malloc(dim * sizeof(float)), *want = malloc(dim * sizeof(float));
+	float *acc = calloc(dim, sizeof(float));
+	int32_t ids[3] = { 1, 2, 3 };
+	assert_non_null(d);
+	assert_non_null(g);
+	assert_non_null(want);
+	assert_non_null(acc);
+	for (size_t i = 0; i < 3 * dim; i++) {
+		d[i] = (float)((i * 2654435761u) % 1000) / 997.0f - 0.5f;
+	}
+	for (size_t i = 0; i < dim; i++) {
+		g[i] = want[i] = 0.25f;
+	}
+	for (int k = 0; k < 3; k++) { /* what fedavg does, on one thread */
+		host->axpy(dim, (float)n[k], d + k * dim, acc);
+	}
+	host->axpy(dim, (float)(1.0 / 38.0), acc, want);
+	fmi_agg *a = NULL;
+	FMT_PASS(fmi_agg_open(&a, f->c, NULL, dim, FM_ROLE_SERVER,
+	    FM_NODE_SERVER, 42, NULL, NULL));
+	fm_round r = { 1, 3, ids, g, dim, 3 };
+	FMT_PASS(a->ops->a_begin(a->h.state, &r));
+	for (int k = 0; k < 3; k++) {
+		fm_update u = { ids[k], 1, d + k * dim, dim, n[k], 0, 0 };
+		FMT_PASS(a->ops->a_accept(a->h.state, &u));
+	}
+	FMT_PASS(a->ops->a_finish(a->h.state, g, dim));
+	assert_memory_equal(g, want, dim * sizeof(float));
+	fmi_agg_close(a);
+	free(acc);
+	free(d);
+	free(g);
+	free(want);
+}
+
 static void *
 no_calloc(size_t n, size_t size)
 {
@@ -217,6 +263,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_abi),
 		cmocka_unit_test(test_weighted_average),
+		cmocka_unit_test(test_two_threads_same_bits),
 		cmocka_unit_test(test_single_update_passes_through),
 		cmocka_unit_test(test_empty_round_leaves_global),
 		cmocka_unit_test(test_deterministic),

@@ -45,6 +45,7 @@ typedef struct fedopt {
 	double weight;  /* sum of num_examples this round */
 	uint32_t round; /* fm_round.round of this round */
 	int started;    /* state holds at least one round */
+	fm_acc pool;    /* a helper thread for large models */
 } fedopt;
 
 static int
@@ -113,6 +114,7 @@ fedopt_fini(void *st)
 {
 	fedopt *f = st;
 	if (f->host != NULL) { /* NULL: init never ran */
+		fm_acc_stop(&f->pool);
 		f->host->free(f->acc);
 		f->host->free(f->m);
 		f->host->free(f->v);
@@ -132,6 +134,8 @@ fedopt_begin(void *st, const fm_round *r)
 	}
 	if (f->acc == NULL) {
 		f->acc = f->host->calloc(f->dim, sizeof(float));
+		fm_acc_start(&f->pool, f->host,
+		    f->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
 	}
 	if (need_m && f->m == NULL) {
 		f->m = f->host->calloc(f->dim, sizeof(double));
@@ -153,7 +157,7 @@ static int
 fedopt_accept(void *st, const fm_update *u)
 {
 	fedopt *f = st;
-	return fm_accumulate_update(f->host, f->acc, &f->weight, f->dim, u);
+	return fm_accumulate(&f->pool, f->host, f->acc, &f->weight, f->dim, u);
 }
 
 static void

@@ -33,6 +33,7 @@ typedef struct fedprox {
 	/* server */
 	float *acc;    /* [dim] sum_k n_k delta_k */
 	double weight; /* sum of num_examples this round */
+	fm_acc pool;   /* a helper thread for large models */
 	/* client */
 	const float *w0; /* the round's global model, during local training */
 	float *h;        /* [dim] mu (w - w0) */
@@ -52,6 +53,7 @@ fedprox_init(void *st, const fm_instance *inst)
 		return FM_OK; /* h is allocated when training starts */
 	}
 	f->acc = f->host->calloc(f->dim, sizeof(float));
+	fm_acc_start(&f->pool, f->host, f->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
 	return f->acc != NULL ? FM_OK : FM_ENOMEM;
 }
 
@@ -60,6 +62,7 @@ fedprox_fini(void *st)
 {
 	fedprox *f = st;
 	if (f->host != NULL) {
+		fm_acc_stop(&f->pool);
 		f->host->free(f->acc);
 		f->host->free(f->h);
 	}
@@ -81,7 +84,7 @@ static int
 fedprox_accept(void *st, const fm_update *u)
 {
 	fedprox *f = st;
-	return fm_accumulate_update(f->host, f->acc, &f->weight, f->dim, u);
+	return fm_accumulate(&f->pool, f->host, f->acc, &f->weight, f->dim, u);
 }
 
 static int

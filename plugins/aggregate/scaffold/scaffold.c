@@ -65,6 +65,7 @@ typedef struct scaffold {
 	float *dcsum;    /* [dim] sum of dc_i this round */
 	void *msg;       /* header + c, sent to each sampled client */
 	double weight;
+	fm_acc pool;     /* a helper thread for large models */
 	uint32_t ndc, population;
 	uint32_t n, cap; /* sampled clients this round; rows allocated */
 	int32_t *ids;    /* [cap] their node ids */
@@ -137,6 +138,7 @@ scaffold_init(void *st, const fm_instance *inst)
 		return FM_OK; /* buffers come with the messages and training */
 	}
 	s->acc = s->host->calloc(s->dim, sizeof(float));
+	fm_acc_start(&s->pool, s->host, s->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
 	s->c = s->host->calloc(s->dim, sizeof(float));
 	s->dcsum = s->host->calloc(s->dim, sizeof(float));
 	s->msg = scf_msg_new(s, SCF_DOWN);
@@ -148,6 +150,7 @@ scaffold_fini(void *st)
 {
 	scaffold *s = st;
 	if (s->host != NULL) {
+		fm_acc_stop(&s->pool);
 		s->host->free(s->acc);
 		s->host->free(s->c);
 		s->host->free(s->dcsum);
@@ -228,7 +231,8 @@ static int
 scaffold_accept(void *st, const fm_update *u)
 {
 	scaffold *s = st;
-	int rv = fm_accumulate_update(s->host, s->acc, &s->weight, s->dim, u);
+	int rv = fm_accumulate(&s->pool, s->host, s->acc, &s->weight, s->dim,
+	    u);
 	int64_t i = rv == FM_OK ? scf_row(s, u->client) : -1;
 	if (i >= 0 && s->have[i]) { /* its dc_i, in the host's order */
 		s->host->axpy(s->dim, 1.0f, s->rows + (size_t)i * s->dim,
