@@ -205,10 +205,16 @@ lfm_aggregate(lua_State *L)
 	if (fmi_params_resolve(c, in, nin, vals, &e) != FM_OK) {
 		return lfm_raise(L, "fm.aggregate", &e);
 	}
+	/* As on a server: one BLAS thread (the plugins bring their own
+	 * threads), so the numbers match an experiment's. */
+	int blas = fmi_blas_get_threads();
+	fmi_blas_set_threads(1);
+	rv = FM_OK;
 	if (c->kind == FM_KIND_DEFENCE) {
 		fmi_def *d = NULL;
 		if (fmi_def_open(&d, c, vals, dim, FM_ROLE_SERVER,
 		    FM_NODE_SERVER, 1, &e) != FM_OK) {
+			fmi_blas_set_threads(blas);
 			return lfm_raise(L, "fm.aggregate", &e);
 		}
 		rv = run_defence(L, d, global, deltas, stride, ne, ids, dim, n,
@@ -218,11 +224,13 @@ lfm_aggregate(lua_State *L)
 		fmi_agg *a = NULL;
 		if (fmi_agg_open(&a, c, vals, dim, FM_ROLE_SERVER,
 		    FM_NODE_SERVER, 1, NULL, &e) != FM_OK) {
+			fmi_blas_set_threads(blas);
 			return lfm_raise(L, "fm.aggregate", &e);
 		}
 		rv = run_round(a, global, tmp, ne, ids, dim, n);
 		fmi_agg_close(a);
 	}
+	fmi_blas_set_threads(blas);
 	if (rv != FM_OK) {
 		return luaL_error(L, "fm.aggregate: %s failed: %s", name,
 		    fm_strerror(rv));
