@@ -5,6 +5,7 @@
 #define FM_PLUGINS_ACCUMULATE_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "fedmesh/plugin.h"
@@ -25,7 +26,7 @@ typedef struct fm_acc {
 	pthread_cond_t go;
 	int started;
 	atomic_uint seq;  /* jobs handed out */
-	atomic_uint done; /* the last job the helper finished */
+	atomic_int state; /* the job: 0 posted, 1 taken, 2 done */
 	atomic_int sleeping, stop;
 	size_t n; /* the job: y[0..n) += a x[0..n), written before seq */
 	float a;
@@ -72,8 +73,11 @@ fm_acc_main(void *arg)
 			return NULL;
 		}
 		seen = atomic_load(&p->seq);
-		p->host->axpy(p->n, p->a, p->x, p->y);
-		atomic_store(&p->done, seen);
+		int posted = 0;
+		if (atomic_compare_exchange_strong(&p->state, &posted, 1)) {
+			p->host->axpy(p->n, p->a, p->x, p->y);
+			atomic_store(&p->state, 2);
+		} /* else the caller took it back */
 	}
 }
 
@@ -85,7 +89,7 @@ fm_acc_start(fm_acc *p, const fm_host_api *host, int threads)
 	p->host = host;
 	p->started = 0;
 	atomic_init(&p->seq, 0);
-	atomic_init(&p->done, 0);
+	atomic_init(&p->state, 2);
 	atomic_init(&p->sleeping, 0);
 	atomic_init(&p->stop, 0);
 	if (threads < 2 || pthread_mutex_init(&p->mu, NULL) != 0) {
@@ -142,12 +146,25 @@ fm_acc_axpy(fm_acc *p, size_t n, float a, const float *x, float *y)
 	p->a = a;
 	p->x = x + h;
 	p->y = y + h;
-	unsigned job = atomic_load(&p->seq) + 1;
-	atomic_store(&p->seq, job); /* publishes the job (seq_cst) */
+	atomic_store(&p->state, 0);
+	atomic_fetch_add(&p->seq, 1); /* publishes the job (seq_cst) */
 	fm_acc_wake(p);
 	p->host->axpy(h, a, x, y);
-	while (atomic_load(&p->done) != job) {
-		fm_acc_relax();
+	/* A helper that has not started (its core busy, e.g. with a
+	 * simulation's workers) loses the job to the caller: same kernel,
+	 * same elements, same bits. */
+	int posted = 0;
+	if (atomic_compare_exchange_strong(&p->state, &posted, 1)) {
+		p->host->axpy(n - h, a, x + h, y + h);
+		atomic_store(&p->state, 2);
+		return;
+	}
+	for (unsigned spins = 0; atomic_load(&p->state) != 2; spins++) {
+		if (spins < FM_ACC_SPIN) {
+			fm_acc_relax();
+		} else {
+			sched_yield(); /* the helper was preempted mid-job */
+		}
 	}
 }
 
