@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* node_test.c: the star round under hostile input, dropouts and quorum. */
+#define _DEFAULT_SOURCE /* usleep */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -37,6 +39,7 @@ typedef struct host_arg {
 	const fmi_fed_cfg *cfg;
 	const char *name;
 	int mode; /* 0 honest, 1 ghost (hello, then silence), 2 rogue */
+	atomic_int *sent; /* the rogue sets it after its first batch */
 } host_arg;
 
 static void
@@ -56,7 +59,7 @@ rogue_send(fmi_tran *t, uint32_t round, int32_t from, uint64_t n,
 /* Bad input of every kind, for every client and round it can guess,
  * until the server says shutdown (bounded). */
 static void
-rogue(fmi_tran *t, const fmi_fed_cfg *cfg)
+rogue(fmi_tran *t, const fmi_fed_cfg *cfg, atomic_int *sent)
 {
 	void *raw = fmi_tran_socket(t);
 	size_t dim = cfg->arch.nparams;
@@ -71,6 +74,7 @@ rogue(fmi_tran *t, const fmi_fed_cfg *cfg)
 		rogue_send(t, round, c, dim, INFINITY, dim * 4); /* Inf */
 		rogue_send(t, 0, c, dim, 0.5f, dim * 4);       /* stale round */
 		rogue_send(t, round, 999, dim, 0.5f, dim * 4); /* no such client */
+		atomic_store(sent, 1);
 		fmi_rmsg r;
 		if (fmi_tran_recv(t, &r, 1, NULL) == FM_OK) {
 			uint32_t ty = r.m.type;
@@ -98,7 +102,7 @@ host_main(void *p)
 		fmi_msg hello = { .type = FMI_MSG_HELLO, .from = -1 };
 		(void)fmi_tran_send(t, NULL, &hello, NULL);
 		if (a->mode == 2) {
-			rogue(t, a->cfg);
+			rogue(t, a->cfg, a->sent);
 		}
 		while (a->mode == 1) { /* ignore everything until shutdown */
 			fmi_rmsg r;
@@ -128,12 +132,20 @@ run_wired(const fmi_fed_cfg *cfg, const char **names, const int *modes,
 	char(*hn)[FMI_PEER_MAX + 1] = calloc(n, sizeof *hn);
 	FMT_PASS(fmi_tran_listen(&srv, zctx, "inproc://node-test", &e));
 	uint32_t nserved = 0;
+	atomic_int sent = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		args[i] = (host_arg) { zctx, cfg, names[i], modes[i] };
+		args[i] = (host_arg) { zctx, cfg, names[i], modes[i], &sent };
 		pthread_create(&th[i], NULL, host_main, &args[i]);
 		if (modes[i] != 2) { /* the rogue is no host of the server's */
 			snprintf(hn[nserved++], FMI_PEER_MAX + 1, "%s", names[i]);
 		}
+	}
+	/* A rogue's first batch is queued at the server before it starts
+	 * (on a loaded machine the run could otherwise end before the rogue
+	 * thread ran at all); bounded at 30 s. */
+	for (int k = 0; modes[n - 1] == 2 && !atomic_load(&sent) && k < 3000;
+	    k++) {
+		usleep(10000);
 	}
 	fmi_server_hosts hosts = { hn, nserved, 0, 0, 0 };
 	fmi_blas_set_threads(1);
