@@ -225,7 +225,9 @@ typedef struct fm_local_result {
 /*
  * Aggregator (server optimizer). On the server, per round the host calls
  * a_begin once, a_accept once per accepted update in a fixed order, and
- * a_finish once. All calls for one instance come from one thread.
+ * a_finish once, unless the round missed its quorum (min_updates): then
+ * a_finish is skipped, the model stays, and the next a_begin starts a new
+ * round. All calls for one instance come from one thread.
  * Return FM_OK or an fm_errno; a failing call fails the round, whose global
  * model then stays as it was.
  */

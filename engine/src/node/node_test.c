@@ -232,6 +232,24 @@ test_quorum_keeps_the_model(void **state)
 	fmi_rng_seed(&r, f->cfg.seed, 0x696e6974);
 	fmi_arch_init_params(&f->cfg.arch, init, &r);
 	assert_memory_equal(res.params, init, res.nparams * sizeof(float));
+	fmi_fed_result_free(&res);
+
+	/* a stateful aggregator is not finished for such a round: SCAFFOLD's
+	 * c does not move (no a_finish, so no scaffold_c_norm either) */
+	f->cfg.aggregator = fmi_registry_find(f->reg, FM_KIND_AGGREGATOR,
+	    "scaffold");
+	assert_non_null(f->cfg.aggregator);
+	fm_value lr = { 1.0, NULL };
+	f->cfg.agg_params = &lr;
+	FMT_PASS(run_wired(&f->cfg, names, modes, 2, &res));
+	assert_memory_equal(res.params, init, res.nparams * sizeof(float));
+	for (uint32_t k = 0; k < res.nrounds; k++) {
+		assert_true(res.rounds[k].updates > 0); /* some came, too few */
+		for (uint32_t m = 0; m < res.rounds[k].nextra; m++) {
+			assert_string_not_equal(res.rounds[k].extra[m].name,
+			    "scaffold_c_norm");
+		}
+	}
 	free(init);
 	fmi_fed_result_free(&res);
 }

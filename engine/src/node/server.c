@@ -1176,11 +1176,15 @@ srv_finish(fmi_server *s, uint32_t i, int quorum_ok)
 {
 	srv_agg *n = &s->nodes[i];
 	char name[64];
+	if (!quorum_ok) {
+		/* Not finished at all: a stateful aggregator (FedAdam's
+		 * moments, SCAFFOLD's c) must not move for a round whose
+		 * model is thrown away; its next a_begin starts afresh. */
+		return FM_ETIMEDOUT;
+	}
 	memcpy(s->scratch, n->model, s->dim * sizeof(float));
 	int rv = n->agg->ops->a_finish(n->agg->h.state, n->model, s->dim);
-	if (rv == FM_OK && !quorum_ok) {
-		rv = FM_ETIMEDOUT;
-	} else if (rv == FM_OK && !fmi_all_finite(n->model, s->dim)) {
+	if (rv == FM_OK && !fmi_all_finite(n->model, s->dim)) {
 		fm_log(FM_LOG_ERR, "FM-AGG", "round %u: aggregate is not finite;"
 		    " %s model kept", s->round,
 		    srv_node_name(s, i, name, sizeof name));
