@@ -13,19 +13,7 @@
 #include "core/core.h"
 #include "plugin/registry.h"
 
-#ifndef FM_PLUGIN_OUT_DIR
-#define FM_PLUGIN_OUT_DIR "lib/fedmesh/plugins"
-#endif
-
-static inline int
-at_load(fmi_registry *reg, const char *file)
-{
-	const char *dir = getenv("FEDMESH_BUILTIN_PLUGIN_DIR");
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/%s",
-	    dir != NULL ? dir : FM_PLUGIN_OUT_DIR, file);
-	return fmi_registry_load_file(reg, path, NULL);
-}
+#include "fm_plugin_test.h"
 
 /* Opens c with the given parameters (NULL/0: defaults) on a server. */
 static inline fmi_atk *

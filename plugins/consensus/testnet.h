@@ -14,9 +14,7 @@
 #include "core/core.h"
 #include "plugin/registry.h"
 
-#ifndef FM_PLUGIN_OUT_DIR
-#define FM_PLUGIN_OUT_DIR "lib/fedmesh/plugins"
-#endif
+#include "fm_plugin_test.h"
 
 #define TN_MAXP 8   /* peers */
 #define TN_MAXDIM 8 /* model size */
@@ -33,16 +31,6 @@ typedef struct tn_net {
 	double mass[TN_MAXP]; /* what c_outgoing attached last round */
 	fmi_cons *c[TN_MAXP];
 } tn_net;
-
-static inline int
-tn_load(fmi_registry *reg, const char *file)
-{
-	const char *dir = getenv("FEDMESH_BUILTIN_PLUGIN_DIR");
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/%s",
-	    dir != NULL ? dir : FM_PLUGIN_OUT_DIR, file);
-	return fmi_registry_load_file(reg, path, NULL);
-}
 
 /* Opens c for peer with the given parameters (NULL/0: defaults). */
 static inline fmi_cons *

@@ -1,48 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /* fednova_test.c: conformance of the fednova plugin, loaded as a .so. */
 #define _DEFAULT_SOURCE /* PATH_MAX */
-#include <limits.h>
 
 #include "fm_test.h"
 
-#include "core/core.h"
-#include "plugin/registry.h"
-
-#ifndef FM_PLUGIN_OUT_DIR
-#define FM_PLUGIN_OUT_DIR "lib/fedmesh/plugins"
-#endif
+#include "fm_plugin_test.h"
 
 #define DIM 3
 
-typedef struct fixture {
-	fmi_registry *reg;
-	const fmi_component *c;
-} fixture;
+typedef fmt_plugin_fixture fixture;
 
 static int
 setup(void **state)
 {
-	const char *dir = getenv("FEDMESH_BUILTIN_PLUGIN_DIR");
-	char path[PATH_MAX];
-	fixture *f = calloc(1, sizeof *f);
-	snprintf(path, sizeof path, "%s/fednova.so",
-	    dir != NULL ? dir : FM_PLUGIN_OUT_DIR);
-	if (f == NULL || fmi_registry_new(&f->reg) != FM_OK ||
-	    fmi_registry_load_file(f->reg, path, NULL) != FM_OK) {
-		return -1;
-	}
-	f->c = fmi_registry_find(f->reg, FM_KIND_AGGREGATOR, "fednova");
-	*state = f;
-	return f->c != NULL ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	fixture *f = *state;
-	fmi_registry_free(f->reg);
-	free(f);
-	return 0;
+	return fmt_plugin_setup(state, "fednova.so", FM_KIND_AGGREGATOR,
+	    "fednova");
 }
 
 /* One round over nup updates (deltas, examples, steps) into global. */
@@ -147,5 +119,5 @@ main(void)
 		cmocka_unit_test(test_heterogeneous_steps),
 		cmocka_unit_test(test_refusals),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, fmt_plugin_teardown);
 }

@@ -2,16 +2,9 @@
 /* fedopt_test.c: conformance of the built-in fedopt plugin (fedavgm,
  * fedadagrad, fedadam, fedyogi), loaded as a .so. */
 #define _DEFAULT_SOURCE /* PATH_MAX */
-#include <limits.h>
-
 #include "fm_test.h"
 
-#include "core/core.h"
-#include "plugin/registry.h"
-
-#ifndef FM_PLUGIN_OUT_DIR
-#define FM_PLUGIN_OUT_DIR "lib/fedmesh/plugins"
-#endif
+#include "fm_plugin_test.h"
 
 #define DIM 3
 #define NCOMP 4
@@ -26,22 +19,12 @@ typedef struct fixture {
 } fixture;
 
 static int
-load(fmi_registry *reg, const char *file)
-{
-	const char *dir = getenv("FEDMESH_BUILTIN_PLUGIN_DIR");
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/%s",
-	    dir != NULL ? dir : FM_PLUGIN_OUT_DIR, file);
-	return fmi_registry_load_file(reg, path, NULL);
-}
-
-static int
 setup(void **state)
 {
 	fixture *f = calloc(1, sizeof *f);
 	if (f == NULL || fmi_registry_new(&f->reg) != FM_OK ||
-	    load(f->reg, "fedopt.so") != FM_OK ||
-	    load(f->reg, "fedavg.so") != FM_OK) {
+	    fmt_plugin_load(f->reg, "fedopt.so") != FM_OK ||
+	    fmt_plugin_load(f->reg, "fedavg.so") != FM_OK) {
 		return -1;
 	}
 	for (int i = 0; i < NCOMP; i++) {

@@ -4,48 +4,20 @@
  * mu (w - w_global). (The term inside real local training is checked by
  * fm.model.model_test and, through the node, by fm.lua.fedprox_scaffold.) */
 #define _DEFAULT_SOURCE /* PATH_MAX */
-#include <limits.h>
 
 #include "fm_test.h"
 
-#include "core/core.h"
-#include "plugin/registry.h"
-
-#ifndef FM_PLUGIN_OUT_DIR
-#define FM_PLUGIN_OUT_DIR "lib/fedmesh/plugins"
-#endif
+#include "fm_plugin_test.h"
 
 #define DIM 4
 
-typedef struct fixture {
-	fmi_registry *reg;
-	const fmi_component *c;
-} fixture;
+typedef fmt_plugin_fixture fixture;
 
 static int
 setup(void **state)
 {
-	const char *dir = getenv("FEDMESH_BUILTIN_PLUGIN_DIR");
-	char path[PATH_MAX];
-	fixture *f = calloc(1, sizeof *f);
-	snprintf(path, sizeof path, "%s/fedprox.so",
-	    dir != NULL ? dir : FM_PLUGIN_OUT_DIR);
-	if (f == NULL || fmi_registry_new(&f->reg) != FM_OK ||
-	    fmi_registry_load_file(f->reg, path, NULL) != FM_OK) {
-		return -1;
-	}
-	f->c = fmi_registry_find(f->reg, FM_KIND_AGGREGATOR, "fedprox");
-	*state = f;
-	return f->c != NULL ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	fixture *f = *state;
-	fmi_registry_free(f->reg);
-	free(f);
-	return 0;
+	return fmt_plugin_setup(state, "fedprox.so", FM_KIND_AGGREGATOR,
+	    "fedprox");
 }
 
 static fmi_agg *
@@ -158,5 +130,5 @@ main(void)
 		cmocka_unit_test(test_proximal_term),
 		cmocka_unit_test(test_errors),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, fmt_plugin_teardown);
 }

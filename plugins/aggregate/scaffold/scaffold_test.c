@@ -4,17 +4,10 @@
  * rounds computed by hand (control variates, their messages, the client
  * state kept between rounds), and malformed messages refused. */
 #define _DEFAULT_SOURCE /* PATH_MAX */
-#include <limits.h>
-
 #include "fm_test.h"
 
-#include "core/core.h"
+#include "fm_plugin_test.h"
 #include "node/store.h"
-#include "plugin/registry.h"
-
-#ifndef FM_PLUGIN_OUT_DIR
-#define FM_PLUGIN_OUT_DIR "lib/fedmesh/plugins"
-#endif
 
 #define DIM 4
 #define NCLI 4 /* the population N */
@@ -101,13 +94,9 @@ net_open(net *n, int32_t id, double lr)
 static int
 setup(void **state)
 {
-	const char *dir = getenv("FEDMESH_BUILTIN_PLUGIN_DIR");
-	char path[PATH_MAX];
 	net *n = calloc(1, sizeof *n);
-	snprintf(path, sizeof path, "%s/scaffold.so",
-	    dir != NULL ? dir : FM_PLUGIN_OUT_DIR);
 	if (n == NULL || fmi_registry_new(&n->reg) != FM_OK ||
-	    fmi_registry_load_file(n->reg, path, NULL) != FM_OK ||
+	    fmt_plugin_load(n->reg, "scaffold.so") != FM_OK ||
 	    fmi_store_new(&n->store) != FM_OK) {
 		return -1;
 	}

@@ -30,7 +30,7 @@ setup(void **state)
 {
 	fixture *f = calloc(1, sizeof *f);
 	if (f == NULL || fmi_registry_new(&f->reg) != FM_OK ||
-	    at_load(f->reg, "data_poison.so") != FM_OK) {
+	    fmt_plugin_load(f->reg, "data_poison.so") != FM_OK) {
 		return -1;
 	}
 	f->flip = fmi_registry_find(f->reg, FM_KIND_ATTACK, "label_flip");

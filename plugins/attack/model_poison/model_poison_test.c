@@ -37,7 +37,7 @@ setup(void **state)
 {
 	fixture *f = calloc(1, sizeof *f);
 	if (f == NULL || fmi_registry_new(&f->reg) != FM_OK ||
-	    at_load(f->reg, "model_poison.so") != FM_OK) {
+	    fmt_plugin_load(f->reg, "model_poison.so") != FM_OK) {
 		return -1;
 	}
 	for (int i = 0; i < NCOMP; i++) {

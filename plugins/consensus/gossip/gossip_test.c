@@ -18,7 +18,7 @@ setup(void **state)
 {
 	fixture *f = calloc(1, sizeof *f);
 	if (f == NULL || fmi_registry_new(&f->reg) != FM_OK ||
-	    tn_load(f->reg, "gossip.so") != FM_OK) {
+	    fmt_plugin_load(f->reg, "gossip.so") != FM_OK) {
 		return -1;
 	}
 	f->c = fmi_registry_find(f->reg, FM_KIND_CONSENSUS, "gossip");

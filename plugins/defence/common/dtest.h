@@ -14,9 +14,7 @@
 #include "core/core.h"
 #include "plugin/registry.h"
 
-#ifndef FM_PLUGIN_OUT_DIR
-#define FM_PLUGIN_OUT_DIR "lib/fedmesh/plugins"
-#endif
+#include "fm_plugin_test.h"
 
 #define DT_POISON_KEEP 0xdeadbeefu
 
@@ -29,16 +27,6 @@ typedef struct dt_round {
 	uint64_t *ke;
 	float *buf;
 } dt_round;
-
-static inline int
-dt_load(fmi_registry *reg, const char *file)
-{
-	const char *dir = getenv("FEDMESH_BUILTIN_PLUGIN_DIR");
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/%s",
-	    dir != NULL ? dir : FM_PLUGIN_OUT_DIR, file);
-	return fmi_registry_load_file(reg, path, NULL);
-}
 
 /* Opens c (params in[nin] over the defaults); returns the code, *out set
  * on success. */

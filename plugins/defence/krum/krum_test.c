@@ -17,8 +17,8 @@ setup(void **state)
 {
 	fixture *f = calloc(1, sizeof *f);
 	if (f == NULL || fmi_registry_new(&f->reg) != FM_OK ||
-	    dt_load(f->reg, "krum.so") != FM_OK ||
-	    dt_load(f->reg, "fedavg.so") != FM_OK) {
+	    fmt_plugin_load(f->reg, "krum.so") != FM_OK ||
+	    fmt_plugin_load(f->reg, "fedavg.so") != FM_OK) {
 		return -1;
 	}
 	f->krum = fmi_registry_find(f->reg, FM_KIND_DEFENCE, "krum");
