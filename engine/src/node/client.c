@@ -126,14 +126,12 @@ cli_plugin_state(void *node, const char *comp, size_t size)
 	return p;
 }
 
-/* Whether an aggregator has a client-side part: it talks or it takes part
- * in local training. */
-static int
-cli_has_local_part(const fm_aggregator_ops *o)
+/* The aggregator the clients work for (a hierarchy's clients, for its
+ * edges) and its parameters. */
+static const fmi_component *
+cli_agg(const cli_host *h, const fm_value **params)
 {
-	return o->a_on_message != NULL || o->a_local_begin != NULL ||
-	    o->a_local_grad != NULL || o->a_local_step != NULL ||
-	    o->a_local_end != NULL;
+	return fmi_fed_level_agg(h->cfg, fmi_fed_levels(h->cfg) - 1, params);
 }
 
 /* Opens the client-side aggregator instance when the plugin has a client
@@ -141,14 +139,13 @@ cli_has_local_part(const fm_aggregator_ops *o)
 static int
 cli_open_instance(cli_host *h, cli_task *task)
 {
-	const fm_value *params; /* a hierarchy's clients talk to its edges */
-	const fmi_component *c = fmi_fed_level_agg(h->cfg,
-	    fmi_fed_levels(h->cfg) - 1, &params);
+	const fm_value *params;
+	const fmi_component *c = cli_agg(h, &params);
 	const fm_aggregator_ops *ops = c->ops;
 	fmi_node_link link = { task, cli_plugin_send, cli_plugin_timer, NULL,
 		cli_plugin_state };
 	fm_error e;
-	if (!cli_has_local_part(ops)) {
+	if (ops->a_on_message == NULL && !fmi_agg_trains(ops)) {
 		return FM_OK;
 	}
 	int rv = fmi_agg_open(&task->inst, c, params, h->dim,
@@ -422,12 +419,9 @@ cli_local_begin(cli_host *h, cli_task *task, uint64_t n)
 {
 	const fmi_msg *m = &task->req.m;
 	const fm_value *params;
-	const fmi_component *c = fmi_fed_level_agg(h->cfg,
-	    fmi_fed_levels(h->cfg) - 1, &params);
+	const fmi_component *c = cli_agg(h, &params);
 	const fm_aggregator_ops *o = c->ops;
-	(void)params;
-	if (o->a_local_begin == NULL && o->a_local_grad == NULL &&
-	    o->a_local_step == NULL && o->a_local_end == NULL) {
+	if (!fmi_agg_trains(o)) {
 		return FM_OK;
 	}
 	if (task->inst == NULL) { /* it failed to open: already logged */

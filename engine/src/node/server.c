@@ -959,6 +959,27 @@ srv_flush(fmi_server *s, int final)
 	}
 }
 
+/* Why a message claiming to be from client r->m.from cannot be: the
+ * client is not of this round, or it came through another host than the
+ * one the client was sent to. NULL when it can. (Updates and plugin
+ * messages alike.) */
+static const char *
+srv_sender_why(const fmi_server *s, const fmi_rmsg *r, char *why, size_t n)
+{
+	int32_t c = r->m.from - 1;
+	if (c < 0 || (uint32_t)c >= s->cfg->part->nclients || s->order[c] == 0) {
+		snprintf(why, n, "client %d was not sampled", r->m.from);
+		return why;
+	}
+	const srv_slot *slot = &s->slots[s->order[c] - 1];
+	if (strcmp(r->peer, s->hosts->names[slot->host]) != 0) {
+		snprintf(why, n, "it came from '%s', but the client was sent to "
+		    "'%s'", r->peer, s->hosts->names[slot->host]);
+		return why;
+	}
+	return NULL;
+}
+
 /* Why an update cannot be used, or NULL. Content first (round, size,
  * finiteness), then who sent it. */
 static const char *
@@ -982,16 +1003,10 @@ srv_reject(fmi_server *s, fmi_rmsg *r, int tensor, char *why, size_t n)
 		snprintf(why, n, "%s", e.msg);
 		return "FM-UPDATE";
 	}
-	if (c < 0 || (uint32_t)c >= s->cfg->part->nclients || s->order[c] == 0) {
-		snprintf(why, n, "client %d was not sampled", m->from);
+	if (srv_sender_why(s, r, why, n) != NULL) {
 		return "FM-SENDER";
 	}
 	const srv_slot *slot = &s->slots[s->order[c] - 1];
-	if (strcmp(r->peer, s->hosts->names[slot->host]) != 0) {
-		snprintf(why, n, "it came from '%s', but the client was sent to "
-		    "'%s'", r->peer, s->hosts->names[slot->host]);
-		return "FM-SENDER";
-	}
 	if (slot->state != 0) {
 		snprintf(why, n, "the client already answered");
 		return "FM-SENDER";
@@ -1053,27 +1068,16 @@ srv_plugin_target(fmi_server *s, int32_t from)
 	return s->nodes[srv_edge_of(s, (uint32_t)from - 1)].agg;
 }
 
-/* Whether a plugin message comes from a client of this round, through
- * the host that client was sent to (as srv_reject checks updates). */
-static int
-srv_plugin_sender_ok(const fmi_server *s, const fmi_rmsg *r)
-{
-	int32_t c = r->m.from - 1;
-	if (c < 0 || (uint32_t)c >= s->cfg->part->nclients || s->order[c] == 0) {
-		return 0;
-	}
-	const srv_slot *slot = &s->slots[s->order[c] - 1];
-	return strcmp(r->peer, s->hosts->names[slot->host]) == 0;
-}
-
 static void
 srv_on_plugin(fmi_server *s, fmi_rmsg *r)
 {
 	fmi_agg *a = srv_plugin_target(s, r->m.from);
-	if (r->m.round == s->round && !srv_plugin_sender_ok(s, r)) {
+	char why[256];
+	if (r->m.round == s->round &&
+	    srv_sender_why(s, r, why, sizeof why) != NULL) {
 		fm_log(FM_LOG_WARN, "FM-SENDER", "dropped message for plugin "
-		    "'%s' from node %d through '%s': not a client of this "
-		    "round on that host", r->m.plugin, r->m.from, r->peer);
+		    "'%s' from node %d through '%s': %s", r->m.plugin,
+		    r->m.from, r->peer, why);
 	} else if (a == NULL ||
 	    strcmp(r->m.plugin, a->h.comp->desc->name) != 0 ||
 	    a->ops->a_on_message == NULL || r->m.round != s->round) {

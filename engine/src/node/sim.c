@@ -61,15 +61,6 @@ fmi_fed_level_agg(const fmi_fed_cfg *c, uint32_t l, const fm_value **params)
 	return c->aggregator;
 }
 
-/* Whether an aggregator takes part in local training (ABI 1.2 hooks). */
-static int
-agg_trains(const fmi_component *c)
-{
-	const fm_aggregator_ops *o = c->ops;
-	return o->a_local_begin != NULL || o->a_local_grad != NULL ||
-	    o->a_local_step != NULL || o->a_local_end != NULL;
-}
-
 /* Fan-outs, periods and aggregators of a hierarchical tree. */
 static int
 validate_levels(const fmi_fed_cfg *c, fm_error *err)
@@ -100,7 +91,7 @@ validate_levels(const fmi_fed_cfg *c, fm_error *err)
 		}
 		const fm_value *params;
 		const fmi_component *a = fmi_fed_level_agg(c, l, &params);
-		if (l + 1 < h->levels && a != NULL && agg_trains(a)) {
+		if (l + 1 < h->levels && a != NULL && fmi_agg_trains(a->ops)) {
 			char where[48];
 			snprintf(where, sizeof where, v->aggregator != NULL ?
 			    "topology.aggregators[%u]" : "aggregator", l + 1);

@@ -120,6 +120,13 @@ fmi_agg_open(fmi_agg **out, const fmi_component *c, const fm_value *params,
 	return FM_OK;
 }
 
+int
+fmi_agg_trains(const fm_aggregator_ops *o)
+{
+	return o->a_local_begin != NULL || o->a_local_grad != NULL ||
+	    o->a_local_step != NULL || o->a_local_end != NULL;
+}
+
 void
 fmi_agg_close(fmi_agg *a)
 {

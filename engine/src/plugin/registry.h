@@ -119,6 +119,9 @@ int fmi_agg_open(fmi_agg **out, const fmi_component *c, const fm_value *params,
     size_t dim, uint32_t role, int32_t node_id, uint64_t seed,
     const fmi_node_link *link, fm_error *err);
 void fmi_agg_close(fmi_agg *a); /* NULL ok */
+/* Whether an aggregator takes part in its clients' local training (any
+ * of the ABI 1.2 a_local_* calls). */
+int fmi_agg_trains(const fm_aggregator_ops *o);
 
 /* An open consensus instance of peer `peer` (role FM_ROLE_PEER). */
 typedef struct fmi_cons {
