@@ -14,7 +14,7 @@ FM=$1
 SRC=$2
 S=$SRC/scripts/deploy_local.lua
 T=$(mktemp -d)
-PORT=$((20000 + $$ % 20000))
+PORT=$(free_ports 21000 300) # PORT .. PORT+299
 PIDS=""
 cleanup() {
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
@@ -63,7 +63,9 @@ done
 # scripts/fedavg_fmnist.lua deploys too, with the same result
 F="rounds=2 epochs=1 port=$((PORT + 100)) keys=$T/keys csv=$T/f.csv jsonl=$T/f.jsonl"
 "$FM" run --metrics "$T/fsim.jsonl" "$SRC/scripts/fedavg_fmnist.lua" $F >"$T/fsim.log" 2>&1
+rm -f "$T/f.csv" # the simulation wrote it too: the server must write it again
 "$FM" launch --metrics "$T/fdep.jsonl" "$SRC/scripts/fedavg_fmnist.lua" $F >"$T/fdep.log" 2>&1
+check "fedavg_fmnist.lua: launch runs to the end" test $? -eq 0
 check "fedavg_fmnist.lua: launch == run" \
 	test "$(cols "$T/fsim.jsonl" accuracy)" = "$(cols "$T/fdep.jsonl" accuracy)"
 check "fedavg_fmnist.lua: deployed CSV written by the server" test -s "$T/f.csv"
@@ -79,6 +81,18 @@ kill -INT "$LP"
 check "the launcher exits after Ctrl-C" wait_pid "$LP" 60
 check "no node outlives it" sh -c "! pgrep -f '[p]ort=$PORT' >/dev/null"
 check "the stop was reported" grep -q "stopping every node" "$T/int.log"
+
+# a server whose port is taken says so and exits; it does not crash
+# (it used to free an uninitialised result: SIGSEGV)
+PORT=$((PORT + 1))
+"$FM" node --node server "$S" rounds=1 port=$PORT $K >"$T/busy1.log" 2>&1 &
+LAST=$!
+PIDS="$PIDS $LAST"
+wait_for "$T/busy1.log" "FM-DEPLOY" 60
+"$FM" node --node server "$S" rounds=1 port=$PORT $K >"$T/busy2.log" 2>&1
+check "a second server on a taken port fails with status 1" test $? -eq 1
+check "and says the port is in use" grep -q "Address already in use" "$T/busy2.log"
+kill -9 "$LAST" 2>/dev/null
 
 # 2. a client host dies mid-run and comes back (8 clients of 7,500
 # samples: a round takes long enough for the kill to land inside one)
@@ -124,7 +138,7 @@ for k in accuracy loss; do
 done
 
 if [ $fails -ne 0 ]; then
-	echo "--- server logs"; tail -n 30 "$T"/s*.log
+	echo "--- logs"; tail -n 30 "$T"/*.log
 	echo "$fails check(s) failed"
 	exit 1
 fi

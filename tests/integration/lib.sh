@@ -31,3 +31,23 @@ wait_pid() {
 	done
 	! kill -0 "$1" 2>/dev/null
 }
+
+# free_ports BASE SPAN: the first P >= BASE (in steps of SPAN) such that
+# no TCP port in [P, P + SPAN) is listening. Each test script takes its
+# own BASE, so tests that ctest runs side by side never share a port
+# (deriving ports from $$ did: two scripts started close together got
+# overlapping ranges), and a port some other program holds is skipped.
+free_ports() {
+	p=$1
+	while [ "$p" -lt 60000 ]; do
+		if ! ss -Htln 2>/dev/null | awk -v lo="$p" -v hi="$(($p + $2))" '
+		    { n = split($4, a, ":"); q = a[n] + 0 }
+		    q >= lo && q < hi { found = 1 }
+		    END { exit !found }'; then
+			echo "$p"
+			return 0
+		fi
+		p=$(($p + $2))
+	done
+	echo "$1"
+}

@@ -14,7 +14,7 @@ FM=$1
 SRC=$2
 S=$SRC/scripts/gossip_ring.lua
 T=$(mktemp -d)
-PORT=$((20000 + $$ % 20000))
+PORT=$(free_ports 24000 50) # PORT .. PORT+49
 PIDS=""
 cleanup() {
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done

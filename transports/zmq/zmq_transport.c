@@ -237,10 +237,12 @@ tran_open(fmi_tran **out, void *zctx, int type, const char *url,
 		rc = server ? zmq_bind(t->sock, url) : zmq_connect(t->sock, url);
 	}
 	if (rc != 0) {
-		int e = zerr();
-		fm_error_set(err, e, "cannot %s %s: %s",
+		int zerrno = zmq_errno(), e = zerr();
+		fm_error_set(err, e, "cannot %s %s: %s%s",
 		    server ? "listen on" : "connect to", url,
-		    zmq_strerror(zmq_errno()));
+		    zmq_strerror(zerrno),
+		    zerrno == EADDRINUSE ? " (another process holds this "
+		    "port: stop it, or choose another port)" : "");
 		fmi_tran_close(t);
 		return e;
 	}

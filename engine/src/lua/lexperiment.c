@@ -864,6 +864,7 @@ lfm_exp_execute(lua_State *L, lexp *x, lfm_runner run, const char *what)
 {
 	fmi_fed_result res;
 	fm_error e = { 0, "" };
+	memset(&res, 0, sizeof res); /* freed below even if run fails early */
 	if (x->metrics != NULL && (x->mf = fopen(x->metrics, "w")) == NULL) {
 		return luaL_error(L, "%s: cannot write metrics to '%s'", what,
 		    x->metrics);

@@ -234,6 +234,7 @@ sim_run(const fmi_fed_cfg *cfg, void *zctx, sim_worker *ws, uint32_t n,
 int
 fmi_fed_simulate(const fmi_fed_cfg *cfg, fmi_fed_result *res, fm_error *err)
 {
+	memset(res, 0, sizeof *res); /* empty, not garbage, if we fail early */
 	int rv = fmi_fed_validate(cfg, err);
 	if (rv != FM_OK) {
 		return rv;
