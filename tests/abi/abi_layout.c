@@ -146,6 +146,11 @@ print_ops(void)
 	F(fm_aggregator_ops, a_finish);
 	F(fm_aggregator_ops, a_on_message);
 	F(fm_aggregator_ops, a_on_timer);
+	F(fm_aggregator_ops, a_local_begin);
+	F(fm_aggregator_ops, a_local_grad);
+	F(fm_aggregator_ops, a_local_step);
+	F(fm_aggregator_ops, a_local_end);
+	F(fm_aggregator_ops, a_accept_many);
 	S(fm_peer_model);
 	F(fm_peer_model, peer);
 	F(fm_peer_model, out_degree);

@@ -10,6 +10,6 @@ FM_PLUGIN_INIT(r, host)
 {
 	static const fm_aggregator_ops ops = { sizeof(fm_aggregator_ops),
 		FM_KIND_AGGREGATOR, "null_op", 8, tp_init, tp_fini, tp_begin,
-		NULL, tp_finish, NULL, NULL, NULL, NULL, NULL, NULL };
+		NULL, tp_finish, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	return host->register_component(r, &ops, sizeof ops);
 }

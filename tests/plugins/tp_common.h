@@ -48,7 +48,7 @@ tp_finish(void *st, float *global, size_t dim)
 #define TP_OPS(nm)                                                          \
 	{ sizeof(fm_aggregator_ops), FM_KIND_AGGREGATOR, nm, 8, tp_init,     \
 		tp_fini, tp_begin, tp_accept, tp_finish, NULL, NULL, NULL, NULL, NULL,\
-		NULL }
+		NULL, NULL }
 
 /* A declared aggregator component without parameters. */
 #define TP_COMPONENT(nm)                                                    \

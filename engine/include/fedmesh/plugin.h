@@ -34,6 +34,8 @@
  *        FedProx and SCAFFOLD; fm_round.population. A 1.2 plugin reading a
  *        1.2 field of a struct without a size (fm_round) checks
  *        host->abi_minor >= 2 first.
+ *   1.3  a_accept_many: several updates accepted in one call, so an
+ *        aggregator can sum them in one pass over its accumulator.
  */
 #ifndef FEDMESH_PLUGIN_H
 #define FEDMESH_PLUGIN_H
@@ -49,7 +51,7 @@ extern "C" {
 
 #define FM_PLUGIN_MAGIC 0x4c504d46u /* "FMPL" little endian */
 #define FM_PLUGIN_ABI_MAJOR 1
-#define FM_PLUGIN_ABI_MINOR 2
+#define FM_PLUGIN_ABI_MINOR 3
 
 /*
  * Build signature: anything a compile flag could change in the layout of
@@ -278,7 +280,20 @@ typedef struct fm_aggregator_ops {
 	 * the momentum, as its reference implementations do). */
 	void (*a_local_step)(void *st, float *w, size_t dim, double lr);
 	int (*a_local_end)(void *st, const fm_local_result *r);
-	/* ABI 1.2+: append below this line only. */
+
+	/*
+	 * ABI 1.3, optional: u[0..n) at once, exactly as n calls of a_accept
+	 * in that order would take them: status[k] gets what a_accept(u[k])
+	 * would have returned, and the resulting model must be the same, bit
+	 * for bit (sum per coordinate in the same order). The host calls it
+	 * when it holds several updates (a defence's rows, fm.aggregate); an
+	 * aggregator summing n updates in one pass reads its accumulator
+	 * once instead of n times. Returns FM_OK, or an fm_errno if it failed
+	 * as a whole (then status says which updates it took). u is borrowed.
+	 */
+	int (*a_accept_many)(void *st, const fm_update *u, uint32_t n,
+	    int *status);
+	/* ABI 1.3+: append below this line only. */
 } fm_aggregator_ops;
 
 /*

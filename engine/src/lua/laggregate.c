@@ -78,12 +78,23 @@ run_round(fmi_agg *a, float *global, const float *d, const uint64_t *ne,
 		ids[i] = (int32_t)i + 1;
 	}
 	fm_round r = { 1, (uint32_t)n, ids, global, dim, (uint32_t)n };
-	int rv = a->ops->a_begin(a->h.state, &r);
+	/* all updates in one call, as the server passes held rows */
+	fm_update *u = malloc((size_t)(n + 1) * sizeof *u);
+	int *status = malloc((size_t)(n + 1) * sizeof *status);
+	int rv = u != NULL && status != NULL ? a->ops->a_begin(a->h.state, &r)
+	                                     : FM_ENOMEM;
 	for (lua_Integer k = 0; rv == FM_OK && k < n; k++) {
-		fm_update u = { (int32_t)k + 1, 1, d + (size_t)k * dim, dim,
-			ne[k], 0.0, 0 };
-		rv = a->ops->a_accept(a->h.state, &u);
+		u[k] = (fm_update) { (int32_t)k + 1, 1, d + (size_t)k * dim,
+			dim, ne[k], 0.0, 0 };
 	}
+	if (rv == FM_OK) {
+		rv = fmi_agg_accept_many(a, u, (uint32_t)n, status);
+	}
+	for (lua_Integer k = 0; rv == FM_OK && k < n; k++) {
+		rv = status[k];
+	}
+	free(u);
+	free(status);
 	return rv == FM_OK ? a->ops->a_finish(a->h.state, global, dim) : rv;
 }
 

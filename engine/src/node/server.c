@@ -95,6 +95,8 @@ typedef struct fmi_server {
 	uint32_t nrows;
 	uint32_t *keep;     /* a defence's output */
 	uint64_t *keep_ne;
+	fm_update *kept;    /* the rows a defence keeps, as updates */
+	int *kstatus;       /* what the aggregator said of each row */
 	float *sdelta;      /* the server's root-data update (FLTrust) */
 	uint32_t *root_idx;
 	/* attacks: model poisoning on held rows, and a success-rate set */
@@ -388,7 +390,10 @@ srv_open_defence(fmi_server *s, fm_error *err)
 	s->dmeta = calloc(n, sizeof *s->dmeta);
 	s->keep = calloc(n, sizeof *s->keep);
 	s->keep_ne = calloc(n, sizeof *s->keep_ne);
-	if (!s->dmat || !s->dmeta || !s->keep || !s->keep_ne) {
+	s->kept = calloc(n, sizeof *s->kept);
+	s->kstatus = calloc(n, sizeof *s->kstatus);
+	if (!s->dmat || !s->dmeta || !s->keep || !s->keep_ne || !s->kept ||
+	    !s->kstatus) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory for %zu "
 		    "updates of %zu parameters (defence or attack)", n, s->dim);
 	}
@@ -537,6 +542,8 @@ srv_close(fmi_server *s)
 	free(s->dmeta);
 	free(s->keep);
 	free(s->keep_ne);
+	free(s->kept);
+	free(s->kstatus);
 	free(s->sdelta);
 	free(s->root_idx);
 	fmi_atk_close(s->atk);
@@ -1243,6 +1250,27 @@ srv_server_delta(fmi_server *s, const srv_agg *n)
 	return s->sdelta;
 }
 
+/* Feeds held rows u[0..k) to aggregator n, all in one call when it
+ * takes several at once (one pass over its accumulator). */
+static void
+srv_accept_rows(fmi_server *s, srv_agg *n, const fm_update *u, uint32_t k)
+{
+	int rv = fmi_agg_accept_many(n->agg, u, k, s->kstatus);
+	for (uint32_t i = 0; i < k; i++) {
+		if (s->kstatus[i] != FM_OK) {
+			fm_log(FM_LOG_WARN, "FM-AGG", "aggregator %s refused the "
+			    "update of client %d: %s",
+			    n->agg->h.comp->desc->name, u[i].client,
+			    fm_strerror(s->kstatus[i]));
+		}
+	}
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_WARN, "FM-AGG", "round %u: aggregator %s failed on "
+		    "the round's updates: %s", s->round,
+		    n->agg->h.comp->desc->name, fm_strerror(rv));
+	}
+}
+
 /* Runs edge i's defence on its rows and feeds what it keeps to the
  * aggregator. A failing defence feeds nothing: the model stays. */
 static void
@@ -1264,14 +1292,10 @@ srv_defend(fmi_server *s, uint32_t i)
 		return;
 	}
 	for (uint32_t k = 0; k < r.nkeep; k++) {
-		fm_update u = r.updates[s->keep[k]];
-		u.num_examples = s->keep_ne[k];
-		if (n->agg->ops->a_accept(n->agg->h.state, &u) != FM_OK) {
-			fm_log(FM_LOG_WARN, "FM-AGG", "aggregator %s refused row "
-			    "%u passed by the defence", n->agg->h.comp->desc->name,
-			    s->keep[k]);
-		}
+		s->kept[k] = r.updates[s->keep[k]];
+		s->kept[k].num_examples = s->keep_ne[k];
 	}
+	srv_accept_rows(s, n, s->kept, r.nkeep);
 	srv_metric(s, "defence_kept", (double)r.nkeep);
 }
 
@@ -1308,14 +1332,7 @@ static void
 srv_feed_rows(fmi_server *s, uint32_t i)
 {
 	srv_agg *n = &s->nodes[i];
-	for (uint32_t k = 0; k < n->nrows; k++) {
-		const fm_update *u = &s->dmeta[n->row0 + k];
-		if (n->agg->ops->a_accept(n->agg->h.state, u) != FM_OK) {
-			fm_log(FM_LOG_WARN, "FM-AGG", "aggregator %s refused the "
-			    "update of client %d", n->agg->h.comp->desc->name,
-			    u->client);
-		}
-	}
+	srv_accept_rows(s, n, s->dmeta + n->row0, n->nrows);
 }
 
 /* Every edge with a sampled client aggregates its updates. */

@@ -60,7 +60,7 @@ fake_finish(void *st, float *g, size_t dim)
 static const fm_aggregator_ops fake_ops = {
 	sizeof(fm_aggregator_ops), FM_KIND_AGGREGATOR, "fake", sizeof(fake),
 	fake_init, fake_fini, fake_begin, fake_accept, fake_finish, NULL, NULL,
-	NULL, NULL, NULL, NULL,
+	NULL, NULL, NULL, NULL, NULL,
 };
 
 static const fm_param_desc fake_params[] = {

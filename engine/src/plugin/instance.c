@@ -127,6 +127,21 @@ fmi_agg_trains(const fm_aggregator_ops *o)
 	    o->a_local_step != NULL || o->a_local_end != NULL;
 }
 
+int
+fmi_agg_accept_many(fmi_agg *a, const fm_update *u, uint32_t n, int *status)
+{
+	if (a->ops->a_accept_many != NULL && n > 1) {
+		for (uint32_t k = 0; k < n; k++) {
+			status[k] = FM_EPLUGIN; /* unless the plugin says */
+		}
+		return a->ops->a_accept_many(a->h.state, u, n, status);
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		status[k] = a->ops->a_accept(a->h.state, &u[k]);
+	}
+	return FM_OK;
+}
+
 void
 fmi_agg_close(fmi_agg *a)
 {

@@ -123,6 +123,12 @@ void fmi_agg_close(fmi_agg *a); /* NULL ok */
  * of the ABI 1.2 a_local_* calls). */
 int fmi_agg_trains(const fm_aggregator_ops *o);
 
+/* Accepts u[0..n) in order: one a_accept_many call when the plugin has
+ * it, else n calls of a_accept; status[k] is what u[k] got. Returns FM_OK
+ * or the error of an a_accept_many that failed as a whole. */
+int fmi_agg_accept_many(fmi_agg *a, const fm_update *u, uint32_t n,
+    int *status);
+
 /* An open consensus instance of peer `peer` (role FM_ROLE_PEER). */
 typedef struct fmi_cons {
 	fmi_inst_head h;

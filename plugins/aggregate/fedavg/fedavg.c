@@ -29,7 +29,7 @@ fedavg_init(void *st, const fm_instance *inst)
 		return FM_EINVAL; /* an empty model */
 	}
 	f->acc = f->host->calloc(f->dim, sizeof(float));
-	fm_acc_start(&f->pool, f->host, f->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
+	fm_acc_start(&f->pool, f->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
 	return f->acc != NULL ? FM_OK : FM_ENOMEM;
 }
 
@@ -60,7 +60,15 @@ static int
 fedavg_accept(void *st, const fm_update *u)
 {
 	fedavg *f = st;
-	return fm_accumulate(&f->pool, f->host, f->acc, &f->weight, f->dim, u);
+	return fm_accumulate(&f->pool, f->acc, &f->weight, f->dim, u);
+}
+
+static int
+fedavg_accept_many(void *st, const fm_update *u, uint32_t n, int *status)
+{
+	fedavg *f = st;
+	return fm_accumulate_many(&f->pool, f->acc, &f->weight, f->dim, u, n,
+	    status);
 }
 
 static int
@@ -85,6 +93,7 @@ static const fm_aggregator_ops fedavg_ops = {
 	.a_fini = fedavg_fini,
 	.a_begin = fedavg_begin,
 	.a_accept = fedavg_accept,
+	.a_accept_many = fedavg_accept_many,
 	.a_finish = fedavg_finish,
 };
 

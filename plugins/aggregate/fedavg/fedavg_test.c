@@ -149,9 +149,9 @@ test_wrong_dims_refused(void **state)
 	fmi_agg_close(a);
 }
 
-/* A model large enough for the helper thread (half of every axpy on a
- * second thread) gives the same bits as one thread: updates summed with
- * the host's axpy in order, by hand. */
+/* A model large enough for the helper thread (half of every sum on a
+ * second thread) gives the same bits as one thread: per coordinate, one
+ * fused multiply-add per update in order, by hand. */
 static void
 test_two_threads_same_bits(void **state)
 {
@@ -174,7 +174,9 @@ test_two_threads_same_bits(void **state)
 		g[i] = want[i] = 0.25f;
 	}
 	for (int k = 0; k < 3; k++) { /* what fedavg does, on one thread */
-		host->axpy(dim, (float)n[k], d + k * dim, acc);
+		for (size_t i = 0; i < dim; i++) {
+			acc[i] = fmaf((float)n[k], d[k * dim + i], acc[i]);
+		}
 	}
 	host->axpy(dim, (float)(1.0 / 38.0), acc, want);
 	fmi_agg *a = NULL;
@@ -193,6 +195,85 @@ test_two_threads_same_bits(void **state)
 	free(d);
 	free(g);
 	free(want);
+}
+
+/* One round over nup updates of dim floats, through a_accept one by one
+ * (many = 0) or one a_accept_many (many = 1); the new global model. */
+static float *
+avg_round(const fixture *f, const float *d, const uint64_t *n,
+    const size_t *dims, uint32_t nup, size_t dim, int many, int *status)
+{
+	int32_t ids[40];
+	fm_update u[40];
+	float *g = malloc(dim * sizeof(float));
+	assert_non_null(g);
+	for (size_t i = 0; i < dim; i++) {
+		g[i] = 0.5f;
+	}
+	fmi_agg *a = open_agg(f, dim);
+	for (uint32_t k = 0; k < nup; k++) {
+		ids[k] = (int32_t)k + 1;
+		u[k] = (fm_update) { ids[k], 1, d + k * dim, dims[k], n[k], 0,
+			0 };
+	}
+	fm_round r = { 1, nup, ids, g, dim, nup };
+	FMT_PASS(a->ops->a_begin(a->h.state, &r));
+	if (many) {
+		assert_non_null(a->ops->a_accept_many);
+		FMT_PASS(a->ops->a_accept_many(a->h.state, u, nup, status));
+	} else {
+		for (uint32_t k = 0; k < nup; k++) {
+			status[k] = a->ops->a_accept(a->h.state, &u[k]);
+		}
+	}
+	FMT_PASS(a->ops->a_finish(a->h.state, g, dim));
+	fmi_agg_close(a);
+	return g;
+}
+
+/* a_accept_many (ABI 1.3) is a_accept in a loop, bit for bit: more
+ * updates than one pass sums (40 > 16), a size the vector kernels end
+ * unevenly on, both threads, zero-example and wrong-size updates (status
+ * says which); and the plain C kernel gives the same bits as the CPU's
+ * vector one. */
+static void
+test_accept_many_same_bits(void **state)
+{
+	const fixture *f = *state;
+	const uint32_t nup = 40;
+	const size_t dims_big[] = { 70000 + 13, 61 };
+	for (int t = 0; t < 2; t++) {
+		size_t dim = dims_big[t];
+		float *d = malloc(nup * dim * sizeof(float));
+		uint64_t n[40];
+		size_t dims[40];
+		int st1[40], st2[40], st3[40];
+		assert_non_null(d);
+		for (size_t i = 0; i < nup * dim; i++) {
+			d[i] = (float)((i * 2654435761u) % 1000) / 997.0f - 0.5f;
+		}
+		for (uint32_t k = 0; k < nup; k++) {
+			n[k] = k % 7 == 3 ? 0 : 1 + (k * 37) % 500;
+			dims[k] = k == 5 ? dim - 1 : dim; /* refused */
+		}
+		float *g1 = avg_round(f, d, n, dims, nup, dim, 0, st1);
+		float *g2 = avg_round(f, d, n, dims, nup, dim, 1, st2);
+		setenv("FEDMESH_ACC_KERNEL", "c", 1);
+		float *g3 = avg_round(f, d, n, dims, nup, dim, 1, st3);
+		unsetenv("FEDMESH_ACC_KERNEL");
+		for (uint32_t k = 0; k < nup; k++) {
+			assert_int_equal(st1[k], k == 5 ? FM_EINVAL : FM_OK);
+			assert_int_equal(st2[k], st1[k]);
+			assert_int_equal(st3[k], st1[k]);
+		}
+		assert_memory_equal(g1, g2, dim * sizeof(float));
+		assert_memory_equal(g1, g3, dim * sizeof(float));
+		assert_true(g1[0] != 0.5f); /* the round did move the model */
+		free(g1);
+		free(g2);
+		free(g3);
+		free(d);
+	}
 }
 
 static void *
@@ -236,6 +317,7 @@ main(void)
 		cmocka_unit_test(test_abi),
 		cmocka_unit_test(test_weighted_average),
 		cmocka_unit_test(test_two_threads_same_bits),
+		cmocka_unit_test(test_accept_many_same_bits),
 		cmocka_unit_test(test_single_update_passes_through),
 		cmocka_unit_test(test_empty_round_leaves_global),
 		cmocka_unit_test(test_deterministic),

@@ -134,8 +134,7 @@ fedopt_begin(void *st, const fm_round *r)
 	}
 	if (f->acc == NULL) {
 		f->acc = f->host->calloc(f->dim, sizeof(float));
-		fm_acc_start(&f->pool, f->host,
-		    f->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
+		fm_acc_start(&f->pool, f->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
 	}
 	if (need_m && f->m == NULL) {
 		f->m = f->host->calloc(f->dim, sizeof(double));
@@ -157,7 +156,15 @@ static int
 fedopt_accept(void *st, const fm_update *u)
 {
 	fedopt *f = st;
-	return fm_accumulate(&f->pool, f->host, f->acc, &f->weight, f->dim, u);
+	return fm_accumulate(&f->pool, f->acc, &f->weight, f->dim, u);
+}
+
+static int
+fedopt_accept_many(void *st, const fm_update *u, uint32_t n, int *status)
+{
+	fedopt *f = st;
+	return fm_accumulate_many(&f->pool, f->acc, &f->weight, f->dim, u, n,
+	    status);
 }
 
 static void
@@ -242,6 +249,7 @@ fedopt_finish(void *st, float *global, size_t dim)
 		.a_fini = fedopt_fini,                                      \
 		.a_begin = fedopt_begin,                                    \
 		.a_accept = fedopt_accept,                                  \
+		.a_accept_many = fedopt_accept_many,                        \
 		.a_finish = fedopt_finish,                                  \
 	}
 

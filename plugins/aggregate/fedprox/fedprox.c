@@ -53,7 +53,7 @@ fedprox_init(void *st, const fm_instance *inst)
 		return FM_OK; /* h is allocated when training starts */
 	}
 	f->acc = f->host->calloc(f->dim, sizeof(float));
-	fm_acc_start(&f->pool, f->host, f->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
+	fm_acc_start(&f->pool, f->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
 	return f->acc != NULL ? FM_OK : FM_ENOMEM;
 }
 
@@ -84,7 +84,15 @@ static int
 fedprox_accept(void *st, const fm_update *u)
 {
 	fedprox *f = st;
-	return fm_accumulate(&f->pool, f->host, f->acc, &f->weight, f->dim, u);
+	return fm_accumulate(&f->pool, f->acc, &f->weight, f->dim, u);
+}
+
+static int
+fedprox_accept_many(void *st, const fm_update *u, uint32_t n, int *status)
+{
+	fedprox *f = st;
+	return fm_accumulate_many(&f->pool, f->acc, &f->weight, f->dim, u, n,
+	    status);
 }
 
 static int
@@ -149,6 +157,7 @@ static const fm_aggregator_ops fedprox_ops = {
 	.a_fini = fedprox_fini,
 	.a_begin = fedprox_begin,
 	.a_accept = fedprox_accept,
+	.a_accept_many = fedprox_accept_many,
 	.a_finish = fedprox_finish,
 	.a_local_begin = fedprox_local_begin,
 	.a_local_grad = fedprox_local_grad,

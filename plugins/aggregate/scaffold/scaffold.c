@@ -138,7 +138,7 @@ scaffold_init(void *st, const fm_instance *inst)
 		return FM_OK; /* buffers come with the messages and training */
 	}
 	s->acc = s->host->calloc(s->dim, sizeof(float));
-	fm_acc_start(&s->pool, s->host, s->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
+	fm_acc_start(&s->pool, s->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
 	s->c = s->host->calloc(s->dim, sizeof(float));
 	s->dcsum = s->host->calloc(s->dim, sizeof(float));
 	s->msg = scf_msg_new(s, SCF_DOWN);
@@ -227,18 +227,41 @@ scf_row(const scaffold *s, int32_t client)
 	return -1;
 }
 
-static int
-scaffold_accept(void *st, const fm_update *u)
+/* The dc_i of an accepted update's client joins the sum, in the host's
+ * order. */
+static void
+scf_take_dc(scaffold *s, const fm_update *u)
 {
-	scaffold *s = st;
-	int rv = fm_accumulate(&s->pool, s->host, s->acc, &s->weight, s->dim,
-	    u);
-	int64_t i = rv == FM_OK ? scf_row(s, u->client) : -1;
-	if (i >= 0 && s->have[i]) { /* its dc_i, in the host's order */
+	int64_t i = scf_row(s, u->client);
+	if (i >= 0 && s->have[i]) {
 		s->host->axpy(s->dim, 1.0f, s->rows + (size_t)i * s->dim,
 		    s->dcsum);
 		s->have[i] = 0;
 		s->ndc++;
+	}
+}
+
+static int
+scaffold_accept(void *st, const fm_update *u)
+{
+	scaffold *s = st;
+	int rv = fm_accumulate(&s->pool, s->acc, &s->weight, s->dim, u);
+	if (rv == FM_OK) {
+		scf_take_dc(s, u);
+	}
+	return rv;
+}
+
+static int
+scaffold_accept_many(void *st, const fm_update *u, uint32_t n, int *status)
+{
+	scaffold *s = st;
+	int rv = fm_accumulate_many(&s->pool, s->acc, &s->weight, s->dim, u,
+	    n, status);
+	for (uint32_t k = 0; rv == FM_OK && k < n; k++) {
+		if (status[k] == FM_OK) {
+			scf_take_dc(s, &u[k]);
+		}
 	}
 	return rv;
 }
@@ -393,6 +416,7 @@ static const fm_aggregator_ops scaffold_ops = {
 	.a_fini = scaffold_fini,
 	.a_begin = scaffold_begin,
 	.a_accept = scaffold_accept,
+	.a_accept_many = scaffold_accept_many,
 	.a_finish = scaffold_finish,
 	.a_on_message = scaffold_on_message,
 	.a_local_begin = scaffold_local_begin,

@@ -27,7 +27,9 @@
  *            (OpenBLAS) on a square 2000^3 product and on Krum's shape
  *            (n x n x d in one call), and ssyrk on Krum's shape (one
  *            call), each with 1 and 2 BLAS threads.
- *   defence  FedAvg (the fedavg plugin: a_begin, a_accept per update,
+ *   defence  FedAvg (the fedavg plugin: a_begin, all updates in one
+ *            a_accept_many as the server passes held rows; and
+ *            "fedavg_streaming", one a_accept per update as it streams them;
  *            a_finish) and every defence through the plugin ABI as the
  *            server calls it (d_apply on the n x d matrix). seconds_best /
  *            seconds_median of reps; bytes_min = n d 4, the least any rule
@@ -88,7 +90,10 @@ typedef struct bench {
 	uint32_t *keep;
 	uint64_t *ke;
 	fmi_agg *fedavg;          /* the aggregator after each defence */
-	double fedavg_best, fedavg_median;
+	double fedavg_best, fedavg_median; /* held rows (a_accept_many) */
+	double stream_best;       /* one a_accept per update */
+	fm_update *avg_up;        /* [n] the rows FedAvg takes */
+	int *avg_status;          /* [n] */
 	double bw;                /* best read bandwidth, GB/s */
 	double peak;              /* FMA peak on BW_THREADS threads, GFLOP/s */
 	size_t llc;               /* last-level cache, bytes */
@@ -652,9 +657,11 @@ bench_alloc(bench *b)
 	b->root = calloc(b->d, sizeof(float));
 	b->up = calloc(b->n, sizeof *b->up);
 	b->keep = calloc(b->n, sizeof *b->keep);
+	b->avg_up = calloc(b->n, sizeof *b->avg_up);
+	b->avg_status = calloc(b->n, sizeof *b->avg_status);
 	b->ke = calloc(b->n, sizeof *b->ke);
 	if (!b->x || !b->work || !b->global || !b->root || !b->up ||
-	    !b->keep || !b->ke) {
+	    !b->keep || !b->ke || !b->avg_up || !b->avg_status) {
 		return FM_ENOMEM;
 	}
 	fm_rng g;
@@ -678,10 +685,12 @@ bench_alloc(bench *b)
 }
 
 /* FedAvg over rows keep[0..nkeep) of m (examples ke), through the plugin:
- * the server's path after a defence, and FedAvg alone (all rows). */
+ * with many, all rows in one a_accept_many, as the server passes held
+ * rows (after a defence) and fm.aggregate does; without, one a_accept per
+ * row, as the server streams updates when nothing holds them. */
 static int
 bench_avg(bench *b, const float *m, const uint32_t *keep,
-    const uint64_t *ke, uint32_t nkeep, uint32_t round)
+    const uint64_t *ke, uint32_t nkeep, uint32_t round, int many)
 {
 	int32_t ids[1] = { 1 };
 	fm_round r = { .round = round, .nclients = 1, .clients = ids,
@@ -690,10 +699,19 @@ bench_avg(bench *b, const float *m, const uint32_t *keep,
 	int rv = a->ops->a_begin(a->h.state, &r);
 	for (uint32_t k = 0; rv == FM_OK && k < nkeep; k++) {
 		uint32_t i = keep != NULL ? keep[k] : k;
-		fm_update u = b->up[i];
-		u.delta = m + (size_t)i * b->stride;
-		u.num_examples = ke != NULL ? ke[k] : u.num_examples;
-		rv = a->ops->a_accept(a->h.state, &u);
+		b->avg_up[k] = b->up[i];
+		b->avg_up[k].delta = m + (size_t)i * b->stride;
+		b->avg_up[k].num_examples = ke != NULL ? ke[k] :
+		    b->up[i].num_examples;
+		if (!many) {
+			rv = a->ops->a_accept(a->h.state, &b->avg_up[k]);
+		}
+	}
+	if (rv == FM_OK && many) {
+		rv = fmi_agg_accept_many(a, b->avg_up, nkeep, b->avg_status);
+		for (uint32_t k = 0; rv == FM_OK && k < nkeep; k++) {
+			rv = b->avg_status[k];
+		}
 	}
 	return rv == FM_OK ? a->ops->a_finish(a->h.state, b->global, b->d) :
 	    rv;
@@ -705,8 +723,9 @@ bench_gb(const bench *b)
 	return (double)b->n * (double)b->d * sizeof(float) / 1e9;
 }
 
-static void
-bench_fedavg(bench *b)
+/* FedAvg of all n rows, reps times: best and median seconds. */
+static int
+bench_fedavg_time(bench *b, int many, double *best, double *med)
 {
 	double s[MAX_REPS];
 	int rv = FM_OK;
@@ -714,25 +733,46 @@ bench_fedavg(bench *b)
 	while (reps < b->reps && rv == FM_OK) {
 		bench_evict(b);
 		double t = fmi_now();
-		rv = bench_avg(b, b->x, NULL, NULL, b->n, reps + 1);
+		rv = bench_avg(b, b->x, NULL, NULL, b->n, reps + 1, many);
 		s[reps++] = fmi_now() - t;
 	}
-	double best = INFINITY;
+	*best = INFINITY;
 	for (uint32_t rep = 0; rep < reps; rep++) {
-		best = s[rep] < best ? s[rep] : best;
+		*best = s[rep] < *best ? s[rep] : *best;
 	}
-	b->fedavg_best = best;
-	b->fedavg_median = median_of(s, reps);
-	double gb = bench_gb(b);
-	printf("{\"bench\":\"defence\",\"name\":\"fedavg\",\"params\":\"\","
-	    "\"n\":%u,\"d\":%zu,\"reps\":%u,\"blas_threads\":%d,"
-	    "\"seconds_best\":%.4f,\"seconds_median\":%.4f,"
-	    "\"bytes_min\":%.0f,\"gb_per_s\":%.2f,\"bw_fraction\":%.3f,"
-	    "\"x_fedavg\":1.00,\"x_fedavg_median\":1.00,"
-	    "\"round_seconds_best\":%.4f,\"round_x_fedavg\":1.00,"
-	    "\"kept\":%u,\"ok\":%s}\n", b->n, b->d, b->reps, b->blas_threads,
-	    best, b->fedavg_median, gb * 1e9, gb / best, gb / best / b->bw,
-	    best, b->n, rv == FM_OK ? "true" : "false");
+	*med = median_of(s, reps);
+	return rv;
+}
+
+/* "fedavg" (held rows, one a_accept_many: the baseline of x_fedavg) and
+ * "fedavg_streaming" (one a_accept per update). */
+static void
+bench_fedavg(bench *b)
+{
+	double best[2], med[2];
+	int rv[2];
+	rv[0] = bench_fedavg_time(b, 1, &best[0], &med[0]);
+	rv[1] = bench_fedavg_time(b, 0, &best[1], &med[1]);
+	b->fedavg_best = best[0];
+	b->fedavg_median = med[0];
+	b->stream_best = best[1];
+	for (int i = 0; i < 2; i++) {
+		double gb = bench_gb(b);
+		printf("{\"bench\":\"defence\",\"name\":\"%s\",\"params\":"
+		    "\"\",\"n\":%u,\"d\":%zu,\"reps\":%u,\"blas_threads\":%d,"
+		    "\"seconds_best\":%.4f,\"seconds_median\":%.4f,"
+		    "\"bytes_min\":%.0f,\"gb_per_s\":%.2f,\"bw_fraction\":%.3f,"
+		    "\"x_fedavg\":%.2f,\"x_fedavg_median\":%.2f,"
+		    "\"x_fedavg_streaming\":%.2f,"
+		    "\"round_seconds_best\":%.4f,\"round_x_fedavg\":%.2f,"
+		    "\"kept\":%u,\"ok\":%s}\n",
+		    i == 0 ? "fedavg" : "fedavg_streaming", b->n, b->d, b->reps,
+		    b->blas_threads, best[i], med[i], gb * 1e9, gb / best[i],
+		    gb / best[i] / b->bw, best[i] / b->fedavg_best,
+		    med[i] / b->fedavg_median, best[i] / b->stream_best,
+		    best[i], best[i] / b->fedavg_best, b->n,
+		    rv[i] == FM_OK ? "true" : "false");
+	}
 	fflush(stdout);
 }
 
@@ -788,7 +828,7 @@ bench_defence(bench *b, const char *name, const fmi_param_in *in, size_t nin,
 		s[rep] = fmi_now() - t;
 		if (rv == FM_OK) {
 			rv = bench_avg(b, b->work, b->keep, b->ke, r.nkeep,
-			    rep + 1);
+			    rep + 1, 1);
 		}
 		sr[rep] = fmi_now() - t;
 		kept = r.nkeep;
@@ -805,10 +845,12 @@ bench_defence(bench *b, const char *name, const fmi_param_in *in, size_t nin,
 	    "\"seconds_best\":%.4f,\"seconds_median\":%.4f,"
 	    "\"bytes_min\":%.0f,\"gb_per_s\":%.2f,\"bw_fraction\":%.3f,"
 	    "\"x_fedavg\":%.2f,\"x_fedavg_median\":%.2f,"
+	    "\"x_fedavg_streaming\":%.2f,"
 	    "\"round_seconds_best\":%.4f,\"round_x_fedavg\":%.2f,",
 	    name, params, b->n, b->d, reps, b->blas_threads, best, med,
 	    gb * 1e9, gb / best, gb / best / b->bw, best / b->fedavg_best,
-	    med / b->fedavg_median, rbest, rbest / b->fedavg_best);
+	    med / b->fedavg_median, best / b->stream_best, rbest,
+	    rbest / b->fedavg_best);
 	if (gram) { /* the Gram product's flops: n (n + 1) d as an ssyrk */
 		double gf = (double)b->n * (b->n + 1) * (double)b->d / best /
 		    1e9;
@@ -925,6 +967,8 @@ main(int argc, char **argv)
 	free(b.global);
 	free(b.root);
 	free(b.up);
+	free(b.avg_up);
+	free(b.avg_status);
 	free(b.keep);
 	free(b.ke);
 	return 0;
