@@ -115,18 +115,19 @@ fm_acc_sum_avx2(float *acc, size_t lo, size_t hi, uint32_t n,
 typedef void (*fm_acc_kernel)(float *, size_t, size_t, uint32_t,
     const float *, const float *const *);
 
-/* The widest kernel this CPU runs (FEDMESH_ACC_KERNEL=c forces plain C,
- * for tests: every kernel gives the same bits). */
+/* The widest kernel this CPU runs (FEDMESH_ACC_KERNEL=c or avx2 forces a
+ * narrower one, for tests: every kernel gives the same bits). */
 static fm_acc_kernel
 fm_acc_pick(void)
 {
 	const char *force = getenv("FEDMESH_ACC_KERNEL");
-	if (force != NULL && strcmp(force, "c") == 0) {
+	force = force != NULL ? force : "";
+	if (strcmp(force, "c") == 0) {
 		return fm_acc_sum_c;
 	}
 #ifdef FM_ACC_X86
 	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f")) {
+	if (__builtin_cpu_supports("avx512f") && strcmp(force, "avx2") != 0) {
 		return fm_acc_sum_avx512;
 	}
 	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {

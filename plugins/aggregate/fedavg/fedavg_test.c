@@ -234,8 +234,8 @@ avg_round(const fixture *f, const float *d, const uint64_t *n,
 /* a_accept_many (ABI 1.3) is a_accept in a loop, bit for bit: more
  * updates than one pass sums (40 > 16), a size the vector kernels end
  * unevenly on, both threads, zero-example and wrong-size updates (status
- * says which); and the plain C kernel gives the same bits as the CPU's
- * vector one. */
+ * says which); and the plain C and AVX2 kernels give the same bits as
+ * the CPU's widest one. */
 static void
 test_accept_many_same_bits(void **state)
 {
@@ -260,6 +260,8 @@ test_accept_many_same_bits(void **state)
 		float *g2 = avg_round(f, d, n, dims, nup, dim, 1, st2);
 		setenv("FEDMESH_ACC_KERNEL", "c", 1);
 		float *g3 = avg_round(f, d, n, dims, nup, dim, 1, st3);
+		setenv("FEDMESH_ACC_KERNEL", "avx2", 1); /* if the CPU has it */
+		float *g4 = avg_round(f, d, n, dims, nup, dim, 1, st3);
 		unsetenv("FEDMESH_ACC_KERNEL");
 		for (uint32_t k = 0; k < nup; k++) {
 			assert_int_equal(st1[k], k == 5 ? FM_EINVAL : FM_OK);
@@ -268,10 +270,12 @@ test_accept_many_same_bits(void **state)
 		}
 		assert_memory_equal(g1, g2, dim * sizeof(float));
 		assert_memory_equal(g1, g3, dim * sizeof(float));
+		assert_memory_equal(g1, g4, dim * sizeof(float));
 		assert_true(g1[0] != 0.5f); /* the round did move the model */
 		free(g1);
 		free(g2);
 		free(g3);
+		free(g4);
 		free(d);
 	}
 }
