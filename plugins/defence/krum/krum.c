@@ -69,6 +69,7 @@
 #define KT_I 4
 #define KT_J 6
 #define KT_SUB 1024
+#define KT_FLOATS (KT_I * KT_J * 16) /* one tile's running sums */
 
 #if (defined(__x86_64__) || defined(__i386__)) && \
     (defined(__GNUC__) || defined(__clang__))
@@ -92,6 +93,7 @@ typedef struct krum {
 	uint32_t *order;           /* [n] */
 	uint8_t *alive;            /* [n] bulyan: still a candidate */
 	const float **rows;        /* [n] bulyan: the chosen rows */
+	int avx512;                /* the Gram kernel: ours, or ssyrk */
 	float *tiles;              /* [threads][tiles][KT_I * KT_J][16]: the
 	                            * Gram kernel's running sums */
 	size_t cap[9];
@@ -100,11 +102,30 @@ typedef struct krum {
 
 /* ---- setup --------------------------------------------------------------- */
 
+/* Whether this CPU runs the AVX-512 Gram kernel, decided once per instance
+ * (FEDMESH_KRUM_KERNEL=blas forces OpenBLAS's ssyrk, for comparison). */
+static int
+krum_avx512(void)
+{
+#ifdef KRUM_X86
+	const char *force = getenv("FEDMESH_KRUM_KERNEL");
+	if (force != NULL && strcmp(force, "blas") == 0) {
+		return 0;
+	}
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512f");
+#else
+	return 0;
+#endif
+}
+
+
 static int
 krum_init_common(krum *k, const fm_instance *inst, int algo,
     const char *name, uint32_t nparams)
 {
 	k->algo = algo;
+	k->avx512 = krum_avx512();
 	int rv = dfc_init(&k->b, inst, name, KRUM_LOG, nparams);
 	if (rv == FM_OK) {
 		rv = dfc_count(&k->b, "f", inst->params[0].num, 0, 1000000,
@@ -205,7 +226,7 @@ krum_reserve(krum *k, uint32_t n, size_t dim)
 	k->part = dfc_grow(h, k->part, &k->cap[7],
 	    nc * nn * sizeof *k->part);
 	k->tiles = dfc_grow(h, k->tiles, &k->cap[8], (size_t)k->b.threads *
-	    krum_ntiles(n) * KT_I * KT_J * 16 * sizeof *k->tiles);
+	    krum_ntiles(n) * KT_FLOATS * sizeof *k->tiles);
 	return k->gram && k->dist && k->tmp && k->score && k->order &&
 	    k->alive && k->rows && k->part && k->tiles ? FM_OK : FM_ENOMEM;
 }
@@ -311,8 +332,7 @@ krum_syrk_avx512(const fm_defence_round *r, size_t off, size_t m,
     float *tiles, float *out)
 {
 	uint32_t n = r->n;
-	size_t tsz = KT_I * KT_J * 16;
-	memset(tiles, 0, krum_ntiles(n) * tsz * sizeof *tiles);
+	memset(tiles, 0, krum_ntiles(n) * KT_FLOATS * sizeof *tiles);
 	for (size_t s = 0; s < m; s += KT_SUB) {
 		size_t len = m - s < KT_SUB ? m - s : KT_SUB;
 		float *acc = tiles;
@@ -329,7 +349,7 @@ krum_syrk_avx512(const fm_defence_round *r, size_t off, size_t m,
 					    krum_zeros;
 				}
 				krum_tile(xi, xj, len, acc);
-				acc += tsz;
+				acc += KT_FLOATS;
 			}
 		}
 	}
@@ -345,7 +365,7 @@ krum_syrk_avx512(const fm_defence_round *r, size_t off, size_t m,
 					}
 				}
 			}
-			acc += tsz;
+			acc += KT_FLOATS;
 		}
 	}
 }
@@ -370,7 +390,7 @@ krum_gram_worker(void *ctx, uint32_t worker, size_t lo, size_t hi)
 #ifdef KRUM_X86
 		if (job->avx512) {
 			krum_syrk_avx512(r, off, m, job->tiles + (size_t)worker *
-			    krum_ntiles(r->n) * KT_I * KT_J * 16,
+			    krum_ntiles(r->n) * KT_FLOATS,
 			    job->part + c * nn);
 			continue;
 		}
@@ -381,23 +401,6 @@ krum_gram_worker(void *ctx, uint32_t worker, size_t lo, size_t hi)
 	}
 }
 
-/* Whether this CPU runs the AVX-512 Gram kernel (FEDMESH_KRUM_KERNEL=blas
- * forces OpenBLAS's ssyrk, for comparison). */
-static int
-krum_avx512(void)
-{
-#ifdef KRUM_X86
-	const char *force = getenv("FEDMESH_KRUM_KERNEL");
-	if (force != NULL && strcmp(force, "blas") == 0) {
-		return 0;
-	}
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx512f");
-#else
-	return 0;
-#endif
-}
-
 /* gram = X X^T: the chunks' products, threaded, then added in chunk
  * order in double. */
 static void
@@ -406,7 +409,7 @@ krum_gram(krum *k, const fm_defence_round *r)
 	uint32_t n = r->n;
 	size_t nn = (size_t)n * n, w = krum_chunk_width(n, r->dim);
 	size_t nc = (r->dim + w - 1) / w;
-	krum_gram_job job = { r, w, nc, k->part, k->tiles, krum_avx512(), 0 };
+	krum_gram_job job = { r, w, nc, k->part, k->tiles, k->avx512, 0 };
 	uint32_t t = dfc_fit_threads(k->b.threads, n * r->dim);
 	dfc_parallel(t, t < nc ? t : nc, 1, krum_gram_worker, &job);
 	for (uint32_t i = 0; i < n; i++) {
