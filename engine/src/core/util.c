@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* util.c: time, core count, library location, small string helpers. */
-#define _GNU_SOURCE /* dladdr */
+#define _GNU_SOURCE /* dladdr1 */
 #include <dlfcn.h>
+#include <link.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -36,9 +37,25 @@ static void
 find_dirs(void)
 {
 	Dl_info info;
+	struct link_map *lm = NULL;
 	char real[PATH_MAX];
 
-	if (dladdr((void *)fmi_lib_dir, &info) == 0 || info.dli_fname == NULL ||
+	if (dladdr1((void *)fmi_lib_dir, &info, (void **)&lm,
+	        RTLD_DL_LINKMAP) == 0) {
+		return;
+	}
+	/* In the main program (the engine linked into bin/fedmesh), the
+	 * dynamic linker's file name is argv[0] as typed: "fedmesh" when
+	 * found through PATH, relative to a directory we may not be in.
+	 * Only the kernel knows where the executable is. */
+	int in_main = lm == NULL || lm->l_name == NULL || lm->l_name[0] == '\0';
+	if (in_main) {
+		ssize_t n = readlink("/proc/self/exe", real, sizeof real - 1);
+		if (n <= 0) {
+			return;
+		}
+		real[n] = '\0';
+	} else if (info.dli_fname == NULL ||
 	    realpath(info.dli_fname, real) == NULL) {
 		return;
 	}

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ldeploy.c: the `deploy` section and exp:run() as simulation, node or launcher. */
+#define _GNU_SOURCE /* mkostemp */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,9 +318,11 @@ typedef struct launch_ctx {
 	const char *metrics;
 	char *argv[256];
 	int nargv;
+	char threads[16];
 } launch_ctx;
 
-/* fedmesh node --node NAME [--metrics F] [--resume] SCRIPT ARGS... */
+/* fedmesh node --node NAME [--metrics F] [--resume] [--threads N] SCRIPT
+ * -- ARGS... */
 static char **
 launch_argv(void *ud, uint32_t i, const char *name)
 {
@@ -337,7 +342,14 @@ launch_argv(void *ud, uint32_t i, const char *name)
 		}
 		lua_pop(L, 1);
 	}
+	if (lfm_default_threads(L) > 0) {
+		snprintf(c->threads, sizeof c->threads, "%d",
+		    lfm_default_threads(L));
+		c->argv[n++] = "--threads";
+		c->argv[n++] = c->threads;
+	}
 	c->argv[n++] = (char *)reg_str(L, "fedmesh.script");
+	c->argv[n++] = "--"; /* the script's own arguments, as given */
 	lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.argv");
 	lua_Integer na = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
 	for (lua_Integer k = 1; k <= na && n < 254; k++) {
@@ -358,9 +370,22 @@ ensure_keys(lua_State *L, const fmi_deploy_cfg *d, const char *const *names,
 	char path[700];
 	fm_error e;
 	for (uint32_t i = 0; d->keys[0] != '\0' && i < n; i++) {
+		char pub[700];
 		snprintf(path, sizeof path, "%s/%s.key", d->keys, names[i]);
-		if (access(path, F_OK) == 0) {
+		snprintf(pub, sizeof pub, "%s/%s.pub", d->keys, names[i]);
+		int has_key = access(path, F_OK) == 0;
+		int has_pub = access(pub, F_OK) == 0;
+		if (has_key && has_pub) {
 			continue;
+		}
+		if (has_key != has_pub) { /* half a pair: never guess */
+			luaL_error(L, "run: %s is missing but %s exists: node "
+			    "%s has half a key pair. Restore %s, or make a new "
+			    "pair with `fedmesh keygen --dir %s --force %s` and "
+			    "give the new %s to every node that lists %s",
+			    has_key ? pub : path, has_key ? path : pub,
+			    names[i], has_key ? pub : path, d->keys, names[i],
+			    pub, names[i]);
 		}
 		fmi_keypair kp;
 		int rv = fmi_keygen(&kp, &e);
@@ -382,7 +407,9 @@ run_launch(lua_State *L, lexp *x)
 	const fmi_deploy_cfg *d = &x->deploy;
 	const char *names[257];
 	char tmp[] = "/tmp/fedmesh-launch-XXXXXX";
-	launch_ctx c = { L, x, x->metrics, { NULL }, 0 };
+	char fdpath[64];
+	int mfd = -1;
+	launch_ctx c = { L, x, x->metrics, { NULL }, 0, "" };
 	uint32_t n = FMI_MIN(d->nclients + 1, 256);
 	int status = -1;
 	fm_error e = { 0, "" };
@@ -390,25 +417,38 @@ run_launch(lua_State *L, lexp *x)
 	if (reg_str(L, "fedmesh.exe") == NULL) {
 		return luaL_error(L, "run: launch needs the fedmesh command");
 	}
-	if (c.metrics == NULL) { /* the server's metrics come back this way */
-		int fd = mkstemp(tmp);
-		if (fd < 0) {
-			return luaL_error(L, "run: cannot create a temporary file");
-		}
-		close(fd);
-		c.metrics = tmp;
-	}
 	names[0] = d->server_name;
 	for (uint32_t i = 1; i < n; i++) {
 		names[i] = d->clients[i - 1];
 	}
 	ensure_keys(L, d, names, n);
+	lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.resume");
+	int resume = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	if (resume && x->checkpoint == NULL) {
+		return luaL_error(L, "run: --resume needs a checkpoint to resume "
+		    "from: set deploy.checkpoint (e.g. checkpoint = "
+		    "\"server.ckpt\") and run without --resume first");
+	}
+	if (c.metrics == NULL) {
+		/* The server's metrics come back through a file that has no
+		 * name: it is unlinked at once, so nothing is left in /tmp
+		 * however this process ends. The server opens /dev/fd/N. */
+		mfd = mkostemp(tmp, O_CLOEXEC);
+		if (mfd < 0) {
+			return luaL_error(L, "run: cannot create a temporary file "
+			    "in /tmp: %s", strerror(errno));
+		}
+		unlink(tmp);
+		snprintf(fdpath, sizeof fdpath, "/dev/fd/%d", mfd);
+		c.metrics = fdpath;
+	}
 	double t0 = fmi_now();
-	int rv = fmi_launch(names, n, launch_argv, &c, 10.0, &status, &e);
+	int rv = fmi_launch(names, n, launch_argv, &c, mfd, 10.0, &status, &e);
 	int ok = rv == FM_OK && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	int got = ok ? lfm_read_jsonl(L, c.metrics) : FM_EIO;
-	if (c.metrics == tmp) {
-		unlink(tmp);
+	if (mfd >= 0) {
+		close(mfd);
 	}
 	if (!ok || got != FM_OK) {
 		return luaL_error(L, "run: the deployment failed: %s", rv != FM_OK

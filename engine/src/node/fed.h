@@ -176,11 +176,13 @@ int fmi_deploy_run_client(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
  * line of node i (0 is the server). Their output is streamed to stdout,
  * each line prefixed with "[name] ". Returns when the server exits (the
  * clients get until grace seconds to finish, then SIGTERM); SIGINT or
- * SIGTERM to this process stops every node. *server_status gets the
- * server's exit status.
+ * SIGTERM (or SIGHUP) to this process stops every node, and so does a
+ * closed stdout (`fedmesh launch ... | head`); every node dies with this
+ * process, even a SIGKILLed one. server_fd (or -1) is a descriptor the
+ * server node inherits. *server_status gets the server's exit status.
  */
 typedef char **(*fmi_launch_argv_fn)(void *ud, uint32_t i, const char *name);
 int fmi_launch(const char *const *names, uint32_t n, fmi_launch_argv_fn argv_for,
-    void *ud, double grace, int *server_status, fm_error *err);
+    void *ud, int server_fd, double grace, int *server_status, fm_error *err);
 
 #endif /* FMI_NODE_FED_H */

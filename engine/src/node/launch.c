@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,9 +32,13 @@ on_signal(int sig)
 	launch_stop = sig;
 }
 
+/* Starts argv with its output on a pipe. A node dies with the launcher
+ * (PR_SET_PDEATHSIG: even if the launcher is killed with SIGKILL, no
+ * node lives on as an orphan); keep_fd stays open in it. */
 static int
-spawn(lnode *n, char **argv, fm_error *err)
+spawn(lnode *n, char **argv, int keep_fd, fm_error *err)
 {
+	pid_t parent = getpid();
 	int p[2];
 	if (pipe(p) != 0) {
 		return fm_error_set(err, FM_ESYSERR | errno, "pipe: %s",
@@ -47,6 +52,14 @@ spawn(lnode *n, char **argv, fm_error *err)
 		    strerror(errno));
 	}
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent) { /* the launcher died before prctl */
+			_exit(1);
+		}
+		signal(SIGPIPE, SIG_DFL);
+		if (keep_fd >= 0) {
+			fcntl(keep_fd, F_SETFD, 0);
+		}
 		dup2(p[1], STDOUT_FILENO);
 		dup2(p[1], STDERR_FILENO);
 		close(p[0]);
@@ -85,7 +98,12 @@ emit(lnode *n, int flush)
 	}
 	memmove(n->buf, n->buf + start, n->len - start);
 	n->len -= start;
-	fflush(stdout);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		/* nobody reads our output (`| head`): stop the deployment
+		 * rather than run it unseen */
+		launch_stop = SIGPIPE;
+		clearerr(stdout);
+	}
 }
 
 static void
@@ -177,26 +195,36 @@ stop_all(lnode *nodes, uint32_t n, double grace)
 
 int
 fmi_launch(const char *const *names, uint32_t n, fmi_launch_argv_fn argv_for,
-    void *ud, double grace, int *server_status, fm_error *err)
+    void *ud, int server_fd, double grace, int *server_status, fm_error *err)
 {
-	struct sigaction sa, old_int, old_term;
+	struct sigaction sa, old_int, old_term, old_hup, old_pipe, ign;
 	lnode *nodes = calloc(n, sizeof *nodes);
 	int rv = nodes ? FM_OK : fm_error_set(err, FM_ENOMEM, "out of memory");
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	launch_stop = 0;
+	memset(&ign, 0, sizeof ign);
+	ign.sa_handler = SIG_IGN;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
+	sigaction(SIGPIPE, &ign, &old_pipe); /* a closed stdout is seen in emit */
 	for (uint32_t i = 0; rv == FM_OK && i < n; i++) {
 		nodes[i].name = names[i];
 		nodes[i].fd = -1;
-		rv = spawn(&nodes[i], argv_for(ud, i, names[i]), err);
+		rv = spawn(&nodes[i], argv_for(ud, i, names[i]),
+		    i == 0 ? server_fd : -1, err);
 	}
 	if (rv == FM_OK) {
 		supervise(nodes, n);
 	}
-	if (launch_stop) {
+	if (launch_stop == SIGPIPE) {
+		fm_log(FM_LOG_WARN, "FM-LAUNCH", "output closed: stopping "
+		    "every node");
+		rv = fm_error_set(err, FM_ECLOSED, "the output was closed, so "
+		    "every node was stopped");
+	} else if (launch_stop) {
 		fm_log(FM_LOG_WARN, "FM-LAUNCH", "stopping every node (signal %d)",
 		    (int)launch_stop);
 		rv = fm_error_set(err, FM_ECLOSED, "interrupted by signal %d",
@@ -206,6 +234,8 @@ fmi_launch(const char *const *names, uint32_t n, fmi_launch_argv_fn argv_for,
 	*server_status = nodes ? nodes[0].status : -1;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	sigaction(SIGPIPE, &old_pipe, NULL);
 	free(nodes);
 	return rv;
 }
