@@ -113,7 +113,7 @@ at_fini_safe(const fmi_component *c, const char *id)
 	assert_non_null(st);
 	ops->t_fini(st);
 	fm_instance inst = { fmi_host_api(), NULL, 7, FM_ROLE_CLIENT, 1, 0,
-		4, 1, NULL };
+		4, 1, NULL, 0, 0 };
 	fmt_logcap cap;
 	at_quiet(&cap);
 	FMT_FAIL(ops->t_init(st, &inst), FM_EINVAL);

@@ -111,6 +111,8 @@ print_instance(void)
 	F(fm_instance, dim);
 	F(fm_instance, seed);
 	F(fm_instance, host_data);
+	F(fm_instance, max_updates);
+	F(fm_instance, flags);
 	S(fm_round);
 	F(fm_round, round);
 	F(fm_round, nclients);
@@ -265,6 +267,8 @@ print_host(void)
 	F(fm_host_api, send);
 	F(fm_host_api, timer);
 	F(fm_host_api, metric);
+	F(fm_host_api, client_state);
+	F(fm_host_api, set_error);
 }
 
 /* Numbers that cross the ABI: permanent. */
@@ -273,6 +277,7 @@ print_values(void)
 {
 	V(FM_PLUGIN_MAGIC);
 	V(FM_PLUGIN_ABI_MAJOR);
+	V(FM_INST_ROOT_DATA);
 	V(FM_PLUGIN_ABI_MINOR);
 	V(FM_KIND_AGGREGATOR);
 	V(FM_KIND_DEFENCE);

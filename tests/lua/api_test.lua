@@ -43,7 +43,7 @@ assert(tostring(mlp):find("784%-200%-200%-10"))
 local o = fm.args({ rounds = 5, name = "x", flag = false }, { "rounds=7", "flag=true" })
 assert(o.rounds == 7 and o.flag == true and o.name == "x")
 local ok, err = pcall(fm.args, { rounds = 5 }, { "roundz=3" })
-assert(not ok and err:find("unknown option 'roundz=3'"), err)
+assert(not ok and err:find("unknown option 'roundz' in 'roundz=3' (did you mean 'rounds'?; options: rounds)", 1, true), err)
 ok, err = pcall(fm.args, { rounds = 5 }, { "rounds=abc" })
 assert(not ok and err:find("expected a number"), err)
 

@@ -293,12 +293,15 @@ test_load_dir(void **state)
 	fm_log_set_sink(fmt_logcap_sink, &cap);
 	FMT_PASS(fmi_registry_load_dir(r, test_dir(), &n, NULL));
 	fm_log_set_sink(NULL, NULL);
-	/* Only future_minor, params and pingpong are good, in name order. */
-	assert_int_equal(n, 3);
-	assert_int_equal(fmi_registry_count(r), 4);
+	/* Only future_minor, never_finishes, params and pingpong are good,
+	 * in name order. */
+	assert_int_equal(n, 4);
+	assert_int_equal(fmi_registry_count(r), 5);
 	assert_string_equal(fmi_registry_at(r, 1)->desc->name, "future");
-	assert_string_equal(fmi_registry_at(r, 2)->desc->name, "paramtest");
-	assert_string_equal(fmi_registry_at(r, 3)->desc->name, "pingpong");
+	assert_string_equal(fmi_registry_at(r, 2)->desc->name,
+	    "never_finishes");
+	assert_string_equal(fmi_registry_at(r, 3)->desc->name, "paramtest");
+	assert_string_equal(fmi_registry_at(r, 4)->desc->name, "pingpong");
 	assert_true(fmt_logcap_find(&cap, "FM-PLUGIN-ABI") >= 0);
 	assert_true(fmt_logcap_find(&cap, "FM-PLUGIN-DUP") >= 0);
 	check_fedavg_usable(r);
@@ -334,7 +337,7 @@ test_load_defaults(void **state)
 	 * data_poison 2 and model_poison 5 (attacks), krum 3, coordinate 2,
 	 * geomedian 1, clipping 2 and fltrust 1 (defences) */
 	assert_true(fmi_registry_count(b) >= 26);
-	assert_int_equal(fmi_registry_count(r), fmi_registry_count(b) + 3);
+	assert_int_equal(fmi_registry_count(r), fmi_registry_count(b) + 4);
 	fmi_registry_free(b);
 	const fmi_component *c = fmi_registry_find(r, 0, "fedavg");
 	assert_string_equal(c->plugin->name, "fedavg"); /* not the impostor */

@@ -36,6 +36,12 @@
  *        host->abi_minor >= 2 first.
  *   1.3  a_accept_many: several updates accepted in one call, so an
  *        aggregator can sum them in one pass over its accumulator.
+ *   1.4  host->set_error: a failing call says why, in words the user
+ *        sees; fm_instance.max_updates and fm_instance.flags
+ *        (FM_INST_ROOT_DATA), so a defence can refuse in d_init a
+ *        configuration that could never aggregate (Krum's n >= 2f + 3,
+ *        FLTrust without root data) before round 1. Like fm_round's
+ *        1.2 field, read them only when host->abi_minor >= 4.
  */
 #ifndef FEDMESH_PLUGIN_H
 #define FEDMESH_PLUGIN_H
@@ -51,7 +57,7 @@ extern "C" {
 
 #define FM_PLUGIN_MAGIC 0x4c504d46u /* "FMPL" little endian */
 #define FM_PLUGIN_ABI_MAJOR 1
-#define FM_PLUGIN_ABI_MINOR 3
+#define FM_PLUGIN_ABI_MINOR 4
 
 /*
  * Build signature: anything a compile flag could change in the layout of
@@ -162,7 +168,15 @@ typedef struct fm_instance {
 	size_t dim;       /* number of float32 model parameters */
 	uint64_t seed;    /* per-instance seed derived from the run seed */
 	void *host_data;  /* opaque, for the host only */
+	/* 1.4 (check host->abi_minor >= 4 first): the most updates this
+	 * instance can see in one round (a star's clients_per_round, an
+	 * edge's sampled children at most); 0: unknown */
+	uint32_t max_updates;
+	uint32_t flags;   /* 1.4: FM_INST_* */
 } fm_instance;
+
+/* fm_instance.flags (1.4) */
+#define FM_INST_ROOT_DATA 1u /* the node holds root data (server_delta) */
 
 /* One round, as seen by a server-side component. Borrowed. */
 typedef struct fm_round {
@@ -540,7 +554,16 @@ typedef struct fm_host_api {
 	 * variate). Ask with the same size every time. NULL: not a client
 	 * instance, a different size than before, or out of memory. */
 	void *(*client_state)(const fm_instance *self, size_t size);
-	/* ABI 1.2+: append below this line only. */
+
+	/* 1.4: the reason the call of self that is failing fails, shown to
+	 * the user in the error it causes (printf-style; one sentence that
+	 * says what is wrong and what to do, e.g. "f = 3 needs at least
+	 * 2f + 3 = 9 updates a round but at most 5 arrive: lower f or sample
+	 * more clients"). Call it, then return the error code. A reason set
+	 * by a call that then succeeds is discarded. */
+	void (*set_error)(const fm_instance *self, const char *fmt, ...)
+	    FM_PRINTF(2, 3);
+	/* ABI 1.4+: append below this line only. */
 } fm_host_api;
 
 /* True when the running host provides the field (newer plugins, older

@@ -26,40 +26,78 @@ typedef struct bench_opts {
 } bench_opts;
 
 static int
+parse_fail(const char *why)
+{
+	fprintf(stderr, "fedmesh bench: %s\n%s", why, bench_usage);
+	return 2;
+}
+
+static int
 parse(int argc, char **argv, bench_opts *o)
 {
+	char why[200];
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		char *end = NULL;
 		if (fmi_cli_is_help(a)) {
 			fputs(bench_usage, stdout);
 			return 0;
 		}
+		if (strncmp(a, "--", 2) != 0 || (strcmp(a, "--model") != 0 &&
+		    strcmp(a, "--batch") != 0 && strcmp(a, "--threads") != 0 &&
+		    strcmp(a, "--seconds") != 0 && strcmp(a, "--lr") != 0 &&
+		    strcmp(a, "--data") != 0)) {
+			snprintf(why, sizeof why, "unknown argument '%s'", a);
+			return parse_fail(why);
+		}
 		if (v == NULL) {
-			break;
+			snprintf(why, sizeof why, "%s needs a value", a);
+			return parse_fail(why);
 		}
 		i++;
 		if (strcmp(a, "--model") == 0) {
 			o->model = v;
-		} else if (strcmp(a, "--batch") == 0) {
-			o->batch = strtol(v, NULL, 10);
-		} else if (strcmp(a, "--threads") == 0) {
-			o->threads = strtol(v, NULL, 10);
-		} else if (strcmp(a, "--seconds") == 0) {
-			o->seconds = strtod(v, NULL);
-		} else if (strcmp(a, "--lr") == 0) {
-			o->lr = strtod(v, NULL);
 		} else if (strcmp(a, "--data") == 0) {
 			o->data = v;
+		} else if (strcmp(a, "--batch") == 0) {
+			o->batch = strtol(v, &end, 10);
+		} else if (strcmp(a, "--threads") == 0) {
+			o->threads = strtol(v, &end, 10);
+		} else if (strcmp(a, "--seconds") == 0) {
+			o->seconds = strtod(v, &end);
 		} else {
-			i = argc + 1; /* unknown option */
+			o->lr = strtod(v, &end);
+		}
+		if (end != NULL && (end == v || *end != '\0')) {
+			snprintf(why, sizeof why, "%s takes a number, not '%s'",
+			    a, v);
+			return parse_fail(why);
 		}
 	}
-	if (o->batch < 1 || o->batch > 65536 || o->threads < 1 ||
-	    o->threads > 256 || o->seconds <= 0 ||
-	    (strcmp(o->model, "mlp") != 0 && strcmp(o->model, "logreg") != 0 &&
-	    strcmp(o->model, "cnn") != 0)) {
-		fputs(bench_usage, stderr);
-		return 2;
+	static const char *const models[] = { "mlp", "logreg", "cnn", NULL };
+	const char *bad = NULL;
+	if (strcmp(o->model, "mlp") != 0 &&
+	    strcmp(o->model, "logreg") != 0 && strcmp(o->model, "cnn") != 0) {
+		const char *near = fmi_closest(o->model, models);
+		snprintf(why, sizeof why, "--model '%s' is not a model this "
+		    "benchmark has (mlp, logreg or cnn%s%s%s)", o->model,
+		    near ? "; did you mean '" : "", near ? near : "",
+		    near ? "'?" : "");
+		bad = why;
+	} else if (o->batch < 1 || o->batch > 65536) {
+		snprintf(why, sizeof why, "--batch takes 1 to 65536, not %ld",
+		    o->batch);
+		bad = why;
+	} else if (o->threads < 1 || o->threads > 256) {
+		snprintf(why, sizeof why, "--threads takes 1 to 256, not %ld",
+		    o->threads);
+		bad = why;
+	} else if (!(o->seconds > 0)) {
+		snprintf(why, sizeof why, "--seconds must be positive");
+		bad = why;
+	}
+	if (bad != NULL) {
+		return parse_fail(bad);
 	}
 	return -1;
 }

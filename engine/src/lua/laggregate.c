@@ -224,7 +224,8 @@ lfm_aggregate(lua_State *L)
 	if (c->kind == FM_KIND_DEFENCE) {
 		fmi_def *d = NULL;
 		if (fmi_def_open(&d, c, vals, dim, FM_ROLE_SERVER,
-		    FM_NODE_SERVER, 1, &e) != FM_OK) {
+		    FM_NODE_SERVER, 1, (uint32_t)n,
+		    sdelta != NULL ? FM_INST_ROOT_DATA : 0, &e) != FM_OK) {
 			fmi_blas_set_threads(blas);
 			return lfm_raise(L, "fm.aggregate", &e);
 		}

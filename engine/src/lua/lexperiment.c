@@ -37,9 +37,13 @@ new_model(lua_State *L, const char *fn, const char *kind)
 		int ok;
 		lua_rawgeti(L, 1, i);
 		lua_Integer v = lua_tointegerx(L, -1, &ok);
-		if (!ok || v < 1 || v > 1 << 24) {
+		if (ok && v > 1 << 24) {
+			return luaL_error(L, "%s: width #%I = %I is too large "
+			    "(at most %d)", fn, i, v, 1 << 24);
+		}
+		if (!ok || v < 1) {
 			return luaL_error(L, "%s: width #%I must be a positive "
-			    "integer", fn, i);
+			    "integer, not %s", fn, i, luaL_tolstring(L, -1, NULL));
 		}
 		w[i - 1] = (uint32_t)v;
 		lua_pop(L, 1);
@@ -427,7 +431,16 @@ exp_read_topology(lua_State *L, lexp *x)
 	if (g != NULL) {
 		lfm_p2p_read(L, x, t, g);
 	} else if (!lua_isnil(L, t)) {
-		luaL_checktype(L, t, LUA_TTABLE);
+		if (!lua_istable(L, t)) {
+			luaL_error(L, "fm.experiment: field 'topology' must be "
+			    "made by fm.topology (e.g. topology = "
+			    "fm.topology.star { clients = 100 }, or "
+			    "fm.topology.ring { peers = 16 }), not a %s%s%s%s",
+			    luaL_typename(L, t), lua_type(L, t) == LUA_TSTRING
+			    ? " ('" : "", lua_type(L, t) == LUA_TSTRING
+			    ? lua_tostring(L, t) : "", lua_type(L, t) ==
+			    LUA_TSTRING ? "')" : "");
+		}
 		const char *kind = lfm_opt_str(L, t, "fm.experiment: topology",
 		    "kind", "star");
 		if (strcmp(kind, "hierarchical") == 0) {

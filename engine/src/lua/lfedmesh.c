@@ -357,6 +357,46 @@ args_convert(lua_State *L, int def, const char *key, const char *val)
 	}
 }
 
+/* An unknown key of fm.args: says which keys there are, and the nearest. */
+static int
+args_unknown(lua_State *L, const char *a, size_t klen)
+{
+	const char *keys[65];
+	luaL_Buffer b;
+	int n = 0;
+	lua_pushlstring(L, a, klen);
+	const char *key = lua_tostring(L, -1);
+	luaL_buffinit(L, &b);
+	lua_pushnil(L);
+	while (n < 64 && lua_next(L, 1) != 0) {
+		lua_pop(L, 1);
+		if (lua_type(L, -1) == LUA_TSTRING) {
+			keys[n++] = lua_tostring(L, -1); /* anchored in defaults */
+		}
+	}
+	if (n == 64) {
+		lua_pop(L, 1);
+	}
+	keys[n] = NULL;
+	/* sorted, so the message is the same every run */
+	for (int i = 1; i < n; i++) {
+		for (int j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
+			const char *t = keys[j];
+			keys[j] = keys[j - 1];
+			keys[j - 1] = t;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		luaL_addstring(&b, i ? ", " : "");
+		luaL_addstring(&b, keys[i]);
+	}
+	luaL_pushresult(&b);
+	const char *near = fmi_closest(key, keys);
+	return luaL_error(L, "fm.args: unknown option '%s' in '%s' (%s%s%s"
+	    "options: %s)", key, a, near ? "did you mean '" : "",
+	    near ? near : "", near ? "'?; " : "", lua_tostring(L, -1));
+}
+
 /* fm.args(defaults [, argv]) -> options: a copy of defaults where every
  * "key=value" of argv (default: the global `arg`) overrides its key, with
  * the default's type. Unknown keys and bad values are errors. */
@@ -385,7 +425,7 @@ l_args(lua_State *L)
 		}
 		lua_pushlstring(L, a, (size_t)(eq - a)); /* key */
 		if (lua_rawget(L, 1) == LUA_TNIL) {
-			return luaL_error(L, "fm.args: unknown option '%s'", a);
+			return args_unknown(L, a, (size_t)(eq - a));
 		}
 		lua_pushlstring(L, a, (size_t)(eq - a));
 		args_convert(L, lua_gettop(L) - 1, lua_tostring(L, -1), eq + 1);

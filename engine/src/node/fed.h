@@ -49,6 +49,8 @@ typedef struct fmi_round_metrics {
 	double seconds;
 	uint32_t sampled, updates, dropped;
 	int evaluated; /* accuracy/loss are from this round */
+	int aggregated; /* a model moved (not when the quorum was missed or
+	                 * the defence or aggregator failed) */
 	uint32_t nextra;
 	fmi_metric_kv extra[FMI_MAX_EXTRA_METRICS];
 } fmi_round_metrics;

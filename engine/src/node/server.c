@@ -103,7 +103,27 @@ typedef struct fmi_server {
 	fmi_atk *atk;
 	uint8_t *radv;      /* [clients_per_round]: row i is an adversary's */
 	fmi_dataset *asr;   /* the attack's target set, or NULL */
+	/* rounds that moved a model, and why the first that did not failed
+	 * (a run in which none aggregated is an error, not a result) */
+	uint32_t fed;        /* rows an aggregator took, this round */
+	uint32_t aggregated, ran;
+	char why[320];
 } fmi_server;
+
+/* Remembers the first reason a round did not aggregate. */
+static void srv_why(fmi_server *s, const char *fmt, ...) FM_PRINTF(2, 3);
+static void
+srv_why(fmi_server *s, const char *fmt, ...)
+{
+	va_list ap;
+	if (s->why[0] != '\0') {
+		return;
+	}
+	int n = snprintf(s->why, sizeof s->why, "round %u: ", s->round);
+	va_start(ap, fmt);
+	vsnprintf(s->why + n, sizeof s->why - (size_t)n, fmt, ap);
+	va_end(ap);
+}
 
 void
 fmi_round_metric(fmi_round_metrics *m, const char *name, double value)
@@ -316,9 +336,13 @@ srv_open_node(fmi_server *s, uint32_t i, fm_error *err)
 	    i == 0 ? FM_ROLE_SERVER : FM_ROLE_EDGE, n->id,
 	    i == 0 ? seed : fmi_hash64(seed ^ i), &link, err);
 	if (rv == FM_OK && edge && cfg->defence != NULL) {
+		/* what it can see: its sampled children, at most */
+		uint32_t most = FMI_MIN(cfg->clients_per_round,
+		    fmi_fed_fanout(cfg, n->level));
 		rv = fmi_def_open(&n->def, cfg->defence, cfg->def_params,
 		    s->dim, i == 0 ? FM_ROLE_SERVER : FM_ROLE_EDGE, n->id,
-		    fmi_hash64(seed ^ 0x646566ULL ^ i), err);
+		    fmi_hash64(seed ^ 0x646566ULL ^ i), most,
+		    cfg->root_data != NULL ? FM_INST_ROOT_DATA : 0, err);
 	}
 	return rv;
 }
@@ -1186,7 +1210,7 @@ static int
 srv_finish(fmi_server *s, uint32_t i, int quorum_ok)
 {
 	srv_agg *n = &s->nodes[i];
-	char name[64];
+	char name[64], why[256] = "";
 	if (!quorum_ok) {
 		/* Not finished at all: a stateful aggregator (FedAdam's
 		 * moments, SCAFFOLD's c) must not move for a round whose
@@ -1201,9 +1225,14 @@ srv_finish(fmi_server *s, uint32_t i, int quorum_ok)
 		    srv_node_name(s, i, name, sizeof name));
 		rv = FM_ERANGE;
 	} else if (rv != FM_OK) {
+		fmi_inst_error(&n->agg->h, why, sizeof why);
 		fm_log(FM_LOG_ERR, "FM-AGG", "round %u: aggregator failed: %s; "
-		    "%s model kept", s->round, fm_strerror(rv),
+		    "%s model kept", s->round, why[0] ? why : fm_strerror(rv),
 		    srv_node_name(s, i, name, sizeof name));
+	}
+	if (rv != FM_OK) {
+		srv_why(s, "aggregator %s failed: %s", n->agg->h.comp->desc->name,
+		    why[0] ? why : fm_strerror(rv));
 	}
 	if (rv != FM_OK) {
 		memcpy(n->model, s->scratch, s->dim * sizeof(float));
@@ -1257,6 +1286,7 @@ srv_accept_rows(fmi_server *s, srv_agg *n, const fm_update *u, uint32_t k)
 {
 	int rv = fmi_agg_accept_many(n->agg, u, k, s->kstatus);
 	for (uint32_t i = 0; i < k; i++) {
+		s->fed += rv == FM_OK && s->kstatus[i] == FM_OK;
 		if (s->kstatus[i] != FM_OK) {
 			fm_log(FM_LOG_WARN, "FM-AGG", "aggregator %s refused the "
 			    "update of client %d: %s",
@@ -1286,9 +1316,13 @@ srv_defend(fmi_server *s, uint32_t i)
 		rv = r.nkeep <= r.n && s->keep[k] < r.n ? FM_OK : FM_EPLUGIN;
 	}
 	if (rv != FM_OK) {
+		char why[256];
+		fmi_inst_error(&n->def->h, why, sizeof why);
 		fm_log(FM_LOG_ERR, "FM-DEFENCE", "round %u: defence '%s' failed "
 		    "(%s); no update is aggregated", s->round,
-		    n->def->h.comp->desc->name, fm_strerror(rv));
+		    n->def->h.comp->desc->name, why[0] ? why : fm_strerror(rv));
+		srv_why(s, "defence '%s' failed: %s", n->def->h.comp->desc->name,
+		    why[0] ? why : fm_strerror(rv));
 		return;
 	}
 	for (uint32_t k = 0; k < r.nkeep; k++) {
@@ -1345,7 +1379,10 @@ srv_aggregate(fmi_server *s)
 		fm_log(FM_LOG_WARN, "FM-QUORUM", "round %u: %u updates, quorum "
 		    "is %u; %s kept", s->round, s->m->updates, quorum,
 		    s->levels == 1 ? "global model" : "edge models");
+		srv_why(s, "%u updates arrived, the quorum (min_updates) is %u",
+		    s->m->updates, quorum);
 	}
+	s->fed = 0;
 	for (uint32_t i = s->first[s->levels - 1]; i < s->nnodes; i++) {
 		if (ok && s->dmat != NULL && s->nodes[i].nrows > 0) {
 			srv_attack(s, i);
@@ -1357,8 +1394,12 @@ srv_aggregate(fmi_server *s)
 		}
 		if (s->nodes[i].nsampled > 0 && srv_finish(s, i, ok) == FM_OK) {
 			srv_credit(s, i);
+			/* streamed updates went in as they arrived */
+			s->m->aggregated |= s->dmat != NULL ? s->fed > 0
+			                                    : s->m->updates > 0;
 		}
 	}
+	s->aggregated += s->m->aggregated != 0;
 }
 
 /* ---- the levels above the edges ------------------------------------------ */
@@ -1590,6 +1631,7 @@ srv_loop(fmi_server *s, fmi_fed_result *res, uint32_t start, fm_error *err)
 		s->round = r;
 		fmi_round_metrics *m = &res->rounds[r - 1];
 		rv = srv_round(s, picked, m);
+		s->ran++;
 		if (rv != FM_OK) {
 			fm_error_set(err, rv, "round %u failed: %s", r,
 			    fm_strerror(rv));
@@ -1634,6 +1676,12 @@ fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,
 		rv = srv_loop(&s, res, start, err);
 	} else {
 		srv_await_hellos(&s);
+	}
+	if (rv == FM_OK && s.ran > 0 && s.aggregated == 0) {
+		/* the "result" would be the model round 1 started from */
+		rv = fm_error_set(err, FM_EINVAL, "no round of %u aggregated, so "
+		    "there is no trained model (%s)", s.ran,
+		    s.why[0] ? s.why : "no update was aggregated");
 	}
 	for (uint32_t i = 0; i < hosts->n; i++) {
 		fmi_msg m;

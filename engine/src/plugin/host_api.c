@@ -154,6 +154,29 @@ host_client_state(const fm_instance *self, size_t size)
 	return a->link.state(a->link.node, a->comp->desc->name, size);
 }
 
+static void
+host_set_error(const fm_instance *self, const char *fmt, ...)
+{
+	fmi_inst_head *h = self != NULL ? self->host_data : NULL;
+	va_list ap;
+	if (h == NULL || fmt == NULL) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(h->error, sizeof h->error, fmt, ap);
+	va_end(ap);
+}
+
+const char *
+fmi_inst_error(fmi_inst_head *h, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", h != NULL ? h->error : "");
+	if (h != NULL) {
+		h->error[0] = '\0';
+	}
+	return buf;
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 static const fm_host_api host_api = {
@@ -180,6 +203,7 @@ static const fm_host_api host_api = {
 	.timer = host_timer,
 	.metric = host_metric,
 	.client_state = host_client_state,
+	.set_error = host_set_error,
 };
 
 const fm_host_api *

@@ -71,7 +71,7 @@ inst_prepare(fmi_inst_head *h, size_t state_size, const fm_value *params,
 		h->link = *link;
 	}
 	h->inst = (fm_instance) { fmi_host_api(), h->params, (uint32_t)np,
-		role, node_id, 0, dim, seed, h };
+		role, node_id, 0, dim, seed, h, 0, 0 };
 	return rv;
 }
 
@@ -82,6 +82,11 @@ inst_init_failed(const fmi_inst_head *h, const char *call, int rv,
 {
 	if (rv < 0) {
 		rv = FM_EPLUGIN;
+	}
+	if (h->error[0] != '\0') { /* the plugin said why (host->set_error) */
+		return fm_error_set(err, rv, "%s '%s': %s",
+		    fmi_kind_name(h->comp->kind), h->comp->desc->name,
+		    h->error);
 	}
 	return fm_error_set(err, rv, "%s '%s' (%s): %s failed: %s",
 	    fmi_kind_name(h->comp->kind), h->comp->desc->name, h->comp->path,
@@ -196,7 +201,8 @@ fmi_cons_close(fmi_cons *k)
 
 int
 fmi_def_open(fmi_def **out, const fmi_component *c, const fm_value *params,
-    size_t dim, uint32_t role, int32_t node_id, uint64_t seed, fm_error *err)
+    size_t dim, uint32_t role, int32_t node_id, uint64_t seed,
+    uint32_t max_updates, uint32_t flags, fm_error *err)
 {
 	if (out == NULL || c == NULL || c->kind != FM_KIND_DEFENCE ||
 	    c->ops == NULL) {
@@ -210,6 +216,8 @@ fmi_def_open(fmi_def **out, const fmi_component *c, const fm_value *params,
 	d->ops = c->ops;
 	int rv = inst_prepare(&d->h, d->ops->d_state_size, params, dim, role,
 	    node_id, seed, NULL, err);
+	d->h.inst.max_updates = max_updates;
+	d->h.inst.flags = flags;
 	if (rv == FM_OK) {
 		rv = d->ops->d_init(d->h.state, &d->h.inst);
 		if (rv != FM_OK) {

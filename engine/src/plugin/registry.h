@@ -104,7 +104,12 @@ typedef struct fmi_inst_head {
 	void *state;      /* ops->*_state_size zeroed bytes */
 	fm_value *params; /* a copy, strings included */
 	fm_instance inst;
+	char error[256];  /* host->set_error's reason, "" when none */
 } fmi_inst_head;
+
+/* The reason the plugin gave (host->set_error) for the call that just
+ * failed, copied to buf and cleared; "" when it gave none. */
+const char *fmi_inst_error(fmi_inst_head *h, char *buf, size_t size);
 
 /* An open aggregator instance. */
 typedef struct fmi_agg {
@@ -146,9 +151,10 @@ typedef struct fmi_def {
 	const fm_defence_ops *ops;
 } fmi_def;
 
+/* max_updates and flags: fm_instance's (1.4), what the defence may see. */
 int fmi_def_open(fmi_def **out, const fmi_component *c,
     const fm_value *params, size_t dim, uint32_t role, int32_t node_id,
-    uint64_t seed, fm_error *err);
+    uint64_t seed, uint32_t max_updates, uint32_t flags, fm_error *err);
 void fmi_def_close(fmi_def *d); /* NULL ok */
 
 /* An open attack instance (on a client host or an aggregating node). */

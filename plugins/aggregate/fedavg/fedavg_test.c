@@ -304,7 +304,7 @@ test_init_fini_after_failure(void **state)
 	fm_host_api host = *fmi_host_api();
 	host.calloc = no_calloc;
 	fm_instance inst = { &host, NULL, 0, FM_ROLE_SERVER, 0, 0, DIM, 1,
-		NULL };
+		NULL, 0, 0 };
 	void *st = calloc(1, ops->a_state_size);
 	assert_non_null(st);
 	FMT_FAIL(ops->a_init(st, &inst), FM_ENOMEM);

@@ -332,7 +332,7 @@ test_lazy_state_and_failures(void **state)
 		v[1].num = i == 0 ? 0.9 : v[1].num; /* fedavgm: momentum on */
 		fm_instance inst = { &host, v,
 			(uint32_t)fmi_component_nparams(f->c[i]),
-			FM_ROLE_SERVER, 0, 0, DIM, 1, NULL };
+			FM_ROLE_SERVER, 0, 0, DIM, 1, NULL, 0, 0 };
 		void *st = calloc(1, ops->a_state_size);
 		float g[DIM] = { 0 };
 		fm_round r = { 1, 0, NULL, g, DIM, 0 };

@@ -493,7 +493,7 @@ test_fini_safe(void **state)
 		assert_non_null(st);
 		ops->c_fini(st);
 		fm_instance inst = { fmi_host_api(), NULL, 0, FM_ROLE_PEER, 0,
-			0, DIM, 1, NULL };
+			0, DIM, 1, NULL, 0, 0 };
 		fmt_logcap cap;
 		tn_quiet(&cap);
 		FMT_FAIL(ops->c_init(st, &inst), FM_EINVAL);

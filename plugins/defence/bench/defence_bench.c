@@ -804,7 +804,7 @@ bench_defence(bench *b, const char *name, const fmi_param_in *in, size_t nin,
 	fm_error e;
 	if (c == NULL || fmi_params_resolve(c, in, nin, v, &e) != FM_OK ||
 	    fmi_def_open(&d, c, v, b->d, FM_ROLE_SERVER, FM_NODE_SERVER, 1,
-	    &e) != FM_OK) {
+	    0, FM_INST_ROOT_DATA, &e) != FM_OK) {
 		fprintf(stderr, "defence_bench: %s: cannot open\n", name);
 		return;
 	}

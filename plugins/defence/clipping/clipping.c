@@ -55,8 +55,7 @@ clip_tau(clip *c, double tau)
 {
 	c->tau = tau;
 	if (!(tau > 0) || !isfinite(tau)) {
-		c->b.host->log(FM_LOG_ERR, CLIP_LOG,
-		    "%s: parameter 'tau' = %g must be a positive norm bound",
+		dfc_error(&c->b, "%s: parameter 'tau' = %g must be a positive norm bound",
 		    c->b.name, tau);
 		return FM_EINVAL;
 	}

@@ -3,6 +3,8 @@
 #define _DEFAULT_SOURCE /* sysconf(_SC_NPROCESSORS_ONLN) */
 #include "dfc.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
@@ -12,22 +14,39 @@
 #define DFC_MIN_SPLIT 65536 /* floats of work below which threads cost more */
 #define DFC_LANES 16
 
+void
+dfc_error(const dfc_base *b, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	b->host->log(FM_LOG_ERR, b->logid, "%s", buf);
+	if (b->inst != NULL && FM_HOST_HAS(b->host, set_error)) {
+		size_t n = strlen(b->name);
+		const char *why = strncmp(buf, b->name, n) == 0 &&
+		    buf[n] == ':' && buf[n + 1] == ' ' ? buf + n + 2 : buf;
+		b->host->set_error(b->inst, "%s", why);
+	}
+}
+
 int
 dfc_init(dfc_base *b, const fm_instance *inst, const char *name,
     const char *logid, uint32_t nparams)
 {
 	b->host = inst->host;
+	b->inst = inst;
 	b->name = name;
 	b->logid = logid;
 	b->dim = inst->dim;
 	b->threads = 1;
 	if (b->dim == 0) {
-		b->host->log(FM_LOG_ERR, logid, "%s: empty model", name);
+		dfc_error(b, "%s: empty model", name);
 		return FM_EINVAL;
 	}
 	if (inst->nparams != nparams || (nparams > 0 && inst->params == NULL)) {
-		b->host->log(FM_LOG_ERR, logid,
-		    "%s: %u parameters, want %u", name, inst->nparams, nparams);
+		dfc_error(b, "%s: %u parameters, want %u", name, inst->nparams, nparams);
 		return FM_EINVAL;
 	}
 	return FM_OK;
@@ -38,8 +57,7 @@ dfc_count(const dfc_base *b, const char *param, double v, uint32_t lo,
     uint32_t hi, uint32_t *out)
 {
 	if (!(v >= lo && v <= hi) || v != floor(v)) {
-		b->host->log(FM_LOG_ERR, b->logid,
-		    "%s: parameter '%s' = %g must be an integer in [%u, %u]",
+		dfc_error(b, "%s: parameter '%s' = %g must be an integer in [%u, %u]",
 		    b->name, param, v, lo, hi);
 		return FM_EINVAL;
 	}
@@ -64,8 +82,7 @@ dfc_set_threads(dfc_base *b, double v)
 static int
 dfc_bad(const dfc_base *b, const fm_defence_round *r, const char *what)
 {
-	b->host->log(FM_LOG_ERR, b->logid,
-	    "%s: round %u: %s", b->name, r != NULL ? r->round : 0, what);
+	dfc_error(b, "%s: round %u: %s", b->name, r != NULL ? r->round : 0, what);
 	return FM_EINVAL;
 }
 
@@ -76,8 +93,7 @@ dfc_check(const dfc_base *b, const fm_defence_round *r)
 		return dfc_bad(b, r, "missing or truncated fm_defence_round");
 	}
 	if (r->dim != b->dim) {
-		b->host->log(FM_LOG_ERR, b->logid,
-		    "%s: round %u: updates have %zu parameters, the model %zu",
+		dfc_error(b, "%s: round %u: updates have %zu parameters, the model %zu",
 		    b->name, r->round, r->dim, b->dim);
 		return FM_EINVAL;
 	}

@@ -20,11 +20,20 @@
 /* What every defence instance starts with. */
 typedef struct dfc_base {
 	const fm_host_api *host;
+	const fm_instance *inst;
 	const char *name;  /* component name, for logs */
 	const char *logid; /* stable log id, e.g. "FM-KRUM" */
 	size_t dim;
 	uint32_t threads;  /* worker threads for model passes (>= 1) */
 } dfc_base;
+
+/* Logs an error of b's plugin and, on hosts that take one (ABI 1.4
+ * set_error), gives it as the reason of the failing call, so the user's
+ * error message says it (without a leading "<name>: "). */
+void dfc_error(const dfc_base *b, const char *fmt, ...) FM_PRINTF(2, 3);
+
+/* True when the host fills fm_instance.max_updates and flags (1.4). */
+#define DFC_HAS_14(inst) ((inst)->host->abi_minor >= 4)
 
 /* Row i of the round's matrix. */
 static inline float *

@@ -39,7 +39,7 @@ dt_try_open(const fmi_component *c, const fmi_param_in *in, size_t nin,
 	int rv = fmi_params_resolve(c, in, nin, v, &e);
 	*out = NULL;
 	return rv != FM_OK ? rv : fmi_def_open(out, c, v, dim, FM_ROLE_SERVER,
-	    FM_NODE_SERVER, 42, &e);
+	    FM_NODE_SERVER, 42, 0, FM_INST_ROOT_DATA, &e);
 }
 
 static inline fmi_def *

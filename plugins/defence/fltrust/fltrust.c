@@ -43,6 +43,15 @@ fltrust_init(void *st, const fm_instance *inst)
 {
 	fltrust *t = st;
 	int rv = dfc_init(&t->b, inst, "fltrust", FLTRUST_LOG, P_COUNT);
+	if (rv == FM_OK && DFC_HAS_14(inst) &&
+	    !(inst->flags & FM_INST_ROOT_DATA)) {
+		/* every round would fail: say so before round 1 */
+		dfc_error(&t->b, "fltrust needs root data on the server, and "
+		    "this one has none: give the experiment root_data (a small "
+		    "clean Dataset the server trains on each round, e.g. "
+		    "root_data = train:sample(100))");
+		return FM_EINVAL;
+	}
 	return rv == FM_OK ? dfc_set_threads(&t->b,
 	    inst->params[P_THREADS].num) : rv;
 }
@@ -80,16 +89,14 @@ static double
 fltrust_root_norm(const fltrust *t, const fm_defence_round *r)
 {
 	if (r->server_delta == NULL) {
-		t->b.host->log(FM_LOG_ERR, FLTRUST_LOG,
-		    "fltrust needs root data on the server: round %u has no "
+		dfc_error(&t->b, "fltrust needs root data on the server: round %u has no "
 		    "server update (server_delta); give the server a root "
 		    "dataset to train on", r->round);
 		return -1;
 	}
 	double n0 = sqrt(dfc_norm2(r->server_delta, r->dim));
 	if (!isfinite(n0)) {
-		t->b.host->log(FM_LOG_ERR, FLTRUST_LOG,
-		    "fltrust: round %u: the server's root-data update is not "
+		dfc_error(&t->b, "fltrust: round %u: the server's root-data update is not "
 		    "finite", r->round);
 		return -1;
 	}

@@ -136,10 +136,39 @@ krum_init_common(krum *k, const fm_instance *inst, int algo,
 	    inst->params[nparams - 1].num) : rv;
 }
 
+/* Refuses, before round 1, an f (and m) that no round could satisfy:
+ * at most inst->max_updates updates arrive a round (ABI 1.4). */
+static int
+krum_fits(krum *k, const fm_instance *inst, uint32_t mult)
+{
+	uint64_t need = (uint64_t)mult * k->f + 3;
+	uint32_t most = DFC_HAS_14(inst) ? inst->max_updates : 0;
+	if (most == 0) {
+		return FM_OK; /* unknown: checked each round */
+	}
+	if (most < need) {
+		dfc_error(&k->b, "%s: f = %u needs at least %uf + 3 = %llu "
+		    "updates a round, but at most %u arrive (clients_per_round, "
+		    "or an edge's clients): lower f to %u or sample at least "
+		    "%llu clients a round", k->b.name, k->f, mult,
+		    (unsigned long long)need, most,
+		    most >= 3 ? (most - 3) / mult : 0, (unsigned long long)need);
+		return FM_EINVAL;
+	}
+	if (k->m > most) {
+		dfc_error(&k->b, "%s: m = %u is more than the %u updates that "
+		    "arrive a round at most: lower m (0 keeps n - f)", k->b.name,
+		    k->m, most);
+		return FM_EINVAL;
+	}
+	return FM_OK;
+}
+
 static int
 krum_init(void *st, const fm_instance *inst)
 {
-	return krum_init_common(st, inst, ALGO_KRUM, "krum", 2);
+	int rv = krum_init_common(st, inst, ALGO_KRUM, "krum", 2);
+	return rv == FM_OK ? krum_fits(st, inst, 2) : rv;
 }
 
 static int
@@ -147,14 +176,16 @@ multikrum_init(void *st, const fm_instance *inst)
 {
 	krum *k = st;
 	int rv = krum_init_common(k, inst, ALGO_MULTI, "multikrum", 3);
-	return rv == FM_OK ? dfc_count(&k->b, "m", inst->params[1].num, 0,
+	rv = rv == FM_OK ? dfc_count(&k->b, "m", inst->params[1].num, 0,
 	    1000000, &k->m) : rv;
+	return rv == FM_OK ? krum_fits(k, inst, 2) : rv;
 }
 
 static int
 bulyan_init(void *st, const fm_instance *inst)
 {
-	return krum_init_common(st, inst, ALGO_BULYAN, "bulyan", 2);
+	int rv = krum_init_common(st, inst, ALGO_BULYAN, "bulyan", 2);
+	return rv == FM_OK ? krum_fits(st, inst, 4) : rv;
 }
 
 static void
@@ -487,8 +518,7 @@ krum_need(const krum *k, const fm_defence_round *r, uint32_t mult)
 	if (r->n >= need) {
 		return FM_OK;
 	}
-	k->b.host->log(FM_LOG_ERR, KRUM_LOG,
-	    "%s: f = %u needs at least %uf + 3 = %llu updates, round %u has %u",
+	dfc_error(&k->b, "%s: f = %u needs at least %uf + 3 = %llu updates, round %u has %u",
 	    k->b.name, k->f, mult, (unsigned long long)need, r->round, r->n);
 	return FM_EINVAL;
 }
@@ -496,8 +526,7 @@ krum_need(const krum *k, const fm_defence_round *r, uint32_t mult)
 static int
 krum_no_winner(const krum *k, const fm_defence_round *r)
 {
-	k->b.host->log(FM_LOG_ERR, KRUM_LOG,
-	    "%s: round %u: no update has a finite score (too many non-finite "
+	dfc_error(&k->b, "%s: round %u: no update has a finite score (too many non-finite "
 	    "updates)", k->b.name, r->round);
 	return FM_ERANGE;
 }
@@ -564,8 +593,7 @@ multikrum_apply(void *st, fm_defence_round *r)
 	krum *k = st;
 	if (r != NULL && k->m > r->n) {
 		r->nkeep = 0;
-		k->b.host->log(FM_LOG_ERR, KRUM_LOG,
-		    "multikrum: m = %u is more than the %u updates of round %u",
+		dfc_error(&k->b, "multikrum: m = %u is more than the %u updates of round %u",
 		    k->m, r->n, r->round);
 		return FM_EINVAL;
 	}
