@@ -24,13 +24,14 @@ typedef struct csv_state {
 	int32_t *y;
 	size_t n, cap;
 	int32_t maxl;
+	char sep;         /* ',', ';' or '\t'; 0: from the first line */
 } csv_state;
 
-/* Parses one numeric field starting at p; *end is the next ',' or NUL. */
+/* Parses one numeric field starting at p; *end is the next sep or NUL. */
 static int
-csv_number(const char *p, double *v, const char **end)
+csv_number(const char *p, char sep, double *v, const char **end)
 {
-	while (*p == ' ' || *p == '\t') {
+	while ((*p == ' ' || *p == '\t') && *p != sep) {
 		p++;
 	}
 	char *e;
@@ -39,11 +40,11 @@ csv_number(const char *p, double *v, const char **end)
 	if (e == p || errno == ERANGE || !isfinite(*v)) {
 		return -1;
 	}
-	while (*e == ' ' || *e == '\t') {
+	while ((*e == ' ' || *e == '\t') && *e != sep) {
 		e++;
 	}
 	*end = e;
-	return (*e == ',' || *e == '\0') ? 0 : -1;
+	return (*e == sep || *e == '\0') ? 0 : -1;
 }
 
 static int
@@ -72,7 +73,7 @@ csv_split(csv_state *s, const char *line, size_t *ncols, size_t *col)
 	for (;;) {
 		double v;
 		const char *e;
-		if (csv_number(p, &v, &e) != 0) {
+		if (csv_number(p, s->sep, &v, &e) != 0) {
 			*col = (size_t)(p - line) + 1;
 			return FM_EPROTO;
 		}
@@ -93,10 +94,15 @@ csv_bad_field(const csv_state *s, const char *line, size_t col,
     fm_error *err)
 {
 	const char *f = line + col - 1;
-	int len = (int)strcspn(f, ",");
+	char seps[2] = { s->sep, '\0' };
+	int len = (int)strcspn(f, seps);
+	const char *name = s->sep == ';' ? "';'" : s->sep == '\t' ? "tab"
+	                                                         : "','";
 	return fm_error_set(err, FM_EPROTO, "%s:%zu:%zu: expected a finite "
-	    "number, found \"%.*s\"; rows must be label,feature,... with "
-	    "numeric values", s->path, s->line, col, len > 40 ? 40 : len, f);
+	    "number, found \"%.*s\"; rows must be label%sfeature%s... with "
+	    "numeric values separated by %s (numbers take '.' as the decimal "
+	    "point)", s->path, s->line, col, len > 40 ? 40 : len, f, seps, seps,
+	    name);
 }
 
 static int
@@ -177,6 +183,11 @@ csv_line(csv_state *s, char *line, fm_error *err)
 	}
 	size_t ncols, col = 0;
 	s->nonblank++;
+	if (s->sep == 0) { /* ';' never occurs in a number; tabs alone */
+		s->sep = strchr(line, ';') != NULL ? ';'
+		    : strchr(line, ',') == NULL && strchr(line, '\t') != NULL
+		    ? '\t' : ',';
+	}
 	int rv = csv_split(s, line, &ncols, &col);
 	if (rv == FM_ENOMEM) {
 		return fm_error_set(err, rv, "%s:%zu: out of memory", s->path,
@@ -237,6 +248,13 @@ csv_finish(fmi_dataset **out, csv_state *s, fm_error *err)
 int
 fmi_csv_load(fmi_dataset **out, const char *path, fm_error *err)
 {
+	return fmi_csv_load_sep(out, path, 0, err);
+}
+
+int
+fmi_csv_load_sep(fmi_dataset **out, const char *path, char sep,
+    fm_error *err)
+{
 	if (out == NULL || path == NULL) {
 		return fm_error_set(err, FM_EINVAL, "fmi_csv_load: out and path "
 		    "must not be NULL");
@@ -247,7 +265,11 @@ fmi_csv_load(fmi_dataset **out, const char *path, fm_error *err)
 		return fm_error_set(err, e == ENOENT ? FM_ENOENT : FM_EIO,
 		    "cannot open %s: %s", path, strerror(e));
 	}
-	csv_state s = { .path = path };
+	if (sep != 0 && sep != ',' && sep != ';' && sep != '\t') {
+		return fm_error_set(err, FM_EINVAL, "the separator must be ',', "
+		    "';' or a tab");
+	}
+	csv_state s = { .path = path, .sep = sep };
 	int rv = csv_read(&s, f, err);
 	fclose(f);
 	if (rv == FM_OK) {

@@ -56,6 +56,10 @@ int fmi_fmnist_load(fmi_dataset **train, fmi_dataset **test, const char *dir,
  * nclasses = max label + 1. Errors give the file, line and column.
  */
 int fmi_csv_load(fmi_dataset **out, const char *path, fm_error *err);
+/* The same with the separator given: ',', ';' or '\t'; 0 takes it from
+ * the first line (';' if it has one, else ',' or, with neither, a tab). */
+int fmi_csv_load_sep(fmi_dataset **out, const char *path, char sep,
+    fm_error *err);
 
 /*
  * Synthetic(alpha, beta) of Li et al. 2020 (FedProx), as in its

@@ -352,6 +352,28 @@ test_csv_good(void **state)
 	assert_int_equal(d->nclasses, 5);
 	assert_true(d->x[1] == 2.5f);
 	fmi_dataset_unref(d);
+	/* ';' and tab separators: the same rows, header or not (a ';' file
+	 * was taken as one header line of unparsable fields before) */
+	const char *const seps[][2] = {
+		{ "s1.csv", "label;a;b\n2; 0.5 ;-1\n0;1e2;3\n1;0;0\n" },
+		{ "s2.csv", "2;0.5;-1\n0;1e2;3\n1;0;0\n" },
+		{ "s3.csv", "label\ta\tb\n2\t0.5\t-1\n0\t1e2\t3\n1\t0\t0\n" },
+	};
+	for (size_t k = 0; k < 3; k++) {
+		write_text(seps[k][0], seps[k][1]);
+		FMT_PASS(fmi_csv_load(&d, tpath(seps[k][0]), &e));
+		assert_int_equal(d->n, 3);
+		assert_int_equal(d->dim, 2);
+		assert_memory_equal(d->x, x, sizeof x);
+		assert_memory_equal(d->y, y, sizeof y);
+		fmi_dataset_unref(d);
+	}
+	/* a given separator is used as given: a ',' file read with ';' */
+	FMT_FAIL(fmi_csv_load_sep(&d, tpath("n.csv"), ';', &e), FM_EPROTO);
+	assert_non_null(strstr(e.msg, ":2:1: expected a finite number"));
+	write_text("s4.csv", "1;0,5\n2;0,25\n"); /* decimal commas */
+	FMT_FAIL(fmi_csv_load(&d, tpath("s4.csv"), &e), FM_EPROTO);
+	assert_non_null(strstr(e.msg, "'.' as the decimal point"));
 }
 
 static void

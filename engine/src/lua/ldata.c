@@ -188,13 +188,27 @@ l_idx(lua_State *L)
 	return 1;
 }
 
-/* fm.data.csv(path) -> dataset */
+/* fm.data.csv(path [, { sep = "," | ";" | "\t" }]) -> dataset */
 static int
 l_csv(lua_State *L)
 {
+	static const char *const fields[] = { "sep", NULL };
 	fmi_dataset *d;
 	fm_error e;
-	if (fmi_csv_load(&d, luaL_checkstring(L, 1), &e) != FM_OK) {
+	char sep = 0;
+	const char *path = luaL_checkstring(L, 1);
+	if (!lua_isnoneornil(L, 2)) {
+		luaL_checktype(L, 2, LUA_TTABLE);
+		lfm_check_fields(L, 2, "fm.data.csv", fields);
+		const char *s = lfm_opt_str(L, 2, "fm.data.csv", "sep", ",");
+		if (strcmp(s, ",") != 0 && strcmp(s, ";") != 0 &&
+		    strcmp(s, "\t") != 0) {
+			return luaL_error(L, "fm.data.csv: sep must be \",\", "
+			    "\";\" or \"\\t\", not \"%s\"", s);
+		}
+		sep = s[0];
+	}
+	if (fmi_csv_load_sep(&d, path, sep, &e) != FM_OK) {
 		return lfm_raise(L, "fm.data.csv", &e);
 	}
 	lfm_push_dataset(L, d);
