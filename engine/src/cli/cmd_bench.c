@@ -9,7 +9,7 @@
 #include "data/data.h"
 #include "model/model.h"
 
-static const char bench_usage[] =
+const char fmi_bench_usage[] =
     "usage: fedmesh bench train [--model mlp|logreg|cnn] [--batch B] [--threads T]\n"
     "                           [--seconds S] [--lr LR] [--data DIR]\n"
     "\n"
@@ -28,7 +28,7 @@ typedef struct bench_opts {
 static int
 parse_fail(const char *why)
 {
-	fprintf(stderr, "fedmesh bench: %s\n%s", why, bench_usage);
+	fprintf(stderr, "fedmesh bench: %s\n%s", why, fmi_bench_usage);
 	return 2;
 }
 
@@ -40,7 +40,7 @@ parse(int argc, char **argv, bench_opts *o)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		char *end = NULL;
 		if (fmi_cli_is_help(a)) {
-			fputs(bench_usage, stdout);
+			fputs(fmi_bench_usage, stdout);
 			return 0;
 		}
 		if (strncmp(a, "--", 2) != 0 || (strcmp(a, "--model") != 0 &&
@@ -172,12 +172,12 @@ fmi_cmd_bench(int argc, char **argv)
 {
 	bench_opts o = { "mlp", NULL, 32, 1, 5.0, 0.05 };
 	if (argc < 2 || fmi_cli_is_help(argv[1])) {
-		fputs(bench_usage, argc < 2 ? stderr : stdout);
+		fputs(fmi_bench_usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
 	if (strcmp(argv[1], "train") != 0) {
 		fprintf(stderr, "fedmesh bench: unknown benchmark '%s'\n%s",
-		    argv[1], bench_usage);
+		    argv[1], fmi_bench_usage);
 		return 2;
 	}
 	int rv = parse(argc, argv, &o);

@@ -14,7 +14,7 @@
 
 int fmi_cmd_keygen(int argc, char **argv);
 
-static const char keygen_usage[] =
+const char fmi_keygen_usage[] =
     "usage: fedmesh keygen [--dir DIR] [--force] NAME...\n"
     "\n"
     "Makes a CURVE key pair for each node NAME and writes DIR/NAME.key\n"
@@ -41,7 +41,7 @@ usage_error(const char *fmt, ...)
 	fputs("fedmesh keygen: ", stderr);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n%s", keygen_usage);
+	fprintf(stderr, "\n%s", fmi_keygen_usage);
 	return 2;
 }
 
@@ -53,7 +53,7 @@ parse(int argc, char **argv, keygen_opts *o)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (opts && fmi_cli_is_help(a)) {
-			fputs(keygen_usage, stdout);
+			fputs(fmi_keygen_usage, stdout);
 			return 0;
 		} else if (opts && strcmp(a, "--dir") == 0) {
 			if (i + 1 >= argc || argv[i + 1][0] == '\0') {

@@ -7,7 +7,7 @@
 #include "core/core.h"
 #include "plugin/registry.h"
 
-static const char plugins_usage[] =
+const char fmi_plugins_usage[] =
     "usage: fedmesh plugins [--describe NAME]\n"
     "\n"
     "Lists the plugins found in the built-in plugin directory and in the\n"
@@ -80,13 +80,13 @@ fmi_cmd_plugins(int argc, char **argv)
 	const char *name = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (fmi_cli_is_help(argv[i])) {
-			fputs(plugins_usage, stdout);
+			fputs(fmi_plugins_usage, stdout);
 			return 0;
 		} else if (strcmp(argv[i], "--describe") == 0 && i + 1 < argc) {
 			name = argv[++i];
 		} else {
 			fprintf(stderr, "fedmesh plugins: bad argument '%s'\n%s",
-			    argv[i], plugins_usage);
+			    argv[i], fmi_plugins_usage);
 			return 2;
 		}
 	}

@@ -17,7 +17,7 @@
     "fedmesh's options may come before or after SCRIPT; `--` ends them\n" \
     "(what follows it reaches the script unchanged).\n"
 
-static const char run_usage[] =
+const char fmi_run_usage[] =
     "usage: fedmesh run SCRIPT [--metrics FILE] [--threads N] [--resume] [ARGS...]\n"
     "\n"
     "Runs a Lua 5.4 experiment script with the fedmesh module preloaded\n"
@@ -32,7 +32,7 @@ static const char run_usage[] =
     "  --resume         continue a simulation from its `checkpoint` file\n"
     "\n" OPTS_NOTE;
 
-static const char node_usage[] =
+const char fmi_node_usage[] =
     "usage: fedmesh node SCRIPT --node NAME [--resume] [--metrics FILE] [--threads N] [ARGS...]\n"
     "\n"
     "Runs the script as one node of the deployment its experiment's `deploy`\n"
@@ -47,7 +47,7 @@ static const char node_usage[] =
     "  --threads N      worker threads of a client host (default: cores)\n"
     "\n" OPTS_NOTE;
 
-static const char launch_usage[] =
+const char fmi_launch_usage[] =
     "usage: fedmesh launch SCRIPT [--metrics FILE] [--resume] [--threads N] [ARGS...]\n"
     "\n"
     "Starts every node of the script's deployment as its own process on this\n"
@@ -330,17 +330,17 @@ run_mode(int argc, char **argv, const char *mode, const char *usage)
 int
 fmi_cmd_run(int argc, char **argv)
 {
-	return run_mode(argc, argv, "run", run_usage);
+	return run_mode(argc, argv, "run", fmi_run_usage);
 }
 
 int
 fmi_cmd_node(int argc, char **argv)
 {
-	return run_mode(argc, argv, "node", node_usage);
+	return run_mode(argc, argv, "node", fmi_node_usage);
 }
 
 int
 fmi_cmd_launch(int argc, char **argv)
 {
-	return run_mode(argc, argv, "launch", launch_usage);
+	return run_mode(argc, argv, "launch", fmi_launch_usage);
 }

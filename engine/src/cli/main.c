@@ -7,28 +7,52 @@
 #include "fedmesh/fedmesh.h"
 #include "fedmesh/plugin.h"
 
-static const char usage[] =
-    "usage: fedmesh <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  run SCRIPT [--metrics FILE] [--threads N] [ARGS...]\n"
-    "                      run a Lua experiment script\n"
-    "  node SCRIPT --node NAME [--resume] [--metrics FILE] [ARGS...]\n"
-    "                      run one node of the script's deployment\n"
-    "  launch SCRIPT [--metrics FILE] [ARGS...]\n"
-    "                      run every node of the deployment as a process here\n"
-    "  keygen [--dir DIR] [--force] NAME...\n"
-    "                      make CURVE key pairs for deployment nodes\n"
-    "  plugins [--describe NAME]\n"
-    "                      list plugins, or show one plugin's parameters\n"
-    "  bench train --model mlp|logreg --batch B --threads T [--seconds S]\n"
-    "                      local training throughput on Fashion-MNIST (JSON)\n"
-    "  version             print the version\n"
-    "\n"
-    "Run `fedmesh <command> --help` for a command's options.\n"
-    "Environment: FEDMESH_PLUGIN_PATH (extra plugin directories, ':'-separated),\n"
-    "FEDMESH_FMNIST_DIR (Fashion-MNIST location), FEDMESH_LOG (error|warn|info|debug),\n"
-    "FEDMESH_BLAS_CORETYPE=keep (keep OpenBLAS's own kernel choice).\n";
+/* The commands, each with its synopsis from its own --help text (so the
+ * two never disagree) and one line of what it does. */
+static const struct command {
+	const char *usage, *what;
+} commands[] = {
+	{ fmi_run_usage, "run a Lua experiment script" },
+	{ fmi_node_usage, "run one node of the script's deployment" },
+	{ fmi_launch_usage, "run every node of the deployment as a process here" },
+	{ fmi_keygen_usage, "make CURVE key pairs for deployment nodes" },
+	{ fmi_plugins_usage, "list plugins, or show one plugin's parameters" },
+	{ fmi_bench_usage, "local training throughput on Fashion-MNIST (JSON)" },
+	{ NULL, NULL },
+};
+
+static void
+print_usage(FILE *f)
+{
+	fputs("usage: fedmesh <command> [options]\n\ncommands:\n", f);
+	for (const struct command *c = commands; c->usage != NULL; c++) {
+		/* "usage: fedmesh X ...\n   ...\n\n": the synopsis, its
+		 * continuation lines joined */
+		const char *p = c->usage + strlen("usage: fedmesh ");
+		fputs("  ", f);
+		while (*p != '\0' && !(p[0] == '\n' && p[1] == '\n')) {
+			if (*p == '\n') {
+				p++;
+				while (*p == ' ') {
+					p++;
+				}
+				fputc(' ', f);
+				continue;
+			}
+			fputc(*p++, f);
+		}
+		fprintf(f, "\n                      %s\n", c->what);
+	}
+	fputs("  version             print the version\n"
+	    "\n"
+	    "Run `fedmesh <command> --help` for a command's options.\n"
+	    "Environment: FEDMESH_PLUGIN_PATH (extra plugin directories, "
+	    "':'-separated),\n"
+	    "FEDMESH_FMNIST_DIR (Fashion-MNIST location), FEDMESH_LOG "
+	    "(error|warn|info|debug),\n"
+	    "FEDMESH_BLAS_CORETYPE=keep (keep OpenBLAS's own kernel choice).\n",
+	    f);
+}
 
 int
 fmi_cli_is_help(const char *a)
@@ -40,7 +64,7 @@ int
 main(int argc, char **argv)
 {
 	if (argc < 2 || fmi_cli_is_help(argv[1])) {
-		fputs(usage, argc < 2 ? stderr : stdout);
+		print_usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
 	const char *cmd = argv[1];
@@ -73,6 +97,7 @@ main(int argc, char **argv)
 		    FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR);
 		return 0;
 	}
-	fprintf(stderr, "fedmesh: unknown command '%s'\n\n%s", cmd, usage);
+	fprintf(stderr, "fedmesh: unknown command '%s'\n\n", cmd);
+	print_usage(stderr);
 	return 2;
 }
