@@ -74,8 +74,8 @@ local result = fm.experiment {
   rounds = opt.rounds,
   local_training = { epochs = opt.epochs, batch = opt.batch, lr = opt.lr },
   consensus = opt.consensus,
-  adversaries = opt.adversaries > 0 and
-    { fraction = opt.adversaries, attack = "noise", scale = 1 } or nil,
+  attack = opt.adversaries > 0 and { "gaussian", sigma = 1 } or nil,
+  adversaries = opt.adversaries > 0 and { fraction = opt.adversaries } or nil,
   seed = opt.seed,
   init = opt.init,
   eval_every = opt.eval_every,

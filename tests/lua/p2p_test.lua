@@ -69,6 +69,13 @@ assert(plain.rounds[15].clients == 7, "the adversary is not measured")
 assert(plain.accuracy < 0.5 * g.accuracy, "noise ruins plain gossip")
 assert(trimmed.accuracy > 0.9 * g.accuracy, "trimmed gossip holds")
 assert(clipped.accuracy > 0.9 * g.accuracy, "clipped gossip holds")
+-- the star form (attack beside adversaries, the plugins' names) is the
+-- same attack as the old adversaries.attack form, to the bit
+local star_form = run { attack = { "gaussian", sigma = 100 },
+  adversaries = { clients = { 3 } } }
+for k = 1, #plain.rounds do
+  assert(star_form.rounds[k].accuracy == plain.rounds[k].accuracy, k)
+end
 
 -- 5. push-sum on a directed, time-varying setting still learns
 local ps = run { consensus = "pushsum",
@@ -88,6 +95,13 @@ fails("topology has 6 peers but the partition 'train' has 8",
 fails("unknown consensus plugin 'gosip'", { consensus = "gosip" })
 fails("init must be", { init = "random" })
 fails("peers%[1%] must be a peer id 1..8", { adversaries = { peers = { 9 } } })
+fails("peers of a graph run \"gaussian\"", { attack = "alie",
+  adversaries = { fraction = 0.25 } })
+fails("'attack' and 'adversaries' go together", { attack = "gaussian" })
+fails("drop 'attack' and 'scale' from adversaries", { attack = "gaussian",
+  adversaries = { fraction = 0.25, scale = 2 } })
+fails("unknown field 'scale'", { attack = { "gaussian", scale = 2 },
+  adversaries = { fraction = 0.25 } })
 fails("'consensus' is for peer%-to%-peer", { topology = fm.topology.star { clients = 8 },
   consensus = "gossip" })
 print("p2p: all checks passed")

@@ -7,13 +7,51 @@
 #include "lua/lfm.h"
 #include "node/peer.h"
 
-/* adversaries = { peers = { 3, 7 } | fraction = 0.2, attack = "noise",
- *                 scale = 1.0 } */
+/* attack = "gaussian" | { "gaussian", sigma = 1 } | "sign_flip" |
+ * { "sign_flip", scale = 1 }: the form star experiments use, with the
+ * attack plugins' names and parameters. Byzantine peers send their model
+ * plus Gaussian noise of std sigma, or their update reversed times scale;
+ * the other attack plugins are not yet run by peers. */
 static void
-p2p_read_adversaries(lua_State *L, lexp *x, uint32_t n)
+p2p_read_attack(lua_State *L, lexp *x, int t)
 {
-	static const char *const f[] = { "peers", "fraction", "attack",
+	const char *fn = "fm.experiment: attack";
+	const char *name = lua_tostring(L, t);
+	if (lua_istable(L, t)) {
+		lua_rawgeti(L, t, 1);
+		name = lua_tostring(L, -1); /* anchored in the table */
+		lua_pop(L, 1);
+	} else if (lua_type(L, t) != LUA_TSTRING) {
+		luaL_error(L, "%s: expected a plugin name or { \"name\", "
+		    "param = value }, got %s", fn, luaL_typename(L, t));
+	}
+	if (name == NULL || (strcmp(name, "gaussian") != 0 &&
+	    strcmp(name, "sign_flip") != 0)) {
+		luaL_error(L, "%s: peers of a graph run \"gaussian\" (their "
+		    "model plus N(0, sigma^2) noise) or \"sign_flip\" (their "
+		    "update reversed, times scale), not '%s'", fn,
+		    name ? name : "?");
+	}
+	int noise = strcmp(name, "gaussian") == 0;
+	static const char *const gf[] = { "sigma", NULL }, *const sf[] = {
 		"scale", NULL };
+	x->byz_kind = noise ? FMI_BYZ_NOISE : FMI_BYZ_SIGN_FLIP;
+	x->byz_scale = 1.0;
+	if (lua_istable(L, t)) {
+		lfm_check_fields(L, t, fn, noise ? gf : sf);
+		x->byz_scale = lfm_opt_num(L, t, fn, noise ? "sigma" : "scale",
+		    1.0, 0, 1e12);
+	}
+}
+
+/* adversaries = { peers = { 3, 7 } | clients = { 3, 7 } | fraction = 0.2 }
+ * (the old form also took attack = "noise" | "sign_flip" and scale here;
+ * still read, with a deprecation note). */
+static void
+p2p_read_adversaries(lua_State *L, lexp *x, uint32_t n, int has_attack)
+{
+	static const char *const f[] = { "peers", "clients", "fraction",
+		"attack", "scale", NULL };
 	const char *fn = "fm.experiment: adversaries";
 	int t = lua_gettop(L);
 	luaL_checktype(L, t, LUA_TTABLE);
@@ -26,7 +64,25 @@ p2p_read_adversaries(lua_State *L, lexp *x, uint32_t n)
 	}
 	lua_pop(L, 1);
 	lfm_check_fields(L, t, fn, f);
-	lfm_read_adversary_set(L, t, x, n, "peers", fn);
+	int has_clients = lua_getfield(L, t, "clients") != LUA_TNIL;
+	int has_peers = lua_getfield(L, t, "peers") != LUA_TNIL;
+	lua_pop(L, 2);
+	if (has_clients && has_peers) {
+		luaL_error(L, "%s: give 'peers' or 'clients' (the same list), "
+		    "not both", fn);
+	}
+	lfm_read_adversary_set(L, t, x, n, has_clients ? "clients" : "peers",
+	    fn);
+	int old = lua_getfield(L, t, "attack") != LUA_TNIL;
+	old |= lua_getfield(L, t, "scale") != LUA_TNIL;
+	lua_pop(L, 2);
+	if (old && has_attack) {
+		luaL_error(L, "%s: the attack is the experiment's 'attack' field; "
+		    "drop 'attack' and 'scale' from adversaries", fn);
+	}
+	if (has_attack) {
+		return;
+	}
 	static const char *const kinds[] = { "noise", "sign_flip", NULL };
 	const char *a = lfm_opt_str(L, t, fn, "attack", "noise");
 	x->byz_kind = strcmp(a, kinds[1]) == 0 ? FMI_BYZ_SIGN_FLIP :
@@ -36,6 +92,11 @@ p2p_read_adversaries(lua_State *L, lexp *x, uint32_t n)
 		    "\"sign_flip\"", fn, a);
 	}
 	x->byz_scale = lfm_opt_num(L, t, fn, "scale", 1.0, 0, 1e12);
+	fm_log(FM_LOG_WARN, "FM-DEPRECATED", "adversaries = { attack = \"%s\", "
+	    "scale = %g } is the old form; write attack = { \"%s\", %s = %g }, "
+	    "adversaries = { ... } as star experiments do", a, x->byz_scale,
+	    x->byz_kind == FMI_BYZ_NOISE ? "gaussian" : "sign_flip",
+	    x->byz_kind == FMI_BYZ_NOISE ? "sigma" : "scale", x->byz_scale);
 }
 
 /* Called by fm.experiment when `topology` (at index t) is a graph. */
@@ -54,17 +115,21 @@ lfm_p2p_read(lua_State *L, lexp *x, int t, struct fmi_graph *g)
 	}
 	if (lua_getfield(L, 1, "aggregator") != LUA_TNIL ||
 	    lua_getfield(L, 1, "clients_per_round") != LUA_TNIL ||
-	    lua_getfield(L, 1, "defence") != LUA_TNIL ||
-	    lua_getfield(L, 1, "attack") != LUA_TNIL) {
-		luaL_error(L, "%s: 'aggregator', 'clients_per_round', "
-		    "'defence' and 'attack' are for star and hierarchical "
-		    "topologies; peers of a %s graph all train every round and "
-		    "mix with 'consensus' (e.g. consensus = \"gossip\", or "
+	    lua_getfield(L, 1, "defence") != LUA_TNIL) {
+		luaL_error(L, "%s: 'aggregator', 'clients_per_round' and "
+		    "'defence' are for star and hierarchical topologies; peers "
+		    "of a %s graph all train every round and mix with "
+		    "'consensus' (e.g. consensus = \"gossip\", or "
 		    "\"trimmed_gossip\" against Byzantine neighbours, with "
-		    "adversaries = { fraction = 0.2, attack = \"noise\" })", fn,
-		    fmi_graph_kind(g));
+		    "attack = \"gaussian\", adversaries = { fraction = 0.2 })",
+		    fn, fmi_graph_kind(g));
 	}
-	lua_pop(L, 4);
+	lua_pop(L, 3);
+	int has_attack = lua_getfield(L, 1, "attack") != LUA_TNIL;
+	if (has_attack) {
+		p2p_read_attack(L, x, lua_gettop(L));
+	}
+	lua_pop(L, 1);
 	lua_getfield(L, 1, "consensus");
 	lfm_read_component(L, -1, FM_KIND_CONSENSUS, fn, "consensus",
 	    "gossip", &x->cons);
@@ -78,7 +143,11 @@ lfm_p2p_read(lua_State *L, lexp *x, int t, struct fmi_graph *g)
 	}
 	x->independent_init = strcmp(init, "independent") == 0;
 	if (lua_getfield(L, 1, "adversaries") != LUA_TNIL) {
-		p2p_read_adversaries(L, x, fmi_graph_n(g));
+		p2p_read_adversaries(L, x, fmi_graph_n(g), has_attack);
+	} else if (has_attack) {
+		luaL_error(L, "%s: 'attack' and 'adversaries' go together: the "
+		    "attack is what the adversarial peers do, e.g. attack = "
+		    "\"gaussian\", adversaries = { fraction = 0.2 }", fn);
 	}
 	lua_pop(L, 1);
 }
