@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "lua/lfm.h"
@@ -782,6 +783,55 @@ msgh(lua_State *L)
 	return 1;
 }
 
+/* h:mm:ss or m:ss */
+static void
+fmt_hms(char *buf, size_t size, double s)
+{
+	long t = s > 0 && s < 1e9 ? (long)(s + 0.5) : 0;
+	if (t >= 3600) {
+		snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60,
+		    t % 60);
+	} else {
+		snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
+	}
+}
+
+/* On a terminal: "round k/n [####....] acc 0.8123  elapsed 0:12  ETA 0:38",
+ * redrawn in place (a per-round line would scroll thousands of lines
+ * away for a long run). The line is cleared before anything else prints:
+ * on_round's output, the summary, an error. */
+static void
+live_draw(lexp *x, const fmi_round_metrics *m)
+{
+	enum { BAR = 20 };
+	char bar[BAR + 1], el[32], eta[32], acc[32] = "";
+	uint32_t n = x->cfg.rounds ? x->cfg.rounds : 1;
+	uint32_t fill = (uint32_t)((uint64_t)m->round * BAR / n);
+	for (uint32_t i = 0; i < BAR; i++) {
+		bar[i] = i < fill ? '#' : '.';
+	}
+	bar[BAR] = '\0';
+	double spent = fmi_now() - x->t_start;
+	fmt_hms(el, sizeof el, spent);
+	fmt_hms(eta, sizeof eta, x->nseen ? spent / x->nseen *
+	    (double)(n - FMI_MIN(m->round, n)) : 0);
+	if (x->last_acc >= 0) {
+		snprintf(acc, sizeof acc, "  acc %.4f", x->last_acc);
+	}
+	printf("\r\033[Kround %u/%u [%s]%s  elapsed %s  ETA %s", m->round, n,
+	    bar, acc, el, eta);
+	fflush(stdout);
+}
+
+static void
+live_clear(lexp *x)
+{
+	if (x->live) {
+		fputs("\r\033[K", stdout);
+		fflush(stdout);
+	}
+}
+
 /* Called by the server after every round, on this thread. */
 static int
 exp_on_round(void *ud, const fmi_round_metrics *m)
@@ -792,7 +842,13 @@ exp_on_round(void *ud, const fmi_round_metrics *m)
 		x->best_acc = m->accuracy;
 		x->best_round = (int)m->round;
 	}
-	if (!x->quiet) {
+	x->nseen++;
+	if (m->evaluated) {
+		x->last_acc = m->accuracy;
+	}
+	if (x->live) {
+		live_clear(x);
+	} else if (!x->quiet) {
 		print_progress(x, m);
 	}
 	lua_rawgeti(L, LUA_REGISTRYINDEX, x->rows);
@@ -815,6 +871,9 @@ exp_on_round(void *ud, const fmi_round_metrics *m)
 		lua_pop(L, 1); /* msgh */
 	}
 	lua_pop(L, 2); /* row, rows */
+	if (x->live && rv == 0) {
+		live_draw(x, m);
+	}
 	return rv;
 }
 
@@ -887,9 +946,21 @@ lfm_exp_execute(lua_State *L, lexp *x, lfm_runner run, const char *what)
 	x->L = L;
 	x->best_acc = 0;
 	x->best_round = 0;
+	x->t_start = fmi_now();
+	x->last_acc = -1;
+	x->nseen = 0;
+	/* a terminal gets one line redrawn in place, a pipe or file the
+	 * per-round lines (FEDMESH_PROGRESS=lines keeps those anywhere) */
+	const char *pr = getenv("FEDMESH_PROGRESS");
+	x->live = !x->quiet && isatty(STDOUT_FILENO) &&
+	    !(pr != NULL && strcmp(pr, "lines") == 0);
 	x->cfg.on_round = exp_on_round;
 	x->cfg.ud = x;
 	int rv = run(x, &res, &e);
+	live_clear(x);
+	if (x->live && res.nrounds > 0) { /* the last round stays on screen */
+		print_progress(x, &res.rounds[res.nrounds - 1]);
+	}
 	if (x->mf != NULL) {
 		fclose(x->mf);
 		x->mf = NULL;

@@ -72,6 +72,10 @@ typedef struct lexp {
 	int rows; /* registry ref of the rows table */
 	int best_round;
 	double best_acc;
+	/* on a terminal: one progress line redrawn in place */
+	int live;
+	double t_start, last_acc;
+	uint32_t nseen;
 	/* deployment (ldeploy.c) */
 	int has_deploy;
 	fmi_deploy_cfg deploy;
