@@ -154,6 +154,8 @@ host_client_state(const fm_instance *self, size_t size)
 	return a->link.state(a->link.node, a->comp->desc->name, size);
 }
 
+static void host_set_error(const fm_instance *self, const char *fmt, ...)
+    FM_PRINTF(2, 3);
 static void
 host_set_error(const fm_instance *self, const char *fmt, ...)
 {
