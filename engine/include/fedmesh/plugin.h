@@ -36,6 +36,10 @@
  *        host->abi_minor >= 2 first.
  *   1.3  a_accept_many: several updates accepted in one call, so an
  *        aggregator can sum them in one pass over its accumulator.
+ *   1.4  fm_round.lr_scale (appended): the round's factor of a server
+ *        learning-rate schedule. fm_round has no size field: a 1.4 plugin
+ *        reads lr_scale only when host->abi_minor >= 4 (an older host's
+ *        fm_round ends before it); older plugins never see it.
  */
 #ifndef FEDMESH_PLUGIN_H
 #define FEDMESH_PLUGIN_H
@@ -51,7 +55,7 @@ extern "C" {
 
 #define FM_PLUGIN_MAGIC 0x4c504d46u /* "FMPL" little endian */
 #define FM_PLUGIN_ABI_MAJOR 1
-#define FM_PLUGIN_ABI_MINOR 3
+#define FM_PLUGIN_ABI_MINOR 4
 
 /*
  * Build signature: anything a compile flag could change in the layout of
@@ -174,6 +178,11 @@ typedef struct fm_round {
 	uint32_t population;     /* 1.2: clients this aggregator serves, sampled
 	                          * or not (its children, in a hierarchy);
 	                          * 0: unknown */
+	double lr_scale;         /* 1.4: the experiment's server learning-rate
+	                          * schedule: an aggregator with a learning rate
+	                          * (server step size) uses lr * lr_scale this
+	                          * round; 1 without a schedule. Read it only
+	                          * when host->abi_minor >= 4. */
 } fm_round;
 
 /* One client's update, as seen by the server. Borrowed: valid only during
