@@ -263,6 +263,9 @@ void
 fmi_fed_result_free(fmi_fed_result *res)
 {
 	if (res != NULL) {
+		for (uint32_t i = 0; res->rounds != NULL && i < res->nrounds; i++) {
+			free(res->rounds[i].clients);
+		}
 		free(res->rounds);
 		free(res->params);
 		memset(res, 0, sizeof *res);
