@@ -216,6 +216,9 @@ int fmi_fed_sample(const fmi_fed_cfg *cfg, uint32_t round, uint32_t *picked);
  * r, from cfg->faults. FM_ENOMEM only. */
 int fmi_fault_plan(const fmi_fed_cfg *cfg, uint32_t round, uint32_t k,
     uint8_t *plan);
+/* Checks cfg's faults and learning-rate schedules (fmi_fed_validate
+ * calls it). */
+int fmi_fed_validate_rounds(const fmi_fed_cfg *cfg, fm_error *err);
 /* True when cfg->faults simulates any. */
 int fmi_faults_on(const fmi_fed_cfg *cfg);
 /* The local learning rate of round r (the float that travels in TRAIN). */

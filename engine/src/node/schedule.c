@@ -73,6 +73,29 @@ fmi_round_lr(const fmi_fed_cfg *cfg, uint32_t round)
 }
 
 int
+fmi_fed_validate_rounds(const fmi_fed_cfg *c, fm_error *err)
+{
+	const fmi_faults *f = &c->faults;
+	if (!(f->dropout >= 0 && f->dropout <= 1 && f->straggler >= 0 &&
+	    f->straggler <= 1 && f->dropout + f->straggler <= 1)) {
+		return fm_error_set(err, FM_EINVAL, "faults: dropout and "
+		    "straggler are fractions of the sampled clients (each in "
+		    "[0, 1], together at most 1), not %g and %g", f->dropout,
+		    f->straggler);
+	}
+	fm_error e;
+	if (fmi_lr_check(&c->lr_sched, &e) != FM_OK) {
+		return fm_error_set(err, FM_EINVAL, "local lr_schedule: %s",
+		    e.msg);
+	}
+	if (fmi_lr_check(&c->server_lr_sched, &e) != FM_OK) {
+		return fm_error_set(err, FM_EINVAL, "server_lr_schedule: %s",
+		    e.msg);
+	}
+	return FM_OK;
+}
+
+int
 fmi_faults_on(const fmi_fed_cfg *cfg)
 {
 	return cfg->faults.dropout > 0 || cfg->faults.straggler > 0;

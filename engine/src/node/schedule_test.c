@@ -102,6 +102,15 @@ test_fault_plan(void **state)
 		n += a[i] != FMI_FAULT_NONE;
 	}
 	assert_int_equal(n, 5);
+	/* the configuration check refuses what fm.experiment refuses */
+	fm_error e;
+	assert_int_equal(fmi_fed_validate_rounds(&cfg, &e), FM_EINVAL);
+	assert_non_null(strstr(e.msg, "faults:"));
+	cfg.faults = (fmi_faults){ 0.5, 0.5, 7 };
+	FMT_PASS(fmi_fed_validate_rounds(&cfg, &e));
+	cfg.server_lr_sched = (fmi_lr_schedule){ FMI_LR_EXP, 0, 0, 2, 0 };
+	assert_int_equal(fmi_fed_validate_rounds(&cfg, &e), FM_EINVAL);
+	assert_non_null(strstr(e.msg, "server_lr_schedule: exponential"));
 }
 
 int

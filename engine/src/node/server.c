@@ -912,7 +912,6 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 	    fmi_fault_plan(s->cfg, s->round, s->nslots, s->plan) != FM_OK) {
 		return FM_ENOMEM;
 	}
-	s->late_expect = 0;
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		memset(&s->slots[i], 0, sizeof s->slots[i]);
 		s->slots[i].loss = s->slots[i].norm = NAN;
@@ -924,7 +923,6 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 			s->slots[i].fault = s->plan[i];
 			s->slots[i].awaited = 0;
 			s->waiting--;
-			s->late_expect += s->plan[i] == FMI_FAULT_STRAGGLER;
 		}
 		s->slots[i].client = picked[i];
 		s->slots[i].edge = srv_edge_of(s, picked[i]);
@@ -1295,6 +1293,11 @@ srv_collect_late(fmi_server *s)
 {
 	fmi_rmsg r;
 	s->closed = 1;
+	s->late_expect = 0; /* planned stragglers that were sent their task */
+	for (uint32_t i = 0; i < s->nslots; i++) {
+		s->late_expect += s->slots[i].fault == FMI_FAULT_STRAGGLER &&
+		    s->slots[i].state == 0;
+	}
 	while (s->late_expect > 0) {
 		double left = s->deadline - fmi_now();
 		if (left <= 0) {
