@@ -76,10 +76,12 @@ assert(differ, "the fault seed chooses")
 local clean = run { min_updates = 5 }
 assert(clean.rounds[5].loss ~= a.rounds[5].loss)
 -- without a quorum the round keeps the old model (every client needed)
-local q = run { faults = { dropout = 0.1 } }
+local q = run { faults = { dropout = 0.1 }, metrics = { clients = true } }
 for _, row in ipairs(q.rounds) do
   assert(row.updates == 9 and row.dropped == 1 and row.stragglers == 0)
   assert(row.loss == q.rounds[1].loss, "the model stays")
+  assert(count(row, "unused") == 9 and count(row, "kept") == 0,
+    "on time but not aggregated")
 end
 -- all clients failing: no update at all, the run goes on
 local none = run { faults = { dropout = 0.5, straggler = 0.5 }, min_updates = 1 }
