@@ -119,6 +119,8 @@ print_instance(void)
 	F(fm_round, clients);
 	F(fm_round, global);
 	F(fm_round, dim);
+	F(fm_round, population);
+	F(fm_round, lr_scale);
 	S(fm_update);
 	F(fm_update, client);
 	F(fm_update, round);

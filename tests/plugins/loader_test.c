@@ -83,7 +83,7 @@ check_fedavg_usable(const fmi_registry *r)
 	FMT_PASS(fmi_agg_open(&a, c, NULL, 3, FM_ROLE_SERVER, FM_NODE_SERVER,
 	    1, NULL, NULL));
 	ops = a->ops;
-	fm_round rd = { 1, 1, ids, g, 3, 1 };
+	fm_round rd = { 1, 1, ids, g, 3, 1, 1.0 };
 	fm_update u = { 1, 1, d, 3, 2, 0.5, 0 };
 	FMT_PASS(ops->a_begin(a->h.state, &rd));
 	FMT_PASS(ops->a_accept(a->h.state, &u));
@@ -520,7 +520,7 @@ test_pingpong(void **state)
 	}
 	float g[2] = { 1, 1 }, d[2] = { 2, 4 }, want[2] = { 3, 5 };
 	int32_t ids[PP_CLIENTS] = { 1, 2, 3 };
-	fm_round rd = { 1, PP_CLIENTS, ids, g, 2, PP_CLIENTS };
+	fm_round rd = { 1, PP_CLIENTS, ids, g, 2, PP_CLIENTS, 1.0 };
 	fm_update u = { 2, 1, d, 2, 10, 0, 0 };
 	const fm_aggregator_ops *ops = inst[0]->ops;
 	FMT_PASS(ops->a_begin(inst[0]->h.state, &rd));

@@ -42,6 +42,8 @@
  *        configuration that could never aggregate (Krum's n >= 2f + 3,
  *        FLTrust without root data) before round 1. Like fm_round's
  *        1.2 field, read them only when host->abi_minor >= 4.
+ *        Also fm_round.lr_scale (appended): the round's factor of a
+ *        server learning-rate schedule, read the same way.
  */
 #ifndef FEDMESH_PLUGIN_H
 #define FEDMESH_PLUGIN_H
@@ -188,6 +190,11 @@ typedef struct fm_round {
 	uint32_t population;     /* 1.2: clients this aggregator serves, sampled
 	                          * or not (its children, in a hierarchy);
 	                          * 0: unknown */
+	double lr_scale;         /* 1.4: the experiment's server learning-rate
+	                          * schedule: an aggregator with a learning rate
+	                          * (server step size) uses lr * lr_scale this
+	                          * round; 1 without a schedule. Read it only
+	                          * when host->abi_minor >= 4. */
 } fm_round;
 
 /* One client's update, as seen by the server. Borrowed: valid only during

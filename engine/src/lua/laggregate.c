@@ -77,7 +77,7 @@ run_round(fmi_agg *a, float *global, const float *d, const uint64_t *ne,
 	for (lua_Integer i = 0; i < n; i++) {
 		ids[i] = (int32_t)i + 1;
 	}
-	fm_round r = { 1, (uint32_t)n, ids, global, dim, (uint32_t)n };
+	fm_round r = { 1, (uint32_t)n, ids, global, dim, (uint32_t)n, 1.0 };
 	/* all updates in one call, as the server passes held rows */
 	fm_update *u = malloc((size_t)(n + 1) * sizeof *u);
 	int *status = malloc((size_t)(n + 1) * sizeof *status);

@@ -322,7 +322,7 @@ static void
 exp_read_local(lua_State *L, lexp *x)
 {
 	static const char *const f[] = { "epochs", "batch", "lr", "momentum",
-		"weight_decay", NULL };
+		"weight_decay", "lr_schedule", NULL };
 	const char *fn = "fm.experiment: local_training";
 	int t = lua_gettop(L);
 	if (!lua_isnil(L, t)) {
@@ -336,7 +336,11 @@ exp_read_local(lua_State *L, lexp *x)
 	c->opt.momentum = (float)lfm_opt_num(L, t, fn, "momentum", 0, 0, 1);
 	c->opt.weight_decay = (float)lfm_opt_num(L, t, fn, "weight_decay", 0,
 	    0, 1e3);
-	lua_pop(L, 1);
+	if (!lua_isnil(L, t) && lua_getfield(L, t, "lr_schedule") != LUA_TNIL) {
+		lfm_read_lr_schedule(L, -1, "fm.experiment: local_training."
+		    "lr_schedule", c->opt.lr, &x->cfg.lr_sched);
+	}
+	lua_settop(L, t - 1);
 }
 
 /* Reads list field k ("fanouts" or "every") of the hierarchy at t: n
@@ -677,9 +681,8 @@ exp_read_scalars(lua_State *L, lexp *x)
 	c->eval_every = (uint32_t)lfm_opt_int(L, 1, fn, "eval_every", 1, 1,
 	    1000000);
 	x->quiet = lfm_opt_bool(L, 1, fn, "quiet", 0);
-	const char *m = lfm_opt_str(L, 1, fn, "metrics",
-	    lfm_default_metrics(L));
-	x->metrics = m ? strdup(m) : NULL;
+	lfm_read_metrics(L, x);
+	lfm_read_faults(L, x);
 }
 
 /* fm.experiment{ ... } -> Experiment; validates everything up front so
@@ -692,7 +695,7 @@ lfm_experiment(lua_State *L)
 		"aggregator", "seed", "on_round", "threads", "round_timeout",
 		"min_updates", "eval_every", "quiet", "metrics", "deploy",
 		"consensus", "eval_samples", "adversaries", "init", "defence",
-		"root_data", "attack", NULL };
+		"root_data", "attack", "faults", "server_lr_schedule", NULL };
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lfm_check_fields(L, 1, "fm.experiment", fields);
 	lexp *x = lua_newuserdatauv(L, sizeof *x, 0);
@@ -717,6 +720,9 @@ lfm_experiment(lua_State *L)
 		x->cfg.agg_params = x->agg.params;
 		exp_read_defence(L, x);
 		exp_read_attack(L, x);
+		lfm_read_server_lr(L, x);
+	} else {
+		lfm_refuse_p2p_rounds(L, x);
 	}
 	lfm_read_deploy(L, x);
 	if (lua_getfield(L, 1, "on_round") != LUA_TNIL) {
@@ -755,10 +761,12 @@ push_row(lua_State *L, const fmi_round_metrics *m)
 	lfm_set_int(L, "clients", m->sampled);
 	lfm_set_int(L, "updates", m->updates);
 	lfm_set_int(L, "dropped", m->dropped);
+	lfm_set_int(L, "stragglers", m->stragglers);
 	for (uint32_t i = 0; i < m->nextra; i++) {
 		lua_pushnumber(L, m->extra[i].value);
 		lua_setfield(L, -2, m->extra[i].name);
 	}
+	lfm_push_participants(L, m);
 }
 
 static void
@@ -853,6 +861,8 @@ exp_on_round(void *ud, const fmi_round_metrics *m)
 	}
 	lua_rawgeti(L, LUA_REGISTRYINDEX, x->rows);
 	push_row(L, m);
+	/* the clients' local learning rate (peer-to-peer: constant) */
+	lfm_set_num(L, "lr", x->graph != NULL ? x->cfg.local.opt.lr : m->lr);
 	if (x->mf != NULL) {
 		lfm_write_row_json(L, x->mf, lua_gettop(L));
 		fflush(x->mf);

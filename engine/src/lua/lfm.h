@@ -126,6 +126,17 @@ struct fmi_graph *lfm_to_graph(lua_State *L, int idx);
 int lfm_experiment(lua_State *L);      /* fm.experiment{...} */
 void lfm_register_experiment(lua_State *L);
 
+/* lrounds.c: metrics = { clients = true }, faults, learning-rate
+ * schedules (fields of fm.experiment's table at index 1), and the rows'
+ * per-client list */
+void lfm_read_metrics(lua_State *L, lexp *x);
+void lfm_read_faults(lua_State *L, lexp *x);
+void lfm_read_lr_schedule(lua_State *L, int t, const char *fn, double base,
+    fmi_lr_schedule *out);
+void lfm_read_server_lr(lua_State *L, lexp *x);
+void lfm_refuse_p2p_rounds(lua_State *L, const lexp *x);
+void lfm_push_participants(lua_State *L, const fmi_round_metrics *m);
+
 /* lresult.c: metrics rows as CSV / JSON Lines */
 #include <stdio.h>
 /* Writes the row table at index row as one JSON object line. */

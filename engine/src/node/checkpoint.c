@@ -40,6 +40,21 @@ write_all(int fd, const void *buf, size_t n)
 	return 0;
 }
 
+/* The rounds without their per-client detail (a pointer; not saved). */
+static int
+write_rounds(int fd, const fmi_round_metrics *rounds, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		fmi_round_metrics m = rounds[i];
+		m.clients = NULL;
+		m.nclients = 0;
+		if (write_all(fd, &m, sizeof m)) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void
 fsync_dir(const char *path)
 {
@@ -66,7 +81,7 @@ fmi_checkpoint_write(const char *path, uint64_t seed, const float *params,
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	int bad = fd < 0 || write_all(fd, &h, sizeof h) ||
 	    write_all(fd, params, nparams * sizeof *params) ||
-	    write_all(fd, rounds, nrounds * sizeof *rounds) || fsync(fd) != 0;
+	    write_rounds(fd, rounds, nrounds) || fsync(fd) != 0;
 	if (fd >= 0 && close(fd) != 0) {
 		bad = 1;
 	}
@@ -115,7 +130,7 @@ fmi_checkpoint_read(const char *path, uint64_t seed, float *params,
     uint32_t *nrounds, fm_error *err)
 {
 	FILE *f = fopen(path, "rb");
-	ckpt_header h;
+	ckpt_header h = { 0, 0, 0, 0, 0, 0, 0, 0 };
 	if (f == NULL) {
 		return fm_error_set(err, errno == ENOENT ? FM_ENOENT : FM_EIO,
 		    "cannot read checkpoint %s: %s", path, strerror(errno));
@@ -132,6 +147,10 @@ fmi_checkpoint_read(const char *path, uint64_t seed, float *params,
 		    (unsigned long long)nparams, h.nrounds);
 	}
 	fclose(f);
+	for (uint32_t i = 0; i < h.nrounds && i < max_rounds; i++) {
+		rounds[i].clients = NULL; /* never saved */
+		rounds[i].nclients = 0;
+	}
 	if (rv == FM_OK) {
 		*nrounds = h.nrounds;
 	}

@@ -23,6 +23,11 @@ typedef struct cli_task {
 	fmi_rmsg req;
 	fmi_agg *inst;
 	const char *state_comp; /* holds this component's client state */
+	/* a simulated straggler: its update (or its failure) leaves only
+	 * once the server said the round ended */
+	int late, failed;
+	fmi_msg late_msg;
+	fmi_payload *late_data;
 } cli_task;
 
 struct cli_host {
@@ -45,6 +50,10 @@ struct cli_host {
 	fmi_rmsg early[CLI_EARLY_MAX];
 	uint32_t nearly;
 	fmi_store *store, *own_store; /* host->client_state */
+	/* simulated faults: the plan of round fround, by sampled slot */
+	uint32_t fround;
+	uint32_t *fpicked;
+	uint8_t *fplan;
 };
 
 /* seq counts per client node (from the round), not per host, so messages
@@ -68,9 +77,51 @@ static void
 cli_send_failed(cli_host *h, cli_task *task)
 {
 	fmi_msg u;
+	if (task->late) { /* a straggler fails late too */
+		task->failed = 1;
+		return;
+	}
 	cli_msg(h, &u, FMI_MSG_UPDATE, task->round, task->client, &task->seq);
 	u.n = 0;
 	(void)fmi_tran_send(h->t, NULL, &u, NULL);
+}
+
+/* The simulated fault of client (node id) in round: the server's plan,
+ * worked out the same way here (cached per round). */
+static int
+cli_fault(cli_host *h, uint32_t round, int32_t client)
+{
+	const fmi_fed_cfg *cfg = h->cfg;
+	uint32_t k = cfg->clients_per_round, c = (uint32_t)client - 1;
+	if (!fmi_faults_on(cfg)) {
+		return FMI_FAULT_NONE;
+	}
+	if (h->fpicked == NULL) {
+		h->fpicked = malloc(k * sizeof *h->fpicked);
+		h->fplan = malloc(k);
+		h->fround = 0;
+	}
+	if (h->fpicked == NULL || h->fplan == NULL) {
+		return FMI_FAULT_NONE; /* out of memory: no simulated faults */
+	}
+	if (h->fround != round) {
+		if (fmi_fed_sample(cfg, round, h->fpicked) != FM_OK ||
+		    fmi_fault_plan(cfg, round, k, h->fplan) != FM_OK) {
+			h->fround = 0;
+			return FMI_FAULT_NONE;
+		}
+		h->fround = round;
+	}
+	uint32_t lo = 0, hi = k; /* fpicked is ascending */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (h->fpicked[mid] < c) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return lo < k && h->fpicked[lo] == c ? h->fplan[lo] : FMI_FAULT_NONE;
 }
 
 static cli_task *
@@ -166,6 +217,7 @@ cli_task_free(cli_host *h, cli_task *task)
 	fmi_timers_drop(&h->timers, task->inst);
 	fmi_agg_close(task->inst);
 	fmi_rmsg_close(&task->req);
+	fmi_payload_unref(task->late_data);
 	free(task);
 }
 
@@ -241,6 +293,7 @@ cli_grow(cli_host *h)
 }
 
 static void cli_deliver_early(cli_host *h, cli_task *task);
+static void cli_send_late(cli_host *h, uint32_t round);
 
 static void
 cli_on_train(cli_host *h, fmi_rmsg *r)
@@ -250,6 +303,13 @@ cli_on_train(cli_host *h, fmi_rmsg *r)
 	if (cli_check_train(h, r, &e) != FM_OK) {
 		fm_log(FM_LOG_WARN, "FM-TRAIN", "dropped train request: %s",
 		    e.msg);
+		fmi_rmsg_close(r);
+		return;
+	}
+	int fault = cli_fault(h, r->m.round, r->m.to);
+	if (fault == FMI_FAULT_DROPOUT) { /* simulated: it never answers */
+		fm_log(FM_LOG_DEBUG, "FM-FAULT", "client %d: simulated dropout "
+		    "in round %u", r->m.to, r->m.round);
 		fmi_rmsg_close(r);
 		return;
 	}
@@ -269,6 +329,7 @@ cli_on_train(cli_host *h, fmi_rmsg *r)
 	task->h = h;
 	task->client = r->m.to;
 	task->round = r->m.round;
+	task->late = fault == FMI_FAULT_STRAGGLER;
 	task->req = *r;
 	r->has_payload = 0;
 	h->tasks[h->ntasks++] = task;
@@ -336,6 +397,7 @@ cli_dispatch(cli_host *h, fmi_rmsg *r)
 		cli_on_plugin(h, r);
 		return;
 	case FMI_MSG_ROUND_END:
+		cli_send_late(h, r->m.round);
 		cli_end_round(h, r->m.round);
 		break;
 	case FMI_MSG_SHUTDOWN:
@@ -536,9 +598,42 @@ cli_train(cli_host *h, cli_task *task)
 	u.loss = st.loss;
 	u.steps = st.steps;
 	u.n = h->dim;
+	if (task->late) { /* held until the round ends */
+		task->late_msg = u;
+		task->late_data = d;
+		return FM_OK;
+	}
 	rv = fmi_tran_send(h->t, NULL, &u, d);
 	fmi_payload_unref(d);
 	return rv;
+}
+
+/* The round ended at the server: simulated stragglers of rounds <= round
+ * answer now (training first if they had not got to it). */
+static void
+cli_send_late(cli_host *h, uint32_t round)
+{
+	for (uint32_t i = 0; i < h->ntasks; i++) {
+		cli_task *task = h->tasks[i];
+		if (!task->late || task->round > round) {
+			continue;
+		}
+		if (!task->trained) {
+			task->trained = 1;
+			if (cli_train(h, task) != FM_OK) {
+				task->failed = 1;
+			}
+		}
+		task->late = 0;
+		if (task->late_data != NULL && !task->failed) {
+			(void)fmi_tran_send(h->t, NULL, &task->late_msg,
+			    task->late_data);
+		} else {
+			cli_send_failed(h, task);
+		}
+		fmi_payload_unref(task->late_data);
+		task->late_data = NULL;
+	}
 }
 
 static cli_task *
@@ -646,6 +741,8 @@ fmi_client_host_run(const fmi_fed_cfg *cfg, fmi_tran *t, const char *name,
 		    fm_strerror(rv));
 	}
 	cli_end_round(&h, UINT32_MAX);
+	free(h.fpicked);
+	free(h.fplan);
 	fmi_store_free(h.own_store);
 	fmi_atk_close(h.atk);
 	free(h.tasks);

@@ -41,6 +41,31 @@ typedef struct fmi_metric_kv {
 	double value;
 } fmi_metric_kv;
 
+/* What became of a sampled client's round (fmi_client_detail.status). */
+enum fmi_client_status {
+	FMI_CLIENT_KEPT = 1,     /* its update was aggregated (with a defence:
+	                          * the defence passed it on) */
+	FMI_CLIENT_REJECTED = 2, /* the defence left it out */
+	FMI_CLIENT_DROPPED = 3,  /* no usable update by the deadline (silent,
+	                          * training failed, broken update) */
+	FMI_CLIENT_STRAGGLER = 4, /* its update came after the deadline */
+	FMI_CLIENT_UNUSED = 5    /* on time, but not aggregated: the round
+	                          * missed its quorum, or the aggregator or the
+	                          * defence failed on it */
+};
+
+/* One sampled client of a round (fmi_fed_cfg.client_detail). */
+typedef struct fmi_client_detail {
+	uint32_t client;   /* node id: partition index + 1 */
+	uint32_t status;   /* enum fmi_client_status */
+	uint64_t examples; /* what its update said; 0 without an update */
+	double loss;       /* its mean local training loss; NAN without */
+	double norm;       /* L2 norm of its update as the server got it
+	                    * (after a model-poisoning attack, before any
+	                    * defence); NAN without an update */
+	int adversary;     /* an adversary of the experiment's attack */
+} fmi_client_detail;
+
 typedef struct fmi_round_metrics {
 	uint32_t round;
 	double accuracy, loss; /* global model on the test set */
@@ -53,7 +78,51 @@ typedef struct fmi_round_metrics {
 	                 * the defence or aggregator failed) */
 	uint32_t nextra;
 	fmi_metric_kv extra[FMI_MAX_EXTRA_METRICS];
+	uint32_t stragglers; /* updates that came after the deadline (not in
+	                      * dropped: sampled = updates + dropped +
+	                      * stragglers) */
+	double lr;           /* the clients' local learning rate this round */
+	/* with fmi_fed_cfg.client_detail: one entry per sampled client, in
+	 * sampled (ascending id) order; malloc'ed, freed with the result.
+	 * NULL otherwise (and in checkpoints: not saved). */
+	fmi_client_detail *clients;
+	uint32_t nclients;
 } fmi_round_metrics;
+
+/* A learning-rate schedule: the round's learning rate is the base one
+ * times fmi_lr_factor(). Rounds are 1-based; round 1 has factor 1. */
+enum fmi_lr_kind {
+	FMI_LR_NONE = 0,     /* factor 1 */
+	FMI_LR_CONSTANT = 1, /* factor 1 */
+	FMI_LR_STEP = 2,     /* gamma^floor((r - 1) / every) */
+	FMI_LR_EXP = 3,      /* gamma^(r - 1) */
+	FMI_LR_COSINE = 4    /* floor + (1 - floor) (1 + cos(pi t / rounds))
+	                      * / 2, t = min(r - 1, rounds) */
+};
+typedef struct fmi_lr_schedule {
+	uint32_t kind;   /* enum fmi_lr_kind */
+	uint32_t every;  /* step: rounds between two decays (>= 1) */
+	uint32_t rounds; /* cosine: rounds from the base to the floor (>= 1) */
+	double gamma;    /* step, exponential: decay factor in (0, 1] */
+	double floor;    /* cosine: the final factor in [0, 1] */
+} fmi_lr_schedule;
+
+/* The factor of round r (>= 1); 1 for a NULL or empty schedule. */
+double fmi_lr_factor(const fmi_lr_schedule *s, uint32_t round);
+/* Checks a schedule's parameters; err names the bad one. */
+int fmi_lr_check(const fmi_lr_schedule *s, fm_error *err);
+
+/* Simulated client faults: each round, round(dropout * k) of the k
+ * sampled clients never answer and round(straggler * k) others answer
+ * only after the round closed; which ones is a seeded choice among the
+ * sampled clients (fmi_fault_plan). */
+typedef struct fmi_faults {
+	double dropout, straggler; /* fractions in [0, 1], sum <= 1 */
+	uint64_t seed;
+} fmi_faults;
+
+enum fmi_fault { FMI_FAULT_NONE = 0, FMI_FAULT_DROPOUT = 1,
+	FMI_FAULT_STRAGGLER = 2 };
 
 /* One level of aggregators in a hierarchical federation (top-down: level
  * 0 is the root, the last level the edges, whose children are clients). */
@@ -114,6 +183,12 @@ typedef struct fmi_fed_cfg {
 	 * run with FM_ESCRIPT (e.g. an error raised in a Lua callback). */
 	int (*on_round)(void *ud, const fmi_round_metrics *m);
 	void *ud;
+	/* appended for issue 9 */
+	int client_detail;          /* fill fmi_round_metrics.clients */
+	fmi_faults faults;          /* all zero: no simulated faults */
+	fmi_lr_schedule lr_sched;   /* local learning rate (local.opt.lr) */
+	fmi_lr_schedule server_lr_sched; /* scales the aggregators' lr
+	                                  * (fm_round.lr_scale) */
 } fmi_fed_cfg;
 
 typedef struct fmi_fed_result {
@@ -135,6 +210,21 @@ uint32_t fmi_fed_levels(const fmi_fed_cfg *cfg);
 uint32_t fmi_fed_fanout(const fmi_fed_cfg *cfg, uint32_t l);
 const fmi_component *fmi_fed_level_agg(const fmi_fed_cfg *cfg, uint32_t l,
     const fm_value **params);
+
+/* The clients round r samples (cfg->clients_per_round of them,
+ * ascending), as the server draws them. */
+int fmi_fed_sample(const fmi_fed_cfg *cfg, uint32_t round, uint32_t *picked);
+/* plan[i] (enum fmi_fault) for the i-th of the k clients sampled in round
+ * r, from cfg->faults. FM_ENOMEM only. */
+int fmi_fault_plan(const fmi_fed_cfg *cfg, uint32_t round, uint32_t k,
+    uint8_t *plan);
+/* Checks cfg's faults and learning-rate schedules (fmi_fed_validate
+ * calls it). */
+int fmi_fed_validate_rounds(const fmi_fed_cfg *cfg, fm_error *err);
+/* True when cfg->faults simulates any. */
+int fmi_faults_on(const fmi_fed_cfg *cfg);
+/* The local learning rate of round r (the float that travels in TRAIN). */
+float fmi_round_lr(const fmi_fed_cfg *cfg, uint32_t round);
 
 /* Runs the whole federation in this process. */
 int fmi_fed_simulate(const fmi_fed_cfg *cfg, fmi_fed_result *res,

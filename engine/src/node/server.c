@@ -25,7 +25,13 @@ typedef struct srv_slot {
 	uint32_t client; /* partition index; node id is client + 1 */
 	uint32_t host;
 	uint32_t edge;   /* its edge aggregator (index into nodes) */
-	int state;       /* 0 waiting, 1 arrived, 2 fed, 3 unreachable */
+	int state;       /* 0 waiting, 1 arrived, 2 fed, 3 unreachable,
+	                  * 4 came late (after the round closed) */
+	int awaited;     /* counted in fmi_server.waiting */
+	uint8_t fault;   /* simulated: enum fmi_fault */
+	uint8_t status;  /* enum fmi_client_status, 0 until known */
+	uint64_t ne;     /* its update's examples, loss and norm */
+	double loss, norm;
 	fmi_rmsg msg;
 } srv_slot;
 
@@ -108,6 +114,16 @@ typedef struct fmi_server {
 	uint32_t fed;        /* rows an aggregator took, this round */
 	uint32_t aggregated, ran;
 	char why[320];
+	/* issue 9: the round's learning rates, simulated faults, and what
+	 * the defences decided */
+	float lr;           /* local, sent in TRAIN */
+	double lr_scale;    /* of the aggregators' lr (fm_round.lr_scale) */
+	uint8_t *plan;      /* [clients_per_round] fault plan, or NULL */
+	uint32_t late_expect; /* planned stragglers not heard from yet */
+	int closed;         /* past the deadline: updates come late */
+	double deadline;
+	int def_ran, def_combined;
+	uint32_t def_rej, def_rej_adv; /* rows rejected; adversaries among */
 } fmi_server;
 
 /* Remembers the first reason a round did not aggregate. */
@@ -511,8 +527,12 @@ srv_open(fmi_server *s, fm_error *err)
 	s->load = calloc(s->hosts->n, sizeof *s->load);
 	s->jobs = calloc(cfg->clients_per_round, sizeof *s->jobs);
 	s->heard = calloc(s->hosts->n, sizeof *s->heard);
+	if (fmi_faults_on(cfg)) {
+		s->plan = malloc(cfg->clients_per_round);
+	}
 	if (!s->scratch || !s->slots || !s->order || !s->ids ||
 	    !s->load || !s->jobs || !s->heard ||
+	    (fmi_faults_on(cfg) && s->plan == NULL) ||
 	    fmi_trainer_new(&s->eval, &cfg->arch, 1024) != FM_OK) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory for a model "
 		    "of %zu parameters", s->dim);
@@ -573,6 +593,7 @@ srv_close(fmi_server *s)
 	fmi_atk_close(s->atk);
 	free(s->radv);
 	fmi_dataset_unref(s->asr);
+	free(s->plan);
 }
 
 static int
@@ -706,17 +727,16 @@ srv_check_sampling(const fmi_fed_cfg *cfg, fm_error *err)
 
 /* Samples clients_per_round distinct clients, ascending: uniformly, or
  * (adv_fixed) adv_per_round adversaries and the rest honest clients. */
-static int
-srv_sample(fmi_server *s, uint32_t *picked)
+int
+fmi_fed_sample(const fmi_fed_cfg *cfg, uint32_t round, uint32_t *picked)
 {
-	const fmi_fed_cfg *cfg = s->cfg;
 	uint32_t n = cfg->part->nclients, k = cfg->clients_per_round;
 	uint32_t *all = malloc(n * sizeof *all);
 	fm_rng r;
 	if (all == NULL) {
 		return FM_ENOMEM;
 	}
-	fmi_rng_seed(&r, cfg->seed, 0x73616d706c65ULL ^ s->round);
+	fmi_rng_seed(&r, cfg->seed, 0x73616d706c65ULL ^ round);
 	if (cfg->adv_fixed) {
 		/* adversaries in all[0, na), honest clients after them */
 		uint32_t na = 0, ka = cfg->adv_per_round;
@@ -738,14 +758,33 @@ srv_sample(fmi_server *s, uint32_t *picked)
 	memcpy(picked, all, k * sizeof *picked);
 	free(all);
 	qsort(picked, k, sizeof *picked, cmp_u32);
-	if (cfg->adversarial != NULL) {
+	return FM_OK;
+}
+
+static int
+srv_sample(fmi_server *s, uint32_t *picked)
+{
+	const fmi_fed_cfg *cfg = s->cfg;
+	uint32_t k = cfg->clients_per_round;
+	int rv = fmi_fed_sample(cfg, s->round, picked);
+	if (rv == FM_OK && cfg->adversarial != NULL) {
 		uint32_t nadv = 0;
 		for (uint32_t i = 0; i < k; i++) {
 			nadv += cfg->adversarial[picked[i]] != 0;
 		}
 		srv_metric(s, "adversaries", nadv);
 	}
-	return FM_OK;
+	return rv;
+}
+
+/* Slot i no longer counts towards the clients the round waits for. */
+static void
+srv_unwait(fmi_server *s, srv_slot *slot)
+{
+	if (slot->awaited) {
+		slot->awaited = 0;
+		s->waiting--;
+	}
 }
 
 static int
@@ -822,7 +861,7 @@ srv_broadcast(fmi_server *s)
 		srv_msg(s, &m, FMI_MSG_TRAIN, (int32_t)c + 1);
 		m.epochs = lc->epochs;
 		m.batch = lc->batch;
-		m.lr = lc->opt.lr;
+		m.lr = s->lr;
 		m.momentum = lc->opt.momentum;
 		m.weight_decay = lc->opt.weight_decay;
 		m.seed = fmi_task_seed(s->cfg->seed, s->round, c);
@@ -835,7 +874,7 @@ srv_broadcast(fmi_server *s)
 			    "its host %s has been silent for %.1f s", s->round,
 			    c + 1, s->hosts->names[h], quiet);
 			s->slots[i].state = 3;
-			s->waiting--;
+			srv_unwait(s, &s->slots[i]);
 			srv_flush_held(s, (int32_t)c + 1, NULL);
 			continue;
 		}
@@ -847,7 +886,7 @@ srv_broadcast(fmi_server *s)
 			    "its host %s is not connected", s->round, c + 1,
 			    s->hosts->names[s->slots[i].host]);
 			s->slots[i].state = 3;
-			s->waiting--;
+			srv_unwait(s, &s->slots[i]);
 			rv = FM_OK;
 		}
 	}
@@ -866,7 +905,8 @@ srv_begin_edges(fmi_server *s)
 		srv_agg *n = &s->nodes[i];
 		if (n->nsampled > 0) {
 			fm_round r = { s->round, n->nsampled, s->ids + n->slot0,
-				n->model, s->dim, s->fan[s->levels - 1] };
+				n->model, s->dim, s->fan[s->levels - 1],
+				s->lr_scale };
 			rv = n->agg->ops->a_begin(n->agg->h.state, &r);
 		}
 	}
@@ -892,8 +932,22 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 		s->nodes[i].rne = 0;
 		s->nodes[i].rloss = 0;
 	}
+	if (s->plan != NULL &&
+	    fmi_fault_plan(s->cfg, s->round, s->nslots, s->plan) != FM_OK) {
+		return FM_ENOMEM;
+	}
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		memset(&s->slots[i], 0, sizeof s->slots[i]);
+		s->slots[i].loss = s->slots[i].norm = NAN;
+		s->slots[i].awaited = 1;
+		if (s->plan != NULL && s->plan[i] != FMI_FAULT_NONE) {
+			/* Simulated faults: the deadline comes as soon as the
+			 * other clients answered (no clock time is spent
+			 * waiting), the client hosts play the faults. */
+			s->slots[i].fault = s->plan[i];
+			s->slots[i].awaited = 0;
+			s->waiting--;
+		}
 		s->slots[i].client = picked[i];
 		s->slots[i].edge = srv_edge_of(s, picked[i]);
 		s->order[picked[i]] = i + 1;
@@ -920,6 +974,38 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 }
 
 /* ---- collecting updates ------------------------------------------------- */
+
+/* L2 norm of x[n], summed in double in a fixed order. */
+static double
+srv_norm(const float *x, size_t n)
+{
+	double sq = 0;
+	for (size_t i = 0; i < n; i++) {
+		sq += (double)x[i] * (double)x[i];
+	}
+	return sqrt(sq);
+}
+
+/* The slot of node id `client` in this round, or NULL. */
+static srv_slot *
+srv_slot_of(fmi_server *s, int32_t client)
+{
+	if (client < 1 || (uint32_t)client > s->cfg->part->nclients ||
+	    s->order[client - 1] == 0) {
+		return NULL;
+	}
+	return &s->slots[s->order[client - 1] - 1];
+}
+
+/* Sets the status of a slot (by node id), if it is of this round. */
+static void
+srv_set_status(fmi_server *s, int32_t client, uint8_t status)
+{
+	srv_slot *slot = srv_slot_of(s, client);
+	if (slot != NULL) {
+		slot->status = status;
+	}
+}
 
 /* With a defence, an update waits as a row until the round closes. */
 static int
@@ -949,8 +1035,14 @@ srv_accept(fmi_server *s, srv_slot *slot)
 	fm_update u = { m->from, m->round, delta, s->dim, m->num_examples,
 		m->loss, m->steps };
 	srv_agg *n = &s->nodes[slot->edge];
+	slot->ne = m->num_examples;
+	slot->loss = m->loss;
+	if (s->cfg->client_detail) {
+		slot->norm = srv_norm(delta, s->dim);
+	}
 	int rv = s->dmat != NULL ? srv_hold(s, n, &u, data) :
 	    n->agg->ops->a_accept(n->agg->h.state, &u);
+	slot->status = rv == FM_OK ? FMI_CLIENT_KEPT : FMI_CLIENT_UNUSED;
 	if (rv == FM_OK) {
 		s->ne_sum += m->num_examples;
 		s->loss_sum += m->loss * (double)m->num_examples;
@@ -980,7 +1072,13 @@ srv_flush(fmi_server *s, int final)
 			break;
 		} else if (slot->state == 0 || slot->state == 3) {
 			s->m->dropped++;
-			if (slot->state == 0) {
+			slot->status = FMI_CLIENT_DROPPED;
+			if (slot->state == 0 && slot->fault != FMI_FAULT_NONE) {
+				fm_log(FM_LOG_DEBUG, "FM-DROPOUT", "round %u: client "
+				    "%u: simulated %s", s->round, slot->client + 1,
+				    slot->fault == FMI_FAULT_DROPOUT ? "dropout"
+				                                     : "straggler");
+			} else if (slot->state == 0) {
 				fm_log(FM_LOG_WARN, "FM-DROPOUT", "round %u: client "
 				    "%u sent no update before the deadline",
 				    s->round, slot->client + 1);
@@ -1045,6 +1143,40 @@ srv_reject(fmi_server *s, fmi_rmsg *r, int tensor, char *why, size_t n)
 	return NULL;
 }
 
+/* An update (or a failed client's word) after the round closed: a
+ * straggler's, counted and dropped. (The slot was counted as dropped at
+ * the deadline.) */
+static void
+srv_on_late(fmi_server *s, srv_slot *slot, fmi_rmsg *r, int failed)
+{
+	if (slot->fault == FMI_FAULT_STRAGGLER && s->late_expect > 0) {
+		s->late_expect--;
+	}
+	if (failed) {
+		slot->state = 3;
+		fmi_rmsg_close(r);
+		return;
+	}
+	const float *delta = fmi_rmsg_data(r);
+	if (((uintptr_t)delta & (sizeof(float) - 1)) != 0) {
+		memcpy(s->scratch, delta, s->dim * sizeof(float));
+		delta = s->scratch;
+	}
+	slot->state = 4;
+	slot->status = FMI_CLIENT_STRAGGLER;
+	slot->ne = r->m.num_examples;
+	slot->loss = r->m.loss;
+	if (s->cfg->client_detail) {
+		slot->norm = srv_norm(delta, s->dim);
+	}
+	s->m->dropped--;
+	s->m->stragglers++;
+	fm_log(slot->fault != FMI_FAULT_NONE ? FM_LOG_DEBUG : FM_LOG_WARN,
+	    "FM-STRAGGLER", "round %u: the update of client %d came after the "
+	    "deadline; dropped", s->round, r->m.from);
+	fmi_rmsg_close(r);
+}
+
 static void
 srv_on_update(fmi_server *s, fmi_rmsg *r)
 {
@@ -1070,19 +1202,23 @@ srv_on_update(fmi_server *s, fmi_rmsg *r)
 		return;
 	}
 	srv_slot *slot = &s->slots[s->order[r->m.from - 1] - 1];
+	if (s->closed) {
+		srv_on_late(s, slot, r, failed);
+		return;
+	}
 	if (failed) {
 		fm_log(FM_LOG_WARN, "FM-DROPOUT", "round %u: client %d has no "
 		    "usable update (its training failed)", s->round, r->m.from);
 		fmi_rmsg_close(r);
 		slot->state = 3;
-		s->waiting--;
+		srv_unwait(s, slot);
 		srv_flush(s, 0);
 		return;
 	}
 	slot->msg = *r; /* takes the payload */
 	r->has_payload = 0;
 	slot->state = 1;
-	s->waiting--;
+	srv_unwait(s, slot);
 	srv_flush(s, 0);
 }
 
@@ -1109,7 +1245,7 @@ srv_on_plugin(fmi_server *s, fmi_rmsg *r)
 		fm_log(FM_LOG_WARN, "FM-SENDER", "dropped message for plugin "
 		    "'%s' from node %d through '%s': %s", r->m.plugin,
 		    r->m.from, r->peer, why);
-	} else if (a == NULL ||
+	} else if (a == NULL || s->closed ||
 	    strcmp(r->m.plugin, a->h.comp->desc->name) != 0 ||
 	    a->ops->a_on_message == NULL || r->m.round != s->round) {
 		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "dropped message for "
@@ -1154,6 +1290,7 @@ srv_collect(fmi_server *s)
 	                                        : 3600 * 1000;
 	double deadline = fmi_now() + tmo / 1000.0;
 
+	s->deadline = deadline;
 	while (s->waiting > 0) {
 		double left = deadline - fmi_now();
 		if (left <= 0) {
@@ -1171,6 +1308,41 @@ srv_collect(fmi_server *s)
 
 /* ---- finishing a round -------------------------------------------------- */
 
+/* After the round closed: the updates that come late (stragglers). With
+ * simulated stragglers, waits for their hosts to answer (they do once
+ * they hear the round ended, up to the round's deadline); then takes
+ * what is already queued, without waiting. */
+static void
+srv_collect_late(fmi_server *s)
+{
+	fmi_rmsg r;
+	s->closed = 1;
+	s->late_expect = 0; /* planned stragglers that were sent their task */
+	for (uint32_t i = 0; i < s->nslots; i++) {
+		s->late_expect += s->slots[i].fault == FMI_FAULT_STRAGGLER &&
+		    s->slots[i].state == 0;
+	}
+	while (s->late_expect > 0) {
+		double left = s->deadline - fmi_now();
+		if (left <= 0) {
+			break;
+		}
+		if (fmi_tran_recv(s->t, &r, (int)(left * 1000) + 1, NULL) ==
+		    FM_OK) {
+			srv_dispatch(s, &r);
+		}
+	}
+	for (;;) {
+		int rv = fmi_tran_recv(s->t, &r, 0, NULL);
+		if (rv == FM_OK) {
+			srv_dispatch(s, &r);
+		} else if (rv != FM_EPROTO && rv != FM_EVERSION) {
+			break; /* nothing more queued */
+		}
+	}
+	s->closed = 0;
+}
+
 static void
 srv_end_round(fmi_server *s)
 {
@@ -1182,6 +1354,7 @@ srv_end_round(fmi_server *s)
 		(void)fmi_tran_send(s->t, s->hosts->names[s->slots[i].host], &m,
 		    NULL);
 	}
+	srv_collect_late(s);
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		fmi_rmsg_close(&s->slots[i].msg);
 		s->order[s->slots[i].client] = 0;
@@ -1267,8 +1440,10 @@ srv_server_delta(fmi_server *s, const srv_agg *n)
 	memcpy(w, n->model, s->dim * sizeof(float));
 	fmi_rng_seed(&rng, fmi_task_seed(cfg->seed, s->round, 0), 0x726f6f74);
 	fmi_trainer_reset_optimizer(s->eval);
+	fmi_local_cfg lc = cfg->local;
+	lc.opt.lr = s->lr; /* this round's, as the clients got it */
 	if (fmi_train_local(s->eval, cfg->root_data, s->root_idx,
-	        cfg->root_data->n, &cfg->local, &rng, &st) != FM_OK) {
+	        cfg->root_data->n, &lc, &rng, &st) != FM_OK) {
 		fm_log(FM_LOG_ERR, "FM-DEFENCE", "round %u: training on the "
 		    "server's root data failed", s->round);
 		return NULL;
@@ -1288,6 +1463,7 @@ srv_accept_rows(fmi_server *s, srv_agg *n, const fm_update *u, uint32_t k)
 	for (uint32_t i = 0; i < k; i++) {
 		s->fed += rv == FM_OK && s->kstatus[i] == FM_OK;
 		if (s->kstatus[i] != FM_OK) {
+			srv_set_status(s, u[i].client, FMI_CLIENT_UNUSED);
 			fm_log(FM_LOG_WARN, "FM-AGG", "aggregator %s refused the "
 			    "update of client %d: %s",
 			    n->agg->h.comp->desc->name, u[i].client,
@@ -1298,6 +1474,37 @@ srv_accept_rows(fmi_server *s, srv_agg *n, const fm_update *u, uint32_t k)
 		fm_log(FM_LOG_WARN, "FM-AGG", "round %u: aggregator %s failed on "
 		    "the round's updates: %s", s->round,
 		    n->agg->h.comp->desc->name, fm_strerror(rv));
+	}
+}
+
+/* Which rows a defence kept and rejected. A defence that returns one
+ * combined update (keep = { 0 } weighted by other than row 0's own
+ * examples: median, trimmed mean, geometric median, centered clipping,
+ * FLTrust) kept them all, in that combination; it rejects no update by
+ * name, so the round has no detection precision or recall. */
+static void
+srv_defence_status(fmi_server *s, const fm_defence_round *r)
+{
+	int combined = r->n > 1 && r->nkeep == 1 && r->keep[0] == 0 &&
+	    r->keep_examples[0] != r->updates[0].num_examples;
+	const uint8_t *adv = s->cfg->attack != NULL ? s->cfg->adversarial
+	                                           : NULL;
+	s->def_ran = 1;
+	s->def_combined |= combined;
+	for (uint32_t k = 0; k < r->n; k++) {
+		srv_set_status(s, r->updates[k].client,
+		    combined ? FMI_CLIENT_KEPT : FMI_CLIENT_REJECTED);
+	}
+	for (uint32_t k = 0; !combined && k < r->nkeep; k++) {
+		srv_set_status(s, r->updates[r->keep[k]].client,
+		    FMI_CLIENT_KEPT);
+	}
+	for (uint32_t k = 0; !combined && k < r->n; k++) {
+		srv_slot *slot = srv_slot_of(s, r->updates[k].client);
+		if (slot != NULL && slot->status == FMI_CLIENT_REJECTED) {
+			s->def_rej++;
+			s->def_rej_adv += adv != NULL && adv[slot->client];
+		}
 	}
 }
 
@@ -1323,8 +1530,12 @@ srv_defend(fmi_server *s, uint32_t i)
 		    n->def->h.comp->desc->name, why[0] ? why : fm_strerror(rv));
 		srv_why(s, "defence '%s' failed: %s", n->def->h.comp->desc->name,
 		    why[0] ? why : fm_strerror(rv));
+		for (uint32_t k = 0; k < r.n; k++) {
+			srv_set_status(s, r.updates[k].client, FMI_CLIENT_UNUSED);
+		}
 		return;
 	}
+	srv_defence_status(s, &r);
 	for (uint32_t k = 0; k < r.nkeep; k++) {
 		s->kept[k] = r.updates[s->keep[k]];
 		s->kept[k].num_examples = s->keep_ne[k];
@@ -1359,6 +1570,14 @@ srv_attack(fmi_server *s, uint32_t i)
 		fm_log(FM_LOG_WARN, "FM-ATTACK", "round %u: attack '%s' failed: "
 		    "%s", s->round, cfg->attack->desc->name, fm_strerror(rv));
 	}
+	for (uint32_t k = 0; cfg->client_detail && nadv > 0 && k < n->nrows;
+	    k++) {
+		srv_slot *slot = srv_slot_of(s, s->dmeta[n->row0 + k].client);
+		if (s->radv[k] && slot != NULL) { /* as the defence sees it */
+			slot->norm = srv_norm(s->dmat + (size_t)(n->row0 + k) *
+			    s->stride, s->dim);
+		}
+	}
 }
 
 /* Without a defence, held rows go to the aggregator as they are. */
@@ -1367,6 +1586,32 @@ srv_feed_rows(fmi_server *s, uint32_t i)
 {
 	srv_agg *n = &s->nodes[i];
 	srv_accept_rows(s, n, s->dmeta + n->row0, n->nrows);
+}
+
+/* With a defence and an attack: how well the defence told the round's
+ * adversaries apart. precision = rejected adversaries / rejected, recall
+ * = rejected adversaries / adversaries sampled; each left out when its
+ * denominator is 0, both when no defence rejected by name. */
+static void
+srv_defence_metrics(fmi_server *s)
+{
+	const fmi_fed_cfg *cfg = s->cfg;
+	uint32_t nadv = 0;
+	if (cfg->defence == NULL || cfg->attack == NULL ||
+	    cfg->adversarial == NULL || !s->def_ran || s->def_combined) {
+		return;
+	}
+	for (uint32_t i = 0; i < s->nslots; i++) {
+		nadv += cfg->adversarial[s->slots[i].client] != 0;
+	}
+	if (s->def_rej > 0) {
+		srv_metric(s, "defence_precision",
+		    (double)s->def_rej_adv / (double)s->def_rej);
+	}
+	if (nadv > 0) {
+		srv_metric(s, "defence_recall",
+		    (double)s->def_rej_adv / (double)nadv);
+	}
 }
 
 /* Every edge with a sampled client aggregates its updates. */
@@ -1397,9 +1642,19 @@ srv_aggregate(fmi_server *s)
 			/* streamed updates went in as they arrived */
 			s->m->aggregated |= s->dmat != NULL ? s->fed > 0
 			                                    : s->m->updates > 0;
+		} else {
+			/* nothing of this edge's round is used */
+			for (uint32_t k = 0; k < s->nodes[i].nsampled; k++) {
+				srv_slot *slot = &s->slots[s->nodes[i].slot0 + k];
+				if (slot->status == FMI_CLIENT_KEPT ||
+				    slot->status == FMI_CLIENT_REJECTED) {
+					slot->status = FMI_CLIENT_UNUSED;
+				}
+			}
 		}
 	}
 	s->aggregated += s->m->aggregated != 0;
+	srv_defence_metrics(s);
 }
 
 /* ---- the levels above the edges ------------------------------------------ */
@@ -1457,7 +1712,7 @@ srv_aggregate_node(fmi_server *s, uint32_t l, uint32_t j)
 		s->cids[k] = s->nodes[c0 + k].id;
 	}
 	fm_round r = { round, s->fan[l], s->cids, n->model, s->dim,
-		s->fan[l] };
+		s->fan[l], s->lr_scale };
 	int rv = n->agg->ops->a_begin(n->agg->h.state, &r);
 	if (rv != FM_OK) {
 		fm_log(FM_LOG_ERR, "FM-HIER", "round %u: %s: aggregator %s "
@@ -1556,6 +1811,30 @@ srv_evaluate(fmi_server *s, fmi_round_metrics *m)
 	}
 }
 
+/* The round's per-client detail, from its slots. */
+static int
+srv_detail(fmi_server *s, fmi_round_metrics *m)
+{
+	const uint8_t *adv = s->cfg->attack != NULL ? s->cfg->adversarial
+	                                           : NULL;
+	m->clients = malloc(FMI_MAX(s->nslots, 1) * sizeof *m->clients);
+	if (m->clients == NULL) {
+		return FM_ENOMEM;
+	}
+	m->nclients = s->nslots;
+	for (uint32_t i = 0; i < s->nslots; i++) {
+		const srv_slot *slot = &s->slots[i];
+		fmi_client_detail *d = &m->clients[i];
+		d->client = slot->client + 1;
+		d->status = slot->status ? slot->status : FMI_CLIENT_DROPPED;
+		d->examples = slot->ne;
+		d->loss = slot->loss;
+		d->norm = slot->norm;
+		d->adversary = adv != NULL && adv[slot->client] != 0;
+	}
+	return FM_OK;
+}
+
 static int
 srv_round(fmi_server *s, uint32_t *picked, fmi_round_metrics *m)
 {
@@ -1566,6 +1845,12 @@ srv_round(fmi_server *s, uint32_t *picked, fmi_round_metrics *m)
 	memset(m, 0, sizeof *m);
 	m->round = s->round;
 	m->sampled = s->cfg->clients_per_round;
+	s->lr = fmi_round_lr(s->cfg, s->round);
+	s->lr_scale = fmi_lr_factor(&s->cfg->server_lr_sched, s->round);
+	m->lr = s->lr;
+	s->def_ran = s->def_combined = 0;
+	s->def_rej = s->def_rej_adv = 0;
+	s->deadline = fmi_now();
 	s->m = m;
 	int rv = srv_begin_round(s, picked);
 	if (rv == FM_OK) {
@@ -1573,7 +1858,10 @@ srv_round(fmi_server *s, uint32_t *picked, fmi_round_metrics *m)
 		srv_aggregate(s);
 		srv_hier_round(s);
 	}
-	srv_end_round(s);
+	srv_end_round(s); /* and the stragglers */
+	if (rv == FM_OK && s->cfg->client_detail) {
+		rv = srv_detail(s, m);
+	}
 	if (rv != FM_OK) {
 		return rv;
 	}

@@ -166,7 +166,8 @@ fmi_fed_validate(const fmi_fed_cfg *c, fm_error *err)
 		    "clients_per_round (%u)", c->min_updates,
 		    c->clients_per_round);
 	}
-	return validate_hier(c, err);
+	int rv = fmi_fed_validate_rounds(c, err);
+	return rv == FM_OK ? validate_hier(c, err) : rv;
 }
 
 static uint32_t
@@ -263,6 +264,9 @@ void
 fmi_fed_result_free(fmi_fed_result *res)
 {
 	if (res != NULL) {
+		for (uint32_t i = 0; res->rounds != NULL && i < res->nrounds; i++) {
+			free(res->rounds[i].clients);
+		}
 		free(res->rounds);
 		free(res->params);
 		memset(res, 0, sizeof *res);

@@ -34,7 +34,7 @@ run_round(fmi_agg *a, float *global, const float (*deltas)[DIM],
 {
 	int32_t ids[8];
 	float buf[DIM];
-	fm_round r = { 1, nup, ids, global, DIM, 0 };
+	fm_round r = { 1, nup, ids, global, DIM, 0, 1.0 };
 	for (uint32_t k = 0; k < nup; k++) {
 		ids[k] = (int32_t)k + 1;
 	}
@@ -140,7 +140,8 @@ test_wrong_dims_refused(void **state)
 	float g[DIM] = { 0 }, d[DIM] = { 1, 1, 1, 1 };
 	int32_t id = 1;
 	fmi_agg *a = open_agg(*state, DIM);
-	fm_round bad = { 1, 1, &id, g, DIM + 1, 0 }, ok = { 1, 1, &id, g, DIM, 0 };
+	fm_round bad = { 1, 1, &id, g, DIM + 1, 0, 1.0 },
+	    ok = { 1, 1, &id, g, DIM, 0, 1.0 };
 	fm_update u = { 1, 1, d, DIM - 1, 1, 0, 0 };
 	FMT_FAIL(a->ops->a_begin(a->h.state, &bad), FM_EINVAL);
 	FMT_PASS(a->ops->a_begin(a->h.state, &ok));
@@ -182,7 +183,7 @@ test_two_threads_same_bits(void **state)
 	fmi_agg *a = NULL;
 	FMT_PASS(fmi_agg_open(&a, f->c, NULL, dim, FM_ROLE_SERVER,
 	    FM_NODE_SERVER, 42, NULL, NULL));
-	fm_round r = { 1, 3, ids, g, dim, 3 };
+	fm_round r = { 1, 3, ids, g, dim, 3, 1.0 };
 	FMT_PASS(a->ops->a_begin(a->h.state, &r));
 	for (int k = 0; k < 3; k++) {
 		fm_update u = { ids[k], 1, d + k * dim, dim, n[k], 0, 0 };
@@ -216,7 +217,7 @@ avg_round(const fixture *f, const float *d, const uint64_t *n,
 		u[k] = (fm_update) { ids[k], 1, d + k * dim, dims[k], n[k], 0,
 			0 };
 	}
-	fm_round r = { 1, nup, ids, g, dim, nup };
+	fm_round r = { 1, nup, ids, g, dim, nup, 1.0 };
 	FMT_PASS(a->ops->a_begin(a->h.state, &r));
 	if (many) {
 		assert_non_null(a->ops->a_accept_many);

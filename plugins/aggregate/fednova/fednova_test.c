@@ -24,7 +24,7 @@ round_of(const fixture *f, float *global, const float (*d)[DIM],
 {
 	fmi_agg *a = NULL;
 	int32_t ids[8];
-	fm_round r = { 1, nup, ids, global, DIM, 0 };
+	fm_round r = { 1, nup, ids, global, DIM, 0, 1.0 };
 	FMT_PASS(fmi_agg_open(&a, f->c, NULL, DIM, FM_ROLE_SERVER,
 	    FM_NODE_SERVER, 1, NULL, NULL));
 	int rv = a->ops->a_begin(a->h.state, &r);
@@ -103,7 +103,7 @@ test_refusals(void **state)
 	    FM_NODE_SERVER, 1, NULL, NULL));
 	float g[DIM] = { 0 }, d[DIM] = { 0 };
 	int32_t id = 1;
-	fm_round r = { 1, 1, &id, g, DIM, 0 };
+	fm_round r = { 1, 1, &id, g, DIM, 0, 1.0 };
 	FMT_PASS(a->ops->a_begin(a->h.state, &r));
 	fm_update u = { 1, 1, d, DIM - 1, 1, 0, 1 };
 	FMT_FAIL(a->ops->a_accept(a->h.state, &u), FM_EINVAL);

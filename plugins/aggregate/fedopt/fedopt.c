@@ -25,6 +25,9 @@
  * is allocated lazily at the first a_begin so client-side instances cost
  * nothing. A round with no weighted update changes neither the global
  * model nor the state.
+ *
+ * A server learning-rate schedule (ABI 1.4, fm_round.lr_scale) makes the
+ * round's lr = lr * lr_scale in every formula above.
  */
 #include <math.h>
 #include <string.h>
@@ -40,6 +43,7 @@ typedef struct fedopt {
 	int algo;
 	size_t dim;
 	double lr, momentum, beta1, beta2, tau;
+	double scale; /* this round's server lr schedule factor (ABI 1.4) */
 	float *acc;     /* [dim] sum_k n_k delta_k of this round */
 	double *m, *v;  /* [dim] optimizer state; m unused by fedavgm */
 	double weight;  /* sum of num_examples this round */
@@ -149,6 +153,7 @@ fedopt_begin(void *st, const fm_round *r)
 	memset(f->acc, 0, f->dim * sizeof(float));
 	f->weight = 0;
 	f->round = r->round;
+	f->scale = f->host->abi_minor >= 4 ? r->lr_scale : 1.0;
 	return FM_OK;
 }
 
@@ -170,30 +175,30 @@ fedopt_accept_many(void *st, const fm_update *u, uint32_t n, int *status)
 static void
 fedavgm_step(fedopt *f, float *global)
 {
-	double inv = 1.0 / f->weight;
+	double inv = 1.0 / f->weight, lr = f->lr * f->scale;
 	if (!(f->momentum > 0)) {
 		/* global -= lr * (-avg): the same kernel call as fedavg, so
 		 * lr 1 gives fedavg's bits. */
-		f->host->axpy(f->dim, (float)(f->lr * inv), f->acc, global);
+		f->host->axpy(f->dim, (float)(lr * inv), f->acc, global);
 		return;
 	}
 	for (size_t i = 0; i < f->dim; i++) {
 		double pg = -(double)f->acc[i] * inv;
 		f->v[i] = f->started ? f->momentum * f->v[i] + pg : pg;
-		global[i] = (float)((double)global[i] - f->lr * f->v[i]);
+		global[i] = (float)((double)global[i] - lr * f->v[i]);
 	}
 }
 
 static void
 fedopt_step(fedopt *f, float *global)
 {
-	double inv = 1.0 / f->weight, eta = f->lr;
+	double lr = f->lr * f->scale, inv = 1.0 / f->weight, eta = lr;
 	double b1 = f->beta1, b2 = f->beta2;
 	if (f->algo == ALGO_ADAM) {
 		double t1 = (double)f->round + 1.0;
 		double den = 1.0 - pow(b1, t1);
 		if (den > 0) { /* beta1 == 1: no correction */
-			eta = f->lr * sqrt(1.0 - pow(b2, t1)) / den;
+			eta = lr * sqrt(1.0 - pow(b2, t1)) / den;
 		}
 	}
 	for (size_t i = 0; i < f->dim; i++) {

@@ -68,7 +68,7 @@ run_round(fmi_agg *a, uint32_t rnd, float *global, const float (*deltas)[DIM],
 {
 	int32_t ids[8];
 	float buf[DIM];
-	fm_round r = { rnd, nup, ids, global, DIM, 0 };
+	fm_round r = { rnd, nup, ids, global, DIM, 0, 1.0 };
 	for (uint32_t k = 0; k < nup; k++) {
 		ids[k] = (int32_t)k + 1;
 	}
@@ -291,8 +291,8 @@ test_wrong_dims_refused(void **state)
 		float g[DIM] = { 0 }, d[DIM] = { 1, 1, 1 };
 		int32_t id = 1;
 		fmi_agg *a = open_agg(f->c[i], NULL, 0);
-		fm_round bad = { 1, 1, &id, g, DIM + 1, 0 };
-		fm_round ok = { 1, 1, &id, g, DIM, 0 };
+		fm_round bad = { 1, 1, &id, g, DIM + 1, 0, 1.0 };
+		fm_round ok = { 1, 1, &id, g, DIM, 0, 1.0 };
 		fm_update u = { 1, 1, d, DIM - 1, 1, 0, 0 };
 		FMT_FAIL(a->ops->a_begin(a->h.state, &bad), FM_EINVAL);
 		FMT_PASS(a->ops->a_begin(a->h.state, &ok));
@@ -335,7 +335,7 @@ test_lazy_state_and_failures(void **state)
 			FM_ROLE_SERVER, 0, 0, DIM, 1, NULL, 0, 0 };
 		void *st = calloc(1, ops->a_state_size);
 		float g[DIM] = { 0 };
-		fm_round r = { 1, 0, NULL, g, DIM, 0 };
+		fm_round r = { 1, 0, NULL, g, DIM, 0, 1.0 };
 		assert_non_null(st);
 		FMT_PASS(ops->a_init(st, &inst)); /* no allocation */
 		FMT_FAIL(ops->a_begin(st, &r), FM_ENOMEM);

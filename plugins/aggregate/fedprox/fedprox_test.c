@@ -58,7 +58,7 @@ test_server_is_fedavg(void **state)
 	const float want[DIM] = { 3.5f, 4.25f, 5.0f, 6.75f };
 	int32_t ids[2] = { 1, 2 };
 	fmi_agg *a = open_mu(*state, FM_ROLE_SERVER, 0.5);
-	fm_round r = { 1, 2, ids, g, DIM, 10 };
+	fm_round r = { 1, 2, ids, g, DIM, 10, 1.0 };
 	fm_update u0 = { 1, 1, d0, DIM, 1, 0, 0 }, u1 = { 2, 1, d1, DIM, 3, 0,
 		0 };
 	FMT_PASS(a->ops->a_begin(a->h.state, &r));
@@ -116,7 +116,7 @@ test_errors(void **state)
 	FMT_FAIL(a->ops->a_local_begin(a->h.state, &bad), FM_EINVAL);
 	fmi_agg_close(a);
 	a = open_mu(f, FM_ROLE_SERVER, -1); /* defaults */
-	fm_round r = { 1, 0, NULL, w0, DIM + 1, 0 };
+	fm_round r = { 1, 0, NULL, w0, DIM + 1, 0, 1.0 };
 	FMT_FAIL(a->ops->a_begin(a->h.state, &r), FM_EINVAL);
 	fmi_agg_close(a);
 }

@@ -58,6 +58,7 @@ typedef struct scaffold {
 	const fm_instance *self;
 	size_t dim;
 	double lr;       /* eta_g */
+	double scale;    /* this round's server lr schedule factor (ABI 1.4) */
 	uint32_t round;  /* the current round (server) or task's (client) */
 	/* server */
 	float *acc;      /* [dim] sum n_i dy_i */
@@ -177,6 +178,7 @@ scaffold_begin(void *st, const fm_round *r)
 	s->weight = 0;
 	s->ndc = 0;
 	s->round = r->round;
+	s->scale = s->host->abi_minor >= 4 ? r->lr_scale : 1.0; /* ABI 1.4 */
 	s->population = r->population;
 	if (s->population == 0) { /* a host that does not say: all sampled */
 		s->population = r->nclients;
@@ -274,7 +276,8 @@ scaffold_finish(void *st, float *global, size_t dim)
 		return FM_EINVAL;
 	}
 	if (s->weight > 0) {
-		s->host->axpy(dim, (float)(s->lr / s->weight), s->acc, global);
+		s->host->axpy(dim, (float)(s->lr * s->scale / s->weight),
+		    s->acc, global);
 	}
 	if (s->ndc > 0 && s->population > 0) {
 		s->host->axpy(dim, (float)(1.0 / s->population), s->dcsum, s->c);

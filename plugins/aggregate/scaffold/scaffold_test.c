@@ -140,7 +140,7 @@ server_round(net *n, float *x, const float (*y)[DIM], const uint64_t *ne,
     float (*h)[DIM])
 {
 	int32_t ids[2] = { 1, 2 };
-	fm_round r = { n->round, 2, ids, x, DIM, NCLI };
+	fm_round r = { n->round, 2, ids, x, DIM, NCLI, 1.0 };
 	fmi_agg *s = n->inst[0];
 	float delta[2][DIM];
 	for (int k = 0; k < 2; k++) {
@@ -224,7 +224,7 @@ test_refusals(void **state)
 	fm_message no_magic = { 0, 5, junk, 16 + DIM * sizeof(float) };
 	FMT_FAIL(cl->ops->a_on_message(cl->h.state, &no_magic), FM_EPROTO);
 	int32_t ids[1] = { 3 };
-	fm_round r = { 5, 1, ids, x, DIM, NCLI };
+	fm_round r = { 5, 1, ids, x, DIM, NCLI, 1.0 };
 	n->inst[3] = cl;
 	FMT_PASS(sv->ops->a_begin(sv->h.state, &r));
 	/* the server's own message (kind "down") is no client's dc_i */
