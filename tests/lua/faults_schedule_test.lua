@@ -75,17 +75,30 @@ assert(differ, "the fault seed chooses")
 -- the faults change the run (fewer updates aggregated)
 local clean = run { min_updates = 5 }
 assert(clean.rounds[5].loss ~= a.rounds[5].loss)
+-- A run in which no round aggregated is an error (its rows still reach
+-- on_round): rows of such runs, and the error's reason.
+local function failing(t, why)
+  local rows = {}
+  t.on_round = function(r) rows[#rows + 1] = r end
+  local ok, err = pcall(run, t)
+  assert(not ok and tostring(err):find("no round of 5 aggregated", 1, true)
+    and tostring(err):find(why, 1, true), tostring(err))
+  assert(#rows == 5)
+  return rows
+end
 -- without a quorum the round keeps the old model (every client needed)
-local q = run { faults = { dropout = 0.1 }, metrics = { clients = true } }
-for _, row in ipairs(q.rounds) do
+local q = failing({ faults = { dropout = 0.1 }, metrics = { clients = true } },
+  "round 1: 9 updates arrived, the quorum (min_updates) is 10")
+for _, row in ipairs(q) do
   assert(row.updates == 9 and row.dropped == 1 and row.stragglers == 0)
-  assert(row.loss == q.rounds[1].loss, "the model stays")
+  assert(row.loss == q[1].loss, "the model stays")
   assert(count(row, "unused") == 9 and count(row, "kept") == 0,
     "on time but not aggregated")
 end
--- all clients failing: no update at all, the run goes on
-local none = run { faults = { dropout = 0.5, straggler = 0.5 }, min_updates = 1 }
-for _, row in ipairs(none.rounds) do
+-- all clients failing: no update at all, every round runs to its end
+local none = failing({ faults = { dropout = 0.5, straggler = 0.5 },
+  min_updates = 1 }, "round 1: 0 updates arrived, the quorum")
+for _, row in ipairs(none) do
   assert(row.updates == 0 and row.dropped == 5 and row.stragglers == 5)
 end
 
