@@ -9,6 +9,7 @@ int fmi_cmd_launch(int argc, char **argv);
 int fmi_cmd_plugins(int argc, char **argv);
 int fmi_cmd_bench(int argc, char **argv);
 int fmi_cmd_keygen(int argc, char **argv);
+int fmi_cmd_report(int argc, char **argv);
 
 /* Re-executes the command with a better OpenBLAS kernel when OpenBLAS
  * fell back to a generic one on this CPU (see blas_select.c). */

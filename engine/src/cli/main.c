@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* main.c: `fedmesh`: dispatch to run, plugins, bench, version. */
+/* main.c: `fedmesh`: dispatch to run, plugins, bench, report, version. */
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +23,8 @@ static const char usage[] =
     "                      list plugins, or show one plugin's parameters\n"
     "  bench train --model mlp|logreg --batch B --threads T [--seconds S]\n"
     "                      local training throughput on Fashion-MNIST (JSON)\n"
+    "  report FILE.jsonl... -o OUT.html|OUT.svg [--metric M] [--x round|seconds]\n"
+    "                      charts and tables of --metrics files (HTML or SVG)\n"
     "  version             print the version\n"
     "\n"
     "Run `fedmesh <command> --help` for a command's options.\n"
@@ -62,6 +64,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "bench") == 0) {
 		return fmi_cmd_bench(argc - 1, argv + 1);
+	}
+	if (strcmp(cmd, "report") == 0) {
+		return fmi_cmd_report(argc - 1, argv + 1);
 	}
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		if (argc > 2 && fmi_cli_is_help(argv[2])) {
