@@ -91,6 +91,19 @@ check "settings line flattened" grep -q '<td>settings.local.epochs</td><td>5</td
 check "constant string field is a setting" grep -q '<td>tag</td><td>x</td>' e.html
 check "nested values are not metrics" test "$(grep -c '<h3>extra</h3>' e.html)" -eq 0
 
+# the engine's own gaps: accuracy only every eval_every rounds (and the last)
+cat >ev.lua <<'LUA'
+local fm = require "fedmesh"
+local tr, te = fm.data.synthetic { devices = 6 }
+fm.experiment { model = fm.model.logreg { tr:dim(), tr:classes() },
+  train = fm.partition.natural(tr), test = te, rounds = 5, eval_every = 2,
+  clients_per_round = 3, quiet = true }:simulate()
+LUA
+"$FM" run --metrics ev.jsonl ev.lua >run.log 2>&1
+check "eval_every=2 leaves accuracy null in rounds 1 and 3" test "$(grep -c '"accuracy":null' ev.jsonl)" -eq 2
+"$FM" report ev.jsonl -o ev.svg >out 2>&1
+check "accuracy drawn at rounds 2, 4 and 5 only" grep -Eq 'points="[0-9.]+,[0-9.]+ [0-9.]+,[0-9.]+ [0-9.]+,[0-9.]+"' ev.svg
+
 # user text is escaped
 mkdir d1 d2
 printf '{"round":1,"<i>m</i>":1,"accuracy":0.1}\n{"round":2,"<i>m</i>":2}\n' >'d1/x&<y>.jsonl'
