@@ -14,11 +14,15 @@ PACKAGES="cmake make gcc clang libclang-rt-14-dev pkg-config
   liblua5.4-dev lua5.4 libzmq3-dev libmsgpack-dev libsodium-dev
   libopenblas-dev zlib1g-dev libcmocka-dev dataset-fashion-mnist
   binutils iproute2"
+# Only the test suite needs these: a real headless browser renders the
+# HTML report (fm.integration.report_browser, which decodes its screenshot
+# with python3); `script` gives the progress test a terminal.
+TEST_PACKAGES="chromium bsdutils python3"
 JOBS=$(nproc 2>/dev/null || echo 2)
 
-deps() {
+deps() { # deps [EXTRA PACKAGES...]
 	missing=""
-	for p in $PACKAGES; do
+	for p in $PACKAGES "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
 			missing="$missing $p"
 	done
@@ -54,7 +58,7 @@ run)
 	./build/bin/fedmesh run scripts/quickstart.lua
 	;;
 test)
-	deps
+	deps $TEST_PACKAGES
 	build build
 	run_tests build
 	# Same suite under AddressSanitizer + UndefinedBehaviorSanitizer,

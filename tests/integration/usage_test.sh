@@ -76,7 +76,7 @@ check "an option without its value exits 2" test $? -eq 2
 
 # ---- 3. fedmesh --help agrees with every command's --help --------------
 "$FM" --help >"$T/top" 2>&1
-for c in run node launch keygen plugins bench; do
+for c in run node launch keygen plugins bench report; do
 	"$FM" $c --help 2>&1 | sed -n '1,/^$/p' | sed 's/^usage: fedmesh //' |
 	    tr -s ' \n' '  ' | sed 's/ *$//' >"$T/syn"
 	tr -s ' \n' '  ' <"$T/top" >"$T/top1"

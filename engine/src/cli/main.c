@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* main.c: `fedmesh`: dispatch to run, plugins, bench, version. */
+/* main.c: `fedmesh`: dispatch to run, plugins, bench, report, version. */
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +18,7 @@ static const struct command {
 	{ fmi_keygen_usage, "make CURVE key pairs for deployment nodes" },
 	{ fmi_plugins_usage, "list plugins, or show one plugin's parameters" },
 	{ fmi_bench_usage, "local training throughput on Fashion-MNIST (JSON)" },
+	{ fmi_report_usage, "charts and tables of --metrics files (HTML or SVG)" },
 	{ NULL, NULL },
 };
 
@@ -86,6 +87,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "bench") == 0) {
 		return fmi_cmd_bench(argc - 1, argv + 1);
+	}
+	if (strcmp(cmd, "report") == 0) {
+		return fmi_cmd_report(argc - 1, argv + 1);
 	}
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		if (argc > 2 && fmi_cli_is_help(argv[2])) {
