@@ -85,11 +85,19 @@ teardown(void **state)
 	return 0;
 }
 
+static reasons *heard; /* the counts of the run in progress */
+
+/* The honest host joins only once the server has logged some of the
+ * rogue's junk (bounded at 30 s): under load the five rounds could
+ * otherwise end before any of it arrived, and nothing would be tested. */
 static void *
 honest_main(void *p)
 {
 	fixture *f = p;
 	fm_error e;
+	for (int k = 0; k < 3000 && atomic_load(&heard->wire) == 0; k++) {
+		usleep(10000);
+	}
 	(void)fmi_deploy_run_client(&f->cfg, &f->dep, "c1", &e);
 	return NULL;
 }
@@ -194,6 +202,7 @@ test_bad_input_over_tcp(void **state)
 	FMT_PASS(fmi_fed_simulate(&f->cfg, &clean, &e));
 	fm_log_set_level(FM_LOG_WARN);
 	memset(&cnt, 0, sizeof cnt);
+	heard = &cnt;
 	fm_log_set_sink(count_sink, &cnt);
 	atomic_store(&stop_rogue, 0);
 	pthread_create(&rogue, NULL, rogue_main, f);
