@@ -83,6 +83,17 @@ for c in run node launch keygen plugins bench report; do
 	check "fedmesh --help shows $c's synopsis" grep -qF "$(cat "$T/syn")" "$T/top1"
 done
 
+# docs/guide.md's synopsis block says what each --help says
+awk '/^## The command line/ { on = 1; next } on && /^```$/ { n++; if (n == 2) exit; next }
+    on && n == 1 && /^fedmesh [a-z]/ && !/^fedmesh version/' "$SRC/docs/guide.md" >"$T/doc.syn"
+check "docs/guide.md lists 7 command synopses" test "$(wc -l <"$T/doc.syn")" -eq 7
+while IFS= read -r line; do
+	c=$(echo "$line" | cut -d' ' -f2)
+	"$FM" $c --help 2>&1 | sed -n '1,/^$/p' | sed 's/^usage: //' |
+	    tr -s ' \n' '  ' | sed 's/ *$//' >"$T/syn"
+	check "docs/guide.md's '$c' synopsis is its --help's" test "$line" = "$(cat "$T/syn")"
+done <"$T/doc.syn"
+
 # ---- 4. the launcher: no orphans, no files, a half key pair -----------
 cat >"$T/dep.lua" <<'LUA'
 local fm = require "fedmesh"
