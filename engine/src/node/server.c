@@ -509,6 +509,9 @@ srv_open(fmi_server *s, fm_error *err)
 	fm_rng r;
 	fmi_rng_seed(&r, cfg->seed, 0x696e6974); /* "init" */
 	fmi_arch_init_params(&cfg->arch, s->global, &r);
+	if (cfg->init_params != NULL) { /* warm start */
+		memcpy(s->global, cfg->init_params, s->dim * sizeof(float));
+	}
 	for (uint32_t i = 1; i < s->nnodes; i++) {
 		memcpy(s->nodes[i].model, s->global, s->dim * sizeof(float));
 	}
