@@ -830,18 +830,25 @@ exp_simulate(lua_State *L)
 	    "simulate");
 }
 
-/* result:save_model(path) -> result */
+/* result:save_model(path) -> result. Like write_csv, it does nothing
+ * where the script runs as a client or peer node, or as the launcher of
+ * `fedmesh launch` (whose server node, running the same line, saves it). */
 static int
 result_save_model(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
 	luaL_checkstring(L, 2);
 	if (lua_getfield(L, 1, "model") != LUA_TUSERDATA) {
-		return luaL_error(L, "save_model: this result has no model (%s)",
-		    lua_getfield(L, 1, "role") == LUA_TSTRING ? "a client or peer "
-		    "node's result; the server's result has it" : "under fedmesh "
-		    "launch the model stays in the server process: save it there, "
-		    "or use checkpoint = path");
+		int node = lua_getfield(L, 1, "role") == LUA_TSTRING;
+		lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.mode");
+		const char *mode = lua_tostring(L, -1);
+		if (node || (mode != NULL && strcmp(mode, "launch") == 0)) {
+			lua_settop(L, 1);
+			return 1;
+		}
+		return luaL_error(L, "save_model: this result has no model (the "
+		    "monitor of a peer-to-peer deployment only collects metrics; "
+		    "each peer keeps its own model)");
 	}
 	lua_getfield(L, -1, "save");
 	lua_insert(L, -2);

@@ -1633,9 +1633,9 @@ fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,
 		rv = srv_wait_hosts(&s, err);
 	}
 	double t0 = fmi_now();
-	if (rv == FM_OK) {
+	if (rv == FM_OK && start <= cfg->rounds) {
 		rv = srv_loop(&s, res, start, err);
-	} else {
+	} else { /* failed, or resumed with no round left to run */
 		srv_await_hellos(&s);
 	}
 	for (uint32_t i = 0; i < hosts->n; i++) {
