@@ -193,6 +193,15 @@ os.remove("fresh.ckpt")
 local fresh = exp { checkpoint = "fresh.ckpt", resume = true }:simulate()
 assert(fresh.rounds[6].loss == straight.rounds[6].loss)
 
+-- the --resume flag (fedmesh run --resume sets this registry key)
+local reg = debug.getregistry()
+reg["fedmesh.resume"] = true
+expect_error(function() exp():simulate() end,
+  "%-%-resume: this experiment has no checkpoint to continue from")
+local viaflag = exp { checkpoint = "run.ckpt" }:simulate() -- holds 6 rounds
+reg["fedmesh.resume"] = nil
+assert(viaflag.rounds[6].loss == straight.rounds[6].loss, "--resume")
+
 -- checkpoint refusals
 expect_error(function() exp { resume = true } end, "resume = true needs checkpoint = path")
 expect_error(function()

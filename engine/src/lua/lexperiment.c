@@ -807,16 +807,23 @@ warn_stateful(const fmi_fed_cfg *c)
 static int
 run_simulation(lexp *x, fmi_fed_result *res, fm_error *err)
 {
-	if (x->graph != NULL) {
+	lua_getfield(x->L, LUA_REGISTRYINDEX, "fedmesh.resume");
+	int flag = lua_toboolean(x->L, -1);
+	lua_pop(x->L, 1);
+	if (x->graph != NULL && !flag) {
 		fmi_p2p_cfg p;
 		lfm_p2p_cfg(x, &p);
 		return fmi_p2p_simulate(&p, res, err);
 	}
 	fmi_fed_cfg c = x->cfg;
 	c.checkpoint = x->ckpt_path;
-	lua_getfield(x->L, LUA_REGISTRYINDEX, "fedmesh.resume");
-	c.resume = x->resume || lua_toboolean(x->L, -1);
-	lua_pop(x->L, 1);
+	if (flag && c.checkpoint == NULL) {
+		return fm_error_set(err, FM_EINVAL, "--resume: this experiment has "
+		    "no checkpoint to continue from; give it checkpoint = path "
+		    "(deploy.checkpoint serves only the deployed server), or run "
+		    "without --resume");
+	}
+	c.resume = x->resume || flag;
 	warn_stateful(&c);
 	return fmi_fed_simulate(&c, res, err);
 }
