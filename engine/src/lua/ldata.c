@@ -78,6 +78,19 @@ ds_label_counts(lua_State *L)
 	return 1;
 }
 
+/* d:labels() -> { label of example 1, ... } (labels from 0) */
+static int
+ds_labels(lua_State *L)
+{
+	const fmi_dataset *d = lfm_check_dataset(L, 1)->d;
+	lua_createtable(L, (int)FMI_MIN(d->n, (size_t)INT32_MAX), 0);
+	for (size_t i = 0; i < d->n; i++) {
+		lua_pushinteger(L, d->y[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
 /* d:sample(n [, seed]) -> a new Dataset of n examples drawn without
  * replacement (seeded): e.g. the server's small clean root set for
  * FLTrust. */
@@ -131,6 +144,7 @@ static const luaL_Reg ds_methods[] = {
 	{ "classes", ds_classes },
 	{ "name", ds_name },
 	{ "label_counts", ds_label_counts },
+	{ "labels", ds_labels },
 	{ "sample", ds_sample },
 	{ NULL, NULL },
 };

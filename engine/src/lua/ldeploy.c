@@ -288,7 +288,7 @@ run_node(lua_State *L, lexp *x)
 		return run_p2p_node(L, x, name);
 	}
 	lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.resume");
-	x->cfg.resume = lua_toboolean(L, -1);
+	x->cfg.resume = x->resume || lua_toboolean(L, -1);
 	lua_pop(L, 1);
 	x->cfg.checkpoint = x->checkpoint;
 	switch (fmi_deploy_role(&x->deploy, name)) {

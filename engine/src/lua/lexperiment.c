@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* lexperiment.c: fm.model, fm.experiment and run results (fm.topology:
- * ltopology.c). */
+/* lexperiment.c: fm.experiment and run results (fm.model: lmodel.c,
+ * fm.topology: ltopology.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,206 +10,6 @@
 #include "core/core.h"
 #include "lua/lfm.h"
 #include "node/peer.h"
-
-/* ---- Model ------------------------------------------------------------- */
-
-static lfm_model *
-check_model(lua_State *L, int idx)
-{
-	return luaL_checkudata(L, idx, LFM_MODEL);
-}
-
-static int
-new_model(lua_State *L, const char *fn, const char *kind)
-{
-	uint32_t w[FMI_MAX_LAYERS + 1];
-	luaL_checktype(L, 1, LUA_TTABLE);
-	lua_Integer n = luaL_len(L, 1);
-	if (n < 2 || n > FMI_MAX_LAYERS + 1) {
-		return luaL_error(L, "%s: expected a list of 2 to %d layer "
-		    "widths, e.g. %s", fn, FMI_MAX_LAYERS + 1,
-		    strcmp(kind, "mlp") == 0 ? "{ 784, 200, 200, 10 }"
-		                             : "{ 60, 10 }");
-	}
-	if (strcmp(kind, "logreg") == 0 && n != 2) {
-		return luaL_error(L, "%s: expected { inputs, classes }", fn);
-	}
-	for (lua_Integer i = 1; i <= n; i++) {
-		int ok;
-		lua_rawgeti(L, 1, i);
-		lua_Integer v = lua_tointegerx(L, -1, &ok);
-		if (ok && v > 1 << 24) {
-			return luaL_error(L, "%s: width #%I = %I is too large "
-			    "(at most %d)", fn, i, v, 1 << 24);
-		}
-		if (!ok || v < 1) {
-			return luaL_error(L, "%s: width #%I must be a positive "
-			    "integer, not %s", fn, i, luaL_tolstring(L, -1, NULL));
-		}
-		w[i - 1] = (uint32_t)v;
-		lua_pop(L, 1);
-	}
-	lfm_model *m = lua_newuserdatauv(L, sizeof *m, 0);
-	fm_error e;
-	if (fmi_arch_mlp(&m->arch, w, (uint32_t)n, &e) != FM_OK) {
-		return lfm_raise(L, fn, &e);
-	}
-	fmi_strlcpy(m->arch.kind, kind, sizeof m->arch.kind);
-	luaL_setmetatable(L, LFM_MODEL);
-	return 1;
-}
-
-/* fm.model.mlp{ 784, 200, 200, 10 } */
-static int
-l_mlp(lua_State *L)
-{
-	return new_model(L, "fm.model.mlp", "mlp");
-}
-
-/* fm.model.logreg{ inputs, classes }: softmax regression */
-static int
-l_logreg(lua_State *L)
-{
-	return new_model(L, "fm.model.logreg", "logreg");
-}
-
-/* Reads a list field of t: n integers in [min, max] into out (when set). */
-static void
-cnn_read_list(lua_State *L, int t, const char *fn, const char *k,
-    uint32_t *out, int n, lua_Integer max, const char *example)
-{
-	int ty = t ? lua_getfield(L, t, k) : LUA_TNIL;
-	if (ty == LUA_TNIL) {
-		lua_pop(L, t ? 1 : 0);
-		return;
-	}
-	if (ty != LUA_TTABLE || luaL_len(L, -1) != n) {
-		luaL_error(L, "%s: field '%s' must be a list of %d integers, e.g. "
-		    "%s", fn, k, n, example);
-	}
-	for (int i = 1; i <= n; i++) {
-		int ok;
-		lua_rawgeti(L, -1, i);
-		lua_Integer v = lua_tointegerx(L, -1, &ok);
-		if (!ok || v < 1 || v > max) {
-			luaL_error(L, "%s: %s[%d] must be an integer in [1, %I]",
-			    fn, k, i, max);
-		}
-		out[i - 1] = (uint32_t)v;
-		lua_pop(L, 1);
-	}
-	lua_pop(L, 1);
-}
-
-/* fm.model.cnn{ channels = { 32, 64 }, hidden = 512, classes = 10 }: the
- * CNN of McMahan et al. 2017 for one-channel 28x28 images (the defaults:
- * fm.model.cnn()). */
-static int
-l_cnn(lua_State *L)
-{
-	static const char *const fields[] = { "channels", "hidden", "classes",
-		"input", NULL };
-	const char *fn = "fm.model.cnn";
-	int t = lua_isnoneornil(L, 1) ? 0 : 1;
-	if (t) {
-		luaL_checktype(L, 1, LUA_TTABLE);
-		lfm_check_fields(L, 1, fn, fields);
-		if (luaL_len(L, 1) != 0) {
-			return luaL_error(L, "%s: takes an option table, e.g. "
-			    "fm.model.cnn { channels = { 32, 64 }, hidden = 512, "
-			    "classes = 10 }", fn);
-		}
-	}
-	fmi_cnn_shape s = { 28, 5, { 32, 64 }, 512, 10 };
-	uint32_t in[3] = { 1, 28, 28 };
-	cnn_read_list(L, t, fn, "input", in, 3, 1 << 16, "{ 1, 28, 28 }");
-	if (in[0] != 1 || in[1] != 28 || in[2] != 28) {
-		return luaL_error(L, "%s: input %dx%dx%d is not supported; the "
-		    "CNN takes one-channel 28x28 images (input = { 1, 28, 28 }, "
-		    "as Fashion-MNIST)", fn, (int)in[0], (int)in[1], (int)in[2]);
-	}
-	cnn_read_list(L, t, fn, "channels", s.ch, 2, 1024, "{ 32, 64 }");
-	s.hidden = (uint32_t)lfm_opt_int(L, t, fn, "hidden", 512, 1, 1 << 20);
-	s.classes = (uint32_t)lfm_opt_int(L, t, fn, "classes", 10, 1, 1 << 16);
-	lfm_model *m = lua_newuserdatauv(L, sizeof *m, 0);
-	fm_error e;
-	if (fmi_arch_cnn(&m->arch, &s, &e) != FM_OK) {
-		return lfm_raise(L, fn, &e);
-	}
-	luaL_setmetatable(L, LFM_MODEL);
-	return 1;
-}
-
-static int
-md_params(lua_State *L)
-{
-	lua_pushinteger(L, (lua_Integer)check_model(L, 1)->arch.nparams);
-	return 1;
-}
-
-/* m:layers() -> { {name, offset, rows, cols}, ... } */
-static int
-md_layers(lua_State *L)
-{
-	const fmi_arch *a = &check_model(L, 1)->arch;
-	lua_createtable(L, (int)a->nslices, 0);
-	for (uint32_t i = 0; i < a->nslices; i++) {
-		lua_createtable(L, 0, 4);
-		lfm_set_str(L, "name", a->slices[i].name);
-		lfm_set_int(L, "offset", (lua_Integer)a->slices[i].offset);
-		lfm_set_int(L, "rows", (lua_Integer)a->slices[i].rows);
-		lfm_set_int(L, "cols", (lua_Integer)a->slices[i].cols);
-		lua_rawseti(L, -2, i + 1);
-	}
-	return 1;
-}
-
-static int
-md_tostring(lua_State *L)
-{
-	const fmi_arch *a = &check_model(L, 1)->arch;
-	luaL_Buffer b;
-	luaL_buffinit(L, &b);
-	lua_pushfstring(L, "fedmesh.Model(%s ", a->kind);
-	luaL_addvalue(&b);
-	if (fmi_arch_is_cnn(a)) { /* 1x28x28-32c5-p2-64c5-p2-512-10 */
-		const fmi_cnn_shape *s = &a->cnn;
-		lua_pushfstring(L, "1x%dx%d-%dc%d-p2-%dc%d-p2-%d-%d", (int)s->side,
-		    (int)s->side, (int)s->ch[0], (int)s->kernel, (int)s->ch[1],
-		    (int)s->kernel, (int)s->hidden, (int)s->classes);
-		luaL_addvalue(&b);
-	}
-	for (uint32_t i = 0; !fmi_arch_is_cnn(a) && i <= a->nlayers; i++) {
-		lua_pushfstring(L, i ? "-%d" : "%d", (int)a->widths[i]);
-		luaL_addvalue(&b);
-	}
-	lua_pushfstring(L, ", %I parameters)", (lua_Integer)a->nparams);
-	luaL_addvalue(&b);
-	luaL_pushresult(&b);
-	return 1;
-}
-
-static const luaL_Reg model_funcs[] = {
-	{ "mlp", l_mlp },
-	{ "logreg", l_logreg },
-	{ "cnn", l_cnn },
-	{ NULL, NULL },
-};
-
-void
-lfm_open_model(lua_State *L)
-{
-	static const luaL_Reg methods[] = { { "params", md_params },
-		{ "layers", md_layers }, { NULL, NULL } };
-	if (luaL_newmetatable(L, LFM_MODEL)) {
-		lua_pushcfunction(L, md_tostring);
-		lua_setfield(L, -2, "__tostring");
-		luaL_newlib(L, methods);
-		lua_setfield(L, -2, "__index");
-	}
-	lua_pop(L, 1);
-	luaL_newlib(L, model_funcs);
-}
 
 /* ---- Experiment ---------------------------------------------------------- */
 
@@ -239,8 +39,12 @@ exp_release(lua_State *L, lexp *x)
 	lfm_comp_free(&x->cons);
 	free(x->byzantine);
 	free(x->metrics);
+	free(x->init_params);
+	free(x->ckpt_path);
 	x->byzantine = NULL;
 	x->metrics = NULL;
+	x->init_params = NULL;
+	x->ckpt_path = NULL;
 	luaL_unref(L, LUA_REGISTRYINDEX, x->graph_ref);
 	x->graph_ref = LUA_NOREF;
 	x->graph = NULL;
@@ -649,6 +453,9 @@ exp_read_data(lua_State *L, lexp *x)
 	lua_pop(L, 1);
 }
 
+/* model = fm.model.mlp{...} (an architecture: training starts from the
+ * seeded init) or a Model with parameters (result.model, fm.model.load:
+ * training starts from them, a warm start). */
 static void
 exp_read_model(lua_State *L, lexp *x)
 {
@@ -658,8 +465,61 @@ exp_read_model(lua_State *L, lexp *x)
 		    " fm.model.mlp{ 784, 200, 200, 10 }; got %s",
 		    luaL_typename(L, -1));
 	}
-	x->cfg.arch = ((lfm_model *)lua_touserdata(L, -1))->arch;
+	const lfm_model *m = lua_touserdata(L, -1);
+	x->cfg.arch = m->arch;
+	lfm_model_check_data(L, &m->arch, x->cfg.train, "fm.experiment",
+	    "train data");
+	if (x->cfg.test != NULL) {
+		lfm_model_check_data(L, &m->arch, x->cfg.test, "fm.experiment",
+		    "test data");
+	}
+	if (m->params != NULL) {
+		size_t bytes = m->arch.nparams * sizeof(float);
+		if ((x->init_params = malloc(bytes)) == NULL) {
+			luaL_error(L, "fm.experiment: out of memory");
+		}
+		memcpy(x->init_params, m->params, bytes);
+		x->cfg.init_params = x->init_params;
+	}
 	lua_pop(L, 1);
+}
+
+/* checkpoint = path, resume = true: the file the server writes after
+ * every round (simulated, and deployed unless deploy.checkpoint names
+ * another), and whether to continue after its last round. */
+static void
+exp_read_checkpoint(lua_State *L, lexp *x)
+{
+	const char *fn = "fm.experiment";
+	const char *ck = lfm_opt_str(L, 1, fn, "checkpoint", NULL);
+	x->resume = lfm_opt_bool(L, 1, fn, "resume", 0);
+	if (ck == NULL) {
+		if (x->resume) {
+			luaL_error(L, "%s: resume = true needs checkpoint = path, "
+			    "the file the run checkpoints to", fn);
+		}
+		return;
+	}
+	if (x->graph != NULL || x->cfg.hier.levels > 0) {
+		luaL_error(L, "%s: checkpoint: %s cannot be checkpointed or "
+		    "resumed yet (%s are not saved); remove 'checkpoint'", fn,
+		    x->graph ? "peer-to-peer experiments" : "hierarchical "
+		    "federations", x->graph ? "the peers' models and consensus "
+		    "states" : "the edge and intermediate aggregators' models "
+		    "and optimizer states");
+	}
+	if (x->checkpoint != NULL && strcmp(x->checkpoint, ck) != 0) {
+		luaL_error(L, "%s: checkpoint '%s' and deploy.checkpoint '%s' "
+		    "differ; give the checkpoint once (the top-level one also "
+		    "serves the deployed server)", fn, ck, x->checkpoint);
+	}
+	x->ckpt_path = strdup(ck);
+	if (x->checkpoint == NULL) {
+		x->checkpoint = strdup(ck);
+	}
+	if (x->ckpt_path == NULL || x->checkpoint == NULL) {
+		luaL_error(L, "%s: out of memory", fn);
+	}
 }
 
 static void
@@ -695,7 +555,8 @@ lfm_experiment(lua_State *L)
 		"aggregator", "seed", "on_round", "threads", "round_timeout",
 		"min_updates", "eval_every", "quiet", "metrics", "deploy",
 		"consensus", "eval_samples", "adversaries", "init", "defence",
-		"root_data", "attack", "faults", "server_lr_schedule", NULL };
+		"root_data", "attack", "faults", "server_lr_schedule",
+		"checkpoint", "resume", NULL };
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lfm_check_fields(L, 1, "fm.experiment", fields);
 	lexp *x = lua_newuserdatauv(L, sizeof *x, 0);
@@ -725,6 +586,7 @@ lfm_experiment(lua_State *L)
 		lfm_refuse_p2p_rounds(L, x);
 	}
 	lfm_read_deploy(L, x);
+	exp_read_checkpoint(L, x);
 	if (lua_getfield(L, 1, "on_round") != LUA_TNIL) {
 		luaL_checktype(L, -1, LUA_TFUNCTION);
 		x->on_round = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -981,6 +843,11 @@ lfm_exp_execute(lua_State *L, lexp *x, lfm_runner run, const char *what)
 		}
 		lua_rawgeti(L, LUA_REGISTRYINDEX, x->rows);
 		lfm_push_result(L, -1, res.seconds, res.nparams);
+		if (res.params != NULL && res.nparams == x->cfg.arch.nparams) {
+			lfm_push_model(L, &x->cfg.arch, res.params);
+			res.params = NULL; /* now the Model's */
+			lua_setfield(L, -2, "model");
+		}
 	}
 	fmi_fed_result_free(&res);
 	luaL_unref(L, LUA_REGISTRYINDEX, x->rows);
@@ -996,15 +863,59 @@ lfm_exp_execute(lua_State *L, lexp *x, lfm_runner run, const char *what)
 	return luaL_error(L, "%s: %s", what, e.msg);
 }
 
+/* Resuming restarts plugins' state (issue 10): warn unless the
+ * aggregator and defence are known to keep none across rounds. */
+static void
+warn_stateful(const fmi_fed_cfg *c)
+{
+	static const char *const stateless[] = { "fedavg", "fedprox",
+		"fednova", "krum", "multikrum", "bulyan", "median",
+		"trimmed_mean", "geomedian", "clipping", "fltrust", NULL };
+	const fmi_component *comp[2] = { c->aggregator, c->defence };
+	if (!c->resume || c->checkpoint == NULL || access(c->checkpoint,
+	    F_OK) != 0) {
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		const char *name = comp[i] ? comp[i]->desc->name : NULL;
+		int k = 0;
+		while (name != NULL && stateless[k] != NULL &&
+		    strcmp(stateless[k], name) != 0) {
+			k++;
+		}
+		if (name != NULL && stateless[k] == NULL) {
+			fm_log(FM_LOG_WARN, "FM-RESUME", "'%s' is not known to be "
+			    "stateless: state it keeps across rounds (FedAdam's "
+			    "moments, SCAFFOLD's control variates, centered "
+			    "clipping's center) is not in the checkpoint and "
+			    "restarts, so the resumed run can differ from an "
+			    "uninterrupted one (exact for FedAvg)", name);
+		}
+	}
+}
+
 static int
 run_simulation(lexp *x, fmi_fed_result *res, fm_error *err)
 {
-	if (x->graph != NULL) {
+	lua_getfield(x->L, LUA_REGISTRYINDEX, "fedmesh.resume");
+	int flag = lua_toboolean(x->L, -1);
+	lua_pop(x->L, 1);
+	if (x->graph != NULL && !flag) {
 		fmi_p2p_cfg p;
 		lfm_p2p_cfg(x, &p);
 		return fmi_p2p_simulate(&p, res, err);
 	}
-	return fmi_fed_simulate(&x->cfg, res, err);
+	fmi_fed_cfg c = x->cfg;
+	c.checkpoint = x->ckpt_path;
+	if (flag && c.checkpoint == NULL) {
+		return fm_error_set(err, FM_EINVAL, "--resume: this experiment has "
+		    "no checkpoint to continue from; give it checkpoint = path "
+		    "(deploy.checkpoint serves only the deployed server), or run "
+		    "without --resume");
+	}
+	c.resume = x->resume || flag;
+	warn_stateful(&c);
+	return fmi_fed_simulate(&c, res, err);
 }
 
 /* exp:simulate() -> result table { rounds = {...}, accuracy, loss,
@@ -1014,6 +925,34 @@ exp_simulate(lua_State *L)
 {
 	return lfm_exp_execute(L, lfm_check_exp(L, 1), run_simulation,
 	    "simulate");
+}
+
+/* result:save_model(path) -> result. Like write_csv, it does nothing
+ * where the script runs as a client or peer node, or as the launcher of
+ * `fedmesh launch` (whose server node, running the same line, saves it). */
+static int
+result_save_model(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_checkstring(L, 2);
+	if (lua_getfield(L, 1, "model") != LUA_TUSERDATA) {
+		int node = lua_getfield(L, 1, "role") == LUA_TSTRING;
+		lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.mode");
+		const char *mode = lua_tostring(L, -1);
+		if (node || (mode != NULL && strcmp(mode, "launch") == 0)) {
+			lua_settop(L, 1);
+			return 1;
+		}
+		return luaL_error(L, "save_model: this result has no model (the "
+		    "monitor of a peer-to-peer deployment only collects metrics; "
+		    "each peer keeps its own model)");
+	}
+	lua_getfield(L, -1, "save");
+	lua_insert(L, -2);
+	lua_pushvalue(L, 2);
+	lua_call(L, 2, 0);
+	lua_settop(L, 1);
+	return 1;
 }
 
 static int
@@ -1035,7 +974,8 @@ lfm_register_experiment(lua_State *L)
 		{ "run", lfm_exp_run }, { NULL, NULL } };
 	static const luaL_Reg rmethods[] = {
 		{ "write_csv", lfm_result_write_csv },
-		{ "write_jsonl", lfm_result_write_jsonl }, { NULL, NULL } };
+		{ "write_jsonl", lfm_result_write_jsonl },
+		{ "save_model", result_save_model }, { NULL, NULL } };
 	if (luaL_newmetatable(L, LFM_EXPERIMENT)) {
 		lua_pushcfunction(L, exp_gc);
 		lua_setfield(L, -2, "__gc");

@@ -27,8 +27,11 @@ typedef struct lfm_partition {
 	fmi_dataset *d; /* the dataset it indexes (referenced) */
 } lfm_partition;
 
+/* A Model: an architecture (fm.model.mlp{...}), or one with parameters
+ * (result.model, fm.model.load, m:init). */
 typedef struct lfm_model {
 	fmi_arch arch;
+	float *params; /* [arch.nparams] (owned), or NULL: architecture only */
 } lfm_model;
 
 /* A plugin component chosen by name with parameters, as in
@@ -82,6 +85,10 @@ typedef struct lexp {
 	char (*node_names)[FMI_NODE_NAME_MAX + 1];
 	char (*peer_addrs)[256];
 	char *checkpoint;
+	/* the top-level checkpoint (simulations) and resume = true */
+	char *ckpt_path;
+	int resume;
+	float *init_params; /* warm start: the model's parameters, or NULL */
 } lexp;
 
 /* Decentralized experiments (lpeer.c). */
@@ -117,8 +124,17 @@ lfm_dataset *lfm_check_dataset(lua_State *L, int idx);
 lfm_partition *lfm_check_partition(lua_State *L, int idx);
 void lfm_push_dataset(lua_State *L, fmi_dataset *d); /* takes the ref */
 
-/* lexperiment.c */
+/* lmodel.c */
 void lfm_open_model(lua_State *L);     /* pushes fm.model */
+lfm_model *lfm_check_model(lua_State *L, int idx);
+/* Pushes a Model of a owning params (malloc'd, or NULL). */
+void lfm_push_model(lua_State *L, const fmi_arch *a, float *params);
+/* Raises "<fn>: model input size N does not match the data's M features
+ * (model <arch>; <what> '<name>': ...)" when d does not fit a. */
+void lfm_model_check_data(lua_State *L, const fmi_arch *a,
+    const fmi_dataset *d, const char *fn, const char *what);
+
+/* lexperiment.c */
 void lfm_open_topology(lua_State *L);  /* pushes fm.topology (ltopology.c) */
 /* The graph behind a fm.topology.<p2p builder> value at idx, or NULL when
  * the value is not a peer-to-peer graph (star, hierarchical, other). */

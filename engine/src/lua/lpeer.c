@@ -142,6 +142,12 @@ lfm_p2p_read(lua_State *L, lexp *x, int t, struct fmi_graph *g)
 		    "from one model) or \"independent\", not \"%s\"", fn, init);
 	}
 	x->independent_init = strcmp(init, "independent") == 0;
+	if (x->independent_init && x->init_params != NULL) {
+		luaL_error(L, "%s: init = \"independent\" gives each peer its "
+		    "own seeded model, but 'model' has parameters (a warm start "
+		    "from one model): use init = \"same\", or an architecture "
+		    "such as fm.model.mlp{...}", fn);
+	}
 	if (lua_getfield(L, 1, "adversaries") != LUA_TNIL) {
 		p2p_read_adversaries(L, x, fmi_graph_n(g), has_attack);
 	} else if (has_attack) {
@@ -174,6 +180,7 @@ lfm_p2p_cfg(const lexp *x, fmi_p2p_cfg *p)
 	p->byz_kind = x->byz_kind;
 	p->byz_scale = x->byz_scale;
 	p->independent_init = x->independent_init;
+	p->init_params = x->cfg.init_params;
 	p->round_timeout_ms = c->round_timeout_ms;
 	p->on_round = c->on_round;
 	p->ud = c->ud;

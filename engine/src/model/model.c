@@ -267,11 +267,12 @@ forward(fmi_trainer *t, const float *p, const float *x, size_t b)
 /*
  * Adds bias to one row of logits z [k] and returns its cross-entropy
  * log-sum-exp(z) - z[y] (NaN for a label outside [0, k)). With scale != 0,
- * overwrites z with (softmax(z) - onehot(y)) * scale. *hit: argmax == y.
+ * overwrites z with (softmax(z) - onehot(y)) * scale. *hit: argmax == y;
+ * *arg: the argmax (the first of ties).
  */
 static double
 xent_row(float *restrict z, const float *restrict bias, int32_t y, size_t k,
-    float scale, int *hit)
+    float scale, int *hit, size_t *arg)
 {
 	float m = -INFINITY;
 	size_t am = 0;
@@ -290,6 +291,7 @@ xent_row(float *restrict z, const float *restrict bias, int32_t y, size_t k,
 		s += z[j];
 	}
 	*hit = valid && am == (size_t)y;
+	*arg = am;
 	if (scale != 0.0f) {
 		float inv = valid ? scale / s : 0.0f;
 		for (size_t j = 0; j < k; j++) {
@@ -302,10 +304,11 @@ xent_row(float *restrict z, const float *restrict bias, int32_t y, size_t k,
 	return valid ? (double)logf(s) - (double)zy : NAN;
 }
 
-/* Summed loss over b rows; counts correct predictions into *correct. */
+/* Summed loss over b rows; counts correct predictions into *correct and
+ * writes the predicted classes into pred[b] (each when not NULL). */
 static double
 xent(fmi_trainer *t, const float *p, const int32_t *y, size_t b, float scale,
-    size_t *correct)
+    size_t *correct, int32_t *pred)
 {
 	const fmi_arch *a = &t->arch;
 	size_t k = a->widths[a->nlayers];
@@ -315,8 +318,12 @@ xent(fmi_trainer *t, const float *p, const int32_t *y, size_t b, float scale,
 	size_t hits = 0;
 	for (size_t i = 0; i < b; i++) {
 		int hit;
-		loss += xent_row(z + i * k, bias, y[i], k, scale, &hit);
+		size_t arg;
+		loss += xent_row(z + i * k, bias, y[i], k, scale, &hit, &arg);
 		hits += (size_t)hit;
+		if (pred != NULL) {
+			pred[i] = (int32_t)arg;
+		}
 	}
 	if (correct != NULL) {
 		*correct += hits;
@@ -442,7 +449,7 @@ fmi_trainer_loss_grad(fmi_trainer *t, const float *x, const int32_t *y,
 		return NAN;
 	}
 	forward(t, t->params, x, b);
-	double loss = xent(t, t->params, y, b, 1.0f / (float)b, NULL);
+	double loss = xent(t, t->params, y, b, 1.0f / (float)b, NULL, NULL);
 	const fmi_grad_sink sink = { t->grad, 1.0f, 0.0f, NULL };
 	backward(t, x, b, &sink);
 	return loss / (double)b;
@@ -565,7 +572,8 @@ static double
 train_step(fmi_trainer *t, size_t b, const fmi_sgd *o)
 {
 	forward(t, t->params, t->act[0], b);
-	double loss = xent(t, t->params, t->ybuf, b, 1.0f / (float)b, NULL);
+	double loss = xent(t, t->params, t->ybuf, b, 1.0f / (float)b, NULL,
+	    NULL);
 	fmi_grad_sink sink = { t->mom, 1.0f, 1.0f, o };
 	size_t n = t->arch.nparams;
 	/* h is taken at the params the gradient is taken at: with momentum
@@ -687,6 +695,13 @@ int
 fmi_evaluate(fmi_trainer *t, const float *params, const fmi_dataset *d,
     const uint32_t *idx, size_t n, fmi_eval *out)
 {
+	return fmi_evaluate_pred(t, params, d, idx, n, out, NULL);
+}
+
+int
+fmi_evaluate_pred(fmi_trainer *t, const float *params, const fmi_dataset *d,
+    const uint32_t *idx, size_t n, fmi_eval *out, int32_t *pred)
+{
 	int rv = check_data(t, d, "evaluation");
 	size_t count = idx ? n : (d ? d->n : 0);
 	for (size_t i = 0; rv == FM_OK && idx && i < n; i++) {
@@ -707,7 +722,8 @@ fmi_evaluate(fmi_trainer *t, const float *params, const fmi_dataset *d,
 			y = t->ybuf;
 		}
 		forward(t, params, x, b);
-		loss += xent(t, params, y, b, 0.0f, &correct);
+		loss += xent(t, params, y, b, 0.0f, &correct,
+		    pred ? pred + s : NULL);
 	}
 	out->n = count;
 	out->loss = count ? loss / (double)count : 0.0;

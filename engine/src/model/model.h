@@ -157,5 +157,11 @@ typedef struct fmi_eval {
 } fmi_eval;
 int fmi_evaluate(fmi_trainer *t, const float *params, const fmi_dataset *d,
     const uint32_t *idx, size_t n, fmi_eval *out);
+/* The same, also writing each example's predicted class (the argmax of
+ * the logits, the first of ties: what accuracy counts) into pred[count]
+ * when pred != NULL; count is n with idx, else d->n. */
+int fmi_evaluate_pred(fmi_trainer *t, const float *params,
+    const fmi_dataset *d, const uint32_t *idx, size_t n, fmi_eval *out,
+    int32_t *pred);
 
 #endif /* FMI_MODEL_H */

@@ -179,6 +179,9 @@ typedef struct fmi_fed_cfg {
 	uint32_t eval_every;       /* evaluate every k rounds and the last */
 	const char *checkpoint;    /* server checkpoint file, or NULL */
 	int resume;                /* start after the checkpoint's round */
+	/* warm start: the initial global model [arch.nparams], or NULL for
+	 * the seeded init */
+	const float *init_params;
 	/* Called after every round on the calling thread; nonzero stops the
 	 * run with FM_ESCRIPT (e.g. an error raised in a Lua callback). */
 	int (*on_round)(void *ud, const fmi_round_metrics *m);

@@ -50,6 +50,9 @@ fmi_peer_initial_model(const fmi_p2p_cfg *cfg, uint32_t id, float *x)
 	}
 	fmi_rng_seed(&r, cfg->seed, stream);
 	fmi_arch_init_params(&cfg->arch, x, &r);
+	if (cfg->init_params != NULL) { /* warm start */
+		memcpy(x, cfg->init_params, cfg->arch.nparams * sizeof(float));
+	}
 }
 
 int

@@ -50,6 +50,8 @@ typedef struct fmi_p2p_cfg {
 	uint32_t byz_kind;        /* fmi_byz_kind */
 	double byz_scale;
 	int independent_init; /* each peer draws its own initial model */
+	const float *init_params; /* warm start: every peer's initial model
+	                           * [arch.nparams], or NULL */
 	uint32_t round_timeout_ms; /* deployments: wait for neighbours */
 	int (*on_round)(void *ud, const fmi_round_metrics *m);
 	void *ud;

@@ -553,6 +553,9 @@ srv_open(fmi_server *s, fm_error *err)
 	fm_rng r;
 	fmi_rng_seed(&r, cfg->seed, 0x696e6974); /* "init" */
 	fmi_arch_init_params(&cfg->arch, s->global, &r);
+	if (cfg->init_params != NULL) { /* warm start */
+		memcpy(s->global, cfg->init_params, s->dim * sizeof(float));
+	}
 	for (uint32_t i = 1; i < s->nnodes; i++) {
 		memcpy(s->nodes[i].model, s->global, s->dim * sizeof(float));
 	}
@@ -1960,9 +1963,9 @@ fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,
 		rv = srv_wait_hosts(&s, err);
 	}
 	double t0 = fmi_now();
-	if (rv == FM_OK) {
+	if (rv == FM_OK && start <= cfg->rounds) {
 		rv = srv_loop(&s, res, start, err);
-	} else {
+	} else { /* failed, or resumed with no round left to run */
 		srv_await_hellos(&s);
 	}
 	if (rv == FM_OK && s.ran > 0 && s.aggregated == 0) {
