@@ -61,6 +61,12 @@ int fmi_strlcpy(char *dst, const char *src, size_t size);
 /* Square images: width = height = sqrt(dim) when dim is a perfect
  * square (784 -> 28x28), else 0x0. */
 void fmi_image_shape(size_t dim, uint32_t *width, uint32_t *height);
+/* Writes all n bytes (retrying short writes and EINTR); 0, or -1 with
+ * errno set. */
+int fmi_write_all(int fd, const void *buf, size_t n);
+/* fsync()s the folder holding path, so a rename into it is durable. */
+void fmi_fsync_dir(const char *path);
+
 /* Suggests the closest of candidates (NULL-terminated) to s, or NULL. */
 const char *fmi_closest(const char *s, const char *const *candidates);
 

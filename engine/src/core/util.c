@@ -2,6 +2,9 @@
 /* util.c: time, core count, library location, small string helpers. */
 #define _GNU_SOURCE /* dladdr1 */
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <link.h>
 #include <limits.h>
 #include <pthread.h>
@@ -153,4 +156,34 @@ fmi_image_shape(size_t dim, uint32_t *width, uint32_t *height)
 		r++;
 	}
 	*width = *height = r * r == dim ? (uint32_t)r : 0;
+}
+
+int
+fmi_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+void
+fmi_fsync_dir(const char *path)
+{
+	char copy[4096];
+	snprintf(copy, sizeof copy, "%s", path);
+	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
 }

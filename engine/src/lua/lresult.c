@@ -25,6 +25,25 @@ is_fixed(const char *k)
 	return 0;
 }
 
+/* Sorts entries first..last of the list of strings on the stack top
+ * (insertion sort: a row has few keys). */
+static void
+sort_strings(lua_State *L, lua_Integer first, lua_Integer last)
+{
+	for (lua_Integer i = first + 1; i <= last; i++) {
+		for (lua_Integer j = i; j > first; j--) {
+			lua_rawgeti(L, -1, j - 1);
+			lua_rawgeti(L, -2, j);
+			if (strcmp(lua_tostring(L, -2), lua_tostring(L, -1)) <= 0) {
+				lua_pop(L, 2);
+				break;
+			}
+			lua_rawseti(L, -3, j - 1);
+			lua_rawseti(L, -2, j);
+		}
+	}
+}
+
 /* Pushes a sorted list of the columns of the row at index row; with
  * scalars, only those whose value is not a table (CSV has no nesting). */
 static void
@@ -47,19 +66,7 @@ push_columns(lua_State *L, int row, int scalars)
 			lua_rawseti(L, -3, ++n);
 		}
 	}
-	/* insertion sort of the extras (few) */
-	for (lua_Integer i = first_extra + 1; i <= n; i++) {
-		for (lua_Integer j = i; j > first_extra; j--) {
-			lua_rawgeti(L, -1, j - 1);
-			lua_rawgeti(L, -2, j);
-			if (strcmp(lua_tostring(L, -2), lua_tostring(L, -1)) <= 0) {
-				lua_pop(L, 2);
-				break;
-			}
-			lua_rawseti(L, -3, j - 1);
-			lua_rawseti(L, -2, j);
-		}
-	}
+	sort_strings(L, first_extra, n);
 }
 
 static void write_string(FILE *f, const char *s);
@@ -79,18 +86,7 @@ push_columns_of(lua_State *L, int t)
 			lua_rawseti(L, -3, ++n);
 		}
 	}
-	for (lua_Integer i = 2; i <= n; i++) { /* insertion sort (few) */
-		for (lua_Integer j = i; j > 1; j--) {
-			lua_rawgeti(L, -1, j - 1);
-			lua_rawgeti(L, -2, j);
-			if (strcmp(lua_tostring(L, -2), lua_tostring(L, -1)) <= 0) {
-				lua_pop(L, 2);
-				break;
-			}
-			lua_rawseti(L, -3, j - 1);
-			lua_rawseti(L, -2, j);
-		}
-	}
+	sort_strings(L, 1, n);
 }
 
 static void

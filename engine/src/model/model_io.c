@@ -180,36 +180,6 @@ fmi_model_file_size(const fmi_arch *a)
 
 /* ---- writing -------------------------------------------------------------- */
 
-static int
-write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR) {
-			continue;
-		}
-		if (w <= 0) {
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static void
-fsync_dir(const char *path)
-{
-	char copy[4096];
-	snprintf(copy, sizeof copy, "%s", path);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-}
-
 /* The header of a into h; its length. */
 static size_t
 encode_header(const fmi_arch *a, uint8_t *h, uint32_t kind,
@@ -237,18 +207,18 @@ write_model(int fd, const uint8_t *h, size_t hlen, const float *params,
 {
 	float *buf = malloc(MIO_CHUNK * sizeof *buf);
 	uint32_t crc = 0;
-	int bad = buf == NULL || write_all(fd, h, hlen);
+	int bad = buf == NULL || fmi_write_all(fd, h, hlen);
 	for (size_t i = 0; !bad && i < np; i += MIO_CHUNK) {
 		size_t k = FMI_MIN((size_t)MIO_CHUNK, np - i);
 		memcpy(buf, params + i, k * sizeof *buf);
 		to_le(buf, k);
 		crc = crc_add(crc, buf, k * sizeof *buf);
-		bad = write_all(fd, buf, k * sizeof *buf);
+		bad = fmi_write_all(fd, buf, k * sizeof *buf);
 	}
 	free(buf);
 	uint8_t tail[4];
 	put_u32(tail, crc);
-	return bad || write_all(fd, tail, sizeof tail) || fsync(fd) != 0;
+	return bad || fmi_write_all(fd, tail, sizeof tail) || fsync(fd) != 0;
 }
 
 int
@@ -291,7 +261,7 @@ fmi_model_save(const char *path, const fmi_arch *a, const float *params,
 		    "(any existing file there is unchanged)", path,
 		    e ? strerror(e) : "out of memory");
 	}
-	fsync_dir(path);
+	fmi_fsync_dir(path);
 	return FM_OK;
 }
 

@@ -22,24 +22,6 @@ typedef struct ckpt_header {
 	uint32_t nrounds, reserved;
 } ckpt_header;
 
-static int
-write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR) {
-			continue;
-		}
-		if (w <= 0) {
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* The rounds without their per-client detail (a pointer; not saved). */
 static int
 write_rounds(int fd, const fmi_round_metrics *rounds, uint32_t n)
@@ -48,23 +30,11 @@ write_rounds(int fd, const fmi_round_metrics *rounds, uint32_t n)
 		fmi_round_metrics m = rounds[i];
 		m.clients = NULL;
 		m.nclients = 0;
-		if (write_all(fd, &m, sizeof m)) {
+		if (fmi_write_all(fd, &m, sizeof m)) {
 			return -1;
 		}
 	}
 	return 0;
-}
-
-static void
-fsync_dir(const char *path)
-{
-	char copy[4096];
-	snprintf(copy, sizeof copy, "%s", path);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
 }
 
 int
@@ -79,8 +49,8 @@ fmi_checkpoint_write(const char *path, uint64_t seed, const float *params,
 		return fm_error_set(err, FM_EINVAL, "checkpoint path too long");
 	}
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	int bad = fd < 0 || write_all(fd, &h, sizeof h) ||
-	    write_all(fd, params, nparams * sizeof *params) ||
+	int bad = fd < 0 || fmi_write_all(fd, &h, sizeof h) ||
+	    fmi_write_all(fd, params, nparams * sizeof *params) ||
 	    write_rounds(fd, rounds, nrounds) || fsync(fd) != 0;
 	if (fd >= 0 && close(fd) != 0) {
 		bad = 1;
@@ -91,7 +61,7 @@ fmi_checkpoint_write(const char *path, uint64_t seed, const float *params,
 		return fm_error_set(err, FM_EIO, "cannot write checkpoint %s: %s",
 		    path, strerror(e));
 	}
-	fsync_dir(path);
+	fmi_fsync_dir(path);
 	return FM_OK;
 }
 
