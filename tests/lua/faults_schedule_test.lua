@@ -86,20 +86,27 @@ local function failing(t, why)
   assert(#rows == 5)
   return rows
 end
--- without a quorum the round keeps the old model (every client needed)
-local q = failing({ faults = { dropout = 0.1 }, metrics = { clients = true } },
-  "round 1: 9 updates arrived, the quorum (min_updates) is 10")
-for _, row in ipairs(q) do
-  assert(row.updates == 9 and row.dropped == 1 and row.stragglers == 0)
-  assert(row.loss == q[1].loss, "the model stays")
-  assert(count(row, "unused") == 9 and count(row, "kept") == 0,
-    "on time but not aggregated")
+-- A quorum that the fault plan leaves out of reach is refused before
+-- round 1 (so many fail in every round: no round could aggregate).
+local function refused(t, why)
+  local ok, err = pcall(run, t)
+  assert(not ok and tostring(err):find(why, 1, true), tostring(err))
 end
--- all clients failing: no update at all, every round runs to its end
-local none = failing({ faults = { dropout = 0.5, straggler = 0.5 },
-  min_updates = 1 }, "round 1: 0 updates arrived, the quorum")
-for _, row in ipairs(none) do
-  assert(row.updates == 0 and row.dropped == 5 and row.stragglers == 5)
+refused({ faults = { dropout = 0.1 } }, "faults: 1 of the 10 clients sampled "
+  .. "each round drop out and 0 arrive late, so 9 updates a round arrive in "
+  .. "time, below the quorum of 10 (min_updates, by default every sampled "
+  .. "client): no round could aggregate")
+refused({ faults = { dropout = 0.5, straggler = 0.5 }, min_updates = 1 },
+  "so 0 updates a round arrive in time, below the quorum of 1 (min_updates): no round could aggregate; lower dropout and straggler")
+-- updates that arrived in time but were not aggregated are "unused": an
+-- aggregator that fails every round (the test plugin never_finishes)
+local q = failing({ aggregator = "never_finishes", metrics = { clients = true } },
+  "aggregator never_finishes failed: never_finishes never finishes")
+for _, row in ipairs(q) do
+  assert(row.updates == 10 and row.dropped == 0 and row.stragglers == 0)
+  assert(row.loss == q[1].loss, "the model stays")
+  assert(count(row, "unused") == 10 and count(row, "kept") == 0,
+    "on time but not aggregated")
 end
 
 -- 2. local learning-rate schedules: the row's lr follows the formula

@@ -72,6 +72,14 @@ fmi_round_lr(const fmi_fed_cfg *cfg, uint32_t round)
 	    fmi_lr_factor(&cfg->lr_sched, round));
 }
 
+/* How many of k: round(frac * k). */
+static uint32_t
+fault_count(double frac, uint32_t k)
+{
+	double n = floor(frac * (double)k + 0.5);
+	return n <= 0 ? 0 : n >= k ? k : (uint32_t)n;
+}
+
 int
 fmi_fed_validate_rounds(const fmi_fed_cfg *c, fm_error *err)
 {
@@ -82,6 +90,26 @@ fmi_fed_validate_rounds(const fmi_fed_cfg *c, fm_error *err)
 		    "straggler are fractions of the sampled clients (each in "
 		    "[0, 1], together at most 1), not %g and %g", f->dropout,
 		    f->straggler);
+	}
+	if (fmi_faults_on(c) && c->clients_per_round > 0) {
+		/* the plan is exact: so many fail in every round, so a quorum
+		 * above what is left fails every round; say so before round 1 */
+		uint32_t k = c->clients_per_round;
+		uint32_t nd = fault_count(f->dropout, k);
+		uint32_t ns = FMI_MIN(fault_count(f->straggler, k), k - nd);
+		uint32_t left = k - nd - ns;
+		uint32_t quorum = c->min_updates ? c->min_updates : k;
+		if (left < quorum) { /* quorum >= 1 */
+			return fm_error_set(err, FM_EINVAL, "faults: %u of the %u "
+			    "clients sampled each round drop out and %u arrive "
+			    "late, so %u updates a round arrive in time, %s the "
+			    "quorum of %u (min_updates%s): no round could "
+			    "aggregate; %s", nd, k, ns, left, left < quorum ?
+			    "below" : "and", quorum, c->min_updates ? "" :
+			    ", by default every sampled client", left > 0 ?
+			    "set min_updates to at most the updates that arrive"
+			    : "lower dropout and straggler");
+		}
 	}
 	fm_error e;
 	if (fmi_lr_check(&c->lr_sched, &e) != FM_OK) {
@@ -99,14 +127,6 @@ int
 fmi_faults_on(const fmi_fed_cfg *cfg)
 {
 	return cfg->faults.dropout > 0 || cfg->faults.straggler > 0;
-}
-
-/* How many of k: round(frac * k). */
-static uint32_t
-fault_count(double frac, uint32_t k)
-{
-	double n = floor(frac * (double)k + 0.5);
-	return n <= 0 ? 0 : n >= k ? k : (uint32_t)n;
 }
 
 int

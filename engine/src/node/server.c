@@ -109,10 +109,9 @@ typedef struct fmi_server {
 	fmi_atk *atk;
 	uint8_t *radv;      /* [clients_per_round]: row i is an adversary's */
 	fmi_dataset *asr;   /* the attack's target set, or NULL */
-	/* rounds that moved a model, and why the first that did not failed
-	 * (a run in which none aggregated is an error, not a result) */
+	/* why the first round that moved no model failed (a run in which
+	 * none aggregated is an error, not a result) */
 	uint32_t fed;        /* rows an aggregator took, this round */
-	uint32_t aggregated, ran;
 	char why[320];
 	/* issue 9: the round's learning rates, simulated faults, and what
 	 * the defences decided */
@@ -1656,7 +1655,6 @@ srv_aggregate(fmi_server *s)
 			}
 		}
 	}
-	s->aggregated += s->m->aggregated != 0;
 	srv_defence_metrics(s);
 }
 
@@ -1922,7 +1920,6 @@ srv_loop(fmi_server *s, fmi_fed_result *res, uint32_t start, fm_error *err)
 		s->round = r;
 		fmi_round_metrics *m = &res->rounds[r - 1];
 		rv = srv_round(s, picked, m);
-		s->ran++;
 		if (rv != FM_OK) {
 			fm_error_set(err, rv, "round %u failed: %s", r,
 			    fm_strerror(rv));
@@ -1968,11 +1965,18 @@ fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,
 	} else { /* failed, or resumed with no round left to run */
 		srv_await_hellos(&s);
 	}
-	if (rv == FM_OK && s.ran > 0 && s.aggregated == 0) {
+	/* Counted over every round of the result, those resumed from a
+	 * checkpoint too (a resumed run of failed rounds is no result). */
+	uint32_t moved = 0;
+	for (uint32_t r = 0; r < res->nrounds; r++) {
+		moved += res->rounds[r].aggregated != 0;
+	}
+	if (rv == FM_OK && res->nrounds > 0 && moved == 0) {
 		/* the "result" would be the model round 1 started from */
 		rv = fm_error_set(err, FM_EINVAL, "no round of %u aggregated, so "
-		    "there is no trained model (%s)", s.ran,
-		    s.why[0] ? s.why : "no update was aggregated");
+		    "there is no trained model (%s)", res->nrounds,
+		    s.why[0] ? s.why : "the rounds resumed from the checkpoint "
+		    "aggregated nothing either");
 	}
 	for (uint32_t i = 0; i < hosts->n; i++) {
 		fmi_msg m;
