@@ -99,35 +99,6 @@ ensure_dir(const char *dir, fm_error *err)
 	    strerror(errno));
 }
 
-static int
-fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (fd < 0) {
-		return -1;
-	}
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-static int
-write_all(int fd, const char *s, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, s, len);
-		if (w < 0 && errno == EINTR) {
-			continue;
-		}
-		if (w <= 0) {
-			return -1;
-		}
-		s += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Moves tmp to path: rename (replaces) or link (refuses to replace). */
 static int
 publish(const char *tmp, const char *path, int overwrite, fm_error *err)
@@ -167,7 +138,7 @@ write_atomic(const char *dir, const char *file, const char *text,
 		return fm_error_set(err, FM_EIO, "cannot write in %s: %s", dir,
 		    strerror(errno));
 	}
-	int bad = fchmod(fd, mode) != 0 || write_all(fd, text, strlen(text)) ||
+	int bad = fchmod(fd, mode) != 0 || fmi_write_all(fd, text, strlen(text)) ||
 	    fsync(fd) != 0;
 	int e = errno;
 	bad |= close(fd) != 0;
@@ -178,7 +149,7 @@ write_atomic(const char *dir, const char *file, const char *text,
 	}
 	int rv = publish(tmp, path, overwrite, err);
 	if (rv == FM_OK) {
-		(void)fsync_dir(dir);
+		fmi_fsync_dir(path);
 	}
 	return rv;
 }
