@@ -35,18 +35,34 @@ parse_fail(const char *why)
 static int
 parse(int argc, char **argv, bench_opts *o)
 {
+	/* each option and the field it sets: a string, an integer or a
+	 * number */
+	const struct {
+		const char *name;
+		const char **str;
+		long *num_l;
+		double *num_d;
+	} opts[] = {
+		{ "--model", &o->model, NULL, NULL },
+		{ "--data", &o->data, NULL, NULL },
+		{ "--batch", NULL, &o->batch, NULL },
+		{ "--threads", NULL, &o->threads, NULL },
+		{ "--seconds", NULL, NULL, &o->seconds },
+		{ "--lr", NULL, NULL, &o->lr },
+	};
+	static const char *const models[] = { "mlp", "logreg", "cnn", NULL };
 	char why[200];
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		char *end = NULL;
+		size_t k = 0;
 		if (fmi_cli_is_help(a)) {
 			fputs(fmi_bench_usage, stdout);
 			return 0;
 		}
-		if (strncmp(a, "--", 2) != 0 || (strcmp(a, "--model") != 0 &&
-		    strcmp(a, "--batch") != 0 && strcmp(a, "--threads") != 0 &&
-		    strcmp(a, "--seconds") != 0 && strcmp(a, "--lr") != 0 &&
-		    strcmp(a, "--data") != 0)) {
+		while (k < FMI_ARRAY_LEN(opts) && strcmp(a, opts[k].name) != 0) {
+			k++;
+		}
+		if (k == FMI_ARRAY_LEN(opts)) {
 			snprintf(why, sizeof why, "unknown argument '%s'", a);
 			return parse_fail(why);
 		}
@@ -55,18 +71,13 @@ parse(int argc, char **argv, bench_opts *o)
 			return parse_fail(why);
 		}
 		i++;
-		if (strcmp(a, "--model") == 0) {
-			o->model = v;
-		} else if (strcmp(a, "--data") == 0) {
-			o->data = v;
-		} else if (strcmp(a, "--batch") == 0) {
-			o->batch = strtol(v, &end, 10);
-		} else if (strcmp(a, "--threads") == 0) {
-			o->threads = strtol(v, &end, 10);
-		} else if (strcmp(a, "--seconds") == 0) {
-			o->seconds = strtod(v, &end);
+		char *end = NULL;
+		if (opts[k].str != NULL) {
+			*opts[k].str = v;
+		} else if (opts[k].num_l != NULL) {
+			*opts[k].num_l = strtol(v, &end, 10);
 		} else {
-			o->lr = strtod(v, &end);
+			*opts[k].num_d = strtod(v, &end);
 		}
 		if (end != NULL && (end == v || *end != '\0')) {
 			snprintf(why, sizeof why, "%s takes a number, not '%s'",
@@ -74,32 +85,28 @@ parse(int argc, char **argv, bench_opts *o)
 			return parse_fail(why);
 		}
 	}
-	static const char *const models[] = { "mlp", "logreg", "cnn", NULL };
-	const char *bad = NULL;
-	if (strcmp(o->model, "mlp") != 0 &&
-	    strcmp(o->model, "logreg") != 0 && strcmp(o->model, "cnn") != 0) {
+	size_t m = 0;
+	while (models[m] != NULL && strcmp(o->model, models[m]) != 0) {
+		m++;
+	}
+	if (models[m] == NULL) {
 		const char *near = fmi_closest(o->model, models);
 		snprintf(why, sizeof why, "--model '%s' is not a model this "
 		    "benchmark has (mlp, logreg or cnn%s%s%s)", o->model,
 		    near ? "; did you mean '" : "", near ? near : "",
 		    near ? "'?" : "");
-		bad = why;
 	} else if (o->batch < 1 || o->batch > 65536) {
 		snprintf(why, sizeof why, "--batch takes 1 to 65536, not %ld",
 		    o->batch);
-		bad = why;
 	} else if (o->threads < 1 || o->threads > 256) {
 		snprintf(why, sizeof why, "--threads takes 1 to 256, not %ld",
 		    o->threads);
-		bad = why;
 	} else if (!(o->seconds > 0)) {
 		snprintf(why, sizeof why, "--seconds must be positive");
-		bad = why;
+	} else {
+		return -1;
 	}
-	if (bad != NULL) {
-		return parse_fail(bad);
-	}
-	return -1;
+	return parse_fail(why);
 }
 
 static int
