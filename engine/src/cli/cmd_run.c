@@ -118,10 +118,11 @@ bad_option(const char *a, size_t len, const char *mode, const char *usage)
 	}
 	names[n] = NULL;
 	for (const run_opt *o = run_opts; o->name != NULL; o++) {
-		if (strcmp(o->name, opt) == 0) {
+		if (strcmp(o->name, opt) == 0) { /* another command's */
 			fprintf(stderr, "fedmesh %s: %s is an option of `fedmesh "
-			    "node`, not of `fedmesh %s`\n%s", mode, opt, mode,
-			    usage);
+			    "%s`, not of `fedmesh %s`\n%s", mode, opt,
+			    o->modes & OPT_NODE ? "node" : o->modes & OPT_LAUNCH
+			    ? "launch" : "run", mode, usage);
 			return 2;
 		}
 	}
