@@ -1,49 +1,54 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * plugin.h: the fedmesh plugin ABI.
+ * plugin.h: the fedmesh plugin ABI, version 2.0.
  *
- * A plugin is a shared object that exports exactly two symbols:
+ * A plugin is a shared object that exports one symbol, its descriptor:
  *
- *   const fm_plugin_info fm_plugin_descriptor;      data, read before any code
- *   int fm_plugin_init(fm_registrar *r, const fm_host_api *host);
+ *   const fm_plugin_info fm_plugin_descriptor;
  *
- * The host dlopen()s the file, reads the descriptor (magic, ABI version,
- * struct sizes, build signature, name, version, description, components and
- * their declared parameters) and refuses the file if anything is off, before
- * running a single instruction of the plugin. Only then does it call
- * fm_plugin_init, which registers one ops table per declared component with
- * host->register_component. Use FM_PLUGIN_DEFINE below to get both right.
+ * The descriptor is data: magic, ABI version, struct sizes, build
+ * signature, names, and one fm_component_desc per component with its
+ * declared parameters and its ops table (a table of function pointers is
+ * data too). The host dlopen()s the file, checks all of it and refuses the
+ * file if anything is off before running a single instruction of the
+ * plugin; then it calls the descriptor's optional init, and the
+ * components exist. Declare a component with FM_COMPONENT and the plugin
+ * with FM_PLUGIN (below); see docs/plugin-guide.md.
  *
- * Plugins never link libfedmesh: everything they need from the host (memory,
- * logging, RNG, BLAS kernels, messaging, timers) comes through fm_host_api.
+ * Plugins never link libfedmesh: everything they need from the host
+ * (memory, logging, RNG, BLAS kernels, a thread pool, messaging, timers)
+ * comes through fm_host_api.
  *
- * Evolution: FM_PLUGIN_ABI_MAJOR changes on any incompatible change and must
- * match exactly. FM_PLUGIN_ABI_MINOR grows when fields are appended to the
- * end of a struct; each struct records its size so either side reads only
- * the prefix both know. Changelog:
- *   1.0  first version: aggregator kind, host API with messaging and timers.
- *   1.1  consensus kind (fm_consensus_ops, fm_peer_model, fm_mix) for
- *        decentralized (peer-to-peer) federations; defence kind
- *        (fm_defence_ops, fm_defence_round) for Byzantine-robust
- *        aggregation; attack kind (fm_attack_ops, fm_attack_data) to
- *        evaluate defences.
- *   1.2  client-side local training hooks for aggregators (a_local_begin,
- *        a_local_grad, a_local_step, a_local_end with fm_local_task,
- *        fm_local_result)
- *        and per-client state kept across rounds (host->client_state), for
- *        FedProx and SCAFFOLD; fm_round.population. A 1.2 plugin reading a
- *        1.2 field of a struct without a size (fm_round) checks
- *        host->abi_minor >= 2 first.
- *   1.3  a_accept_many: several updates accepted in one call, so an
- *        aggregator can sum them in one pass over its accumulator.
- *   1.4  host->set_error: a failing call says why, in words the user
- *        sees; fm_instance.max_updates and fm_instance.flags
- *        (FM_INST_ROOT_DATA), so a defence can refuse in d_init a
- *        configuration that could never aggregate (Krum's n >= 2f + 3,
- *        FLTrust without root data) before round 1. Like fm_round's
- *        1.2 field, read them only when host->abi_minor >= 4.
- *        Also fm_round.lr_scale (appended): the round's factor of a
- *        server learning-rate schedule, read the same way.
+ * Sizes. Every struct that crosses the boundary starts with (or, for
+ * fm_instance, carries) its struct_size, and every array is stepped by its
+ * elements' struct_size (FM_AT below), never by the reader's sizeof: so a
+ * struct can grow by appending fields in a minor version, and each side
+ * reads only the prefix both know (a newer plugin checks the size before
+ * reading a field the host may not have: FM_HAS).
+ *
+ * Evolution: FM_PLUGIN_ABI_MAJOR changes on any incompatible change;
+ * FM_PLUGIN_ABI_MINOR grows when fields are appended. Changelog:
+ *   1.0  aggregator kind, host API with messaging and timers.
+ *   1.1  consensus, defence and attack kinds; fm_update.steps.
+ *   1.2  client-side local training hooks in the aggregator table,
+ *        host->client_state, fm_round.population.
+ *   1.3  a_accept_many.
+ *   1.4  host->set_error, fm_instance.max_updates and .flags,
+ *        fm_round.lr_scale.
+ *   2.0  One shape for every kind (this file): every ops table starts
+ *        with fm_ops (state size, init, fini, on_message, on_timer,
+ *        save, load), so a plugin of any kind can run a protocol with its
+ *        counterparts on other nodes and keep state across a restart; a
+ *        size in every struct and with every array; ops tables in the
+ *        component descriptor (no fm_plugin_init, no registration call);
+ *        aggregators accept n updates per call and write the new model
+ *        into a host-owned buffer; the local-training hooks are their own
+ *        kind (FM_KIND_LOCAL: FedProx and SCAFFOLD are FedAvg plus a
+ *        local rule); one update-matrix struct (fm_rows) for attacks,
+ *        defences and the server side of privacy; ops tables for the
+ *        privacy and compressor kinds; host->parallel_for and
+ *        host->limits. The host still loads 1.x plugins (see
+ *        docs/plugin-guide.md, "ABI 1.x plugins").
  */
 #ifndef FEDMESH_PLUGIN_H
 #define FEDMESH_PLUGIN_H
@@ -58,8 +63,8 @@ extern "C" {
 #endif
 
 #define FM_PLUGIN_MAGIC 0x4c504d46u /* "FMPL" little endian */
-#define FM_PLUGIN_ABI_MAJOR 1
-#define FM_PLUGIN_ABI_MINOR 4
+#define FM_PLUGIN_ABI_MAJOR 2
+#define FM_PLUGIN_ABI_MINOR 0
 
 /*
  * Build signature: anything a compile flag could change in the layout of
@@ -77,7 +82,8 @@ enum fm_kind {
 	FM_KIND_PRIVACY = 3,    /* DP noise, secure aggregation           */
 	FM_KIND_CONSENSUS = 4,  /* gossip, push-sum, BFT                  */
 	FM_KIND_COMPRESSOR = 5, /* top-k, quantization                    */
-	FM_KIND_ATTACK = 6      /* adversarial client behaviour           */
+	FM_KIND_ATTACK = 6,     /* adversarial client behaviour           */
+	FM_KIND_LOCAL = 7       /* 2.0: local-training rule: FedProx, ... */
 };
 
 /* Node roles, as seen by a component instance. */
@@ -91,6 +97,14 @@ enum fm_role {
 /* Node id of the server in a star federation; clients are 1..N. */
 #define FM_NODE_SERVER 0
 
+/* Element i of an array whose elements start with their struct_size. */
+#define FM_AT(T, arr, i)                                                    \
+	((T *)(void *)((char *)(void *)(arr) +                              \
+	    (size_t)(i) * (size_t)(arr)->struct_size))
+/* Whether *p (a struct starting with struct_size) has field f. */
+#define FM_HAS(p, T, f)                                                     \
+	((p)->struct_size >= offsetof(T, f) + sizeof(((T *)0)->f))
+
 /* Declared parameter types. */
 typedef enum fm_param_type {
 	FM_PARAM_INT = 1,  /* integer, stored in fm_value.num */
@@ -101,7 +115,8 @@ typedef enum fm_param_type {
 
 /*
  * A declared parameter. The host validates every value a user gives
- * (type, range) before the plugin sees it. Arrays end with name == NULL.
+ * (type, range) before the plugin sees it. Arrays end with name == NULL
+ * and are stepped by fm_component_desc.param_size.
  */
 typedef struct fm_param_desc {
 	const char *name;    /* snake_case, e.g. "lr" */
@@ -119,15 +134,21 @@ typedef struct fm_value {
 	const char *str;
 } fm_value;
 
-/* What a component is, as data. */
+/* What a component is, as data. Declare it with FM_COMPONENT. */
 typedef struct fm_component_desc {
-	uint32_t kind;              /* enum fm_kind */
-	const char *name;           /* unique within its kind: "fedavg" */
-	const char *description;    /* one line */
+	uint32_t struct_size;        /* sizeof(fm_component_desc) */
+	uint32_t kind;               /* enum fm_kind */
+	const char *name;            /* unique within its kind: "fedavg" */
+	const char *description;     /* one line */
 	const fm_param_desc *params; /* NULL-name terminated; may be NULL */
+	uint32_t param_size;         /* sizeof(fm_param_desc) */
+	uint32_t flags;              /* kind-specific FM_*_ flags below */
+	const void *ops;             /* the kind's ops table (fm_ops first) */
+	uint32_t ops_size;           /* sizeof that table */
+	uint32_t reserved0;
 } fm_component_desc;
 
-/* The descriptor. The first four fields are frozen forever. */
+/* The descriptor. The first five fields are frozen forever. */
 typedef struct fm_plugin_info {
 	uint32_t magic;     /* FM_PLUGIN_MAGIC */
 	uint16_t abi_major; /* FM_PLUGIN_ABI_MAJOR at build time */
@@ -138,9 +159,13 @@ typedef struct fm_plugin_info {
 	const char *version;     /* the plugin's own semver: "1.0.0" */
 	const char *license;     /* SPDX id */
 	const char *description; /* one line */
-	const fm_component_desc *components; /* array ... */
+	const fm_component_desc *components; /* array (component_size apart) */
 	uint32_t ncomponents;                /* ... of this length (>= 1) */
-	uint32_t reserved0;
+	uint32_t component_size;             /* sizeof(fm_component_desc) */
+	/* Optional: runs once after the descriptor was checked, before any
+	 * component is used (probe a CPU feature, read a table). Not FM_OK:
+	 * the file is refused, with the reason given by host->log. */
+	int (*init)(const struct fm_host_api *host);
 	void *reserved[4];
 } fm_plugin_info;
 
@@ -158,72 +183,147 @@ struct fm_host_api;
 
 /*
  * The context a component instance lives in. Owned by the host, valid from
- * init to fini. params has one entry per declared parameter.
+ * init to fini. params has one entry per declared parameter. (Its layout
+ * is 1.x's, with struct_size in what was a reserved field, so that 1.x
+ * plugins run unchanged.)
  */
 typedef struct fm_instance {
 	const struct fm_host_api *host;
 	const fm_value *params; /* in declaration order */
 	uint32_t nparams;
 	uint32_t role;    /* enum fm_role of the node running this instance */
-	int32_t node_id;  /* FM_NODE_SERVER or a client id */
-	uint32_t reserved0;
+	int32_t node_id;  /* FM_NODE_SERVER, a client id, or a peer id */
+	uint32_t struct_size; /* sizeof(fm_instance) */
 	size_t dim;       /* number of float32 model parameters */
 	uint64_t seed;    /* per-instance seed derived from the run seed */
 	void *host_data;  /* opaque, for the host only */
-	/* 1.4 (check host->abi_minor >= 4 first): the most updates this
-	 * instance can see in one round (a star's clients_per_round, an
-	 * edge's sampled children at most); 0: unknown */
+	/* the most updates this instance can see in one round (a star's
+	 * clients_per_round, an edge's sampled children at most); 0: unknown */
 	uint32_t max_updates;
-	uint32_t flags;   /* 1.4: FM_INST_* */
+	uint32_t flags;   /* FM_INST_* */
 } fm_instance;
 
-/* fm_instance.flags (1.4) */
+/* fm_instance.flags */
 #define FM_INST_ROOT_DATA 1u /* the node holds root data (server_delta) */
 
-/* One round, as seen by a server-side component. Borrowed. */
+/* One round, as seen by an aggregating node's component (or a client's
+ * local rule and privacy mechanism: then nclients = 1, clients = self).
+ * Borrowed. */
 typedef struct fm_round {
+	uint32_t struct_size;    /* sizeof(fm_round) */
 	uint32_t round;          /* 1-based */
 	uint32_t nclients;       /* sampled clients this round */
+	uint32_t population;     /* clients this node serves, sampled or not
+	                          * (its children, in a hierarchy); 0: unknown */
 	const int32_t *clients;  /* their node ids, in aggregation order */
 	const float *global;     /* current global model [dim] */
 	size_t dim;
-	uint32_t population;     /* 1.2: clients this aggregator serves, sampled
-	                          * or not (its children, in a hierarchy);
-	                          * 0: unknown */
-	double lr_scale;         /* 1.4: the experiment's server learning-rate
-	                          * schedule: an aggregator with a learning rate
-	                          * (server step size) uses lr * lr_scale this
-	                          * round; 1 without a schedule. Read it only
-	                          * when host->abi_minor >= 4. */
+	double lr_scale;         /* the server learning-rate schedule: an
+	                          * aggregator with a learning rate uses
+	                          * lr * lr_scale this round; 1 without one */
 } fm_round;
 
-/* One client's update, as seen by the server. Borrowed: valid only during
- * the call; copy with host->alloc to keep it. */
+/* One client's update, as seen by the aggregating node. Borrowed: valid
+ * only during the call; copy with host->alloc to keep it. */
 typedef struct fm_update {
+	uint32_t struct_size;  /* sizeof(fm_update); arrays step by it */
 	int32_t client;        /* node id */
 	uint32_t round;
+	uint32_t reserved0;
 	const float *delta;    /* client model minus global [dim] */
 	size_t dim;
 	uint64_t num_examples; /* local training examples */
 	double loss;           /* mean local training loss */
-	uint64_t steps;        /* 1.1: local SGD steps taken (0: unknown) */
+	uint64_t steps;        /* local SGD steps taken (0: unknown) */
 } fm_update;
 
-/* A message from a counterpart instance on another node. Borrowed. */
+/* A message from a counterpart instance (same component) on another
+ * node. Borrowed. */
 typedef struct fm_message {
-	int32_t from;      /* sender node id */
+	uint32_t struct_size; /* sizeof(fm_message) */
+	int32_t from;         /* sender node id */
 	uint32_t round;
+	uint32_t reserved0;
 	const void *data;
 	size_t len;
 } fm_message;
 
-/* 1.2: a client's local training as its aggregator's client-side instance
- * sees it (FedProx, SCAFFOLD). Borrowed for the call. */
+/* ------------------------------------------------------------------ */
+/* What every kind's ops table starts with.                            */
+
+/*
+ * fm_ops: the first member (named base) of every ops table. The host
+ * allocates state_size zeroed bytes (aligned as malloc aligns) per
+ * instance, calls init, the kind's calls, and fini. All calls for one
+ * instance come from one thread, never two at once. Return FM_OK or an
+ * fm_errno; say why a call fails with host->set_error.
+ */
+typedef struct fm_ops {
+	uint32_t struct_size; /* sizeof the kind's whole ops table */
+	uint32_t kind;        /* enum fm_kind, as the component's */
+	size_t state_size;
+	/* Required. Sets up state. fini is called even if init fails. */
+	int (*init)(void *st, const fm_instance *inst);
+	/* Required. Releases what init and the other calls allocated. */
+	void (*fini)(void *st);
+	/* Optional: a message host->send'd by a counterpart instance of the
+	 * same component on another node (secure aggregation's rounds, a
+	 * committee's votes, SCAFFOLD's control variates). Messages sent in
+	 * a round's call arrive before the next call of that round on the
+	 * receiving side (a server's begin before its clients' training). */
+	int (*on_message)(void *st, const fm_message *m);
+	/* Optional: a timer set with host->timer fired. */
+	int (*on_timer)(void *st, uint64_t tag);
+	/* Optional, both or neither: state that must survive a restart
+	 * (checkpoints). save writes at most cap bytes to buf and sets *len;
+	 * with buf NULL or cap too small it sets *len to the bytes needed and
+	 * returns FM_ERANGE. load gets exactly what a save wrote (by this
+	 * version of the plugin, or an older one: keep a version byte) on a
+	 * freshly initialised instance. */
+	int (*save)(void *st, void *buf, size_t cap, size_t *len);
+	int (*load)(void *st, const void *buf, size_t len);
+} fm_ops;
+
+/* The fm_ops of an ops table of type T, for a state of type S. */
+#define FM_OPS(T, knd, S, init_fn, fini_fn)                                 \
+	{ (uint32_t)sizeof(T), (knd), sizeof(S), (init_fn), (fini_fn),      \
+		NULL, NULL, NULL, NULL }
+
+/* ------------------------------------------------------------------ */
+/* Aggregator (server optimizer).                                      */
+
+/*
+ * On an aggregating node (server, edge), per round the host calls begin
+ * once, accept with the round's accepted updates (in one or several calls,
+ * in a fixed order), and finish once, unless the round missed its quorum:
+ * then finish is skipped, the model stays, and the next begin starts a new
+ * round. A failing call fails the round and the model stays.
+ */
+typedef struct fm_aggregator_ops {
+	fm_ops base;
+	/* Required. A new round starts; r is borrowed. */
+	int (*begin)(void *st, const fm_round *r);
+	/* Required. u[0..n) (FM_AT-stepped), in order: status[k] gets
+	 * FM_OK when u[k] is taken or the reason it is not. Returns FM_OK,
+	 * or an fm_errno if it failed as a whole (status says which it
+	 * took). Summing in one pass reads the accumulator once. */
+	int (*accept)(void *st, const fm_update *u, uint32_t n, int *status);
+	/* Required. Writes the new global model into out[dim], which holds a
+	 * copy of global on entry (the host's buffer: the model in use only
+	 * changes when the whole round succeeded). No update accepted: leave
+	 * out as it is. */
+	int (*finish)(void *st, const float *global, float *out, size_t dim);
+} fm_aggregator_ops;
+
+/* ------------------------------------------------------------------ */
+/* Local-training rule (client side, with an optional server side).    */
+
+/* A client's local training, as its rule sees it. Borrowed. */
 typedef struct fm_local_task {
 	uint32_t struct_size;  /* sizeof(fm_local_task) */
 	uint32_t round;
 	const float *global;   /* the model training starts from [dim]; valid
-	                        * until a_local_end returns */
+	                        * until end returns */
 	size_t dim;
 	uint64_t num_examples; /* the client's training examples */
 	uint32_t epochs, batch;
@@ -242,211 +342,102 @@ typedef struct fm_local_result {
 	double loss;           /* mean local training loss */
 } fm_local_result;
 
-/* ------------------------------------------------------------------ */
-/* Ops tables: one per kind. Each starts with size, kind, name, state.  */
-
 /*
- * Aggregator (server optimizer). On the server, per round the host calls
- * a_begin once, a_accept once per accepted update in a fixed order, and
- * a_finish once, unless the round missed its quorum (min_updates): then
- * a_finish is skipped, the model stays, and the next a_begin starts a new
- * round. All calls for one instance come from one thread.
- * Return FM_OK or an fm_errno; a failing call fails the round, whose global
- * model then stays as it was.
+ * A local rule changes how clients train (FedProx's proximal term,
+ * SCAFFOLD's control variates) and runs beside any aggregator. An
+ * experiment names it as local_training.rule, or as its aggregator (then
+ * the aggregator is FedAvg). It has an instance on every client
+ * (FM_ROLE_CLIENT) and one on every aggregating node (FM_ROLE_SERVER,
+ * FM_ROLE_EDGE); the two talk through host->send and base.on_message.
+ *
+ * Client: begin once before training; around every local step grad
+ * (before it) and step (after it); end once after training, before the
+ * update leaves (what end sends reaches the server before the update).
+ * Messages the server's instance sent from round_begin arrive before
+ * begin. A failing call fails the client's training; the server drops
+ * that client from the round.
+ * Server: round_begin when a round starts (before the broadcast),
+ * accepted with the updates the aggregator took, round_end after the
+ * aggregator's finish, with the model before and after.
  */
-typedef struct fm_aggregator_ops {
-	uint32_t a_struct_size; /* sizeof(fm_aggregator_ops) */
-	uint32_t a_kind;        /* FM_KIND_AGGREGATOR */
-	const char *a_name;     /* matches a declared component */
-	size_t a_state_size;    /* host allocates this many bytes, zeroed,
-	                         * aligned as malloc aligns */
-
-	/* Required. Sets up state. fini is called even if init fails. */
-	int (*a_init)(void *st, const fm_instance *inst);
-	/* Required. Releases what init and the other calls allocated. */
-	void (*a_fini)(void *st);
-	/* Required. A new round starts; r is borrowed. */
-	int (*a_begin)(void *st, const fm_round *r);
-	/* Required. One update; u is borrowed. */
-	int (*a_accept)(void *st, const fm_update *u);
-	/* Required. Writes the new global model into global[dim] in place
-	 * (it holds the current one on entry). naccepted may be 0: then leave
-	 * global unchanged. */
-	int (*a_finish)(void *st, float *global, size_t dim);
-
-	/* Optional: a message from a counterpart on another node. */
-	int (*a_on_message)(void *st, const fm_message *m);
-	/* Optional: a timer set with host->timer fired. */
-	int (*a_on_timer)(void *st, uint64_t tag);
-
-	/*
-	 * ABI 1.2, all optional: client-side local training. On a client
-	 * instance (FM_ROLE_CLIENT) of a task, the host calls a_local_begin
-	 * once before training; around every local step a_local_grad (before
-	 * it) and a_local_step (after it); and a_local_end once after
-	 * training, before the update leaves (so what a_local_end sends
-	 * reaches the server before the update). Messages the server instance
-	 * sent from a_begin arrive before a_local_begin. A failing call fails
-	 * the client's training; the server drops that client from the round.
-	 */
-	int (*a_local_begin)(void *st, const fm_local_task *t);
+typedef struct fm_local_ops {
+	fm_ops base;
+	/* client side, all optional */
+	int (*begin)(void *st, const fm_local_task *t);
 	/* A vector h[dim] the host adds to the minibatch gradient at the
 	 * current local params w before the optimizer step (weight decay and
 	 * momentum apply to the sum, as to a term of the loss), or NULL to
 	 * add nothing this step. Plugin-owned; read before the next call.
 	 * FedProx returns mu (w - global). */
-	const float *(*a_local_grad)(void *st, const float *w, size_t dim);
+	const float *(*grad)(void *st, const float *w, size_t dim);
 	/* After each optimizer step: may move the params w[dim] directly, lr
-	 * being the local learning rate (SCAFFOLD: w -= lr (c - c_i), outside
-	 * the momentum, as its reference implementations do). */
-	void (*a_local_step)(void *st, float *w, size_t dim, double lr);
-	int (*a_local_end)(void *st, const fm_local_result *r);
+	 * being the local learning rate (SCAFFOLD: w -= lr (c - c_i)). */
+	void (*step)(void *st, float *w, size_t dim, double lr);
+	int (*end)(void *st, const fm_local_result *r);
+	/* server side, all optional */
+	int (*round_begin)(void *st, const fm_round *r);
+	int (*accepted)(void *st, const fm_update *u, uint32_t n);
+	/* global: before the round; out: the aggregator's new model, which
+	 * the rule may still change (SCAFFOLD's global step size). */
+	int (*round_end)(void *st, const fm_round *r, const float *global,
+	    float *out, size_t dim);
+} fm_local_ops;
 
-	/*
-	 * ABI 1.3, optional: u[0..n) at once, exactly as n calls of a_accept
-	 * in that order would take them: status[k] gets what a_accept(u[k])
-	 * would have returned, and the resulting model must be the same, bit
-	 * for bit (sum per coordinate in the same order). The host calls it
-	 * when it holds several updates (a defence's rows, fm.aggregate); an
-	 * aggregator summing n updates in one pass reads its accumulator
-	 * once instead of n times. Returns FM_OK, or an fm_errno if it failed
-	 * as a whole (then status says which updates it took). u is borrowed.
-	 */
-	int (*a_accept_many)(void *st, const fm_update *u, uint32_t n,
-	    int *status);
-	/* ABI 1.3+: append below this line only. */
-} fm_aggregator_ops;
+/* ------------------------------------------------------------------ */
+/* The round's update matrix: attacks, defences, server-side privacy.  */
 
 /*
- * Consensus (decentralized learning, no server). Every peer holds its own
- * model. Each round a peer trains locally, sends its model to its
- * out-neighbours in the round's graph, waits for its in-neighbours' models
- * (until they all came or the round's deadline passed) and calls c_mix to
- * combine them into its next model. Peers are numbered 0..N-1 in the
- * topology; a peer never sees more than its neighbours.
+ * On an aggregating node the round's accepted updates pass, as one
+ * matrix, through: attack (adversarial rows) -> defence -> privacy ->
+ * aggregator. Each stage may rewrite rows in place, and a defence or
+ * privacy stage chooses which rows pass on and with what weight (or
+ * replaces them by one: a median, an unmasked sum).
  */
-
-/* One model in a mix: this peer's own or a neighbour's. Borrowed. */
-typedef struct fm_peer_model {
-	int32_t peer;        /* the sender's peer id */
-	uint32_t out_degree; /* the sender's out-neighbours this round */
-	const float *params; /* its model after local training [dim] */
-	double weight;       /* mixing weight W_ij the topology gives this edge
-	                      * (Metropolis-Hastings on undirected graphs,
-	                      * 1/(in-degree+1) on directed ones); for the own
-	                      * model W_ii */
-	double mass;         /* what the sender's c_outgoing attached */
-	uint64_t num_examples; /* the sender's local training examples */
-} fm_peer_model;
-
-/* One round's mix at one peer. Borrowed. */
-typedef struct fm_mix {
-	uint32_t round;      /* 1-based */
-	int32_t self;        /* this peer's id */
-	uint32_t in_degree;  /* in-neighbours this round (expected) */
-	uint32_t out_degree; /* out-neighbours this round */
-	const fm_peer_model *own;        /* this peer's model, weight W_ii */
-	const fm_peer_model *neighbours; /* the models that arrived, */
-	uint32_t nneighbours;            /* sorted by peer id */
-	uint32_t reserved0;
-} fm_mix;
-
-typedef struct fm_consensus_ops {
-	uint32_t c_struct_size; /* sizeof(fm_consensus_ops) */
-	uint32_t c_kind;        /* FM_KIND_CONSENSUS */
-	const char *c_name;
-	size_t c_state_size;    /* allocated and zeroed by the host */
-
-	/* Required. inst->node_id is the peer id, inst->role FM_ROLE_PEER. */
-	int (*c_init)(void *st, const fm_instance *inst);
-	/* Required. */
-	void (*c_fini)(void *st);
-	/* Optional: the scalar attached to this round's outgoing model (all
-	 * out-neighbours get the same), e.g. push-sum's mass share. Without
-	 * it the mass is 0. */
-	int (*c_outgoing)(void *st, uint32_t round, uint32_t out_degree,
-	    double *mass);
-	/* Required. Writes the peer's next model into model[dim], which holds
-	 * its own trained model (m->own->params) on entry. Neighbours whose
-	 * model did not arrive in time are absent from m->neighbours: the
-	 * rule decides what their weight becomes (gossip gives it to the own
-	 * model, so the mix stays an average). */
-	int (*c_mix)(void *st, const fm_mix *m, float *model, size_t dim);
-
-	/* Optional, as for aggregators. */
-	int (*c_on_message)(void *st, const fm_message *m);
-	int (*c_on_timer)(void *st, uint64_t tag);
-	/* append below this line only. */
-} fm_consensus_ops;
-
-/*
- * Defence (Byzantine-robust aggregation). On an aggregating node, a
- * defence sees all the round's accepted updates at once, before the
- * aggregator: it may rewrite them in place (clipping), replace them by one
- * robust update (median, geometric median, centered clipping), or choose
- * which pass and with what weight (Krum, Multi-Krum). The rows it passes
- * go to the aggregator's a_accept in the order given, so any defence
- * composes with any aggregator (Multi-Krum then FedAdam). A defence alone
- * is followed by FedAvg.
- */
-typedef struct fm_defence_round {
-	uint32_t struct_size;    /* sizeof(fm_defence_round) */
-	uint32_t round;          /* 1-based */
-	uint32_t n;              /* updates this round */
-	uint32_t reserved0;
+typedef struct fm_rows {
+	uint32_t struct_size;     /* sizeof(fm_rows) */
+	uint32_t round;           /* 1-based */
+	uint32_t n;               /* updates this round */
+	uint32_t nadv;            /* attack: how many rows are adversarial */
 	size_t dim;
-	float *deltas;           /* [n][dim] row-major, 64-byte aligned rows
-	                          * (dim rounded up: row i starts at
-	                          * deltas + i * stride); writable */
-	size_t stride;           /* floats between rows (>= dim) */
-	const fm_update *updates; /* [n]: sender, examples, loss of row i
-	                           * (updates[i].delta == row i) */
-	const float *global;     /* the model the updates apply to [dim] */
+	float *deltas;            /* [n][stride] row-major, 64-byte aligned
+	                           * rows; writable */
+	size_t stride;            /* floats between rows (>= dim) */
+	const fm_update *updates; /* [n] (FM_AT): sender, examples, loss of
+	                           * row i (updates[i].delta == row i) */
+	const float *global;      /* the model the updates apply to [dim] */
 	const float *server_delta; /* FLTrust's root-data update [dim], or
-	                            * NULL when the server holds no root data */
-	/* output: rows passed on to the aggregator, in order, each with the
-	 * example count it is weighted by. Both arrays hold n entries. */
+	                            * NULL when the node holds no root data */
+	const uint8_t *adversarial; /* attack: [n], 1 = row i is an
+	                             * adversary's; NULL for other stages */
+	uint64_t seed;            /* for this round and stage */
+	/* output (defence, privacy): rows passed on, in order, each with the
+	 * example count it is weighted by. Both arrays hold n entries; on
+	 * entry every row passes with its own count. */
 	uint32_t *keep;
 	uint64_t *keep_examples;
-	uint32_t nkeep;          /* 0: nothing passes; the model stays */
-	uint32_t reserved1;
-} fm_defence_round;
+	uint32_t nkeep;           /* 0: nothing passes; the model stays */
+	uint32_t reserved0;
+} fm_rows;
 
-typedef struct fm_defence_ops {
-	uint32_t d_struct_size; /* sizeof(fm_defence_ops) */
-	uint32_t d_kind;        /* FM_KIND_DEFENCE */
-	const char *d_name;
-	size_t d_state_size;
-
-	/* Required. */
-	int (*d_init)(void *st, const fm_instance *inst);
-	/* Required. */
-	void (*d_fini)(void *st);
-	/* Required. Fills keep/keep_examples/nkeep; may rewrite rows. An
-	 * error fails the round (the model stays). */
-	int (*d_apply)(void *st, fm_defence_round *r);
-
-	/* Optional, as for aggregators. */
-	int (*d_on_message)(void *st, const fm_message *m);
-	int (*d_on_timer)(void *st, uint64_t tag);
-	/* append below this line only. */
-} fm_defence_ops;
+/* ------------------------------------------------------------------ */
+/* Defence (Byzantine-robust aggregation).                             */
 
 /*
- * Attack (adversarial clients, to evaluate defences). An experiment marks
- * some clients adversarial; the attack acts on them in two places:
- *   - t_poison_data, on the client, before an adversarial client trains:
- *     it may rewrite a private copy of the client's examples (label
- *     flipping, a backdoor trigger). Called again once with purpose
- *     FM_ATTACK_EVAL on a copy of the test set: an attack that defines a
- *     success rate (a backdoor) rewrites it into its target set and sets
- *     *defined = 1; the host then reports the global model's accuracy on
- *     it as the metric "attack_success".
- *   - t_poison_updates, on the aggregating node, before any defence: it
- *     rewrites the adversarial rows of the round's update matrix and may
- *     read the honest ones (colluding attacks: ALIE, IPM, as the papers
- *     assume).
+ * A defence sees all the round's accepted updates at once, before the
+ * aggregator: it may rewrite them in place (clipping), replace them by one
+ * robust update (median, geometric median, centered clipping), or choose
+ * which pass and with what weight (Krum, Multi-Krum). Any defence composes
+ * with any aggregator; a defence alone is followed by FedAvg.
  */
+typedef struct fm_defence_ops {
+	fm_ops base;
+	/* Required. Fills keep/keep_examples/nkeep; may rewrite rows. */
+	int (*apply)(void *st, fm_rows *r);
+} fm_defence_ops;
+
+/* ------------------------------------------------------------------ */
+/* Attack (adversarial clients or peers, to evaluate defences).        */
+
 enum fm_attack_purpose {
 	FM_ATTACK_TRAIN = 1, /* an adversarial client's training examples */
 	FM_ATTACK_EVAL = 2   /* the test set, to measure attack success */
@@ -464,65 +455,193 @@ typedef struct fm_attack_data {
 	uint32_t width, height; /* image shape when known (28x28), else 0 */
 	uint64_t seed;        /* for this client and round */
 	size_t nkeep;         /* out, FM_ATTACK_EVAL: examples kept (the
-	                       * first nkeep of x/y; e.g. the backdoor drops
-	                       * the target class); defaults to n */
+	                       * first nkeep of x/y); defaults to n */
 	int defined;          /* out, FM_ATTACK_EVAL: 1 if a success rate is
 	                       * defined */
 	uint32_t reserved0;
 } fm_attack_data;
 
-/* The round's updates at the aggregating node, as for defences. */
-typedef struct fm_attack_round {
-	uint32_t struct_size;
-	uint32_t round;
-	uint32_t n;
-	uint32_t nadv;            /* how many rows are adversarial */
-	size_t dim;
-	float *deltas;            /* [n][stride], writable */
-	size_t stride;
-	const fm_update *updates; /* [n] */
-	const uint8_t *adversarial; /* [n]: 1 = row i is an adversary's */
-	const float *global;
-	uint64_t seed;            /* for this round */
-} fm_attack_round;
-
+/*
+ * An experiment marks some clients (or peers) adversarial; the attack acts
+ * on them in two places:
+ *   - poison_data, on the client before an adversarial client trains: it
+ *     may rewrite a private copy of its examples (label flipping, a
+ *     backdoor trigger). Called again once with FM_ATTACK_EVAL on a copy of
+ *     the test set: an attack that defines a success rate rewrites it into
+ *     its target set and sets defined = 1; the host then reports the
+ *     metric "attack_success".
+ *   - poison_updates, where the round's updates meet (the aggregating
+ *     node, or an adversarial peer on its own update): it rewrites the
+ *     adversarial rows of r and may read the honest ones (colluding
+ *     attacks: ALIE, IPM, as the papers assume).
+ */
 typedef struct fm_attack_ops {
-	uint32_t t_struct_size; /* sizeof(fm_attack_ops) */
-	uint32_t t_kind;        /* FM_KIND_ATTACK */
-	const char *t_name;
-	size_t t_state_size;
-
-	/* Required. */
-	int (*t_init)(void *st, const fm_instance *inst);
-	/* Required. */
-	void (*t_fini)(void *st);
-	/* Optional (data poisoning). */
-	int (*t_poison_data)(void *st, fm_attack_data *d);
-	/* Optional (model poisoning). */
-	int (*t_poison_updates)(void *st, fm_attack_round *r);
-	/* append below this line only. */
+	fm_ops base;
+	int (*poison_data)(void *st, fm_attack_data *d);  /* optional */
+	int (*poison_updates)(void *st, fm_rows *r);      /* optional */
 } fm_attack_ops;
+
+/* ------------------------------------------------------------------ */
+/* Privacy (differential privacy, secure aggregation).                 */
+
+/* A client's update as it is about to leave the client. Borrowed. */
+typedef struct fm_private_update {
+	uint32_t struct_size; /* sizeof(fm_private_update) */
+	uint32_t round;
+	int32_t client;
+	uint32_t reserved0;
+	float *delta;         /* [dim] writable: clip, noise, mask in place */
+	size_t dim;
+	uint64_t num_examples; /* writable: the weight the server will use */
+	uint64_t seed;        /* for this client and round */
+} fm_private_update;
+
+/* fm_component_desc.flags of a privacy component */
+#define FM_PRIVACY_CLIENT 1u  /* runs on clients (client) */
+#define FM_PRIVACY_SERVER 2u  /* runs on aggregating nodes (server) */
+#define FM_PRIVACY_OPAQUE 4u  /* rows are not plaintext updates on the
+                               * server (masked): no defence or
+                               * update attack can run before it */
+
+/*
+ * A privacy mechanism has an instance on every client and on every
+ * aggregating node. Per round: begin on both sides (a client's r has its
+ * own id); client on the client, after training (and after an attack),
+ * before compression; server on the aggregating node, after the defence
+ * and before the aggregator, on the update matrix: it may clip rows, add
+ * noise to their sum (to one row: the aggregator's sum is what carries
+ * it), or replace masked rows by their unmasked sum (one row kept). A
+ * protocol (secure aggregation's key exchange, dropout recovery) runs over
+ * host->send, base.on_message and host->timer.
+ */
+typedef struct fm_privacy_ops {
+	fm_ops base;
+	int (*begin)(void *st, const fm_round *r);          /* optional */
+	int (*client)(void *st, fm_private_update *u);      /* optional */
+	int (*server)(void *st, fm_rows *r);                /* optional */
+} fm_privacy_ops;
+
+/* ------------------------------------------------------------------ */
+/* Compressor (sparsification, quantization).                          */
+
+/* One vector to encode (x -> buf) or decode (buf -> x). Borrowed. */
+typedef struct fm_codec {
+	uint32_t struct_size; /* sizeof(fm_codec) */
+	uint32_t round;
+	int32_t client;       /* whose update (the client's own on encode) */
+	uint32_t reserved0;
+	float *x;             /* [dim]: encode reads (and may rewrite with
+	                       * what was not sent, for error feedback);
+	                       * decode writes */
+	size_t dim;
+	void *buf;            /* encode writes at most cap bytes; decode
+	                       * reads len bytes, and validates all of them */
+	size_t cap;
+	size_t len;           /* out on encode, in on decode */
+	uint64_t seed;        /* for this client and round (random-k,
+	                       * stochastic rounding) */
+} fm_codec;
+
+/*
+ * A compressor has an instance on every client (encode: its update before
+ * it leaves, after privacy) and on every aggregating node (decode, before
+ * the defence). Error feedback keeps its residual in host->client_state.
+ */
+typedef struct fm_compressor_ops {
+	fm_ops base;
+	/* Required: the most bytes encode writes for dim floats. */
+	size_t (*bound)(void *st, size_t dim);
+	int (*encode)(void *st, fm_codec *c); /* required */
+	int (*decode)(void *st, fm_codec *c); /* required */
+} fm_compressor_ops;
+
+/* ------------------------------------------------------------------ */
+/* Consensus (decentralized learning, no server).                      */
+
+/*
+ * Every peer holds its own model. Each round a peer trains locally, sends
+ * its model to its out-neighbours in the round's graph, waits for its
+ * in-neighbours' models (until they all came or the round's deadline
+ * passed) and calls mix to combine them into its next model. Peers are
+ * numbered 0..N-1; a peer never sees more than its neighbours.
+ */
+
+/* One model in a mix: this peer's own or a neighbour's. Borrowed. */
+typedef struct fm_peer_model {
+	uint32_t struct_size; /* sizeof(fm_peer_model); arrays step by it */
+	int32_t peer;         /* the sender's peer id */
+	uint32_t out_degree;  /* the sender's out-neighbours this round */
+	uint32_t reserved0;
+	const float *params;  /* its model after local training [dim] */
+	double weight;        /* mixing weight W_ij the topology gives this
+	                       * edge (Metropolis-Hastings on undirected
+	                       * graphs, 1/(in-degree+1) on directed ones);
+	                       * for the own model W_ii */
+	double mass;          /* what the sender's outgoing attached */
+	uint64_t num_examples; /* the sender's local training examples */
+} fm_peer_model;
+
+/* One round's mix at one peer. Borrowed. */
+typedef struct fm_mix {
+	uint32_t struct_size; /* sizeof(fm_mix) */
+	uint32_t round;       /* 1-based */
+	int32_t self;         /* this peer's id */
+	uint32_t in_degree;   /* in-neighbours this round (expected) */
+	uint32_t out_degree;  /* out-neighbours this round */
+	uint32_t nneighbours; /* models that arrived, ... */
+	const fm_peer_model *own;        /* this peer's model, weight W_ii */
+	const fm_peer_model *neighbours; /* ... sorted by peer id (FM_AT) */
+} fm_mix;
+
+typedef struct fm_consensus_ops {
+	fm_ops base;
+	/* Optional: the scalar attached to this round's outgoing model (all
+	 * out-neighbours get the same), e.g. push-sum's mass share. Without
+	 * it the mass is 0. */
+	int (*outgoing)(void *st, uint32_t round, uint32_t out_degree,
+	    double *mass);
+	/* Required. Writes the peer's next model into model[dim], which holds
+	 * its own trained model (m->own->params) on entry. Neighbours whose
+	 * model did not arrive in time are absent from m->neighbours: the
+	 * rule decides what their weight becomes. */
+	int (*mix)(void *st, const fm_mix *m, float *model, size_t dim);
+} fm_consensus_ops;
 
 /* ------------------------------------------------------------------ */
 /* The host API table.                                                 */
 
-typedef struct fm_registrar fm_registrar; /* opaque */
+typedef struct fm_registrar fm_registrar; /* opaque; ABI 1.x only */
 
+/* What the node running an instance gives it (host->limits). */
+typedef struct fm_limits {
+	uint32_t struct_size; /* sizeof(fm_limits) */
+	uint32_t threads;     /* worker threads host->parallel_for uses (the
+	                       * run's --threads); start no threads of your
+	                       * own */
+	uint64_t memory;      /* bytes the node may use, 0: no limit known */
+	uint32_t max_message; /* largest host->send payload, bytes */
+	uint32_t reserved0;
+} fm_limits;
+
+/* The work of host->parallel_for: items [begin, end) of the n. */
+typedef void (*fm_task_fn)(void *ud, size_t begin, size_t end);
+
+/* Layout: 1.x's, appended (1.x plugins get the same table). */
 typedef struct fm_host_api {
 	uint32_t struct_size;
 	uint16_t abi_major, abi_minor;
 
-	/* 1.0: memory */
+	/* memory */
 	void *(*alloc)(size_t n); /* NULL on failure */
 	void *(*calloc)(size_t n, size_t size);
 	void (*free)(void *p); /* accepts NULL */
 
-	/* 1.0: logging; id is a stable tag such as "FM-FEDAVG" */
+	/* logging; id is a stable tag such as "FM-FEDAVG" */
 	void (*log)(int level, const char *id, const char *fmt, ...)
 	    FM_PRINTF(3, 4);
 	const char *(*strerror)(int code);
 
-	/* 1.0: seeded RNG (deterministic) and CSPRNG */
+	/* seeded RNG (deterministic) and CSPRNG */
 	void (*rng_seed)(fm_rng *r, uint64_t seed, uint64_t stream);
 	uint64_t (*rng_u64)(fm_rng *r);
 	double (*rng_uniform)(fm_rng *r); /* [0, 1) */
@@ -531,7 +650,7 @@ typedef struct fm_host_api {
 	 * source of randomness works (buf is then zeroed). */
 	int (*random_bytes)(void *buf, size_t n);
 
-	/* 1.0: BLAS kernels on float32 (OpenBLAS underneath) */
+	/* BLAS kernels on float32 (OpenBLAS underneath) */
 	void (*axpy)(size_t n, float a, const float *x, float *y); /* y += a x */
 	void (*scal)(size_t n, float a, float *x);                 /* x *= a */
 	double (*dot)(size_t n, const float *x, const float *y);
@@ -541,36 +660,44 @@ typedef struct fm_host_api {
 	    float alpha, const float *a, size_t lda, const float *b, size_t ldb,
 	    float beta, float *c, size_t ldc);
 
-	/* 1.0: registration, only during fm_plugin_init */
+	/* ABI 1.x plugins only: registration during their fm_plugin_init */
 	int (*register_component)(fm_registrar *r, const void *ops,
 	    size_t ops_size);
 
-	/* 1.0: messaging with counterpart instances (same component name) on
-	 * other nodes. Non-blocking; the host queues and delivers through
-	 * *_on_message. Returns FM_OK, FM_ENOENT (unknown node), FM_ECLOSED. */
+	/* Messaging with counterpart instances (same component) on other
+	 * nodes. Non-blocking; the host queues and delivers through
+	 * base.on_message. Returns FM_OK, FM_ENOENT (unknown node),
+	 * FM_ENOTSUP (the node has no link), FM_ECLOSED. */
 	int (*send)(const fm_instance *self, int32_t to, const void *data,
 	    size_t len);
-	/* 1.0: one-shot timer: *_on_timer(tag) after at least ms. */
+	/* One-shot timer: base.on_timer(tag) after at least ms. */
 	int (*timer)(const fm_instance *self, uint32_t ms, uint64_t tag);
-	/* 1.0: report a per-round metric (shows in the round's metrics). */
+	/* A per-round metric (shows in the round's metrics). */
 	void (*metric)(const fm_instance *self, const char *name, double value);
 
-	/* 1.2: a buffer of size bytes that belongs to self's client (a client
+	/* A buffer of size bytes that belongs to self's client (a client
 	 * instance's node_id) and component, zeroed when first asked for and
 	 * kept by the client's host across rounds (SCAFFOLD's control
-	 * variate). Ask with the same size every time. NULL: not a client
-	 * instance, a different size than before, or out of memory. */
+	 * variate, a compressor's residual). Ask with the same size every
+	 * time. NULL: not a client instance, another size, or out of memory. */
 	void *(*client_state)(const fm_instance *self, size_t size);
 
-	/* 1.4: the reason the call of self that is failing fails, shown to
-	 * the user in the error it causes (printf-style; one sentence that
-	 * says what is wrong and what to do, e.g. "f = 3 needs at least
-	 * 2f + 3 = 9 updates a round but at most 5 arrive: lower f or sample
-	 * more clients"). Call it, then return the error code. A reason set
-	 * by a call that then succeeds is discarded. */
+	/* The reason the call of self that is failing fails, shown to the
+	 * user in the error it causes (printf-style; one sentence that says
+	 * what is wrong and what to do). Call it, then return the error. */
 	void (*set_error)(const fm_instance *self, const char *fmt, ...)
 	    FM_PRINTF(2, 3);
-	/* ABI 1.4+: append below this line only. */
+
+	/* 2.0: runs fn over [0, n) split into chunks on the node's worker
+	 * threads (fn(ud, begin, end) per chunk, possibly at once on several
+	 * threads; returns when all are done). The chunks depend on n and
+	 * the thread count only, so write results per item to stay
+	 * deterministic. May run everything on the calling thread. */
+	void (*parallel_for)(const fm_instance *self, size_t n, fm_task_fn fn,
+	    void *ud);
+	/* 2.0: what the node gives self (threads, memory, message size). */
+	void (*limits)(const fm_instance *self, fm_limits *out);
+	/* ABI 2.0+: append below this line only. */
 } fm_host_api;
 
 /* True when the running host provides the field (newer plugins, older
@@ -581,7 +708,7 @@ typedef struct fm_host_api {
 	    (host)->field != NULL)
 
 /* ------------------------------------------------------------------ */
-/* Definition helper.                                                  */
+/* Declaring a plugin.                                                 */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FM_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -590,29 +717,45 @@ typedef struct fm_host_api {
 #endif
 
 /*
- * FM_PLUGIN_DEFINE(name, version, license, description, components)
- * emits the descriptor; define fm_plugin_init yourself with
- * FM_PLUGIN_INIT(r, host) { ... }.
+ * One component: FM_COMPONENT(kind, name, description, params, ops,
+ * flags), ops being the (static const) ops table itself:
+ *
+ *   static const fm_aggregator_ops myavg_ops = {
+ *       .base = FM_OPS(fm_aggregator_ops, FM_KIND_AGGREGATOR, myavg,
+ *           myavg_init, myavg_fini),
+ *       .begin = myavg_begin, .accept = myavg_accept,
+ *       .finish = myavg_finish,
+ *   };
+ *   static const fm_component_desc myavg_components[] = {
+ *       FM_COMPONENT(FM_KIND_AGGREGATOR, "myavg", "my average",
+ *           myavg_params, myavg_ops, 0),
+ *   };
+ *   FM_PLUGIN("myavg", "1.0.0", "MIT", "An average", myavg_components,
+ *       NULL);
  */
-#define FM_PLUGIN_DEFINE(nm, ver, lic, desc, comps)                         \
+#define FM_COMPONENT(knd, nm, desc, params, ops, flags)                     \
+	{ (uint32_t)sizeof(fm_component_desc), (knd), (nm), (desc), (params), \
+		(uint32_t)sizeof(fm_param_desc), (flags), &(ops),            \
+		(uint32_t)sizeof(ops), 0 }
+
+/* The descriptor; init_fn is the optional fm_plugin_info.init (or NULL). */
+#define FM_PLUGIN(nm, ver, lic, desc, comps, init_fn)                       \
 	FM_PLUGIN_EXPORT const fm_plugin_info fm_plugin_descriptor = {       \
 		FM_PLUGIN_MAGIC, FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR,   \
-		(uint32_t)sizeof(fm_plugin_info), FM_PLUGIN_BUILD_SIG, nm, ver,      \
-		lic, desc, comps,                                            \
-		(uint32_t)(sizeof(comps) / sizeof((comps)[0])), 0,           \
+		(uint32_t)sizeof(fm_plugin_info), FM_PLUGIN_BUILD_SIG, nm,   \
+		ver, lic, desc, comps,                                       \
+		(uint32_t)(sizeof(comps) / sizeof((comps)[0])),              \
+		(uint32_t)sizeof(fm_component_desc), (init_fn),              \
 		{ NULL, NULL, NULL, NULL } }
 
-#define FM_PLUGIN_INIT(r, host)                                             \
-	FM_PLUGIN_EXPORT int fm_plugin_init(fm_registrar *r,                  \
-	    const fm_host_api *host)
-
 /* What every plugin exports (declared here so plugin sources get the
- * prototypes; the host never links against them). */
+ * prototype; the host never links against it). */
 FM_PLUGIN_EXPORT extern const fm_plugin_info fm_plugin_descriptor;
-FM_PLUGIN_EXPORT int fm_plugin_init(fm_registrar *r, const fm_host_api *host);
 
-/* Exported symbol names. */
+/* Exported symbol name. */
 #define FM_PLUGIN_DESCRIPTOR_SYMBOL "fm_plugin_descriptor"
+/* ABI 1.x plugins also export this (int fm_plugin_init(fm_registrar *,
+ * const fm_host_api *)). */
 #define FM_PLUGIN_INIT_SYMBOL "fm_plugin_init"
 
 #ifdef __cplusplus

@@ -25,11 +25,18 @@ typedef struct fmi_registry fmi_registry;
 
 typedef struct fmi_component {
 	uint32_t kind;
-	const fm_component_desc *desc; /* in the plugin's descriptor */
-	const void *ops;               /* registered ops table */
-	const fm_plugin_info *plugin;
+	const fm_component_desc *desc; /* in the plugin's descriptor (2.0);
+	                                * for a 1.x plugin, the host's 2.0
+	                                * translation of it */
+	const void *ops;               /* desc->ops: starts with fm_ops */
+	const fm_plugin_info *plugin;  /* NULL for a 1.x plugin's */
 	const char *path;              /* file it came from */
+	uint32_t abi_major;            /* what the plugin was built for */
+	uint32_t abi_minor;
 } fmi_component;
+
+/* Parameter i of a component (stepped by desc->param_size). */
+const fm_param_desc *fmi_param_at(const fm_component_desc *d, size_t i);
 
 int fmi_registry_new(fmi_registry **out);
 void fmi_registry_free(fmi_registry *r); /* dlcloses everything; NULL ok */
@@ -84,8 +91,10 @@ const fm_host_api *fmi_host_api(void);
 
 /*
  * How an instance reaches the node it runs on: the node sets these before
- * opening an instance; host->send/timer/metric forward to them. All may be
- * NULL (then send/timer return FM_ENOTSUP and metric is dropped).
+ * opening an instance; host->send/timer/metric/client_state/parallel_for
+ * forward to them. All may be NULL (then send/timer return FM_ENOTSUP,
+ * metric is dropped, client_state gives NULL and parallel_for runs on
+ * the calling thread).
  */
 typedef struct fmi_node_link {
 	void *node;
@@ -95,13 +104,17 @@ typedef struct fmi_node_link {
 	    uint64_t tag);
 	void (*metric)(void *node, const char *name, double value);
 	void *(*state)(void *node, const char *component, size_t size);
+	void (*parallel_for)(void *node, size_t n, fm_task_fn fn, void *ud);
+	uint32_t threads;  /* fm_limits.threads; 0: 1 */
+	uint64_t memory;   /* fm_limits.memory; 0: unknown */
 } fmi_node_link;
 
 /* What every open instance has; fm_instance.host_data points here. */
 typedef struct fmi_inst_head {
 	const fmi_component *comp;
+	const fm_ops *base;  /* the component's ops, fm_ops part */
 	fmi_node_link link;
-	void *state;      /* ops->*_state_size zeroed bytes */
+	void *state;      /* base->state_size zeroed bytes */
 	fm_value *params; /* a copy, strings included */
 	fm_instance inst;
 	char error[256];  /* host->set_error's reason, "" when none */
@@ -111,61 +124,94 @@ typedef struct fmi_inst_head {
  * failed, copied to buf and cleared; "" when it gave none. */
 const char *fmi_inst_error(fmi_inst_head *h, char *buf, size_t size);
 
-/* An open aggregator instance. */
-typedef struct fmi_agg {
-	fmi_inst_head h;
-	const fm_aggregator_ops *ops;
-} fmi_agg;
+/* What an instance is opened with (fm_instance's fields). */
+typedef struct fmi_open_args {
+	const fm_value *params;  /* fmi_component_nparams(c) resolved values */
+	size_t dim;
+	uint32_t role;           /* enum fm_role */
+	int32_t node_id;
+	uint64_t seed;
+	uint32_t max_updates;    /* fm_instance.max_updates; 0: unknown */
+	uint32_t flags;          /* FM_INST_* */
+	const fmi_node_link *link; /* NULL: no link */
+} fmi_open_args;
 
-/* Opens an instance: allocates ops->a_state_size zeroed bytes, copies the
- * params, calls a_init. On failure calls a_fini, frees, and returns the
- * code with err set. */
-int fmi_agg_open(fmi_agg **out, const fmi_component *c, const fm_value *params,
-    size_t dim, uint32_t role, int32_t node_id, uint64_t seed,
-    const fmi_node_link *link, fm_error *err);
-void fmi_agg_close(fmi_agg *a); /* NULL ok */
-/* Whether an aggregator takes part in its clients' local training (any
- * of the ABI 1.2 a_local_* calls). */
-int fmi_agg_trains(const fm_aggregator_ops *o);
+/*
+ * The calls every kind has (fm_ops). A message or timer for an instance
+ * whose component has no handler is FM_ENOTSUP. save/load: FM_ENOTSUP
+ * when the component keeps no state across restarts (fmi_inst_saves).
+ */
+int fmi_inst_message(fmi_inst_head *h, const fm_message *m);
+int fmi_inst_timer(fmi_inst_head *h, uint64_t tag);
+int fmi_inst_handles_messages(const fmi_inst_head *h);
+int fmi_inst_saves(const fmi_inst_head *h);
+int fmi_inst_save(fmi_inst_head *h, void *buf, size_t cap, size_t *len);
+int fmi_inst_load(fmi_inst_head *h, const void *buf, size_t len);
 
-/* Accepts u[0..n) in order: one a_accept_many call when the plugin has
- * it, else n calls of a_accept; status[k] is what u[k] got. Returns FM_OK
- * or the error of an a_accept_many that failed as a whole. */
-int fmi_agg_accept_many(fmi_agg *a, const fm_update *u, uint32_t n,
-    int *status);
+/*
+ * One struct per kind, all opened the same way: allocates the state,
+ * copies the params, calls init; on failure calls fini, frees, and
+ * returns the code with err set (naming the component and its reason).
+ * Close is NULL-safe. Call the plugin only through the typed calls below.
+ */
+#define FMI_KIND_INSTANCE(T, OPS)                                           \
+	typedef struct T {                                                  \
+		fmi_inst_head h;                                            \
+		const OPS *ops;                                             \
+	} T;                                                                \
+	int T##_open(T **out, const fmi_component *c,                       \
+	    const fmi_open_args *a, fm_error *err);                         \
+	void T##_close(T *x)
 
-/* An open consensus instance of peer `peer` (role FM_ROLE_PEER). */
-typedef struct fmi_cons {
-	fmi_inst_head h;
-	const fm_consensus_ops *ops;
-} fmi_cons;
+FMI_KIND_INSTANCE(fmi_agg, fm_aggregator_ops);
+FMI_KIND_INSTANCE(fmi_def, fm_defence_ops);
+FMI_KIND_INSTANCE(fmi_atk, fm_attack_ops);
+FMI_KIND_INSTANCE(fmi_cons, fm_consensus_ops);
+FMI_KIND_INSTANCE(fmi_loc, fm_local_ops);
+FMI_KIND_INSTANCE(fmi_priv, fm_privacy_ops);
+FMI_KIND_INSTANCE(fmi_cmp, fm_compressor_ops);
 
-int fmi_cons_open(fmi_cons **out, const fmi_component *c,
-    const fm_value *params, size_t dim, int32_t peer, uint64_t seed,
-    const fmi_node_link *link, fm_error *err);
-void fmi_cons_close(fmi_cons *c); /* NULL ok */
+/* Aggregator. accept: u[0..n) stepped by u->struct_size. */
+int fmi_agg_begin(fmi_agg *a, const fm_round *r);
+int fmi_agg_accept(fmi_agg *a, const fm_update *u, uint32_t n, int *status);
+/* out[dim] must hold a copy of global (the pipeline's buffer). */
+int fmi_agg_finish(fmi_agg *a, const float *global, float *out, size_t dim);
 
-/* An open defence instance on an aggregating node. */
-typedef struct fmi_def {
-	fmi_inst_head h;
-	const fm_defence_ops *ops;
-} fmi_def;
+/* Defence. */
+int fmi_def_apply(fmi_def *d, fm_rows *r);
 
-/* max_updates and flags: fm_instance's (1.4), what the defence may see. */
-int fmi_def_open(fmi_def **out, const fmi_component *c,
-    const fm_value *params, size_t dim, uint32_t role, int32_t node_id,
-    uint64_t seed, uint32_t max_updates, uint32_t flags, fm_error *err);
-void fmi_def_close(fmi_def *d); /* NULL ok */
+/* Attack: what the component can do, and the calls (FM_ENOTSUP when it
+ * cannot). */
+int fmi_atk_poisons_data(const fmi_atk *t);
+int fmi_atk_poisons_updates(const fmi_atk *t);
+int fmi_atk_poison_data(fmi_atk *t, fm_attack_data *d);
+int fmi_atk_poison_updates(fmi_atk *t, fm_rows *r);
 
-/* An open attack instance (on a client host or an aggregating node). */
-typedef struct fmi_atk {
-	fmi_inst_head h;
-	const fm_attack_ops *ops;
-} fmi_atk;
+/* Consensus. outgoing: *mass = 0 and FM_OK when the rule has none. */
+int fmi_cons_outgoing(fmi_cons *k, uint32_t round, uint32_t out_degree,
+    double *mass);
+int fmi_cons_mix(fmi_cons *k, const fm_mix *m, float *model, size_t dim);
 
-int fmi_atk_open(fmi_atk **out, const fmi_component *c,
-    const fm_value *params, size_t dim, uint32_t role, int32_t node_id,
-    uint64_t seed, fm_error *err);
-void fmi_atk_close(fmi_atk *t); /* NULL ok */
+/* Local-training rule; each call is FM_OK (grad: NULL) when the rule
+ * does not have it. fmi_loc_trains: it has a client-side call. */
+int fmi_loc_trains(const fmi_loc *l);
+int fmi_loc_begin(fmi_loc *l, const fm_local_task *t);
+const float *fmi_loc_grad(fmi_loc *l, const float *w, size_t dim);
+void fmi_loc_step(fmi_loc *l, float *w, size_t dim, double lr);
+int fmi_loc_end(fmi_loc *l, const fm_local_result *r);
+int fmi_loc_round_begin(fmi_loc *l, const fm_round *r);
+int fmi_loc_accepted(fmi_loc *l, const fm_update *u, uint32_t n);
+int fmi_loc_round_end(fmi_loc *l, const fm_round *r, const float *global,
+    float *out, size_t dim);
+
+/* Privacy; FM_OK when the mechanism has no such call. */
+int fmi_priv_begin(fmi_priv *p, const fm_round *r);
+int fmi_priv_client(fmi_priv *p, fm_private_update *u);
+int fmi_priv_server(fmi_priv *p, fm_rows *r);
+
+/* Compressor. */
+size_t fmi_cmp_bound(fmi_cmp *z, size_t dim);
+int fmi_cmp_encode(fmi_cmp *z, fm_codec *c);
+int fmi_cmp_decode(fmi_cmp *z, fm_codec *c);
 
 #endif /* FMI_PLUGIN_REGISTRY_H */
