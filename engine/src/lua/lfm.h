@@ -44,7 +44,8 @@ typedef struct lfm_comp {
 } lfm_comp;
 
 /* Reads `"name"` or `{ "name", p = v, ... }` at index t (nil: def) as a
- * component of kind; raises a Lua error naming fn and field. */
+ * component of kind; raises a Lua error naming fn and field
+ * (lexp_config.c). */
 void lfm_read_component(lua_State *L, int t, uint32_t kind, const char *fn,
     const char *field, const char *def, lfm_comp *out);
 void lfm_comp_free(lfm_comp *c);
@@ -96,16 +97,20 @@ struct fmi_p2p_cfg;
 void lfm_p2p_read(lua_State *L, lexp *x, int t, struct fmi_graph *g);
 void lfm_p2p_cfg(const lexp *x, struct fmi_p2p_cfg *p);
 /* The adversaries table at t: x->byzantine[n] marks a seeded `fraction`
- * of the n ids and those listed under `list` ("clients", "peers"). */
+ * of the n ids and those listed under `list` ("clients", "peers")
+ * (lexp_config.c). */
 void lfm_read_adversary_set(lua_State *L, int t, lexp *x, uint32_t n,
     const char *list, const char *fn);
 
 
-/* Runs a federation through run (simulation or deployed server) with the
- * per-round plumbing (progress, --metrics, on_round, result table). */
+/* lexp_run.c: runs a federation through run (simulation or deployed
+ * server) with the per-round plumbing (progress, --metrics, on_round,
+ * result table). */
 typedef int (*lfm_runner)(lexp *x, fmi_fed_result *res, fm_error *err);
 int lfm_exp_execute(lua_State *L, lexp *x, lfm_runner run, const char *what);
-/* Pushes a result table built from the rows table at index rows. */
+int lfm_exp_simulate(lua_State *L);           /* exp:simulate() */
+/* lexperiment.c: pushes a result table built from the rows table at index
+ * rows. */
 void lfm_push_result(lua_State *L, int rows, double seconds, size_t nparams);
 lexp *lfm_check_exp(lua_State *L, int idx);
 
@@ -134,7 +139,8 @@ void lfm_push_model(lua_State *L, const fmi_arch *a, float *params);
 void lfm_model_check_data(lua_State *L, const fmi_arch *a,
     const fmi_dataset *d, const char *fn, const char *what);
 
-/* lexperiment.c */
+/* lexp_config.c (fm.experiment), lexperiment.c (the Experiment and Result
+ * metatables) */
 void lfm_open_topology(lua_State *L);  /* pushes fm.topology (ltopology.c) */
 /* The graph behind a fm.topology.<p2p builder> value at idx, or NULL when
  * the value is not a peer-to-peer graph (star, hierarchical, other). */
