@@ -148,6 +148,8 @@ typedef struct fm_component_desc {
 	uint32_t reserved0;
 } fm_component_desc;
 
+struct fm_host_api;
+
 /* The descriptor. The first five fields are frozen forever. */
 typedef struct fm_plugin_info {
 	uint32_t magic;     /* FM_PLUGIN_MAGIC */
@@ -178,8 +180,6 @@ typedef struct fm_rng {
 
 /* ------------------------------------------------------------------ */
 /* Instances.                                                          */
-
-struct fm_host_api;
 
 /*
  * The context a component instance lives in. Owned by the host, valid from
@@ -619,7 +619,8 @@ typedef struct fm_limits {
 	                       * run's --threads); start no threads of your
 	                       * own */
 	uint64_t memory;      /* bytes the node may use, 0: no limit known */
-	uint32_t max_message; /* largest host->send payload, bytes */
+	uint32_t max_message; /* largest host->send payload, bytes (messages
+	                       * travel as their own frames: UINT32_MAX) */
 	uint32_t reserved0;
 } fm_limits;
 

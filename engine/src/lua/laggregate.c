@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* laggregate.c: fm.aggregate: run an aggregator plugin on Lua vectors. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
 #include "lua/lfm.h"
+#include "node/pipeline.h"
 
 /* Reads the Lua array at idx into x[n] (n = its length, checked). */
 static void
@@ -69,77 +71,43 @@ read_updates(lua_State *L, const float *global, float *d, uint64_t *ne,
 	}
 }
 
-/* One round through the instance; no Lua errors in here. */
+/* One round through the aggregation pipeline, as on a server: the
+ * defence (if any), then the aggregator, over deltas[n][stride]; the new
+ * model into global. No Lua errors in here; why gets the reason. */
 static int
-run_round(fmi_agg *a, float *global, const float *d, const uint64_t *ne,
-    int32_t *ids, size_t dim, lua_Integer n)
+run_round(fmi_agg *a, fmi_def *d, float *global, const float *deltas,
+    size_t stride, const uint64_t *ne, int32_t *ids, size_t dim,
+    lua_Integer n, const float *server_delta, char *why, size_t nwhy)
 {
+	fmi_pipe p = { .def = d, .agg = a };
+	fm_error e;
 	for (lua_Integer i = 0; i < n; i++) {
 		ids[i] = (int32_t)i + 1;
 	}
-	fm_round r = { 1, (uint32_t)n, ids, global, dim, (uint32_t)n, 1.0 };
-	/* all updates in one call, as the server passes held rows */
-	fm_update *u = malloc((size_t)(n + 1) * sizeof *u);
-	int *status = malloc((size_t)(n + 1) * sizeof *status);
-	int rv = u != NULL && status != NULL ? a->ops->a_begin(a->h.state, &r)
-	                                     : FM_ENOMEM;
+	fm_round r = { sizeof r, 1, (uint32_t)n, (uint32_t)n, ids, global,
+		dim, 1.0 };
+	int rv = fmi_pipe_init(&p, dim, (uint32_t)n, 0, &e);
+	if (rv == FM_OK) {
+		rv = fmi_pipe_begin(&p, &r);
+	}
 	for (lua_Integer k = 0; rv == FM_OK && k < n; k++) {
-		u[k] = (fm_update) { (int32_t)k + 1, 1, d + (size_t)k * dim,
-			dim, ne[k], 0.0, 0 };
+		fm_update u = { sizeof u, (int32_t)k + 1, 1, 0,
+			deltas + (size_t)k * stride, dim, ne[k], 0.0, 0 };
+		rv = fmi_pipe_add(&p, &u);
+	}
+	fmi_pipe_ctx c = { global, server_delta, NULL, 0, NULL, NULL };
+	if (rv == FM_OK) {
+		rv = fmi_pipe_run(&p, &c);
+	}
+	for (uint32_t k = 0; rv == FM_OK && fmi_pipe_holds(&p) && k < p.n;
+	    k++) {
+		rv = p.row_status[k] == FMI_ROW_UNUSED ? FM_EINVAL : FM_OK;
 	}
 	if (rv == FM_OK) {
-		rv = fmi_agg_accept_many(a, u, (uint32_t)n, status);
+		rv = fmi_pipe_finish(&p, &r, global, "the");
 	}
-	for (lua_Integer k = 0; rv == FM_OK && k < n; k++) {
-		rv = status[k];
-	}
-	free(u);
-	free(status);
-	return rv == FM_OK ? a->ops->a_finish(a->h.state, global, dim) : rv;
-}
-
-/* A defence on rows of stride floats, then FedAvg over what it keeps. */
-static int
-run_defence(lua_State *L, fmi_def *d, float *global, float *rows,
-    size_t stride, const uint64_t *ne, int32_t *ids, size_t dim,
-    lua_Integer n, const float *server_delta)
-{
-	fm_update *u = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *u, 0);
-	uint32_t *keep = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *keep, 0);
-	uint64_t *kne = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *kne, 0);
-	float *kept = lua_newuserdatauv(L, (size_t)(n + 1) * dim * sizeof *kept,
-	    0);
-	uint64_t *kept_ne = lua_newuserdatauv(L, (size_t)(n + 1) *
-	    sizeof *kept_ne, 0);
-	for (lua_Integer k = 0; k < n; k++) {
-		u[k] = (fm_update) { (int32_t)k + 1, 1, rows + (size_t)k * stride,
-			dim, ne[k], 0.0, 0 };
-	}
-	fm_defence_round r = { sizeof r, 1, (uint32_t)n, 0, dim, rows, stride,
-		u, global, server_delta, keep, kne, 0, 0 };
-	int rv = d->ops->d_apply(d->h.state, &r);
-	for (uint32_t k = 0; rv == FM_OK && k < r.nkeep; k++) {
-		if (r.nkeep > r.n || keep[k] >= r.n) {
-			rv = FM_EPLUGIN;
-			break;
-		}
-		memcpy(kept + (size_t)k * dim, u[keep[k]].delta,
-		    dim * sizeof(float));
-		kept_ne[k] = kne[k];
-	}
-	if (rv != FM_OK) {
-		return rv;
-	}
-	const fmi_component *c = fmi_registry_find(lfm_registry(L),
-	    FM_KIND_AGGREGATOR, "fedavg");
-	fmi_agg *a = NULL;
-	fm_error e;
-	if (c == NULL || fmi_agg_open(&a, c, NULL, dim, FM_ROLE_SERVER,
-	    FM_NODE_SERVER, 1, NULL, &e) != FM_OK) {
-		return FM_ENOENT;
-	}
-	rv = run_round(a, global, kept, kept_ne, ids, dim, r.nkeep);
-	fmi_agg_close(a);
+	snprintf(why, nwhy, "%s", p.why[0] != '\0' ? p.why : fm_strerror(rv));
+	fmi_pipe_fini(&p);
 	return rv;
 }
 
@@ -216,36 +184,39 @@ lfm_aggregate(lua_State *L)
 	if (fmi_params_resolve(c, in, nin, vals, &e) != FM_OK) {
 		return lfm_raise(L, "fm.aggregate", &e);
 	}
-	/* As on a server: one BLAS thread (the plugins bring their own
-	 * threads), so the numbers match an experiment's. */
+	/* As on a server: one BLAS thread, so the numbers match an
+	 * experiment's. */
 	int blas = fmi_blas_get_threads();
 	fmi_blas_set_threads(1);
-	rv = FM_OK;
-	if (c->kind == FM_KIND_DEFENCE) {
-		fmi_def *d = NULL;
-		if (fmi_def_open(&d, c, vals, dim, FM_ROLE_SERVER,
-		    FM_NODE_SERVER, 1, (uint32_t)n,
-		    sdelta != NULL ? FM_INST_ROOT_DATA : 0, &e) != FM_OK) {
-			fmi_blas_set_threads(blas);
-			return lfm_raise(L, "fm.aggregate", &e);
-		}
-		rv = run_defence(L, d, global, deltas, stride, ne, ids, dim, n,
-		    sdelta);
-		fmi_def_close(d);
-	} else {
-		fmi_agg *a = NULL;
-		if (fmi_agg_open(&a, c, vals, dim, FM_ROLE_SERVER,
-		    FM_NODE_SERVER, 1, NULL, &e) != FM_OK) {
-			fmi_blas_set_threads(blas);
-			return lfm_raise(L, "fm.aggregate", &e);
-		}
-		rv = run_round(a, global, tmp, ne, ids, dim, n);
-		fmi_agg_close(a);
+	fmi_agg *a = NULL;
+	fmi_def *d = NULL;
+	char why[256];
+	const fmi_component *avg = c->kind == FM_KIND_DEFENCE ?
+	    fmi_registry_find(lfm_registry(L), FM_KIND_AGGREGATOR, "fedavg") :
+	    c;
+	fmi_open_args oa = { c == avg ? vals : NULL, dim, FM_ROLE_SERVER,
+		FM_NODE_SERVER, 1, (uint32_t)n, 0, NULL };
+	fmi_open_args od = { vals, dim, FM_ROLE_SERVER, FM_NODE_SERVER, 1,
+		(uint32_t)n, sdelta != NULL ? FM_INST_ROOT_DATA : 0, NULL };
+	rv = avg == NULL ? fm_error_set(&e, FM_ENOENT, "a defence is "
+	    "followed by FedAvg, and the fedavg plugin is not loaded") :
+	    fmi_agg_open(&a, avg, &oa, &e);
+	if (rv == FM_OK && c->kind == FM_KIND_DEFENCE) {
+		rv = fmi_def_open(&d, c, &od, &e);
 	}
+	int opened = rv == FM_OK;
+	if (opened) {
+		rv = run_round(a, d, global, deltas, stride, ne, ids, dim, n,
+		    sdelta, why, sizeof why);
+	}
+	fmi_def_close(d);
+	fmi_agg_close(a);
 	fmi_blas_set_threads(blas);
+	if (!opened) {
+		return lfm_raise(L, "fm.aggregate", &e);
+	}
 	if (rv != FM_OK) {
-		return luaL_error(L, "fm.aggregate: %s failed: %s", name,
-		    fm_strerror(rv));
+		return luaL_error(L, "fm.aggregate: %s failed: %s", name, why);
 	}
 	lua_createtable(L, (int)dim, 0);
 	for (size_t i = 0; i < dim; i++) {

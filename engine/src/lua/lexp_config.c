@@ -135,13 +135,65 @@ exp_read_levels(lua_State *L, int t, const char *k, lua_Integer n,
 	lua_pop(L, 1);
 }
 
+/* The plugin name of the component spec at idx ("x" or { "x", ... }), or
+ * NULL. */
+static const char *
+exp_spec_name(lua_State *L, int idx)
+{
+	const char *name = NULL;
+	idx = lua_absindex(L, idx);
+	if (lua_type(L, idx) == LUA_TSTRING) {
+		return lua_tostring(L, idx);
+	}
+	if (lua_type(L, idx) == LUA_TTABLE) {
+		lua_rawgeti(L, idx, 1);
+		name = lua_tostring(L, -1); /* anchored by the table */
+		lua_pop(L, 1);
+	}
+	return name;
+}
+
+/*
+ * An aggregator spec at idx. One that names a local-training rule
+ * (FedProx, SCAFFOLD: FM_KIND_LOCAL) means FedAvg plus that rule on the
+ * clients, which only the edge level's clients can run (edge_ok); where
+ * is the field's name for messages.
+ */
+static void
+exp_read_agg_spec(lua_State *L, lexp *x, int idx, const char *fn,
+    const char *where, int edge_ok, lfm_comp *agg)
+{
+	const char *name = exp_spec_name(L, idx);
+	fmi_registry *reg = lfm_registry(L);
+	if (name == NULL ||
+	    fmi_registry_find(reg, FM_KIND_AGGREGATOR, name) != NULL ||
+	    fmi_registry_find(reg, FM_KIND_LOCAL, name) == NULL) {
+		lfm_read_component(L, idx, FM_KIND_AGGREGATOR, fn, where,
+		    "fedavg", agg);
+		return;
+	}
+	if (!edge_ok) {
+		luaL_error(L, "%s: %s: '%s' changes how clients train, so it "
+		    "works only at the edge level (the last); above the edges "
+		    "its children are aggregators. Set topology.aggregators, "
+		    "e.g. { \"fedavg\", \"%s\" }", fn, where, name, name);
+	}
+	lfm_read_component(L, idx, FM_KIND_LOCAL, fn, where, name, &x->rule);
+	x->cfg.rule = x->rule.c;
+	x->cfg.rule_params = x->rule.params;
+	lua_pushnil(L);
+	lfm_read_component(L, -1, FM_KIND_AGGREGATOR, fn, where, "fedavg",
+	    agg);
+	lua_pop(L, 1);
+}
+
 /* The per-level aggregators of the hierarchy at t (nil: the experiment's
  * `aggregator` everywhere). */
 static void
 exp_read_level_aggs(lua_State *L, lexp *x, int t, lua_Integer n)
 {
 	const char *fn = "fm.experiment: topology";
-	char field[32];
+	char field[48];
 	int ty = lua_getfield(L, t, "aggregators");
 	if (ty != LUA_TNIL && (ty != LUA_TTABLE || luaL_len(L, -1) != n)) {
 		luaL_error(L, "%s: field 'aggregators' must list %d aggregators, "
@@ -149,10 +201,10 @@ exp_read_level_aggs(lua_State *L, lexp *x, int t, lua_Integer n)
 		    "{ \"fedadam\", lr = 0.01 } }", fn, (int)n);
 	}
 	for (lua_Integer i = 1; ty != LUA_TNIL && i <= n; i++) {
-		snprintf(field, sizeof field, "aggregators[%d]", (int)i);
+		snprintf(field, sizeof field, "topology.aggregators[%d]", (int)i);
 		lua_rawgeti(L, -1, i);
-		lfm_read_component(L, -1, FM_KIND_AGGREGATOR, fn, field,
-		    "fedavg", &x->level_agg[i - 1]);
+		exp_read_agg_spec(L, x, -1, "fm.experiment", field, i == n,
+		    &x->level_agg[i - 1]);
 		lua_pop(L, 1);
 		x->cfg.hier.level[i - 1].aggregator = x->level_agg[i - 1].c;
 		x->cfg.hier.level[i - 1].agg_params = x->level_agg[i - 1].params;
@@ -528,9 +580,15 @@ lfm_experiment(lua_State *L)
 	exp_read_topology(L, x);
 	if (x->graph == NULL) {
 		exp_read_star_only(L);
+		/* in a hierarchy, the experiment's aggregator works at the
+		 * levels that name none */
+		int edge_ok = 1;
+		for (uint32_t l = 0; l + 1 < x->cfg.hier.levels; l++) {
+			edge_ok &= x->cfg.hier.level[l].aggregator != NULL;
+		}
 		lua_getfield(L, 1, "aggregator");
-		lfm_read_component(L, -1, FM_KIND_AGGREGATOR, "fm.experiment",
-		    "aggregator", "fedavg", &x->agg);
+		exp_read_agg_spec(L, x, -1, "fm.experiment", "aggregator",
+		    edge_ok, &x->agg);
 		lua_pop(L, 1);
 		x->cfg.aggregator = x->agg.c;
 		x->cfg.agg_params = x->agg.params;

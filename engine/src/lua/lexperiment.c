@@ -27,6 +27,7 @@ exp_release(lua_State *L, lexp *x)
 	x->cfg.train = x->cfg.test = NULL;
 	x->cfg.part = NULL;
 	lfm_comp_free(&x->agg);
+	lfm_comp_free(&x->rule);
 	lfm_comp_free(&x->def);
 	lfm_comp_free(&x->atk);
 	fmi_dataset_unref(x->cfg.root_data);

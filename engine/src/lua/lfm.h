@@ -55,6 +55,7 @@ typedef struct lexp {
 	fmi_fed_cfg cfg;
 	fmi_arch arch;
 	lfm_comp agg;
+	lfm_comp rule; /* a local-training rule named as the aggregator */
 	lfm_comp def; /* defence, or .c == NULL */
 	lfm_comp atk; /* attack, or .c == NULL */
 	lfm_comp level_agg[FMI_HIER_MAX_LEVELS]; /* hierarchical: per level */

@@ -21,7 +21,7 @@ typedef struct cli_task {
 	int trained;
 	uint64_t seq; /* this client's message counter */
 	fmi_rmsg req;
-	fmi_agg *inst;
+	fmi_loc *inst; /* the local rule's client side, or NULL */
 	const char *state_comp; /* holds this component's client state */
 	/* a simulated straggler: its update (or its failure) leaves only
 	 * once the server said the round ended */
@@ -158,7 +158,9 @@ cli_plugin_timer(void *node, const char *comp, uint32_t ms, uint64_t tag)
 {
 	cli_task *task = node;
 	(void)comp;
-	return fmi_timers_add(&task->h->timers, task->inst, ms, tag);
+	return task->inst != NULL ?
+	    fmi_timers_add(&task->h->timers, &task->inst->h, ms, tag) :
+	    FM_ENOTSUP;
 }
 
 static void *
@@ -177,32 +179,22 @@ cli_plugin_state(void *node, const char *comp, size_t size)
 	return p;
 }
 
-/* The aggregator the clients work for (a hierarchy's clients, for its
- * edges) and its parameters. */
-static const fmi_component *
-cli_agg(const cli_host *h, const fm_value **params)
-{
-	return fmi_fed_level_agg(h->cfg, fmi_fed_levels(h->cfg) - 1, params);
-}
-
-/* Opens the client-side aggregator instance when the plugin has a client
- * part. */
+/* Opens the client side of the experiment's local rule, if it has one. */
 static int
 cli_open_instance(cli_host *h, cli_task *task)
 {
-	const fm_value *params;
-	const fmi_component *c = cli_agg(h, &params);
-	const fm_aggregator_ops *ops = c->ops;
+	const fmi_fed_cfg *cfg = h->cfg;
 	fmi_node_link link = { task, cli_plugin_send, cli_plugin_timer, NULL,
-		cli_plugin_state };
+		cli_plugin_state, 1, 0 }; /* clients train on workers already */
+	fmi_open_args a = { cfg->rule_params, h->dim, FM_ROLE_CLIENT,
+		task->client,
+		fmi_task_seed(cfg->seed, task->round, (uint32_t)task->client),
+		1, 0, &link };
 	fm_error e;
-	if (ops->a_on_message == NULL && !fmi_agg_trains(ops)) {
+	if (cfg->rule == NULL) {
 		return FM_OK;
 	}
-	int rv = fmi_agg_open(&task->inst, c, params, h->dim,
-	    FM_ROLE_CLIENT, task->client,
-	    fmi_task_seed(h->cfg->seed, task->round, (uint32_t)task->client),
-	    &link, &e);
+	int rv = fmi_loc_open(&task->inst, cfg->rule, &a, &e);
 	if (rv != FM_OK) {
 		fm_log(FM_LOG_ERR, "FM-PLUGIN", "client %d: %s", task->client,
 		    e.msg);
@@ -214,8 +206,8 @@ static void
 cli_task_free(cli_host *h, cli_task *task)
 {
 	fmi_store_release(h->store, task->client, task->state_comp, task);
-	fmi_timers_drop(&h->timers, task->inst);
-	fmi_agg_close(task->inst);
+	fmi_timers_drop(&h->timers, task->inst != NULL ? &task->inst->h : NULL);
+	fmi_loc_close(task->inst);
 	fmi_rmsg_close(&task->req);
 	fmi_payload_unref(task->late_data);
 	free(task);
@@ -345,9 +337,9 @@ cli_deliver(cli_task *task, fmi_rmsg *r)
 		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "dropped message for "
 		    "plugin '%s' of client %d", r->m.plugin, r->m.to);
 	} else {
-		fm_message msg = { r->m.from, r->m.round, fmi_rmsg_data(r),
-			fmi_rmsg_len(r) };
-		(void)task->inst->ops->a_on_message(task->inst->h.state, &msg);
+		fm_message msg = { sizeof msg, r->m.from, r->m.round, 0,
+			fmi_rmsg_data(r), fmi_rmsg_len(r) };
+		(void)fmi_inst_message(&task->inst->h, &msg);
 	}
 	fmi_rmsg_close(r);
 }
@@ -429,13 +421,14 @@ cli_poisoned(cli_host *h, uint32_t c, uint32_t round, uint64_t seed, int *rv)
 	    !cfg->adversarial[c]) {
 		return NULL;
 	}
-	if (h->atk == NULL && (*rv = fmi_atk_open(&h->atk, cfg->attack,
-	    cfg->atk_params, h->dim, FM_ROLE_CLIENT, (int32_t)c + 1,
-	    fmi_hash64(cfg->seed ^ 0x61746b), &e)) != FM_OK) {
+	fmi_open_args oa = { cfg->atk_params, h->dim, FM_ROLE_CLIENT,
+		(int32_t)c + 1, fmi_hash64(cfg->seed ^ 0x61746b), 1, 0, NULL };
+	if (h->atk == NULL &&
+	    (*rv = fmi_atk_open(&h->atk, cfg->attack, &oa, &e)) != FM_OK) {
 		fm_log(FM_LOG_ERR, "FM-ATTACK", "%s", e.msg);
 		return NULL;
 	}
-	if (h->atk->ops->t_poison_data == NULL) {
+	if (!fmi_atk_poisons_data(h->atk)) {
 		return NULL;
 	}
 	size_t n = fmi_partition_size(p, c);
@@ -452,7 +445,7 @@ cli_poisoned(cli_host *h, uint32_t c, uint32_t round, uint64_t seed, int *rv)
 		d->dim, d->nclasses, (int32_t)c + 1, round, 0, 0, seed, n, 0,
 		0 };
 	fmi_image_shape(d->dim, &a.width, &a.height);
-	*rv = h->atk->ops->t_poison_data(h->atk->h.state, &a);
+	*rv = fmi_atk_poison_data(h->atk, &a);
 	if (*rv != FM_OK) {
 		fmi_dataset_unref(copy);
 		return NULL;
@@ -464,45 +457,40 @@ static const float *
 cli_hook_grad(void *user, const float *w, size_t n)
 {
 	cli_task *task = user;
-	return task->inst->ops->a_local_grad(task->inst->h.state, w, n);
+	return fmi_loc_grad(task->inst, w, n);
 }
 
 static void
 cli_hook_step(void *user, float *w, size_t n, float lr)
 {
 	cli_task *task = user;
-	task->inst->ops->a_local_step(task->inst->h.state, w, n, lr);
+	fmi_loc_step(task->inst, w, n, lr);
 }
 
-/* Before local training: the client-side instance's a_local_begin, and its
- * gradient term as the trainer's hook. */
+/* Before local training: the local rule's begin, and its gradient term
+ * and step as the trainer's hooks. */
 static int
 cli_local_begin(cli_host *h, cli_task *task, uint64_t n)
 {
 	const fmi_msg *m = &task->req.m;
-	const fm_value *params;
-	const fmi_component *c = cli_agg(h, &params);
-	const fm_aggregator_ops *o = c->ops;
-	if (!fmi_agg_trains(o)) {
+	const fmi_component *c = h->cfg->rule;
+	if (c == NULL) {
 		return FM_OK;
 	}
 	if (task->inst == NULL) { /* it failed to open: already logged */
 		return FM_EPLUGIN;
 	}
-	if (o->a_local_begin != NULL) {
-		fm_local_task lt = { sizeof lt, m->round, h->global, h->dim, n,
-			m->epochs, m->batch, m->lr };
-		int rv = o->a_local_begin(task->inst->h.state, &lt);
-		if (rv != FM_OK) {
-			fm_log(FM_LOG_ERR, "FM-PLUGIN", "client %d: %s: "
-			    "a_local_begin failed: %s", task->client,
-			    c->desc->name, fm_strerror(rv));
-			return rv;
-		}
+	fm_local_task lt = { sizeof lt, m->round, h->global, h->dim, n,
+		m->epochs, m->batch, m->lr };
+	int rv = fmi_loc_begin(task->inst, &lt);
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-PLUGIN", "client %d: %s: begin failed: "
+		    "%s", task->client, c->desc->name, fm_strerror(rv));
+		return rv;
 	}
 	fmi_trainer_set_grad_hook(h->tr, (fmi_grad_hook){
-		o->a_local_grad != NULL ? cli_hook_grad : NULL,
-		o->a_local_step != NULL ? cli_hook_step : NULL, task });
+		fmi_loc_has_grad(task->inst) ? cli_hook_grad : NULL,
+		fmi_loc_has_step(task->inst) ? cli_hook_step : NULL, task });
 	return FM_OK;
 }
 
@@ -511,16 +499,16 @@ static int
 cli_local_end(cli_host *h, cli_task *task, const fmi_train_stats *st)
 {
 	const fmi_msg *m = &task->req.m;
-	if (task->inst == NULL || task->inst->ops->a_local_end == NULL) {
+	if (task->inst == NULL) {
 		return FM_OK;
 	}
 	fm_local_result lr = { sizeof lr, m->round, h->global,
 		fmi_trainer_params(h->tr), h->dim, st->steps, st->examples,
 		m->lr, st->loss };
-	int rv = task->inst->ops->a_local_end(task->inst->h.state, &lr);
+	int rv = fmi_loc_end(task->inst, &lr);
 	if (rv != FM_OK) {
-		fm_log(FM_LOG_ERR, "FM-PLUGIN", "client %d: %s: a_local_end "
-		    "failed: %s", task->client,
+		fm_log(FM_LOG_ERR, "FM-PLUGIN", "client %d: %s: end failed: "
+		    "%s", task->client,
 		    task->inst->h.comp->desc->name, fm_strerror(rv));
 	}
 	return rv;

@@ -192,6 +192,10 @@ typedef struct fmi_fed_cfg {
 	fmi_lr_schedule lr_sched;   /* local learning rate (local.opt.lr) */
 	fmi_lr_schedule server_lr_sched; /* scales the aggregators' lr
 	                                  * (fm_round.lr_scale) */
+	/* issue 10: a local-training rule (FedProx, SCAFFOLD), with an
+	 * instance on every client and on every edge (a star's server) */
+	const fmi_component *rule;  /* FM_KIND_LOCAL, or NULL */
+	const fm_value *rule_params;
 } fmi_fed_cfg;
 
 typedef struct fmi_fed_result {

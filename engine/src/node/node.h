@@ -11,18 +11,19 @@
 typedef struct fmi_timer {
 	double due;
 	uint64_t tag;
-	fmi_agg *inst;
+	fmi_inst_head *inst;
 } fmi_timer;
 typedef struct fmi_timers {
 	fmi_timer t[FMI_MAX_TIMERS];
 	int n;
 } fmi_timers;
-int fmi_timers_add(fmi_timers *ts, fmi_agg *inst, uint32_t ms, uint64_t tag);
+int fmi_timers_add(fmi_timers *ts, fmi_inst_head *inst, uint32_t ms,
+    uint64_t tag);
 /* Milliseconds until the next timer (capped at cap_ms), 0 if one is due. */
 int fmi_timers_wait_ms(const fmi_timers *ts, int cap_ms);
 /* Fires due timers; drops those of instance inst (NULL: none) first. */
 void fmi_timers_fire(fmi_timers *ts);
-void fmi_timers_drop(fmi_timers *ts, const fmi_agg *inst);
+void fmi_timers_drop(fmi_timers *ts, const fmi_inst_head *inst);
 
 /* ---- the server (server.c) ------------------------------------------ */
 typedef struct fmi_server fmi_server;

@@ -369,9 +369,9 @@ p2p_mix(p2p_node *nd, const fmi_adj *a, uint32_t round)
 		for (uint32_t i = 0; i < nd->nheld; i++) {
 			p2p_held *h = &nd->held[i];
 			if (h->round == round && h->from == j) {
-				nd->nb[k++] = (fm_peer_model) { (int32_t)j, 0,
-					fmi_rmsg_data(&h->r), 0, h->r.m.mass,
-					h->r.m.num_examples };
+				nd->nb[k++] = (fm_peer_model) { sizeof *nd->nb,
+					(int32_t)j, 0, 0, fmi_rmsg_data(&h->r), 0,
+					h->r.m.mass, h->r.m.num_examples };
 			}
 		}
 	}

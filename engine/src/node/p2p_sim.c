@@ -106,8 +106,8 @@ p2p_mix_one(p2p_sim *s, uint32_t i, uint32_t w)
 	uint32_t k = 0;
 	for (uint32_t e = a->in_off[i]; e < a->in_off[i + 1]; e++) {
 		const fmi_peer *q = &s->peers[a->in_adj[e]];
-		nb[k++] = (fm_peer_model) { (int32_t)q->id,
-			fmi_adj_out_degree(a, q->id), q->y, 0, q->mass,
+		nb[k++] = (fm_peer_model) { sizeof *nb, (int32_t)q->id,
+			fmi_adj_out_degree(a, q->id), 0, q->y, 0, q->mass,
 			q->examples };
 	}
 	int rv = fmi_peer_mix(&s->peers[i], a, s->round, nb, k);

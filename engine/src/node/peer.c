@@ -69,9 +69,10 @@ fmi_peer_init(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t id, fm_error *err)
 		    "model (%zu parameters)", id + 1, p->dim);
 	}
 	fmi_peer_initial_model(cfg, id, p->x);
-	int rv = fmi_cons_open(&p->cons, cfg->consensus, cfg->cons_params,
-	    p->dim, (int32_t)id, fmi_hash64(cfg->seed ^ (0x70656572ULL + id)),
-	    NULL, err);
+	fmi_open_args a = { cfg->cons_params, p->dim, FM_ROLE_PEER,
+		(int32_t)id, fmi_hash64(cfg->seed ^ (0x70656572ULL + id)), 0, 0,
+		NULL };
+	int rv = fmi_cons_open(&p->cons, cfg->consensus, &a, err);
 	if (rv != FM_OK) {
 		fmi_peer_fini(p);
 	}
@@ -136,12 +137,7 @@ fmi_peer_train(fmi_peer *p, const fmi_p2p_cfg *cfg, fmi_trainer *tr,
 static int
 peer_outgoing(fmi_peer *p, uint32_t round, uint32_t out_degree)
 {
-	p->mass = 0;
-	if (p->cons->ops->c_outgoing == NULL) {
-		return FM_OK;
-	}
-	return p->cons->ops->c_outgoing(p->cons->h.state, round, out_degree,
-	    &p->mass);
+	return fmi_cons_outgoing(p->cons, round, out_degree, &p->mass);
 }
 
 int
@@ -149,16 +145,17 @@ fmi_peer_mix(fmi_peer *p, const fmi_adj *adj, uint32_t round,
     fm_peer_model *nb, uint32_t nnb)
 {
 	uint32_t i = p->id;
-	fm_peer_model own = { (int32_t)i, fmi_adj_out_degree(adj, i), p->y,
-		fmi_adj_weight(adj, i, i), p->mass, p->examples };
+	fm_peer_model own = { sizeof own, (int32_t)i,
+		fmi_adj_out_degree(adj, i), 0, p->y, fmi_adj_weight(adj, i, i),
+		p->mass, p->examples };
 	for (uint32_t k = 0; k < nnb; k++) {
 		nb[k].weight = fmi_adj_weight(adj, i, (uint32_t)nb[k].peer);
 		nb[k].out_degree = fmi_adj_out_degree(adj, (uint32_t)nb[k].peer);
 	}
-	fm_mix m = { round, (int32_t)i, fmi_adj_in_degree(adj, i),
-		fmi_adj_out_degree(adj, i), &own, nb, nnb, 0 };
+	fm_mix m = { sizeof m, round, (int32_t)i, fmi_adj_in_degree(adj, i),
+		fmi_adj_out_degree(adj, i), nnb, &own, nb };
 	memcpy(p->x, p->y, p->dim * sizeof(float));
-	int rv = p->cons->ops->c_mix(p->cons->h.state, &m, p->x, p->dim);
+	int rv = fmi_cons_mix(p->cons, &m, p->x, p->dim);
 	if (rv != FM_OK) {
 		/* a failed mix keeps the peer's own trained model */
 		memcpy(p->x, p->y, p->dim * sizeof(float));

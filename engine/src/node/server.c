@@ -14,6 +14,7 @@
 
 #include "core/core.h"
 #include "node/node.h"
+#include "node/pipeline.h"
 
 typedef struct srv_job {
 	size_t size;
@@ -43,7 +44,9 @@ typedef struct srv_agg {
 	struct fmi_server *s;
 	fmi_agg *agg;
 	fmi_def *def;        /* edges: the defence before agg, or NULL */
-	uint32_t row0, nrows; /* edges with a defence: this round's rows */
+	fmi_loc *loc;        /* edges: the local rule's server side, or NULL */
+	fmi_pipe pipe;       /* attack -> defence -> agg (pipeline.h) */
+	fm_round r;          /* the round it is aggregating */
 	float *model;        /* the root's is the server's global model */
 	uint32_t level;
 	int32_t id;          /* FM_NODE_SERVER, or nclients + its index */
@@ -94,20 +97,14 @@ typedef struct fmi_server {
 	fmi_round_metrics *m;
 	fmi_timers timers;
 	uint64_t seq;
-	/* defences: the round's accepted updates as rows */
-	float *dmat;        /* [clients_per_round][stride], 64-byte rows */
-	size_t stride;
-	fm_update *dmeta;   /* row i's sender, examples, loss */
-	uint32_t nrows;
-	uint32_t *keep;     /* a defence's output */
-	uint64_t *keep_ne;
-	fm_update *kept;    /* the rows a defence keeps, as updates */
-	int *kstatus;       /* what the aggregator said of each row */
+	/* the edges' pipelines hold the round's updates as rows here, each
+	 * edge at its first slot (an edge's clients are contiguous) */
+	float *rows;        /* [clients_per_round][stride], or NULL */
+	double *adv_norms;  /* [clients_per_round] for client detail */
 	float *sdelta;      /* the server's root-data update (FLTrust) */
 	uint32_t *root_idx;
 	/* attacks: model poisoning on held rows, and a success-rate set */
 	fmi_atk *atk;
-	uint8_t *radv;      /* [clients_per_round]: row i is an adversary's */
 	fmi_dataset *asr;   /* the attack's target set, or NULL */
 	/* why the first round that moved no model failed (a run in which
 	 * none aggregated is an error, not a result) */
@@ -268,8 +265,10 @@ static int
 srv_plugin_timer(void *node, const char *comp, uint32_t ms, uint64_t tag)
 {
 	srv_agg *n = node;
-	(void)comp;
-	return fmi_timers_add(&n->s->timers, n->agg, ms, tag);
+	fmi_inst_head *h = n->loc != NULL &&
+	    strcmp(comp, n->loc->h.comp->desc->name) == 0 ? &n->loc->h
+	                                                  : &n->agg->h;
+	return fmi_timers_add(&n->s->timers, h, ms, tag);
 }
 
 /* Sets a per-round metric of the current round. */
@@ -336,9 +335,14 @@ srv_open_node(fmi_server *s, uint32_t i, fm_error *err)
 	const fm_value *params;
 	const fmi_component *c = fmi_fed_level_agg(cfg, n->level, &params);
 	int edge = n->level + 1 == s->levels;
+	uint32_t threads = cfg->workers ? cfg->workers : (uint32_t)fmi_ncores();
 	fmi_node_link link = { n, edge ? srv_plugin_send : NULL,
-		srv_plugin_timer, srv_plugin_metric, NULL };
+		srv_plugin_timer, srv_plugin_metric, NULL, threads, 0 };
 	uint64_t seed = fmi_hash64(cfg->seed + 1);
+	uint32_t role = i == 0 ? FM_ROLE_SERVER : FM_ROLE_EDGE;
+	/* what an edge can see: its sampled children, at most */
+	uint32_t most = edge ? FMI_MIN(cfg->clients_per_round,
+	    fmi_fed_fanout(cfg, n->level)) : fmi_fed_fanout(cfg, n->level);
 	n->s = s;
 	n->id = i == 0 ? FM_NODE_SERVER
 	               : (int32_t)(cfg->part->nclients + i);
@@ -347,19 +351,26 @@ srv_open_node(fmi_server *s, uint32_t i, fm_error *err)
 		return fm_error_set(err, FM_ENOMEM, "out of memory for the "
 		    "model of aggregator %u", i);
 	}
-	int rv = fmi_agg_open(&n->agg, c, params, s->dim,
-	    i == 0 ? FM_ROLE_SERVER : FM_ROLE_EDGE, n->id,
-	    i == 0 ? seed : fmi_hash64(seed ^ i), &link, err);
+	fmi_open_args a = { params, s->dim, role, n->id,
+		i == 0 ? seed : fmi_hash64(seed ^ i), most, 0, &link };
+	int rv = fmi_agg_open(&n->agg, c, &a, err);
 	if (rv == FM_OK && edge && cfg->defence != NULL) {
-		/* what it can see: its sampled children, at most */
-		uint32_t most = FMI_MIN(cfg->clients_per_round,
-		    fmi_fed_fanout(cfg, n->level));
-		rv = fmi_def_open(&n->def, cfg->defence, cfg->def_params,
-		    s->dim, i == 0 ? FM_ROLE_SERVER : FM_ROLE_EDGE, n->id,
-		    fmi_hash64(seed ^ 0x646566ULL ^ i), most,
-		    cfg->root_data != NULL ? FM_INST_ROOT_DATA : 0, err);
+		fmi_open_args d = { cfg->def_params, s->dim, role, n->id,
+			fmi_hash64(seed ^ 0x646566ULL ^ i), most,
+			cfg->root_data != NULL ? FM_INST_ROOT_DATA : 0, NULL };
+		rv = fmi_def_open(&n->def, cfg->defence, &d, err);
 	}
-	return rv;
+	if (rv == FM_OK && edge && cfg->rule != NULL) {
+		fmi_open_args l = { cfg->rule_params, s->dim, role, n->id,
+			fmi_hash64(seed ^ 0x6c6f63ULL ^ i), most, 0, &link };
+		rv = fmi_loc_open(&n->loc, cfg->rule, &l, err);
+	}
+	n->pipe.agg = n->agg;
+	n->pipe.def = n->def;
+	n->pipe.loc = n->loc;
+	n->pipe.atk = edge ? s->atk : NULL;
+	return rv == FM_OK ? fmi_pipe_init(&n->pipe, s->dim, most, edge, err)
+	                   : rv;
 }
 
 /* The attack's success-rate set: a poisoned copy of the test set. */
@@ -367,7 +378,7 @@ static int
 srv_open_asr(fmi_server *s, fm_error *err)
 {
 	const fmi_dataset *t = s->cfg->test;
-	if (s->atk->ops->t_poison_data == NULL || t == NULL) {
+	if (!fmi_atk_poisons_data(s->atk) || t == NULL) {
 		return FM_OK;
 	}
 	if (fmi_dataset_new(&s->asr, t->n, t->dim, t->nclasses) != FM_OK) {
@@ -379,7 +390,7 @@ srv_open_asr(fmi_server *s, fm_error *err)
 		t->n, t->dim, t->nclasses, 0, 0, 0, 0,
 		fmi_hash64(s->cfg->seed ^ 0x617372), t->n, 0, 0 };
 	fmi_image_shape(t->dim, &a.width, &a.height);
-	int rv = s->atk->ops->t_poison_data(s->atk->h.state, &a);
+	int rv = fmi_atk_poison_data(s->atk, &a);
 	if (rv != FM_OK || !a.defined || a.nkeep == 0 || a.nkeep > t->n) {
 		fmi_dataset_unref(s->asr);
 		s->asr = NULL;
@@ -399,40 +410,27 @@ srv_open_attack(fmi_server *s, fm_error *err)
 	if (cfg->attack == NULL || cfg->adversarial == NULL) {
 		return FM_OK;
 	}
-	int rv = fmi_atk_open(&s->atk, cfg->attack, cfg->atk_params, s->dim,
-	    FM_ROLE_SERVER, FM_NODE_SERVER, fmi_hash64(cfg->seed ^ 0x61746b),
-	    err);
-	s->radv = rv == FM_OK ? calloc(cfg->clients_per_round, 1) : NULL;
-	if (rv == FM_OK && s->radv == NULL) {
-		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
-	}
+	fmi_open_args a = { cfg->atk_params, s->dim, FM_ROLE_SERVER,
+		FM_NODE_SERVER, fmi_hash64(cfg->seed ^ 0x61746b),
+		cfg->clients_per_round, 0, NULL };
+	int rv = fmi_atk_open(&s->atk, cfg->attack, &a, err);
 	return rv == FM_OK ? srv_open_asr(s, err) : rv;
 }
 
-/* Buffers a defence or a model-poisoning attack needs: the round's
- * updates as aligned rows. */
+/* Buffers the edges' pipelines share when they hold the round's updates
+ * (a defence or a model-poisoning attack): the rows, and FLTrust's. */
 static int
-srv_open_defence(fmi_server *s, fm_error *err)
+srv_open_rows(fmi_server *s, fm_error *err)
 {
 	const fmi_fed_cfg *cfg = s->cfg;
 	size_t n = cfg->clients_per_round;
-	int rv = srv_open_attack(s, err);
-	if (rv != FM_OK) {
-		return rv;
-	}
-	if (cfg->defence == NULL && (s->atk == NULL ||
-	    s->atk->ops->t_poison_updates == NULL)) {
+	const fmi_pipe *p = &s->nodes[s->first[s->levels - 1]].pipe;
+	if (!fmi_pipe_holds(p)) {
 		return FM_OK;
 	}
-	s->stride = (s->dim + 15) & ~(size_t)15; /* 64-byte rows */
-	s->dmat = aligned_alloc(64, n * s->stride * sizeof(float));
-	s->dmeta = calloc(n, sizeof *s->dmeta);
-	s->keep = calloc(n, sizeof *s->keep);
-	s->keep_ne = calloc(n, sizeof *s->keep_ne);
-	s->kept = calloc(n, sizeof *s->kept);
-	s->kstatus = calloc(n, sizeof *s->kstatus);
-	if (!s->dmat || !s->dmeta || !s->keep || !s->keep_ne || !s->kept ||
-	    !s->kstatus) {
+	s->rows = aligned_alloc(64, n * p->stride * sizeof(float));
+	s->adv_norms = calloc(n, sizeof *s->adv_norms);
+	if (s->rows == NULL || s->adv_norms == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory for %zu "
 		    "updates of %zu parameters (defence or attack)", n, s->dim);
 	}
@@ -536,12 +534,15 @@ srv_open(fmi_server *s, fm_error *err)
 		return fm_error_set(err, FM_ENOMEM, "out of memory for a model "
 		    "of %zu parameters", s->dim);
 	}
-	int rv = srv_open_tree(s, err);
+	int rv = srv_open_attack(s, err); /* the edges' pipelines use it */
+	if (rv == FM_OK) {
+		rv = srv_open_tree(s, err);
+	}
 	if (rv == FM_OK) {
 		rv = srv_open_hier(s, err);
 	}
 	if (rv == FM_OK) {
-		rv = srv_open_defence(s, err);
+		rv = srv_open_rows(s, err);
 	}
 	if (rv == FM_OK) {
 		rv = srv_check_sampling(cfg, err);
@@ -565,8 +566,10 @@ static void
 srv_close(fmi_server *s)
 {
 	for (uint32_t i = 0; s->nodes != NULL && i < s->nnodes; i++) {
+		fmi_pipe_fini(&s->nodes[i].pipe);
 		fmi_agg_close(s->nodes[i].agg);
 		fmi_def_close(s->nodes[i].def);
+		fmi_loc_close(s->nodes[i].loc);
 		free(s->nodes[i].model);
 	}
 	free(s->nodes);
@@ -584,16 +587,11 @@ srv_close(fmi_server *s)
 	free(s->load);
 	free(s->jobs);
 	free(s->heard);
-	free(s->dmat);
-	free(s->dmeta);
-	free(s->keep);
-	free(s->keep_ne);
-	free(s->kept);
-	free(s->kstatus);
+	free(s->rows);
+	free(s->adv_norms);
 	free(s->sdelta);
 	free(s->root_idx);
 	fmi_atk_close(s->atk);
-	free(s->radv);
 	fmi_dataset_unref(s->asr);
 	free(s->plan);
 }
@@ -906,10 +904,18 @@ srv_begin_edges(fmi_server *s)
 	    rv == FM_OK; i++) {
 		srv_agg *n = &s->nodes[i];
 		if (n->nsampled > 0) {
-			fm_round r = { s->round, n->nsampled, s->ids + n->slot0,
-				n->model, s->dim, s->fan[s->levels - 1],
-				s->lr_scale };
-			rv = n->agg->ops->a_begin(n->agg->h.state, &r);
+			n->r = (fm_round) { sizeof n->r, s->round, n->nsampled,
+				s->fan[s->levels - 1], s->ids + n->slot0,
+				n->model, s->dim, s->lr_scale };
+			if (s->rows != NULL) { /* its slots' rows */
+				fmi_pipe_set_rows(&n->pipe, s->rows +
+				    (size_t)n->slot0 * n->pipe.stride,
+				    n->nsampled);
+			}
+			rv = fmi_pipe_begin(&n->pipe, &n->r);
+			if (rv != FM_OK) {
+				srv_why(s, "%s", n->pipe.why);
+			}
 		}
 	}
 	return rv;
@@ -927,10 +933,8 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 	s->waiting = s->cfg->clients_per_round;
 	s->ne_sum = 0;
 	s->loss_sum = 0;
-	s->nrows = 0;
 	for (uint32_t i = s->first[s->levels - 1]; i < s->nnodes; i++) {
 		s->nodes[i].nsampled = 0;
-		s->nodes[i].nrows = 0;
 		s->nodes[i].rne = 0;
 		s->nodes[i].rloss = 0;
 	}
@@ -999,31 +1003,6 @@ srv_slot_of(fmi_server *s, int32_t client)
 	return &s->slots[s->order[client - 1] - 1];
 }
 
-/* Sets the status of a slot (by node id), if it is of this round. */
-static void
-srv_set_status(fmi_server *s, int32_t client, uint8_t status)
-{
-	srv_slot *slot = srv_slot_of(s, client);
-	if (slot != NULL) {
-		slot->status = status;
-	}
-}
-
-/* With a defence, an update waits as a row until the round closes. */
-static int
-srv_hold(fmi_server *s, srv_agg *n, const fm_update *u, const void *data)
-{
-	float *row = s->dmat + (size_t)s->nrows * s->stride;
-	memcpy(row, data, s->dim * sizeof(float));
-	s->dmeta[s->nrows] = *u;
-	s->dmeta[s->nrows].delta = row;
-	if (n->nrows++ == 0) { /* an edge's updates come contiguous */
-		n->row0 = s->nrows;
-	}
-	s->nrows++;
-	return FM_OK;
-}
-
 static int
 srv_accept(fmi_server *s, srv_slot *slot)
 {
@@ -1034,16 +1013,16 @@ srv_accept(fmi_server *s, srv_slot *slot)
 		memcpy(s->scratch, data, s->dim * sizeof(float));
 		delta = s->scratch;
 	}
-	fm_update u = { m->from, m->round, delta, s->dim, m->num_examples,
-		m->loss, m->steps };
+	fm_update u = { sizeof u, m->from, m->round, 0, delta, s->dim,
+		m->num_examples, m->loss, m->steps };
 	srv_agg *n = &s->nodes[slot->edge];
 	slot->ne = m->num_examples;
 	slot->loss = m->loss;
 	if (s->cfg->client_detail) {
 		slot->norm = srv_norm(delta, s->dim);
 	}
-	int rv = s->dmat != NULL ? srv_hold(s, n, &u, data) :
-	    n->agg->ops->a_accept(n->agg->h.state, &u);
+	/* held as a row until the round closes, or streamed */
+	int rv = fmi_pipe_add(&n->pipe, &u);
 	slot->status = rv == FM_OK ? FMI_CLIENT_KEPT : FMI_CLIENT_UNUSED;
 	if (rv == FM_OK) {
 		s->ne_sum += m->num_examples;
@@ -1051,10 +1030,6 @@ srv_accept(fmi_server *s, srv_slot *slot)
 		n->rne += m->num_examples;
 		n->rloss += m->loss * (double)m->num_examples;
 		s->m->updates++;
-	} else {
-		fm_log(FM_LOG_WARN, "FM-AGG", "aggregator %s refused the update "
-		    "of client %d: %s", n->agg->h.comp->desc->name, m->from,
-		    fm_strerror(rv));
 	}
 	fmi_rmsg_close(&slot->msg);
 	slot->state = 2;
@@ -1224,38 +1199,46 @@ srv_on_update(fmi_server *s, fmi_rmsg *r)
 	srv_flush(s, 0);
 }
 
-/* The aggregator a client's plugin message is for: its edge's. */
-static fmi_agg *
-srv_plugin_target(fmi_server *s, int32_t from)
+/* The instance on the client's aggregating node that a plugin message
+ * from client `from` for component `name` is for: the edge's local rule
+ * or its aggregator, whichever has that name; NULL if none. */
+static fmi_inst_head *
+srv_plugin_target(fmi_server *s, int32_t from, const char *name)
 {
+	srv_agg *n = NULL;
 	if (s->levels == 1) {
-		return s->nodes[0].agg;
+		n = &s->nodes[0];
+	} else if (from >= 1 && (uint32_t)from <= s->cfg->part->nclients) {
+		n = &s->nodes[srv_edge_of(s, (uint32_t)from - 1)];
 	}
-	if (from < 1 || (uint32_t)from > s->cfg->part->nclients) {
-		return NULL;
+	if (n != NULL && n->loc != NULL &&
+	    strcmp(name, n->loc->h.comp->desc->name) == 0) {
+		return &n->loc->h;
 	}
-	return s->nodes[srv_edge_of(s, (uint32_t)from - 1)].agg;
+	if (n != NULL && strcmp(name, n->agg->h.comp->desc->name) == 0) {
+		return &n->agg->h;
+	}
+	return NULL;
 }
 
 static void
 srv_on_plugin(fmi_server *s, fmi_rmsg *r)
 {
-	fmi_agg *a = srv_plugin_target(s, r->m.from);
+	fmi_inst_head *h = srv_plugin_target(s, r->m.from, r->m.plugin);
 	char why[256];
 	if (r->m.round == s->round &&
 	    srv_sender_why(s, r, why, sizeof why) != NULL) {
 		fm_log(FM_LOG_WARN, "FM-SENDER", "dropped message for plugin "
 		    "'%s' from node %d through '%s': %s", r->m.plugin,
 		    r->m.from, r->peer, why);
-	} else if (a == NULL || s->closed ||
-	    strcmp(r->m.plugin, a->h.comp->desc->name) != 0 ||
-	    a->ops->a_on_message == NULL || r->m.round != s->round) {
+	} else if (h == NULL || s->closed || !fmi_inst_handles_messages(h) ||
+	    r->m.round != s->round) {
 		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "dropped message for "
 		    "plugin '%s' from node %d", r->m.plugin, r->m.from);
 	} else {
-		fm_message msg = { r->m.from, r->m.round, fmi_rmsg_data(r),
-			fmi_rmsg_len(r) };
-		(void)a->ops->a_on_message(a->h.state, &msg);
+		fm_message msg = { sizeof msg, r->m.from, r->m.round, 0,
+			fmi_rmsg_data(r), fmi_rmsg_len(r) };
+		(void)fmi_inst_message(h, &msg);
 	}
 	fmi_rmsg_close(r);
 }
@@ -1379,38 +1362,24 @@ srv_node_name(const fmi_server *s, uint32_t i, char *buf, size_t n)
 	return buf;
 }
 
-/* a_finish into aggregator i's model; keeps the model when the call
- * fails, quorum is not met, or the result is not finite. */
+/* Aggregator i's pipeline finishes its round into its model; the model
+ * stays when a call fails, the quorum is not met, or the result is not
+ * finite. */
 static int
 srv_finish(fmi_server *s, uint32_t i, int quorum_ok)
 {
 	srv_agg *n = &s->nodes[i];
-	char name[64], why[256] = "";
+	char name[64];
 	if (!quorum_ok) {
 		/* Not finished at all: a stateful aggregator (FedAdam's
 		 * moments, SCAFFOLD's c) must not move for a round whose
-		 * model is thrown away; its next a_begin starts afresh. */
+		 * model is thrown away; its next begin starts afresh. */
 		return FM_ETIMEDOUT;
 	}
-	memcpy(s->scratch, n->model, s->dim * sizeof(float));
-	int rv = n->agg->ops->a_finish(n->agg->h.state, n->model, s->dim);
-	if (rv == FM_OK && !fmi_all_finite(n->model, s->dim)) {
-		fm_log(FM_LOG_ERR, "FM-AGG", "round %u: aggregate is not finite;"
-		    " %s model kept", s->round,
-		    srv_node_name(s, i, name, sizeof name));
-		rv = FM_ERANGE;
-	} else if (rv != FM_OK) {
-		fmi_inst_error(&n->agg->h, why, sizeof why);
-		fm_log(FM_LOG_ERR, "FM-AGG", "round %u: aggregator failed: %s; "
-		    "%s model kept", s->round, why[0] ? why : fm_strerror(rv),
-		    srv_node_name(s, i, name, sizeof name));
-	}
+	int rv = fmi_pipe_finish(&n->pipe, &n->r, n->model,
+	    srv_node_name(s, i, name, sizeof name));
 	if (rv != FM_OK) {
-		srv_why(s, "aggregator %s failed: %s", n->agg->h.comp->desc->name,
-		    why[0] ? why : fm_strerror(rv));
-	}
-	if (rv != FM_OK) {
-		memcpy(n->model, s->scratch, s->dim * sizeof(float));
+		srv_why(s, "%s", n->pipe.why);
 	}
 	return rv;
 }
@@ -1456,138 +1425,45 @@ srv_server_delta(fmi_server *s, const srv_agg *n)
 	return s->sdelta;
 }
 
-/* Feeds held rows u[0..k) to aggregator n, all in one call when it
- * takes several at once (one pass over its accumulator). */
+/* Edge i's pipeline over its held rows (attack, defence, aggregator),
+ * and what became of each row, by client. */
 static void
-srv_accept_rows(fmi_server *s, srv_agg *n, const fm_update *u, uint32_t k)
+srv_run_pipe(fmi_server *s, uint32_t i)
 {
-	int rv = fmi_agg_accept_many(n->agg, u, k, s->kstatus);
-	for (uint32_t i = 0; i < k; i++) {
-		s->fed += rv == FM_OK && s->kstatus[i] == FM_OK;
-		if (s->kstatus[i] != FM_OK) {
-			srv_set_status(s, u[i].client, FMI_CLIENT_UNUSED);
-			fm_log(FM_LOG_WARN, "FM-AGG", "aggregator %s refused the "
-			    "update of client %d: %s",
-			    n->agg->h.comp->desc->name, u[i].client,
-			    fm_strerror(s->kstatus[i]));
-		}
-	}
+	const fmi_fed_cfg *cfg = s->cfg;
+	srv_agg *n = &s->nodes[i];
+	fmi_pipe *p = &n->pipe;
+	const uint8_t *adv = cfg->attack != NULL ? cfg->adversarial : NULL;
+	fmi_pipe_ctx c = { n->model,
+		p->def != NULL ? srv_server_delta(s, n) : NULL, adv,
+		fmi_task_seed(cfg->seed ^ 0x61746b, s->round, i),
+		cfg->client_detail ? s->adv_norms : NULL, srv_norm };
+	int rv = fmi_pipe_run(p, &c);
 	if (rv != FM_OK) {
-		fm_log(FM_LOG_WARN, "FM-AGG", "round %u: aggregator %s failed on "
-		    "the round's updates: %s", s->round,
-		    n->agg->h.comp->desc->name, fm_strerror(rv));
+		srv_why(s, "%s", p->why);
 	}
-}
-
-/* Which rows a defence kept and rejected. A defence that returns one
- * combined update (keep = { 0 } weighted by other than row 0's own
- * examples: median, trimmed mean, geometric median, centered clipping,
- * FLTrust) kept them all, in that combination; it rejects no update by
- * name, so the round has no detection precision or recall. */
-static void
-srv_defence_status(fmi_server *s, const fm_defence_round *r)
-{
-	int combined = r->n > 1 && r->nkeep == 1 && r->keep[0] == 0 &&
-	    r->keep_examples[0] != r->updates[0].num_examples;
-	const uint8_t *adv = s->cfg->attack != NULL ? s->cfg->adversarial
-	                                           : NULL;
-	s->def_ran = 1;
-	s->def_combined |= combined;
-	for (uint32_t k = 0; k < r->n; k++) {
-		srv_set_status(s, r->updates[k].client,
-		    combined ? FMI_CLIENT_KEPT : FMI_CLIENT_REJECTED);
-	}
-	for (uint32_t k = 0; !combined && k < r->nkeep; k++) {
-		srv_set_status(s, r->updates[r->keep[k]].client,
-		    FMI_CLIENT_KEPT);
-	}
-	for (uint32_t k = 0; !combined && k < r->n; k++) {
-		srv_slot *slot = srv_slot_of(s, r->updates[k].client);
-		if (slot != NULL && slot->status == FMI_CLIENT_REJECTED) {
+	s->fed += p->fed;
+	s->def_ran |= p->defended;
+	s->def_combined |= p->combined;
+	for (uint32_t k = 0; k < p->n; k++) {
+		srv_slot *slot = srv_slot_of(s, p->meta[k].client);
+		if (slot == NULL) {
+			continue;
+		}
+		if (c.adv_norms != NULL && p->adv[k]) {
+			slot->norm = c.adv_norms[k];
+		}
+		slot->status = p->row_status[k] == FMI_ROW_KEPT ?
+		    FMI_CLIENT_KEPT : p->row_status[k] == FMI_ROW_REJECTED ?
+		    FMI_CLIENT_REJECTED : FMI_CLIENT_UNUSED;
+		if (p->row_status[k] == FMI_ROW_REJECTED) {
 			s->def_rej++;
 			s->def_rej_adv += adv != NULL && adv[slot->client];
 		}
 	}
-}
-
-/* Runs edge i's defence on its rows and feeds what it keeps to the
- * aggregator. A failing defence feeds nothing: the model stays. */
-static void
-srv_defend(fmi_server *s, uint32_t i)
-{
-	srv_agg *n = &s->nodes[i];
-	fm_defence_round r = { sizeof r, s->round, n->nrows, 0, s->dim,
-		s->dmat + (size_t)n->row0 * s->stride, s->stride,
-		s->dmeta + n->row0, n->model, srv_server_delta(s, n), s->keep,
-		s->keep_ne, 0, 0 };
-	int rv = n->def->ops->d_apply(n->def->h.state, &r);
-	for (uint32_t k = 0; rv == FM_OK && k < r.nkeep; k++) {
-		rv = r.nkeep <= r.n && s->keep[k] < r.n ? FM_OK : FM_EPLUGIN;
+	if (rv == FM_OK && p->defended) {
+		srv_metric(s, "defence_kept", (double)p->nkeep);
 	}
-	if (rv != FM_OK) {
-		char why[256];
-		fmi_inst_error(&n->def->h, why, sizeof why);
-		fm_log(FM_LOG_ERR, "FM-DEFENCE", "round %u: defence '%s' failed "
-		    "(%s); no update is aggregated", s->round,
-		    n->def->h.comp->desc->name, why[0] ? why : fm_strerror(rv));
-		srv_why(s, "defence '%s' failed: %s", n->def->h.comp->desc->name,
-		    why[0] ? why : fm_strerror(rv));
-		for (uint32_t k = 0; k < r.n; k++) {
-			srv_set_status(s, r.updates[k].client, FMI_CLIENT_UNUSED);
-		}
-		return;
-	}
-	srv_defence_status(s, &r);
-	for (uint32_t k = 0; k < r.nkeep; k++) {
-		s->kept[k] = r.updates[s->keep[k]];
-		s->kept[k].num_examples = s->keep_ne[k];
-	}
-	srv_accept_rows(s, n, s->kept, r.nkeep);
-	srv_metric(s, "defence_kept", (double)r.nkeep);
-}
-
-/* Model poisoning: the attack rewrites edge i's adversarial rows (it
- * sees the honest ones). */
-static void
-srv_attack(fmi_server *s, uint32_t i)
-{
-	const fmi_fed_cfg *cfg = s->cfg;
-	srv_agg *n = &s->nodes[i];
-	uint32_t nadv = 0;
-	if (s->atk == NULL || s->atk->ops->t_poison_updates == NULL) {
-		return;
-	}
-	for (uint32_t k = 0; k < n->nrows; k++) {
-		int32_t c = s->dmeta[n->row0 + k].client - 1;
-		s->radv[k] = cfg->adversarial[c] != 0;
-		nadv += s->radv[k];
-	}
-	fm_attack_round r = { sizeof r, s->round, n->nrows, nadv, s->dim,
-		s->dmat + (size_t)n->row0 * s->stride, s->stride,
-		s->dmeta + n->row0, s->radv, n->model,
-		fmi_task_seed(cfg->seed ^ 0x61746b, s->round, i) };
-	int rv = nadv > 0 ? s->atk->ops->t_poison_updates(s->atk->h.state, &r)
-	                  : FM_OK;
-	if (rv != FM_OK) {
-		fm_log(FM_LOG_WARN, "FM-ATTACK", "round %u: attack '%s' failed: "
-		    "%s", s->round, cfg->attack->desc->name, fm_strerror(rv));
-	}
-	for (uint32_t k = 0; cfg->client_detail && nadv > 0 && k < n->nrows;
-	    k++) {
-		srv_slot *slot = srv_slot_of(s, s->dmeta[n->row0 + k].client);
-		if (s->radv[k] && slot != NULL) { /* as the defence sees it */
-			slot->norm = srv_norm(s->dmat + (size_t)(n->row0 + k) *
-			    s->stride, s->dim);
-		}
-	}
-}
-
-/* Without a defence, held rows go to the aggregator as they are. */
-static void
-srv_feed_rows(fmi_server *s, uint32_t i)
-{
-	srv_agg *n = &s->nodes[i];
-	srv_accept_rows(s, n, s->dmeta + n->row0, n->nrows);
 }
 
 /* With a defence and an attack: how well the defence told the round's
@@ -1631,19 +1507,15 @@ srv_aggregate(fmi_server *s)
 	}
 	s->fed = 0;
 	for (uint32_t i = s->first[s->levels - 1]; i < s->nnodes; i++) {
-		if (ok && s->dmat != NULL && s->nodes[i].nrows > 0) {
-			srv_attack(s, i);
-			if (s->nodes[i].def != NULL) {
-				srv_defend(s, i);
-			} else {
-				srv_feed_rows(s, i);
-			}
+		int held = fmi_pipe_holds(&s->nodes[i].pipe);
+		if (ok && held && s->nodes[i].pipe.n > 0) {
+			srv_run_pipe(s, i);
 		}
 		if (s->nodes[i].nsampled > 0 && srv_finish(s, i, ok) == FM_OK) {
 			srv_credit(s, i);
 			/* streamed updates went in as they arrived */
-			s->m->aggregated |= s->dmat != NULL ? s->fed > 0
-			                                    : s->m->updates > 0;
+			s->m->aggregated |= held ? s->fed > 0
+			                         : s->m->updates > 0;
 		} else {
 			/* nothing of this edge's round is used */
 			for (uint32_t k = 0; k < s->nodes[i].nsampled; k++) {
@@ -1668,15 +1540,10 @@ srv_feed_child(fmi_server *s, srv_agg *n, const srv_agg *c, uint32_t round)
 	for (size_t d = 0; d < s->dim; d++) {
 		s->delta[d] = c->model[d] - n->model[d];
 	}
-	fm_update u = { c->id, round, s->delta, s->dim,
+	fm_update u = { sizeof u, c->id, round, 0, s->delta, s->dim,
 		c->since ? c->since : c->data,
 		c->since ? c->loss_sum / (double)c->since : 0, 0 };
-	int rv = n->agg->ops->a_accept(n->agg->h.state, &u);
-	if (rv != FM_OK) {
-		fm_log(FM_LOG_WARN, "FM-HIER", "round %u: aggregator %s refused "
-		    "the model of node %d: %s", s->round,
-		    n->agg->h.comp->desc->name, c->id, fm_strerror(rv));
-	}
+	(void)fmi_pipe_add(&n->pipe, &u); /* a refusal is logged there */
 }
 
 /* Copies aggregator i (position j of level l) down its subtree. */
@@ -1712,14 +1579,13 @@ srv_aggregate_node(fmi_server *s, uint32_t l, uint32_t j)
 	for (uint32_t k = 0; k < s->fan[l]; k++) {
 		s->cids[k] = s->nodes[c0 + k].id;
 	}
-	fm_round r = { round, s->fan[l], s->cids, n->model, s->dim,
-		s->fan[l], s->lr_scale };
-	int rv = n->agg->ops->a_begin(n->agg->h.state, &r);
+	n->r = (fm_round) { sizeof n->r, round, s->fan[l], s->fan[l],
+		s->cids, n->model, s->dim, s->lr_scale };
+	int rv = fmi_pipe_begin(&n->pipe, &n->r);
 	if (rv != FM_OK) {
-		fm_log(FM_LOG_ERR, "FM-HIER", "round %u: %s: aggregator %s "
-		    "failed to begin: %s; model kept", s->round,
-		    srv_node_name(s, i, name, sizeof name),
-		    n->agg->h.comp->desc->name, fm_strerror(rv));
+		fm_log(FM_LOG_ERR, "FM-HIER", "round %u: %s: %s; model kept",
+		    s->round, srv_node_name(s, i, name, sizeof name),
+		    n->pipe.why);
 		return;
 	}
 	for (uint32_t k = 0; k < s->fan[l]; k++) {

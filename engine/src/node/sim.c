@@ -89,19 +89,6 @@ validate_levels(const fmi_fed_cfg *c, fm_error *err)
 			    "[%u]: '%s' is not an aggregator", l + 1,
 			    v->aggregator->desc->name);
 		}
-		const fm_value *params;
-		const fmi_component *a = fmi_fed_level_agg(c, l, &params);
-		if (l + 1 < h->levels && a != NULL && fmi_agg_trains(a->ops)) {
-			char where[48];
-			snprintf(where, sizeof where, v->aggregator != NULL ?
-			    "topology.aggregators[%u]" : "aggregator", l + 1);
-			return fm_error_set(err, FM_EINVAL, "%s: '%s' changes "
-			    "how clients train, so it works only at the edge "
-			    "level (the last); above the edges its children are "
-			    "aggregators. Set topology.aggregators, e.g. "
-			    "{ \"fedavg\", \"%s\" }", where, a->desc->name,
-			    a->desc->name);
-		}
 	}
 	if (clients != c->part->nclients) {
 		return fm_error_set(err, FM_EINVAL, "topology.fanouts: the "

@@ -4,7 +4,8 @@
 #include "node/node.h"
 
 int
-fmi_timers_add(fmi_timers *ts, fmi_agg *inst, uint32_t ms, uint64_t tag)
+fmi_timers_add(fmi_timers *ts, fmi_inst_head *inst, uint32_t ms,
+    uint64_t tag)
 {
 	if (ts->n >= FMI_MAX_TIMERS) {
 		return FM_EBUSY;
@@ -27,7 +28,7 @@ fmi_timers_wait_ms(const fmi_timers *ts, int cap_ms)
 }
 
 void
-fmi_timers_drop(fmi_timers *ts, const fmi_agg *inst)
+fmi_timers_drop(fmi_timers *ts, const fmi_inst_head *inst)
 {
 	int j = 0;
 	for (int i = 0; i < ts->n; i++) {
@@ -49,8 +50,8 @@ fmi_timers_fire(fmi_timers *ts)
 		}
 		fmi_timer t = ts->t[i];
 		ts->t[i] = ts->t[--ts->n]; /* remove before the callback */
-		if (t.inst->ops->a_on_timer != NULL) {
-			(void)t.inst->ops->a_on_timer(t.inst->h.state, t.tag);
+		{
+			(void)fmi_inst_timer(t.inst, t.tag);
 		}
 	}
 }

@@ -179,6 +179,84 @@ fmi_inst_error(fmi_inst_head *h, char *buf, size_t size)
 	return buf;
 }
 
+/* ---- threads and limits ---------------------------------------------- */
+
+typedef struct host_chunk {
+	fm_task_fn fn;
+	void *ud;
+	size_t begin, end;
+	pthread_t th;
+	int started;
+} host_chunk;
+
+static void *
+host_chunk_main(void *arg)
+{
+	host_chunk *c = arg;
+	c->fn(c->ud, c->begin, c->end);
+	return NULL;
+}
+
+#define HOST_MAX_THREADS 64
+
+/* [0, n) in k equal chunks (k = the link's threads, at most n), chunk 0
+ * on the calling thread; a chunk whose thread cannot start runs here. */
+static void
+host_parallel_for(const fm_instance *self, size_t n, fm_task_fn fn, void *ud)
+{
+	const fmi_inst_head *h = host_agg(self);
+	size_t k = h != NULL && h->link.threads > 1 ? h->link.threads : 1;
+	k = FMI_MIN(FMI_MIN(k, n), (size_t)HOST_MAX_THREADS);
+	if (fn == NULL || n == 0) {
+		return;
+	}
+	if (k <= 1) {
+		fn(ud, 0, n);
+		return;
+	}
+	host_chunk c[HOST_MAX_THREADS];
+	for (size_t i = 0; i < k; i++) {
+		c[i] = (host_chunk) { fn, ud, n * i / k, n * (i + 1) / k, 0, 0 };
+	}
+	for (size_t i = 1; i < k; i++) {
+		c[i].started = pthread_create(&c[i].th, NULL, host_chunk_main,
+		    &c[i]) == 0;
+	}
+	fn(ud, c[0].begin, c[0].end);
+	for (size_t i = 1; i < k; i++) {
+		if (c[i].started) {
+			pthread_join(c[i].th, NULL);
+		} else {
+			fn(ud, c[i].begin, c[i].end);
+		}
+	}
+}
+
+static void
+host_limits(const fm_instance *self, fm_limits *out)
+{
+	const fmi_inst_head *h = host_agg(self);
+	if (out == NULL) {
+		return;
+	}
+	*out = (fm_limits) { (uint32_t)sizeof *out,
+		h != NULL && h->link.threads > 1 ? h->link.threads : 1,
+		h != NULL ? h->link.memory : 0, UINT32_MAX, 0 };
+}
+
+/* 2.0 plugins declare their components; register_component is what 1.x
+ * plugins call, and abi1.c gives them their own. */
+static int
+host_register_component(fm_registrar *r, const void *ops, size_t ops_size)
+{
+	(void)r;
+	(void)ops;
+	(void)ops_size;
+	fm_log(FM_LOG_ERR, "FM-PLUGIN-OPS", "register_component is for ABI "
+	    "1.x plugins; a 2.0 plugin declares its ops in its components");
+	return FM_ENOTSUP;
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 static const fm_host_api host_api = {
@@ -200,12 +278,14 @@ static const fm_host_api host_api = {
 	.dot = fmi_dot,
 	.nrm2 = fmi_nrm2,
 	.gemm = fmi_gemm,
-	.register_component = fmi_registrar_register,
+	.register_component = host_register_component,
 	.send = host_send,
 	.timer = host_timer,
 	.metric = host_metric,
 	.client_state = host_client_state,
 	.set_error = host_set_error,
+	.parallel_for = host_parallel_for,
+	.limits = host_limits,
 };
 
 const fm_host_api *

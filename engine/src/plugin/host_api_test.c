@@ -2,6 +2,8 @@
 /* host_api_test.c: the host table, instances and their node links. */
 #include "fm_test.h"
 
+#include <pthread.h>
+
 #include "core/core.h"
 #include "plugin/registry.h"
 
@@ -41,26 +43,30 @@ fake_begin(void *st, const fm_round *r)
 }
 
 static int
-fake_accept(void *st, const fm_update *u)
+fake_accept(void *st, const fm_update *u, uint32_t n, int *status)
 {
 	(void)st;
 	(void)u;
+	for (uint32_t k = 0; k < n; k++) {
+		status[k] = FM_OK;
+	}
 	return FM_OK;
 }
 
 static int
-fake_finish(void *st, float *g, size_t dim)
+fake_finish(void *st, const float *g, float *out, size_t dim)
 {
 	(void)st;
 	(void)g;
+	(void)out;
 	(void)dim;
 	return FM_OK;
 }
 
 static const fm_aggregator_ops fake_ops = {
-	sizeof(fm_aggregator_ops), FM_KIND_AGGREGATOR, "fake", sizeof(fake),
-	fake_init, fake_fini, fake_begin, fake_accept, fake_finish, NULL, NULL,
-	NULL, NULL, NULL, NULL, NULL,
+	.base = FM_OPS(fm_aggregator_ops, FM_KIND_AGGREGATOR, fake, fake_init,
+	    fake_fini),
+	.begin = fake_begin, .accept = fake_accept, .finish = fake_finish,
 };
 
 static const fm_param_desc fake_params[] = {
@@ -69,11 +75,20 @@ static const fm_param_desc fake_params[] = {
 	{ NULL, 0, 0, 0, 0, NULL, NULL },
 };
 
-static const fm_component_desc fake_desc = { FM_KIND_AGGREGATOR, "fake",
-	"a fake aggregator", fake_params };
+static const fm_component_desc fake_desc = FM_COMPONENT(FM_KIND_AGGREGATOR,
+    "fake", "a fake aggregator", fake_params, fake_ops, 0);
 
 static const fmi_component fake_comp = { FM_KIND_AGGREGATOR, &fake_desc,
-	&fake_ops, NULL, "(compiled in)" };
+	&fake_ops, NULL, "(compiled in)", FM_PLUGIN_ABI_MAJOR,
+	FM_PLUGIN_ABI_MINOR };
+
+/* The instance's open arguments, as a node gives them. */
+static fmi_open_args
+args(const fm_value *params, size_t dim, uint32_t role, int32_t id,
+    uint64_t seed, const fmi_node_link *link)
+{
+	return (fmi_open_args) { params, dim, role, id, seed, 0, 0, link };
+}
 
 /* ---- a fake node ----------------------------------------------------------- */
 
@@ -200,13 +215,15 @@ static void
 test_open_forwards(void **state)
 {
 	fake_node n = { .to = -1 };
-	fmi_node_link link = { &n, node_send, node_timer, node_metric, NULL };
+	fmi_node_link link = { &n, node_send, node_timer, node_metric, NULL,
+		3, 1u << 20 };
 	fmi_agg *a = NULL;
 	fm_error e;
 	(void)state;
 	fake_init_rv = FM_OK;
-	FMT_PASS(fmi_agg_open(&a, &fake_comp, NULL, 10, FM_ROLE_SERVER,
-	    FM_NODE_SERVER, 99, &link, &e));
+	fmi_open_args oa = args(NULL, 10, FM_ROLE_SERVER, FM_NODE_SERVER, 99,
+	    &link);
+	FMT_PASS(fmi_agg_open(&a, &fake_comp, &oa, &e));
 	const fake *f = a->h.state;
 	const fm_instance *in = f->inst;
 	assert_int_equal(in->dim, 10);
@@ -214,6 +231,12 @@ test_open_forwards(void **state)
 	assert_true(in->params[0].num == 0.5);
 	assert_string_equal(in->params[1].str, "fast");
 	assert_true(in->seed == 99);
+	assert_int_equal(in->struct_size, sizeof(fm_instance));
+	fm_limits lim;
+	in->host->limits(in, &lim);
+	assert_int_equal(lim.struct_size, sizeof lim);
+	assert_int_equal(lim.threads, 3);
+	assert_true(lim.memory == 1u << 20);
 	FMT_PASS(in->host->send(in, 3, "hi", 2));
 	assert_string_equal(n.comp, "fake");
 	assert_int_equal(n.to, 3);
@@ -236,8 +259,8 @@ test_no_link(void **state)
 	fmi_agg *a = NULL;
 	(void)state;
 	fake_init_rv = FM_OK;
-	FMT_PASS(fmi_agg_open(&a, &fake_comp, NULL, 4, FM_ROLE_CLIENT, 2, 1,
-	    NULL, NULL));
+	fmi_open_args oa = args(NULL, 4, FM_ROLE_CLIENT, 2, 1, NULL);
+	FMT_PASS(fmi_agg_open(&a, &fake_comp, &oa, NULL));
 	const fm_instance *in = ((const fake *)a->h.state)->inst;
 	FMT_FAIL(in->host->send(in, 0, "x", 1), FM_ENOTSUP);
 	FMT_FAIL(in->host->timer(in, 1, 1), FM_ENOTSUP);
@@ -254,8 +277,8 @@ test_params_copied(void **state)
 	fmi_agg *a = NULL;
 	(void)state;
 	fake_init_rv = FM_OK;
-	FMT_PASS(fmi_agg_open(&a, &fake_comp, v, 4, FM_ROLE_SERVER, 0, 1,
-	    NULL, NULL));
+	fmi_open_args oa = args(v, 4, FM_ROLE_SERVER, 0, 1, NULL);
+	FMT_PASS(fmi_agg_open(&a, &fake_comp, &oa, NULL));
 	memset(mode, 'X', sizeof mode - 1);
 	v[0].num = 9;
 	const fm_instance *in = ((const fake *)a->h.state)->inst;
@@ -272,12 +295,72 @@ test_init_failure_calls_fini(void **state)
 	(void)state;
 	fake_init_rv = FM_EINVAL;
 	fake_fini_calls = 0;
-	FMT_FAIL(fmi_agg_open(&a, &fake_comp, NULL, 4, FM_ROLE_SERVER, 0, 1,
-	    NULL, &e), FM_EINVAL);
+	fmi_open_args oa = args(NULL, 4, FM_ROLE_SERVER, 0, 1, NULL);
+	FMT_FAIL(fmi_agg_open(&a, &fake_comp, &oa, &e), FM_EINVAL);
 	assert_int_equal(fake_fini_calls, 1);
 	assert_true(a == (fmi_agg *)0x1); /* untouched on failure */
 	assert_non_null(strstr(e.msg, "fake"));
 	fake_init_rv = FM_OK;
+}
+
+/* host->parallel_for: every item once, in chunks that depend only on n
+ * and the thread count; limits() says the count. */
+typedef struct pf_job {
+	uint32_t hits[1000];
+	size_t chunks[8][2];
+	size_t nchunks;
+	pthread_mutex_t mu;
+} pf_job;
+
+static void
+pf_task(void *ud, size_t begin, size_t end)
+{
+	pf_job *j = ud;
+	for (size_t i = begin; i < end; i++) {
+		j->hits[i]++;
+	}
+	pthread_mutex_lock(&j->mu);
+	if (j->nchunks < 8) {
+		j->chunks[j->nchunks][0] = begin;
+		j->chunks[j->nchunks++][1] = end;
+	}
+	pthread_mutex_unlock(&j->mu);
+}
+
+static void
+test_parallel_for(void **state)
+{
+	(void)state;
+	for (uint32_t threads = 0; threads <= 4; threads++) {
+		fmi_node_link link = { NULL, NULL, NULL, NULL, NULL, threads,
+			0 };
+		fmi_open_args oa = args(NULL, 4, FM_ROLE_SERVER, 0, 1, &link);
+		fmi_agg *a = NULL;
+		FMT_PASS(fmi_agg_open(&a, &fake_comp, &oa, NULL));
+		const fm_instance *in = ((const fake *)a->h.state)->inst;
+		pf_job *j = calloc(1, sizeof *j);
+		assert_non_null(j);
+		pthread_mutex_init(&j->mu, NULL);
+		in->host->parallel_for(in, 1000, pf_task, j);
+		size_t want = threads > 1 ? threads : 1;
+		assert_int_equal(j->nchunks, want);
+		size_t covered = 0;
+		for (size_t k = 0; k < j->nchunks; k++) {
+			covered += j->chunks[k][1] - j->chunks[k][0];
+		}
+		assert_int_equal(covered, 1000);
+		for (size_t i = 0; i < 1000; i++) {
+			assert_int_equal(j->hits[i], 1);
+		}
+		in->host->parallel_for(in, 0, pf_task, j); /* nothing to do */
+		assert_int_equal(j->nchunks, want);
+		fm_limits lim;
+		in->host->limits(in, &lim);
+		assert_int_equal(lim.threads, want);
+		pthread_mutex_destroy(&j->mu);
+		free(j);
+		fmi_agg_close(a);
+	}
 }
 
 static void
@@ -288,6 +371,9 @@ test_kind_names(void **state)
 	assert_string_equal(fmi_kind_name(FM_KIND_ATTACK), "attack");
 	assert_string_equal(fmi_kind_name(999), "unknown");
 	assert_int_equal(fmi_kind_from_name("defence"), FM_KIND_DEFENCE);
+	assert_string_equal(fmi_kind_name(FM_KIND_LOCAL), "local");
+	assert_string_equal(fmi_kind_name(FM_KIND_PRIVACY), "privacy");
+	assert_string_equal(fmi_kind_name(FM_KIND_COMPRESSOR), "compressor");
 	assert_int_equal(fmi_kind_from_name("nope"), 0);
 	assert_int_equal(fmi_kind_from_name(NULL), 0);
 }
@@ -305,6 +391,7 @@ main(void)
 		cmocka_unit_test(test_no_link),
 		cmocka_unit_test(test_params_copied),
 		cmocka_unit_test(test_init_failure_calls_fini),
+		cmocka_unit_test(test_parallel_for),
 		cmocka_unit_test(test_kind_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

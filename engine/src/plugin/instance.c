@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* instance.c: opening and closing component instances for a node. */
+/*
+ * instance.c: component instances for a node: one open and one close for
+ * every kind, and the typed calls through which the engine reaches a
+ * plugin (no code outside plugin/ touches an ops table).
+ */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,34 +56,9 @@ inst_free(fmi_inst_head *h)
 	free(h);
 }
 
-/* What an instance needs before its init call: params, zeroed state, the
- * fm_instance. h->comp is set by the caller. */
-static int
-inst_prepare(fmi_inst_head *h, size_t state_size, const fm_value *params,
-    size_t dim, uint32_t role, int32_t node_id, uint64_t seed,
-    const fmi_node_link *link, fm_error *err)
-{
-	const fmi_component *c = h->comp;
-	size_t np = fmi_component_nparams(c);
-	int rv = inst_copy_params(h, params, np, err);
-	if (rv == FM_OK) {
-		h->state = calloc(1, state_size != 0 ? state_size : 1);
-		rv = h->state != NULL ? FM_OK : fm_error_set(err, FM_ENOMEM,
-		    "%s '%s': no memory for %zu bytes of state",
-		    fmi_kind_name(c->kind), c->desc->name, state_size);
-	}
-	if (link != NULL) {
-		h->link = *link;
-	}
-	h->inst = (fm_instance) { fmi_host_api(), h->params, (uint32_t)np,
-		role, node_id, 0, dim, seed, h, 0, 0 };
-	return rv;
-}
-
 /* Maps an init result to an error naming the component. */
 static int
-inst_init_failed(const fmi_inst_head *h, const char *call, int rv,
-    fm_error *err)
+inst_init_failed(const fmi_inst_head *h, int rv, fm_error *err)
 {
 	if (rv < 0) {
 		rv = FM_EPLUGIN;
@@ -88,198 +68,301 @@ inst_init_failed(const fmi_inst_head *h, const char *call, int rv,
 		    fmi_kind_name(h->comp->kind), h->comp->desc->name,
 		    h->error);
 	}
-	return fm_error_set(err, rv, "%s '%s' (%s): %s failed: %s",
+	return fm_error_set(err, rv, "%s '%s' (%s): init failed: %s",
 	    fmi_kind_name(h->comp->kind), h->comp->desc->name, h->comp->path,
-	    call, fm_strerror(rv));
+	    fm_strerror(rv));
 }
 
-int
-fmi_agg_open(fmi_agg **out, const fmi_component *c, const fm_value *params,
-    size_t dim, uint32_t role, int32_t node_id, uint64_t seed,
-    const fmi_node_link *link, fm_error *err)
+/*
+ * Opens an instance of c, which must be of kind `kind`, into a block of
+ * `size` bytes that starts with the fmi_inst_head and has the ops pointer
+ * at ops_off (the FMI_KIND_INSTANCE structs).
+ */
+static int
+inst_open(void **out, size_t size, size_t ops_off, uint32_t kind,
+    const fmi_component *c, const fmi_open_args *a, fm_error *err)
 {
-	if (out == NULL || c == NULL || c->kind != FM_KIND_AGGREGATOR ||
+	if (out == NULL || c == NULL || a == NULL || c->kind != kind ||
 	    c->ops == NULL) {
-		return fm_error_set(err, FM_EINVAL, "not an aggregator");
+		return fm_error_set(err, FM_EINVAL, "not a%s %s",
+		    kind == FM_KIND_AGGREGATOR || kind == FM_KIND_ATTACK ?
+		    "n" : "", fmi_kind_name(kind));
 	}
-	fmi_agg *a = calloc(1, sizeof *a);
-	if (a == NULL) {
+	fmi_inst_head *h = calloc(1, size);
+	if (h == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
-	a->h.comp = c;
-	a->ops = c->ops;
-	int rv = inst_prepare(&a->h, a->ops->a_state_size, params, dim, role,
-	    node_id, seed, link, err);
+	h->comp = c;
+	h->base = c->ops;
+	memcpy((char *)h + ops_off, &c->ops, sizeof c->ops);
+	size_t np = fmi_component_nparams(c);
+	int rv = inst_copy_params(h, a->params, np, err);
 	if (rv == FM_OK) {
-		rv = a->ops->a_init(a->h.state, &a->h.inst);
+		size_t ss = h->base->state_size;
+		h->state = calloc(1, ss != 0 ? ss : 1);
+		rv = h->state != NULL ? FM_OK : fm_error_set(err, FM_ENOMEM,
+		    "%s '%s': no memory for %zu bytes of state",
+		    fmi_kind_name(c->kind), c->desc->name, ss);
+	}
+	if (a->link != NULL) {
+		h->link = *a->link;
+	}
+	h->inst = (fm_instance) { fmi_host_api(), h->params, (uint32_t)np,
+		a->role, a->node_id, (uint32_t)sizeof(fm_instance), a->dim,
+		a->seed, h, a->max_updates, a->flags };
+	if (rv == FM_OK) {
+		rv = h->base->init(h->state, &h->inst);
 		if (rv != FM_OK) {
-			a->ops->a_fini(a->h.state); /* runs even if init failed */
-			rv = inst_init_failed(&a->h, "a_init", rv, err);
+			h->base->fini(h->state); /* runs even if init failed */
+			rv = inst_init_failed(h, rv, err);
 		}
 	}
 	if (rv != FM_OK) {
-		inst_free(&a->h);
+		inst_free(h);
 		return rv;
 	}
-	*out = a;
+	*out = h;
 	return FM_OK;
 }
 
-int
-fmi_agg_trains(const fm_aggregator_ops *o)
+static void
+inst_close(fmi_inst_head *h)
 {
-	return o->a_local_begin != NULL || o->a_local_grad != NULL ||
-	    o->a_local_step != NULL || o->a_local_end != NULL;
+	if (h != NULL) {
+		h->base->fini(h->state);
+		inst_free(h);
+	}
+}
+
+#define FMI_KIND_DEFINE(T, KIND)                                            \
+	int T##_open(T **out, const fmi_component *c,                       \
+	    const fmi_open_args *a, fm_error *err)                          \
+	{                                                                   \
+		return inst_open((void **)out, sizeof(T), offsetof(T, ops), \
+		    KIND, c, a, err);                                       \
+	}                                                                   \
+	void T##_close(T *x)                                                \
+	{                                                                   \
+		inst_close(x != NULL ? &x->h : NULL);                       \
+	}
+
+FMI_KIND_DEFINE(fmi_agg, FM_KIND_AGGREGATOR)
+FMI_KIND_DEFINE(fmi_def, FM_KIND_DEFENCE)
+FMI_KIND_DEFINE(fmi_atk, FM_KIND_ATTACK)
+FMI_KIND_DEFINE(fmi_cons, FM_KIND_CONSENSUS)
+FMI_KIND_DEFINE(fmi_loc, FM_KIND_LOCAL)
+FMI_KIND_DEFINE(fmi_priv, FM_KIND_PRIVACY)
+FMI_KIND_DEFINE(fmi_cmp, FM_KIND_COMPRESSOR)
+
+/* ---- every kind ------------------------------------------------------ */
+
+int
+fmi_inst_message(fmi_inst_head *h, const fm_message *m)
+{
+	return h->base->on_message != NULL ?
+	    h->base->on_message(h->state, m) : FM_ENOTSUP;
 }
 
 int
-fmi_agg_accept_many(fmi_agg *a, const fm_update *u, uint32_t n, int *status)
+fmi_inst_timer(fmi_inst_head *h, uint64_t tag)
 {
-	if (a->ops->a_accept_many != NULL && n > 1) {
-		for (uint32_t k = 0; k < n; k++) {
-			status[k] = FM_EPLUGIN; /* unless the plugin says */
-		}
-		return a->ops->a_accept_many(a->h.state, u, n, status);
-	}
-	for (uint32_t k = 0; k < n; k++) {
-		status[k] = a->ops->a_accept(a->h.state, &u[k]);
-	}
-	return FM_OK;
+	return h->base->on_timer != NULL ?
+	    h->base->on_timer(h->state, tag) : FM_ENOTSUP;
+}
+
+int
+fmi_inst_handles_messages(const fmi_inst_head *h)
+{
+	return h->base->on_message != NULL;
+}
+
+int
+fmi_inst_saves(const fmi_inst_head *h)
+{
+	return h->base->save != NULL && h->base->load != NULL;
+}
+
+int
+fmi_inst_save(fmi_inst_head *h, void *buf, size_t cap, size_t *len)
+{
+	return fmi_inst_saves(h) ? h->base->save(h->state, buf, cap, len) :
+	    FM_ENOTSUP;
+}
+
+int
+fmi_inst_load(fmi_inst_head *h, const void *buf, size_t len)
+{
+	return fmi_inst_saves(h) ? h->base->load(h->state, buf, len) :
+	    FM_ENOTSUP;
+}
+
+/* ---- per kind -------------------------------------------------------- */
+
+int
+fmi_agg_begin(fmi_agg *a, const fm_round *r)
+{
+	return a->ops->begin(a->h.state, r);
+}
+
+int
+fmi_agg_accept(fmi_agg *a, const fm_update *u, uint32_t n, int *status)
+{
+	return n == 0 ? FM_OK : a->ops->accept(a->h.state, u, n, status);
+}
+
+int
+fmi_agg_finish(fmi_agg *a, const float *global, float *out, size_t dim)
+{
+	return a->ops->finish(a->h.state, global, out, dim);
+}
+
+int
+fmi_def_apply(fmi_def *d, fm_rows *r)
+{
+	return d->ops->apply(d->h.state, r);
+}
+
+int
+fmi_atk_poisons_data(const fmi_atk *t)
+{
+	return t->ops->poison_data != NULL;
+}
+
+int
+fmi_atk_poisons_updates(const fmi_atk *t)
+{
+	return t->ops->poison_updates != NULL;
+}
+
+int
+fmi_atk_poison_data(fmi_atk *t, fm_attack_data *d)
+{
+	return t->ops->poison_data != NULL ?
+	    t->ops->poison_data(t->h.state, d) : FM_ENOTSUP;
+}
+
+int
+fmi_atk_poison_updates(fmi_atk *t, fm_rows *r)
+{
+	return t->ops->poison_updates != NULL ?
+	    t->ops->poison_updates(t->h.state, r) : FM_ENOTSUP;
+}
+
+int
+fmi_cons_outgoing(fmi_cons *k, uint32_t round, uint32_t out_degree,
+    double *mass)
+{
+	*mass = 0;
+	return k->ops->outgoing != NULL ?
+	    k->ops->outgoing(k->h.state, round, out_degree, mass) : FM_OK;
+}
+
+int
+fmi_cons_mix(fmi_cons *k, const fm_mix *m, float *model, size_t dim)
+{
+	return k->ops->mix(k->h.state, m, model, dim);
+}
+
+int
+fmi_loc_trains(const fmi_loc *l)
+{
+	const fm_local_ops *o = l->ops;
+	return o->begin != NULL || o->grad != NULL || o->step != NULL ||
+	    o->end != NULL;
+}
+
+int
+fmi_loc_has_grad(const fmi_loc *l)
+{
+	return l->ops->grad != NULL;
+}
+
+int
+fmi_loc_has_step(const fmi_loc *l)
+{
+	return l->ops->step != NULL;
+}
+
+int
+fmi_loc_begin(fmi_loc *l, const fm_local_task *t)
+{
+	return l->ops->begin != NULL ? l->ops->begin(l->h.state, t) : FM_OK;
+}
+
+const float *
+fmi_loc_grad(fmi_loc *l, const float *w, size_t dim)
+{
+	return l->ops->grad != NULL ? l->ops->grad(l->h.state, w, dim) : NULL;
 }
 
 void
-fmi_agg_close(fmi_agg *a)
+fmi_loc_step(fmi_loc *l, float *w, size_t dim, double lr)
 {
-	if (a == NULL) {
-		return;
+	if (l->ops->step != NULL) {
+		l->ops->step(l->h.state, w, dim, lr);
 	}
-	a->ops->a_fini(a->h.state);
-	inst_free(&a->h);
 }
 
 int
-fmi_cons_open(fmi_cons **out, const fmi_component *c, const fm_value *params,
-    size_t dim, int32_t peer, uint64_t seed, const fmi_node_link *link,
-    fm_error *err)
+fmi_loc_end(fmi_loc *l, const fm_local_result *r)
 {
-	if (out == NULL || c == NULL || c->kind != FM_KIND_CONSENSUS ||
-	    c->ops == NULL) {
-		return fm_error_set(err, FM_EINVAL, "not a consensus component");
-	}
-	fmi_cons *k = calloc(1, sizeof *k);
-	if (k == NULL) {
-		return fm_error_set(err, FM_ENOMEM, "out of memory");
-	}
-	k->h.comp = c;
-	k->ops = c->ops;
-	int rv = inst_prepare(&k->h, k->ops->c_state_size, params, dim,
-	    FM_ROLE_PEER, peer, seed, link, err);
-	if (rv == FM_OK) {
-		rv = k->ops->c_init(k->h.state, &k->h.inst);
-		if (rv != FM_OK) {
-			k->ops->c_fini(k->h.state);
-			rv = inst_init_failed(&k->h, "c_init", rv, err);
-		}
-	}
-	if (rv != FM_OK) {
-		inst_free(&k->h);
-		return rv;
-	}
-	*out = k;
-	return FM_OK;
-}
-
-void
-fmi_cons_close(fmi_cons *k)
-{
-	if (k == NULL) {
-		return;
-	}
-	k->ops->c_fini(k->h.state);
-	inst_free(&k->h);
+	return l->ops->end != NULL ? l->ops->end(l->h.state, r) : FM_OK;
 }
 
 int
-fmi_def_open(fmi_def **out, const fmi_component *c, const fm_value *params,
-    size_t dim, uint32_t role, int32_t node_id, uint64_t seed,
-    uint32_t max_updates, uint32_t flags, fm_error *err)
+fmi_loc_round_begin(fmi_loc *l, const fm_round *r)
 {
-	if (out == NULL || c == NULL || c->kind != FM_KIND_DEFENCE ||
-	    c->ops == NULL) {
-		return fm_error_set(err, FM_EINVAL, "not a defence");
-	}
-	fmi_def *d = calloc(1, sizeof *d);
-	if (d == NULL) {
-		return fm_error_set(err, FM_ENOMEM, "out of memory");
-	}
-	d->h.comp = c;
-	d->ops = c->ops;
-	int rv = inst_prepare(&d->h, d->ops->d_state_size, params, dim, role,
-	    node_id, seed, NULL, err);
-	d->h.inst.max_updates = max_updates;
-	d->h.inst.flags = flags;
-	if (rv == FM_OK) {
-		rv = d->ops->d_init(d->h.state, &d->h.inst);
-		if (rv != FM_OK) {
-			d->ops->d_fini(d->h.state);
-			rv = inst_init_failed(&d->h, "d_init", rv, err);
-		}
-	}
-	if (rv != FM_OK) {
-		inst_free(&d->h);
-		return rv;
-	}
-	*out = d;
-	return FM_OK;
-}
-
-void
-fmi_def_close(fmi_def *d)
-{
-	if (d == NULL) {
-		return;
-	}
-	d->ops->d_fini(d->h.state);
-	inst_free(&d->h);
+	return l->ops->round_begin != NULL ?
+	    l->ops->round_begin(l->h.state, r) : FM_OK;
 }
 
 int
-fmi_atk_open(fmi_atk **out, const fmi_component *c, const fm_value *params,
-    size_t dim, uint32_t role, int32_t node_id, uint64_t seed, fm_error *err)
+fmi_loc_accepted(fmi_loc *l, const fm_update *u, uint32_t n)
 {
-	if (out == NULL || c == NULL || c->kind != FM_KIND_ATTACK ||
-	    c->ops == NULL) {
-		return fm_error_set(err, FM_EINVAL, "not an attack");
-	}
-	fmi_atk *t = calloc(1, sizeof *t);
-	if (t == NULL) {
-		return fm_error_set(err, FM_ENOMEM, "out of memory");
-	}
-	t->h.comp = c;
-	t->ops = c->ops;
-	int rv = inst_prepare(&t->h, t->ops->t_state_size, params, dim, role,
-	    node_id, seed, NULL, err);
-	if (rv == FM_OK) {
-		rv = t->ops->t_init(t->h.state, &t->h.inst);
-		if (rv != FM_OK) {
-			t->ops->t_fini(t->h.state);
-			rv = inst_init_failed(&t->h, "t_init", rv, err);
-		}
-	}
-	if (rv != FM_OK) {
-		inst_free(&t->h);
-		return rv;
-	}
-	*out = t;
-	return FM_OK;
+	return l->ops->accepted != NULL && n > 0 ?
+	    l->ops->accepted(l->h.state, u, n) : FM_OK;
 }
 
-void
-fmi_atk_close(fmi_atk *t)
+int
+fmi_loc_round_end(fmi_loc *l, const fm_round *r, const float *global,
+    float *out, size_t dim)
 {
-	if (t == NULL) {
-		return;
-	}
-	t->ops->t_fini(t->h.state);
-	inst_free(&t->h);
+	return l->ops->round_end != NULL ?
+	    l->ops->round_end(l->h.state, r, global, out, dim) : FM_OK;
+}
+
+int
+fmi_priv_begin(fmi_priv *p, const fm_round *r)
+{
+	return p->ops->begin != NULL ? p->ops->begin(p->h.state, r) : FM_OK;
+}
+
+int
+fmi_priv_client(fmi_priv *p, fm_private_update *u)
+{
+	return p->ops->client != NULL ? p->ops->client(p->h.state, u) : FM_OK;
+}
+
+int
+fmi_priv_server(fmi_priv *p, fm_rows *r)
+{
+	return p->ops->server != NULL ? p->ops->server(p->h.state, r) : FM_OK;
+}
+
+size_t
+fmi_cmp_bound(fmi_cmp *z, size_t dim)
+{
+	return z->ops->bound(z->h.state, dim);
+}
+
+int
+fmi_cmp_encode(fmi_cmp *z, fm_codec *c)
+{
+	return z->ops->encode(z->h.state, c);
+}
+
+int
+fmi_cmp_decode(fmi_cmp *z, fm_codec *c)
+{
+	return z->ops->decode(z->h.state, c);
 }

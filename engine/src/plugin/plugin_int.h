@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* plugin_int.h: glue between the host API table and the loader (private). */
+/* plugin_int.h: what the files of plugin/ share (private): the registry's
+ * types, the kinds the host runs, and the loader's hooks. */
 #ifndef FMI_PLUGIN_INT_H
 #define FMI_PLUGIN_INT_H
 
@@ -11,22 +12,48 @@
 #define FMI_PLUGIN_MAX_NAME 63
 /* Most parameters a component may declare. */
 #define FMI_MAX_PARAMS 64
+/* Most components per plugin file. */
+#define FMI_MAX_COMPONENTS 64
 
-/* The 1.0 sizes: the smallest structs a plugin may hand the host. */
-#define FMI_PLUGIN_INFO_SIZE_1_0 \
-	(offsetof(fm_plugin_info, reserved) + 4 * sizeof(void *))
-#define FMI_AGG_OPS_SIZE_1_0 \
-	(offsetof(fm_aggregator_ops, a_on_timer) + sizeof(void (*)(void)))
-/* Defence, attack and consensus ops arrived in 1.1. */
-#define FMI_ATK_OPS_SIZE_1_1 \
-	(offsetof(fm_attack_ops, t_poison_updates) + sizeof(void (*)(void)))
-#define FMI_DEF_OPS_SIZE_1_1 \
-	(offsetof(fm_defence_ops, d_on_timer) + sizeof(void (*)(void)))
-#define FMI_CONS_OPS_SIZE_1_1 \
-	(offsetof(fm_consensus_ops, c_on_timer) + sizeof(void (*)(void)))
+/* A registered component with host-sized copies of its descriptor, its
+ * parameters and its ops table: fields a plugin built for an older minor
+ * did not know read as NULL/0, and the rest of the host indexes them as
+ * plain C arrays. */
+typedef struct reg_comp {
+	fmi_component c; /* first: handed out as const fmi_component * */
+	fm_component_desc desc;
+	fm_param_desc *params; /* [n + 1], NULL-name terminated; or NULL */
+	union {
+		fm_ops base;
+		fm_aggregator_ops agg;
+		fm_consensus_ops cons;
+		fm_defence_ops def;
+		fm_attack_ops atk;
+		fm_local_ops loc;
+		fm_privacy_ops priv;
+		fm_compressor_ops cmp;
+	} ops;
+} reg_comp;
 
-/* host->register_component: validates ops and queues it on the registrar
- * of the fm_plugin_init call in progress (registry.c). */
-int fmi_registrar_register(fm_registrar *r, const void *ops, size_t ops_size);
+typedef struct reg_plugin {
+	void *dl;
+	char *path;    /* shared by the plugin's components */
+	void *legacy;  /* fmi_abi1 of a 1.x plugin, or NULL */
+} reg_plugin;
+
+struct fmi_registry {
+	reg_comp **comps;
+	size_t ncomps, capc;
+	reg_plugin *plugins;
+	size_t nplugins, capp;
+};
+
+/* Room for ncomps more components and one more plugin. */
+int fmi_registry_reserve(fmi_registry *r, size_t ncomps);
+
+/* The ops table a kind has in this ABI: its size (0: none), and the name
+ * of the first required call that ops lacks (NULL: none lacks). */
+size_t fmi_kind_ops_size(uint32_t kind);
+const char *fmi_kind_missing(uint32_t kind, const void *ops);
 
 #endif /* FMI_PLUGIN_INT_H */

@@ -91,10 +91,9 @@ const fm_host_api *fmi_host_api(void);
 
 /*
  * How an instance reaches the node it runs on: the node sets these before
- * opening an instance; host->send/timer/metric/client_state/parallel_for
+ * opening an instance; host->send/timer/metric/client_state
  * forward to them. All may be NULL (then send/timer return FM_ENOTSUP,
- * metric is dropped, client_state gives NULL and parallel_for runs on
- * the calling thread).
+ * metric is dropped and client_state gives NULL).
  */
 typedef struct fmi_node_link {
 	void *node;
@@ -104,8 +103,7 @@ typedef struct fmi_node_link {
 	    uint64_t tag);
 	void (*metric)(void *node, const char *name, double value);
 	void *(*state)(void *node, const char *component, size_t size);
-	void (*parallel_for)(void *node, size_t n, fm_task_fn fn, void *ud);
-	uint32_t threads;  /* fm_limits.threads; 0: 1 */
+	uint32_t threads;  /* fm_limits.threads, host->parallel_for's; 0: 1 */
 	uint64_t memory;   /* fm_limits.memory; 0: unknown */
 } fmi_node_link;
 
@@ -195,6 +193,8 @@ int fmi_cons_mix(fmi_cons *k, const fm_mix *m, float *model, size_t dim);
 /* Local-training rule; each call is FM_OK (grad: NULL) when the rule
  * does not have it. fmi_loc_trains: it has a client-side call. */
 int fmi_loc_trains(const fmi_loc *l);
+int fmi_loc_has_grad(const fmi_loc *l);
+int fmi_loc_has_step(const fmi_loc *l);
 int fmi_loc_begin(fmi_loc *l, const fm_local_task *t);
 const float *fmi_loc_grad(fmi_loc *l, const float *w, size_t dim);
 void fmi_loc_step(fmi_loc *l, float *w, size_t dim, double lr);
