@@ -274,8 +274,10 @@ typedef struct fmi_abi1 fmi_abi1; /* what one 1.x file became */
  * whose ops (2.0 tables) translate every call to the 1.x table. On success
  * *descs and *n stay valid until fmi_abi1_free (which must come before the
  * file is dlclosed: names and parameters point into it). Failure:
- * FM_EPLUGIN or FM_EVERSION (FM_ENOMEM when out of memory) with err naming
- * path and the reason, nothing allocated.
+ * FM_EPLUGIN or FM_EVERSION (a descriptor smaller than 1.0's, or an
+ * aggregator with the 1.2 local-training hooks, which must be rebuilt
+ * against 2.0), FM_ENOMEM, or FM_EINVAL for NULL arguments, with err
+ * naming path and the reason; nothing allocated, *out and *descs NULL, *n 0.
  *
  * The translated components' instances must be opened by the host with
  * fm_instance.host_data pointing to the instance's fmi_inst_head, whose
