@@ -368,6 +368,12 @@ ld_check_comp(reg_load *ld, size_t i, fm_error *e)
 		rc->c = (fmi_component) { c->kind, &rc->desc, &rc->ops,
 			ld->legacy == NULL ? ld->info : NULL, NULL,
 			ld->info->abi_major, ld->info->abi_minor };
+		if (ld->legacy != NULL) {
+			/* abi1.c's thunks find their 1.x table from its own
+			 * desc and ops, already in the host's layout */
+			rc->c.desc = c;
+			rc->c.ops = c->ops;
+		}
 	}
 	return rv;
 }
