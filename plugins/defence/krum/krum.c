@@ -103,15 +103,11 @@ typedef struct krum {
 /* ---- setup --------------------------------------------------------------- */
 
 /* Whether this CPU runs the AVX-512 Gram kernel, decided once per instance
- * (FEDMESH_KRUM_KERNEL=blas forces OpenBLAS's ssyrk, for comparison). */
+ * (elsewhere OpenBLAS's ssyrk; plugins read no environment variables). */
 static int
 krum_avx512(void)
 {
 #ifdef KRUM_X86
-	const char *force = getenv("FEDMESH_KRUM_KERNEL");
-	if (force != NULL && strcmp(force, "blas") == 0) {
-		return 0;
-	}
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx512f");
 #else
