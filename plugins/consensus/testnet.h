@@ -41,7 +41,9 @@ tn_open(const fmi_component *c, const fmi_param_in *in, size_t nin,
 	fm_error e;
 	fmi_cons *k = NULL;
 	FMT_PASS(fmi_params_resolve(c, in, nin, v, &e));
-	if (fmi_cons_open(&k, c, v, dim, peer, 42, NULL, &e) != FM_OK) {
+	if (fmi_cons_open(&k, c,
+	    &(fmi_open_args){ .params = v, .dim = dim, .role = FM_ROLE_PEER, .node_id = peer, .seed = 42 },
+	    &e) != FM_OK) {
 		print_error("%s\n", e.msg);
 		fail();
 	}
@@ -65,7 +67,7 @@ tn_loud(void)
 static inline int
 tn_mix(fmi_cons *k, const fm_mix *m, float *model, size_t dim)
 {
-	return k->ops->c_mix(k->h.state, m, model, dim);
+	return fmi_cons_mix(k, m, model, dim);
 }
 
 /* An empty graph of n peers; every honest peer runs c. */
@@ -157,13 +159,10 @@ tn_mix_peer(tn_net *t, uint32_t i, float (*y)[TN_MAXDIM])
 	uint32_t nnb = 0;
 	for (uint32_t j = 0; j < t->n; j++) {
 		if (j != i && t->edge[i][j] && !t->lost[i][j]) {
-			nb[nnb++] = (fm_peer_model) { (int32_t)j,
-				tn_out_degree(t, j), y[j], t->w[i][j],
-				t->mass[j], 10 };
+			nb[nnb++] = (fm_peer_model) PT_PEER((int32_t)j, tn_out_degree(t, j), y[j], t->w[i][j], t->mass[j], 10);
 		}
 	}
-	fm_peer_model own = { (int32_t)i, tn_out_degree(t, i), y[i],
-		t->w[i][i], t->mass[i], 10 };
+	fm_peer_model own = PT_PEER((int32_t)i, tn_out_degree(t, i), y[i], t->w[i][i], t->mass[i], 10);
 	fm_mix m = { t->round, (int32_t)i, tn_in_degree(t, i),
 		tn_out_degree(t, i), &own, nb, nnb, 0 };
 	memcpy(t->x[i], y[i], t->dim * sizeof(float));

@@ -28,8 +28,9 @@ open_mu(const fixture *f, uint32_t role, double mu)
 	fmi_agg *a = NULL;
 	FMT_PASS(fmi_params_resolve(f->c, mu < 0 ? NULL : &in, mu < 0 ? 0 : 1,
 	    v, NULL));
-	FMT_PASS(fmi_agg_open(&a, f->c, v, DIM, role,
-	    role == FM_ROLE_CLIENT ? 3 : FM_NODE_SERVER, 42, NULL, NULL));
+	FMT_PASS(fmi_agg_open(&a, f->c,
+	    &(fmi_open_args){ .params = v, .dim = DIM, .role = role, .node_id = role == FM_ROLE_CLIENT ? 3 : FM_NODE_SERVER, .seed = 42 },
+	    NULL));
 	return a;
 }
 
@@ -43,7 +44,7 @@ test_abi(void **state)
 	assert_non_null(ops->a_local_begin);
 	assert_non_null(ops->a_local_grad);
 	assert_non_null(ops->a_local_end);
-	assert_null(ops->a_on_message); /* nothing to say to the server */
+	assert_null(ops->base.on_message); /* nothing to say to the server */
 	assert_int_equal(fmi_component_nparams(f->c), 1);
 	FMT_PASS(fmi_params_resolve(f->c, NULL, 0, v, NULL));
 	assert_float_equal(v[0].num, 0.01, 1e-12); /* NIID-Bench's default */
@@ -58,13 +59,12 @@ test_server_is_fedavg(void **state)
 	const float want[DIM] = { 3.5f, 4.25f, 5.0f, 6.75f };
 	int32_t ids[2] = { 1, 2 };
 	fmi_agg *a = open_mu(*state, FM_ROLE_SERVER, 0.5);
-	fm_round r = { 1, 2, ids, g, DIM, 10, 1.0 };
-	fm_update u0 = { 1, 1, d0, DIM, 1, 0, 0 }, u1 = { 2, 1, d1, DIM, 3, 0,
-		0 };
-	FMT_PASS(a->ops->a_begin(a->h.state, &r));
-	FMT_PASS(a->ops->a_accept(a->h.state, &u0));
-	FMT_PASS(a->ops->a_accept(a->h.state, &u1));
-	FMT_PASS(a->ops->a_finish(a->h.state, g, DIM));
+	fm_round r = PT_ROUND(1, 2, ids, g, DIM, 10, 1.0);
+	fm_update u0 = PT_UPDATE(1, 1, d0, DIM, 1, 0, 0), u1 = PT_UPDATE(2, 1, d1, DIM, 3, 0, 0);
+	FMT_PASS(fmi_agg_begin(a, &r));
+	FMT_PASS(pt_agg_accept1(a, &u0));
+	FMT_PASS(pt_agg_accept1(a, &u1));
+	FMT_PASS(pt_agg_finish(a, g, DIM));
 	FMT_NEAR(g, want, DIM, 1e-6);
 	fmi_agg_close(a);
 }
@@ -80,21 +80,21 @@ test_proximal_term(void **state)
 	fm_local_task t = { sizeof t, 1, w0, DIM, 10, 1, 5, 0.1 };
 	fm_local_result res = { sizeof res, 1, w0, w, DIM, 2, 10, 0.1, 1.0 };
 	fmi_agg *a = open_mu(*state, FM_ROLE_CLIENT, 0.25);
-	FMT_PASS(a->ops->a_local_begin(a->h.state, &t));
-	const float *h = a->ops->a_local_grad(a->h.state, w, DIM);
+	FMT_PASS(fmi_loc_begin(a, &t));
+	const float *h = fmi_loc_grad(a, w, DIM);
 	assert_non_null(h);
 	FMT_NEAR(h, want, DIM, 1e-7);
-	h = a->ops->a_local_grad(a->h.state, w0, DIM); /* at w0: zero */
+	h = fmi_loc_grad(a, w0, DIM); /* at w0: zero */
 	for (int i = 0; i < DIM; i++) {
 		assert_true(h[i] == 0.0f);
 	}
-	FMT_PASS(a->ops->a_local_end(a->h.state, &res));
+	FMT_PASS(fmi_loc_end(a, &res));
 	fmi_agg_close(a);
 
 	a = open_mu(*state, FM_ROLE_CLIENT, 0.0);
-	FMT_PASS(a->ops->a_local_begin(a->h.state, &t));
-	assert_null(a->ops->a_local_grad(a->h.state, w, DIM));
-	FMT_PASS(a->ops->a_local_end(a->h.state, &res));
+	FMT_PASS(fmi_loc_begin(a, &t));
+	assert_null(fmi_loc_grad(a, w, DIM));
+	FMT_PASS(fmi_loc_end(a, &res));
 	fmi_agg_close(a);
 }
 
@@ -110,14 +110,14 @@ test_errors(void **state)
 	assert_non_null(strstr(e.msg, "mu"));
 	fmi_agg *a = open_mu(f, FM_ROLE_CLIENT, 0.1);
 	fm_local_task bad = { sizeof bad, 1, w0, DIM + 1, 10, 1, 5, 0.1 };
-	FMT_FAIL(a->ops->a_local_begin(a->h.state, &bad), FM_EINVAL);
+	FMT_FAIL(fmi_loc_begin(a, &bad), FM_EINVAL);
 	bad.dim = DIM;
 	bad.global = NULL;
-	FMT_FAIL(a->ops->a_local_begin(a->h.state, &bad), FM_EINVAL);
+	FMT_FAIL(fmi_loc_begin(a, &bad), FM_EINVAL);
 	fmi_agg_close(a);
 	a = open_mu(f, FM_ROLE_SERVER, -1); /* defaults */
-	fm_round r = { 1, 0, NULL, w0, DIM + 1, 0, 1.0 };
-	FMT_FAIL(a->ops->a_begin(a->h.state, &r), FM_EINVAL);
+	fm_round r = PT_ROUND(1, 0, NULL, w0, DIM + 1, 0, 1.0);
+	FMT_FAIL(fmi_agg_begin(a, &r), FM_EINVAL);
 	fmi_agg_close(a);
 }
 

@@ -69,9 +69,9 @@ net_deliver(net *n)
 	for (int i = 0; i < n->nq; i++) {
 		qmsg *m = &n->q[i];
 		fmi_agg *a = n->inst[m->to];
-		fm_message msg = { m->from, n->round, m->data, m->len };
+		fm_message msg = PT_MESSAGE(m->from, n->round, m->data, m->len);
 		assert_non_null(a);
-		FMT_PASS(a->ops->a_on_message(a->h.state, &msg));
+		FMT_PASS(fmi_inst_message(&a->h, &msg));
 		free(m->data);
 	}
 	n->nq = 0;
@@ -86,8 +86,10 @@ net_open(net *n, int32_t id, double lr)
 	fmi_agg *a = NULL;
 	n->ends[id] = (end){ n, id };
 	FMT_PASS(fmi_params_resolve(n->c, &in, 1, v, NULL));
-	FMT_PASS(fmi_agg_open(&a, n->c, v, DIM, id == 0 ? FM_ROLE_SERVER :
-	    FM_ROLE_CLIENT, id, 7, &link, NULL));
+	FMT_PASS(fmi_agg_open(&a, n->c,
+	    &(fmi_open_args){ .params = v, .dim = DIM, .role = id == 0 ? FM_ROLE_SERVER :
+	    FM_ROLE_CLIENT, .node_id = id, .seed = 7, .link = &link },
+	    NULL));
 	return a;
 }
 
@@ -126,13 +128,13 @@ client_train(net *n, int32_t id, const float *x, const float *y,
 	fm_local_task t = { sizeof t, n->round, x, DIM, 10, 1, 5, 0.5 };
 	fm_local_result r = { sizeof r, n->round, x, y, DIM, 2, 10, 0.5, 1.0 };
 	float w[DIM] = { 0 };
-	FMT_PASS(a->ops->a_local_begin(a->h.state, &t));
+	FMT_PASS(fmi_loc_begin(a, &t));
 	assert_null(a->ops->a_local_grad); /* a step, not a gradient term */
-	a->ops->a_local_step(a->h.state, w, DIM, 2.0); /* w = -2 h */
+	fmi_loc_step(a, w, DIM, 2.0); /* w = -2 h */
 	for (int i = 0; i < DIM; i++) {
 		h_out[i] = -0.5f * w[i];
 	}
-	FMT_PASS(a->ops->a_local_end(a->h.state, &r));
+	FMT_PASS(fmi_loc_end(a, &r));
 }
 
 static void
@@ -140,13 +142,13 @@ server_round(net *n, float *x, const float (*y)[DIM], const uint64_t *ne,
     float (*h)[DIM])
 {
 	int32_t ids[2] = { 1, 2 };
-	fm_round r = { n->round, 2, ids, x, DIM, NCLI, 1.0 };
+	fm_round r = PT_ROUND(n->round, 2, ids, x, DIM, NCLI, 1.0);
 	fmi_agg *s = n->inst[0];
 	float delta[2][DIM];
 	for (int k = 0; k < 2; k++) {
 		n->inst[k + 1] = net_open(n, k + 1, 1.0);
 	}
-	FMT_PASS(s->ops->a_begin(s->h.state, &r));
+	FMT_PASS(fmi_agg_begin(s, &r));
 	assert_int_equal(n->nq, 2); /* c to each sampled client */
 	net_deliver(n);
 	for (int k = 0; k < 2; k++) {
@@ -158,10 +160,10 @@ server_round(net *n, float *x, const float (*y)[DIM], const uint64_t *ne,
 		for (int i = 0; i < DIM; i++) {
 			delta[k][i] = y[k][i] - x[i];
 		}
-		fm_update u = { k + 1, n->round, delta[k], DIM, ne[k], 0, 2 };
-		FMT_PASS(s->ops->a_accept(s->h.state, &u));
+		fm_update u = PT_UPDATE(k + 1, n->round, delta[k], DIM, ne[k], 0, 2);
+		FMT_PASS(pt_agg_accept1(s, &u));
 	}
-	FMT_PASS(s->ops->a_finish(s->h.state, x, DIM));
+	FMT_PASS(pt_agg_finish(s, x, DIM));
 	for (int k = 0; k < 2; k++) {
 		fmi_agg_close(n->inst[k + 1]); /* client instances: per task */
 		n->inst[k + 1] = NULL;
@@ -218,24 +220,24 @@ test_refusals(void **state)
 	n->round = 5;
 	fmi_agg *cl = net_open(n, 3, 1.0), *sv = net_open(n, 0, 1.0);
 	fm_local_task t = { sizeof t, 5, x, DIM, 10, 1, 5, 0.5 };
-	FMT_FAIL(cl->ops->a_local_begin(cl->h.state, &t), FM_EPROTO);
-	fm_message short_msg = { 0, 5, junk, 8 };
-	FMT_FAIL(cl->ops->a_on_message(cl->h.state, &short_msg), FM_EPROTO);
-	fm_message no_magic = { 0, 5, junk, 16 + DIM * sizeof(float) };
-	FMT_FAIL(cl->ops->a_on_message(cl->h.state, &no_magic), FM_EPROTO);
+	FMT_FAIL(fmi_loc_begin(cl, &t), FM_EPROTO);
+	fm_message short_msg = PT_MESSAGE(0, 5, junk, 8);
+	FMT_FAIL(fmi_inst_message(&cl->h, &short_msg), FM_EPROTO);
+	fm_message no_magic = PT_MESSAGE(0, 5, junk, 16 + DIM * sizeof(float));
+	FMT_FAIL(fmi_inst_message(&cl->h, &no_magic), FM_EPROTO);
 	int32_t ids[1] = { 3 };
-	fm_round r = { 5, 1, ids, x, DIM, NCLI, 1.0 };
+	fm_round r = PT_ROUND(5, 1, ids, x, DIM, NCLI, 1.0);
 	n->inst[3] = cl;
-	FMT_PASS(sv->ops->a_begin(sv->h.state, &r));
+	FMT_PASS(fmi_agg_begin(sv, &r));
 	/* the server's own message (kind "down") is no client's dc_i */
 	qmsg *down = &n->q[0];
-	fm_message back = { 3, 5, down->data, down->len };
-	FMT_FAIL(sv->ops->a_on_message(sv->h.state, &back), FM_EPROTO);
+	fm_message back = PT_MESSAGE(3, 5, down->data, down->len);
+	FMT_FAIL(fmi_inst_message(&sv->h, &back), FM_EPROTO);
 	net_deliver(n); /* now the client has c */
-	FMT_PASS(cl->ops->a_local_begin(cl->h.state, &t));
+	FMT_PASS(fmi_loc_begin(cl, &t));
 	fm_local_task bad = t;
 	bad.dim = DIM + 1;
-	FMT_FAIL(cl->ops->a_local_begin(cl->h.state, &bad), FM_EINVAL);
+	FMT_FAIL(fmi_loc_begin(cl, &bad), FM_EINVAL);
 	n->inst[3] = NULL;
 	fmi_agg_close(cl);
 	fmi_agg_close(sv);

@@ -81,7 +81,7 @@ static int
 poison(const fmi_component *c, const fmi_param_in *in, size_t nin, set *s)
 {
 	fmi_atk *t = at_open(c, in, nin, 7);
-	int rv = t->ops->t_poison_data(t->h.state, &s->d);
+	int rv = fmi_atk_poison_data(t, &s->d);
 	fmi_atk_close(t);
 	return rv;
 }

@@ -29,7 +29,7 @@ typedef struct mat {
 	float *x, *x0; /* [n][stride] */
 	uint8_t adv[MAXN];
 	fm_update up[MAXN];
-	fm_attack_round r;
+	fm_rows r;
 } mat;
 
 static int
@@ -89,11 +89,10 @@ mat_new(uint32_t n, size_t dim, const int *advs, uint64_t fill)
 		nadv++;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		fm_update u = { (int32_t)i + 1, 4, m->x + i * m->stride, dim,
-			10, 0.5, 3 };
+		fm_update u = PT_UPDATE((int32_t)i + 1, 4, m->x + i * m->stride, dim, 10, 0.5, 3);
 		m->up[i] = u;
 	}
-	fm_attack_round r = { sizeof r, 4, n, nadv, dim, m->x, m->stride,
+	fm_rows r = { sizeof r, 4, n, nadv, dim, m->x, m->stride,
 		m->up, m->adv, NULL, 77 };
 	m->r = r;
 	return m;
@@ -123,7 +122,7 @@ static int
 attack(const fmi_component *c, const char *pname, double v, mat *m)
 {
 	fmi_atk *t = at_open1(c, pname, v, m->dim);
-	int rv = t->ops->t_poison_updates(t->h.state, &m->r);
+	int rv = fmi_atk_poison_updates(t, &m->r);
 	fmi_atk_close(t);
 	return rv;
 }

@@ -42,7 +42,7 @@ static double
 outgoing(fmi_cons *k, uint32_t out_degree)
 {
 	double mass = -1;
-	FMT_PASS(k->ops->c_outgoing(k->h.state, 1, out_degree, &mass));
+	FMT_PASS(fmi_cons_outgoing(k, 1, out_degree, &mass));
 	return mass;
 }
 
@@ -59,7 +59,7 @@ test_abi(void **state)
 	assert_int_equal(ops->c_kind, FM_KIND_CONSENSUS);
 	assert_string_equal(ops->c_name, "pushsum");
 	assert_non_null(ops->c_outgoing);
-	assert_null(ops->c_on_message);
+	assert_null(ops->base.on_message);
 	assert_int_equal(fmi_component_nparams(f->c), 0);
 }
 
@@ -78,7 +78,7 @@ test_hand_computed(void **state)
 	const float want[DIM] = { 4.0f / 13, 32.0f / 13, 72.0f / 13 };
 	fm_peer_model nb[2] = { { 1, 1, a, 0.5, 0.5, 1 },
 		{ 3, 3, b, 0.5, 0.25, 1 } };
-	fm_peer_model own = { 0, 2, z, 0.5, 1.0 / 3, 1 };
+	fm_peer_model own = PT_PEER(0, 2, z, 0.5, 1.0 / 3, 1);
 	fm_mix m = { 1, 0, 2, 2, &own, nb, 2, 0 };
 	float x[DIM];
 	fmi_cons *k = tn_open(f->c, NULL, 0, DIM, 0);
@@ -214,8 +214,8 @@ static void
 refused(fmi_cons *k, double mass, size_t dim, int want)
 {
 	const float z[DIM] = { 1, 2, 3 }, a[DIM] = { 9, 9, 9 };
-	fm_peer_model nb = { 1, 1, a, 0.5, mass, 1 };
-	fm_peer_model own = { 0, 1, z, 0.5, 0.5, 1 };
+	fm_peer_model nb = PT_PEER(1, 1, a, 0.5, mass, 1);
+	fm_peer_model own = PT_PEER(0, 1, z, 0.5, 0.5, 1);
 	fm_mix m = { 1, 0, 1, 1, &own, &nb, 1, 0 };
 	float x[DIM];
 	double w = outgoing(k, 0);
@@ -237,12 +237,12 @@ test_guards(void **state)
 	refused(k, NAN, DIM, FM_ERANGE);
 	refused(k, INFINITY, DIM, FM_ERANGE);
 	refused(k, 0.5, DIM - 1, FM_EINVAL);
-	FMT_FAIL(k->ops->c_outgoing(k->h.state, 1, 1, NULL), FM_EINVAL);
+	FMT_FAIL(fmi_cons_outgoing(k, 1, 1, NULL), FM_EINVAL);
 	/* Isolated (nothing ever arrives), out-degree 1: w halves every
 	 * round, reaches the smallest subnormal 2^-1074 after 1074 mixes;
 	 * the 1075th would make it 0 and is refused. */
 	const float z[DIM] = { 1, 2, 3 };
-	fm_peer_model own = { 0, 1, z, 1, 0, 1 };
+	fm_peer_model own = PT_PEER(0, 1, z, 1, 0, 1);
 	float x[DIM];
 	memcpy(x, z, sizeof x);
 	int n = 0, rv = FM_OK;
@@ -255,7 +255,7 @@ test_guards(void **state)
 	assert_int_equal(rv, FM_ERANGE);
 	assert_int_equal(n, 1075);
 	assert_memory_equal(x, z, sizeof x);
-	FMT_PASS(k->ops->c_outgoing(k->h.state, 1, 0, &mass));
+	FMT_PASS(fmi_cons_outgoing(k, 1, 0, &mass));
 	assert_true(mass == ldexp(1.0, -1074));
 	fmi_cons_close(k);
 }
@@ -272,7 +272,9 @@ test_bad_open(void **state)
 	assert_non_null(strstr(e.msg, "no parameter 'step'"));
 	fmt_logcap cap = { .n = 0 };
 	tn_quiet(&cap);
-	int rv = fmi_cons_open(&k, f->c, NULL, 0, 0, 1, NULL, &e); /* dim 0 */
+	int rv = fmi_cons_open(&k, f->c,
+	    &(fmi_open_args){ .params = NULL, .dim = 0, .role = FM_ROLE_PEER, .node_id = 0, .seed = 1 },
+	    &e); /* dim 0 */
 	tn_loud();
 	FMT_FAIL(rv, FM_EINVAL);
 	assert_null(k);

@@ -58,7 +58,7 @@ mix_at0(fmi_cons *k, const float *own_x, const fm_peer_model *nb,
 	for (uint32_t j = 0; j < n; j++) {
 		s += nb[j].weight;
 	}
-	fm_peer_model own = { 0, n, own_x, 1 - s, 0, 1 };
+	fm_peer_model own = PT_PEER(0, n, own_x, 1 - s, 0, 1);
 	fm_mix m = { 1, 0, n, n, &own, nb, n, 0 };
 	memcpy(out, own_x, dim * sizeof(float));
 	return tn_mix(k, &m, out, dim);
@@ -90,7 +90,7 @@ test_abi(void **state)
 		assert_int_equal(ops->c_kind, FM_KIND_CONSENSUS);
 		assert_string_equal(ops->c_name, c[i]->desc->name);
 		assert_null(ops->c_outgoing);
-		assert_null(ops->c_on_message);
+		assert_null(ops->base.on_message);
 	}
 	assert_int_equal(fmi_component_nparams(f->clipped), 2);
 	check_param(f->clipped, 0, "tau", FM_PARAM_REAL, 0, 0);
@@ -206,8 +206,7 @@ test_trimmed_reference(void **state)
 				}
 			}
 			for (uint32_t j = 0; j < n; j++) {
-				nb[j] = (fm_peer_model) { (int32_t)j + 1, 1,
-					xs[j + 1], 0.01, 0, 1 };
+				nb[j] = (fm_peer_model) PT_PEER((int32_t)j + 1, 1, xs[j + 1], 0.01, 0, 1);
 			}
 			float out[DIM], want[DIM], col[41];
 			FMT_PASS(mix_at0(k, xs[0], nb, n, out, DIM));
@@ -244,7 +243,7 @@ byz_shift(fmi_cons *k, const float *byz, float *with)
 	float without[DIM];
 	fm_peer_model nb[3] = { { 1, 3, h1, 0.25, 0, 1 },
 		{ 2, 3, h2, 0.25, 0, 1 }, { 3, 3, byz, 0.25, 0, 1 } };
-	fm_peer_model own = { 0, 3, h_own, 0.25, 0, 1 };
+	fm_peer_model own = PT_PEER(0, 3, h_own, 0.25, 0, 1);
 	fm_mix m = { 1, 0, 3, 3, &own, nb, 3, 0 };
 	memcpy(with, h_own, sizeof h_own);
 	FMT_PASS(tn_mix(k, &m, with, DIM));
@@ -387,7 +386,7 @@ static void
 bad_mix(fmi_cons *k, fm_peer_model *nb, uint32_t n, size_t dim)
 {
 	float x[DIM];
-	fm_peer_model own = { 0, 2, h_own, 0.5, 0, 1 };
+	fm_peer_model own = PT_PEER(0, 2, h_own, 0.5, 0, 1);
 	fm_mix m = { 1, 0, 2, 2, &own, nb, n, 0 };
 	memcpy(x, h_own, sizeof x);
 	FMT_FAIL(tn_mix(k, &m, x, dim), FM_EINVAL);
@@ -434,7 +433,9 @@ raw_refused(const fmi_component *c, const fm_value *v, const char *what)
 	fm_error e;
 	fmi_cons *k = NULL;
 	tn_quiet(&cap);
-	int rv = fmi_cons_open(&k, c, v, DIM, 0, 1, NULL, &e);
+	int rv = fmi_cons_open(&k, c,
+	    &(fmi_open_args){ .params = v, .dim = DIM, .role = FM_ROLE_PEER, .node_id = 0, .seed = 1 },
+	    &e);
 	tn_loud();
 	FMT_FAIL(rv, FM_EINVAL);
 	assert_null(k);
@@ -489,17 +490,16 @@ test_fini_safe(void **state)
 	const fmi_component *c[2] = { f->clipped, f->trimmed };
 	for (int i = 0; i < 2; i++) {
 		const fm_consensus_ops *ops = c[i]->ops;
-		void *st = calloc(1, ops->c_state_size);
+		void *st = calloc(1, ops->base.state_size);
 		assert_non_null(st);
-		ops->c_fini(st);
-		fm_instance inst = { fmi_host_api(), NULL, 0, FM_ROLE_PEER, 0,
-			0, DIM, 1, NULL, 0, 0 };
+		ops->base.fini(st);
+		fm_instance inst = { fmi_host_api(), NULL, 0, FM_ROLE_PEER, 0, (uint32_t)sizeof(fm_instance), DIM, 1, NULL, 0, 0 };
 		fmt_logcap cap;
 		tn_quiet(&cap);
-		FMT_FAIL(ops->c_init(st, &inst), FM_EINVAL);
+		FMT_FAIL(ops->base.init(st, &inst), FM_EINVAL);
 		tn_loud();
-		ops->c_fini(st);
-		ops->c_fini(st);
+		ops->base.fini(st);
+		ops->base.fini(st);
 		free(st);
 	}
 }

@@ -696,7 +696,7 @@ bench_avg(bench *b, const float *m, const uint32_t *keep,
 	fm_round r = { .round = round, .nclients = 1, .clients = ids,
 		.global = b->global, .dim = b->d };
 	fmi_agg *a = b->fedavg;
-	int rv = a->ops->a_begin(a->h.state, &r);
+	int rv = fmi_agg_begin(a, &r);
 	for (uint32_t k = 0; rv == FM_OK && k < nkeep; k++) {
 		uint32_t i = keep != NULL ? keep[k] : k;
 		b->avg_up[k] = b->up[i];
@@ -704,7 +704,7 @@ bench_avg(bench *b, const float *m, const uint32_t *keep,
 		b->avg_up[k].num_examples = ke != NULL ? ke[k] :
 		    b->up[i].num_examples;
 		if (!many) {
-			rv = a->ops->a_accept(a->h.state, &b->avg_up[k]);
+			rv = pt_agg_accept1(a, &b->avg_up[k]);
 		}
 	}
 	if (rv == FM_OK && many) {
@@ -713,7 +713,7 @@ bench_avg(bench *b, const float *m, const uint32_t *keep,
 			rv = b->avg_status[k];
 		}
 	}
-	return rv == FM_OK ? a->ops->a_finish(a->h.state, b->global, b->d) :
+	return rv == FM_OK ? pt_agg_finish(a, b->global, b->d) :
 	    rv;
 }
 
@@ -803,8 +803,9 @@ bench_defence(bench *b, const char *name, const fmi_param_in *in, size_t nin,
 	fmi_def *d = NULL;
 	fm_error e;
 	if (c == NULL || fmi_params_resolve(c, in, nin, v, &e) != FM_OK ||
-	    fmi_def_open(&d, c, v, b->d, FM_ROLE_SERVER, FM_NODE_SERVER, 1,
-	    0, FM_INST_ROOT_DATA, &e) != FM_OK) {
+	    fmi_def_open(&d, c,
+	    &(fmi_open_args){ .params = v, .dim = b->d, .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 1, .flags = FM_INST_ROOT_DATA },
+	    &e) != FM_OK) {
 		fprintf(stderr, "defence_bench: %s: cannot open\n", name);
 		return;
 	}
@@ -816,7 +817,7 @@ bench_defence(bench *b, const char *name, const fmi_param_in *in, size_t nin,
 		for (uint32_t i = 0; i < b->n; i++) {
 			b->up[i].delta = b->work + (size_t)i * b->stride;
 		}
-		fm_defence_round r = { .struct_size = sizeof r,
+		fm_rows r = { .struct_size = sizeof r,
 			.round = rep + 1, .n = b->n, .dim = b->d,
 			.deltas = b->work, .stride = b->stride,
 			.updates = b->up,
@@ -824,7 +825,7 @@ bench_defence(bench *b, const char *name, const fmi_param_in *in, size_t nin,
 			.keep = b->keep, .keep_examples = b->ke };
 		bench_evict(b);
 		double t = fmi_now();
-		rv = d->ops->d_apply(d->h.state, &r);
+		rv = fmi_def_apply(d, &r);
 		s[rep] = fmi_now() - t;
 		if (rv == FM_OK) {
 			rv = bench_avg(b, b->work, b->keep, b->ke, r.nkeep,
@@ -941,8 +942,9 @@ main(int argc, char **argv)
 	    "fedavg");
 	fm_value v[1];
 	if (fa == NULL || fmi_params_resolve(fa, NULL, 0, v, NULL) != FM_OK ||
-	    fmi_agg_open(&b.fedavg, fa, v, b.d, FM_ROLE_SERVER,
-	    FM_NODE_SERVER, 1, NULL, NULL) != FM_OK) {
+	    fmi_agg_open(&b.fedavg, fa,
+	    &(fmi_open_args){ .params = v, .dim = b.d, .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 1 },
+	    NULL) != FM_OK) {
 		fprintf(stderr, "defence_bench: cannot open fedavg\n");
 		return 1;
 	}
