@@ -15,6 +15,8 @@
 
 #include "fm_plugin_test.h"
 
+#include "../ptest.h"
+
 /* Opens c with the given parameters (NULL/0: defaults) on a server. */
 static inline fmi_atk *
 at_open(const fmi_component *c, const fmi_param_in *in, size_t nin,

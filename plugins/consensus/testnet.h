@@ -16,6 +16,8 @@
 
 #include "fm_plugin_test.h"
 
+#include "../ptest.h"
+
 #define TN_MAXP 8   /* peers */
 #define TN_MAXDIM 8 /* model size */
 

@@ -6,6 +6,8 @@
 
 #include "fm_plugin_test.h"
 
+#include "../../ptest.h"
+
 #define DIM 3
 
 typedef fmt_plugin_fixture fixture;

@@ -6,6 +6,8 @@
 
 #include "fm_plugin_test.h"
 
+#include "../../ptest.h"
+
 #define DIM 3
 #define NCOMP 4
 
@@ -56,7 +58,8 @@ open_agg(const fmi_component *c, const fmi_param_in *in, size_t nin)
 	fmi_agg *a = NULL;
 	FMT_PASS(fmi_params_resolve(c, in, nin, v, NULL));
 	FMT_PASS(fmi_agg_open(&a, c,
-	    &(fmi_open_args){ .params = v, .dim = DIM, .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 42 },
+	    &(fmi_open_args){ .params = v, .dim = DIM,
+		.role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 42 },
 	    NULL));
 	return a;
 }
@@ -119,9 +122,14 @@ test_abi(void **state)
 	for (int i = 0; i < NCOMP; i++) {
 		const fm_aggregator_ops *ops = f->c[i]->ops;
 		assert_true(f->c[i]->plugin == in);
-		assert_int_equal(ops->a_kind, FM_KIND_AGGREGATOR);
-		assert_string_equal(ops->a_name, names[i]);
+		assert_int_equal(ops->base.struct_size,
+		    sizeof(fm_aggregator_ops));
+		assert_int_equal(ops->base.kind, FM_KIND_AGGREGATOR);
+		assert_int_equal(f->c[i]->desc->kind, FM_KIND_AGGREGATOR);
+		assert_string_equal(f->c[i]->desc->name, names[i]);
 		assert_null(ops->base.on_message);
+		assert_non_null(ops->base.save); /* moments across rounds */
+		assert_non_null(ops->base.load);
 	}
 }
 
@@ -338,7 +346,7 @@ test_lazy_state_and_failures(void **state)
 		fm_round r = PT_ROUND(1, 0, NULL, g, DIM, 0, 1.0);
 		assert_non_null(st);
 		FMT_PASS(ops->base.init(st, &inst)); /* no allocation */
-		FMT_FAIL(ops->a_begin(st, &r), FM_ENOMEM);
+		FMT_FAIL(ops->begin(st, &r), FM_ENOMEM);
 		ops->base.fini(st);
 		memset(st, 0, ops->base.state_size);
 		inst.nparams = 1; /* wrong count */
@@ -347,6 +355,51 @@ test_lazy_state_and_failures(void **state)
 		memset(st, 0, ops->base.state_size);
 		ops->base.fini(st);
 		free(st);
+	}
+}
+
+/* save after round 1, load into a fresh instance: its round 2 (and the
+ * state after it) is bit for bit the uninterrupted instance's. Before any
+ * round the state saves too (no moments yet), and a load refuses another
+ * version byte, a truncated or an overlong state, and another
+ * optimizer's state. */
+static void
+test_save_load(void **state)
+{
+	const fixture *f = *state;
+	for (int i = 0; i < NCOMP; i++) {
+		const fmi_param_in mom = { "momentum", 0, 0.9, NULL };
+		fmi_agg *a = open_agg(f->c[i], &mom, i == 0 ? 1 : 0);
+		fmi_agg *b = open_agg(f->c[i], &mom, i == 0 ? 1 : 0);
+		fmi_agg *z = open_agg(f->c[i], &mom, i == 0 ? 1 : 0);
+		float ga[DIM] = { 1, 2, 3 }, gb[DIM];
+		size_t len0, len, lena, lenb;
+		void *s0 = pt_save(&z->h, &len0); /* never ran a round */
+		pt_load_checked(&b->h, s0, len0);
+		run_round(a, 1, ga, r1, n1, 2);
+		void *s1 = pt_save(&a->h, &len);
+		assert_true(len > len0);
+		fmi_agg_close(b);
+		b = open_agg(f->c[i], &mom, i == 0 ? 1 : 0);
+		pt_load_checked(&b->h, s1, len);
+		memcpy(gb, ga, sizeof ga);
+		run_round(a, 2, ga, r2, n2, 2);
+		run_round(b, 2, gb, r2, n2, 2);
+		assert_memory_equal(ga, gb, sizeof ga);
+		void *sa = pt_save(&a->h, &lena), *sb = pt_save(&b->h, &lenb);
+		assert_int_equal(lena, lenb);
+		assert_memory_equal(sa, sb, lena);
+		/* another optimizer's state is refused */
+		fmi_agg *o = open_agg(f->c[(i + 2) % NCOMP], NULL, 0);
+		assert_int_not_equal(fmi_inst_load(&o->h, s1, len), FM_OK);
+		fmi_agg_close(o);
+		free(s0);
+		free(s1);
+		free(sa);
+		free(sb);
+		fmi_agg_close(a);
+		fmi_agg_close(b);
+		fmi_agg_close(z);
 	}
 }
 
@@ -365,6 +418,7 @@ main(void)
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_wrong_dims_refused),
 		cmocka_unit_test(test_lazy_state_and_failures),
+		cmocka_unit_test(test_save_load),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

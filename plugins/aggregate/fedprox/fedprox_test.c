@@ -9,6 +9,8 @@
 
 #include "fm_plugin_test.h"
 
+#include "../../ptest.h"
+
 #define DIM 4
 
 typedef fmt_plugin_fixture fixture;

@@ -7,6 +7,8 @@
 #include "fm_test.h"
 
 #include "fm_plugin_test.h"
+
+#include "../../ptest.h"
 #include "node/store.h"
 
 #define DIM 4

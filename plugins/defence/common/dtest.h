@@ -16,6 +16,8 @@
 
 #include "fm_plugin_test.h"
 
+#include "../../ptest.h"
+
 #define DT_POISON_KEEP 0xdeadbeefu
 
 /* A hand-built round: n rows of dim floats, row stride rounded up to 16
