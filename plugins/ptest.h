@@ -46,6 +46,20 @@ pt_args(const fm_value *params, size_t dim, uint32_t role, int32_t node_id,
 		.out_degree = (od), .params = (par), .weight = (w),         \
 		.mass = (ms), .num_examples = (ne) }
 
+/* 1.x's fm_mix order: round, self, in_degree, out_degree, own,
+ * neighbours, nneighbours, reserved. */
+#define PT_MIX(rnd, slf, ind, outd, ow, nbs, nnb, rsv)                      \
+	{ .struct_size = sizeof(fm_mix), .round = (rnd), .self = (slf),      \
+		.in_degree = (ind), .out_degree = (outd),                  \
+		.nneighbours = (nnb), .own = (ow), .neighbours = (nbs) }
+/* 1.x's fm_attack_round order: struct_size, round, n, nadv, dim, deltas,
+ * stride, updates, adversarial, global, seed. */
+#define PT_ATTACK_ROWS(sz, rnd, nn, nad, d, dl, str, up, adv, gl, sd)        \
+	{ .struct_size = sizeof(fm_rows), .round = (rnd), .n = (nn),         \
+		.nadv = (nad), .dim = (d), .deltas = (dl), .stride = (str),  \
+		.updates = (up), .adversarial = (adv), .global = (gl),      \
+		.seed = (sd) }
+
 /* One update through fmi_agg_accept; what its status says. */
 static inline int
 pt_agg_accept1(fmi_agg *a, const fm_update *u)

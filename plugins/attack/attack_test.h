@@ -27,7 +27,8 @@ at_open(const fmi_component *c, const fmi_param_in *in, size_t nin,
 	fmi_atk *t = NULL;
 	FMT_PASS(fmi_params_resolve(c, in, nin, v, &e));
 	if (fmi_atk_open(&t, c,
-	    &(fmi_open_args){ .params = v, .dim = dim, .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 42 },
+	    &(fmi_open_args){ .params = v, .dim = dim, .role = FM_ROLE_SERVER,
+	    .node_id = FM_NODE_SERVER, .seed = 42 },
 	    &e) != FM_OK) {
 		print_error("%s\n", e.msg);
 		fail();
@@ -98,12 +99,13 @@ at_init_refused(const fmi_component *c, const fm_value *v, const char *id,
 	fmt_logcap cap;
 	at_quiet(&cap);
 	int rv = fmi_atk_open(&t, c,
-	    &(fmi_open_args){ .params = v, .dim = 4, .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 1 },
+	    &(fmi_open_args){ .params = v, .dim = 4, .role = FM_ROLE_SERVER,
+	    .node_id = FM_NODE_SERVER, .seed = 1 },
 	    &e);
 	at_loud();
 	FMT_FAIL(rv, FM_EINVAL);
 	assert_null(t);
-	assert_non_null(strstr(e.msg, "t_init failed"));
+	assert_non_null(strstr(e.msg, "init failed"));
 	at_logged(&cap, id, what);
 }
 
@@ -116,7 +118,8 @@ at_fini_safe(const fmi_component *c, const char *id)
 	void *st = calloc(1, ops->base.state_size);
 	assert_non_null(st);
 	ops->base.fini(st);
-	fm_instance inst = { fmi_host_api(), NULL, 7, FM_ROLE_CLIENT, 1, (uint32_t)sizeof(fm_instance), 4, 1, NULL, 0, 0 };
+	fm_instance inst = { fmi_host_api(), NULL, 7, FM_ROLE_CLIENT, 1,
+	    (uint32_t)sizeof(fm_instance), 4, 1, NULL, 0, 0 };
 	fmt_logcap cap;
 	at_quiet(&cap);
 	FMT_FAIL(ops->base.init(st, &inst), FM_EINVAL);

@@ -420,7 +420,8 @@ test_init_fini_after_failure(void **state)
 	fmi_agg *a = (fmi_agg *)0x1;
 	fm_error e;
 	FMT_FAIL(fmi_agg_open(&a, f->c,
-	    &(fmi_open_args){ .params = NULL, .dim = 0, .role = FM_ROLE_SERVER, .node_id = 0, .seed = 1 },
+	    &(fmi_open_args){ .params = NULL, .dim = 0, .role = FM_ROLE_SERVER,
+	    .node_id = 0, .seed = 1 },
 	    &e), FM_EINVAL);
 	assert_true(a == (fmi_agg *)0x1);
 	assert_non_null(strstr(e.msg, "fedavg"));

@@ -28,11 +28,13 @@ round_of(const fixture *f, float *global, const float (*d)[DIM],
 	int32_t ids[8];
 	fm_round r = PT_ROUND(1, nup, ids, global, DIM, 0, 1.0);
 	FMT_PASS(fmi_agg_open(&a, f->c,
-	    &(fmi_open_args){ .params = NULL, .dim = DIM, .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 1 },
+	    &(fmi_open_args){ .params = NULL, .dim = DIM,
+	    .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 1 },
 	    NULL));
 	int rv = fmi_agg_begin(a, &r);
 	for (uint32_t k = 0; rv == FM_OK && k < nup; k++) {
-		fm_update u = PT_UPDATE((int32_t)k + 1, 1, d[k], DIM, n[k], 0.1, steps[k]);
+		fm_update u = PT_UPDATE((int32_t)k + 1, 1, d[k], DIM, n[k],
+		    0.1, steps[k]);
 		rv = pt_agg_accept1(a, &u);
 	}
 	if (rv == FM_OK) {
@@ -100,10 +102,12 @@ test_refusals(void **state)
 	fmi_agg *a = NULL;
 	fm_error e;
 	FMT_FAIL(fmi_agg_open(&a, f->c,
-	    &(fmi_open_args){ .params = NULL, .dim = 0, .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 1 },
+	    &(fmi_open_args){ .params = NULL, .dim = 0, .role = FM_ROLE_SERVER,
+	    .node_id = FM_NODE_SERVER, .seed = 1 },
 	    &e), FM_EINVAL);
 	FMT_PASS(fmi_agg_open(&a, f->c,
-	    &(fmi_open_args){ .params = NULL, .dim = DIM, .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 1 },
+	    &(fmi_open_args){ .params = NULL, .dim = DIM,
+	    .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 1 },
 	    NULL));
 	float g[DIM] = { 0 }, d[DIM] = { 0 };
 	int32_t id = 1;

@@ -334,13 +334,16 @@ test_lazy_state_and_failures(void **state)
 		fmi_agg *a = (fmi_agg *)0x1;
 		fm_error e;
 		FMT_FAIL(fmi_agg_open(&a, f->c[i],
-	    &(fmi_open_args){ .params = NULL, .dim = 0, .role = FM_ROLE_SERVER, .node_id = 0, .seed = 1 },
+	    &(fmi_open_args){ .params = NULL, .dim = 0, .role = FM_ROLE_SERVER,
+	    .node_id = 0, .seed = 1 },
 	    &e), FM_EINVAL);
 		assert_true(a == (fmi_agg *)0x1);
 
 		FMT_PASS(fmi_params_resolve(f->c[i], NULL, 0, v, NULL));
 		v[1].num = i == 0 ? 0.9 : v[1].num; /* fedavgm: momentum on */
-		fm_instance inst = { &host, v, (uint32_t)fmi_component_nparams(f->c[i]), FM_ROLE_SERVER, 0, (uint32_t)sizeof(fm_instance), DIM, 1, NULL, 0, 0 };
+		fm_instance inst = { &host, v,
+		    (uint32_t)fmi_component_nparams(f->c[i]), FM_ROLE_SERVER,
+		    0, (uint32_t)sizeof(fm_instance), DIM, 1, NULL, 0, 0 };
 		void *st = calloc(1, ops->base.state_size);
 		float g[DIM] = { 0 };
 		fm_round r = PT_ROUND(1, 0, NULL, g, DIM, 0, 1.0);

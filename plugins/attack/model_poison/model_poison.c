@@ -196,7 +196,8 @@ scaling_boost(const fm_rows *r)
 {
 	double all = 0, adv = 0;
 	for (uint32_t i = 0; r->updates != NULL && i < r->n; i++) {
-		double w = (double)FM_AT(const fm_update, r->updates, i)->num_examples;
+		double w = (double)FM_AT(const fm_update, r->updates,
+		    i)->num_examples;
 		all += w;
 		adv += r->adversarial[i] ? w : 0;
 	}

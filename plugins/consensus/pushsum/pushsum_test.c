@@ -56,9 +56,9 @@ test_abi(void **state)
 	assert_int_equal(in->abi_major, FM_PLUGIN_ABI_MAJOR);
 	assert_string_equal(in->name, "pushsum");
 	assert_int_equal(in->ncomponents, 1);
-	assert_int_equal(ops->c_kind, FM_KIND_CONSENSUS);
-	assert_string_equal(ops->c_name, "pushsum");
-	assert_non_null(ops->c_outgoing);
+	assert_int_equal(ops->base.kind, FM_KIND_CONSENSUS);
+	assert_string_equal(f->c->desc->name, "pushsum");
+	assert_non_null(ops->outgoing);
 	assert_null(ops->base.on_message);
 	assert_int_equal(fmi_component_nparams(f->c), 0);
 }
@@ -76,10 +76,10 @@ test_hand_computed(void **state)
 	const float z[DIM] = { 1, 2, 3 }, a[DIM] = { 2, 4, 6 },
 		    b[DIM] = { -4, 0, 8 };
 	const float want[DIM] = { 4.0f / 13, 32.0f / 13, 72.0f / 13 };
-	fm_peer_model nb[2] = { { 1, 1, a, 0.5, 0.5, 1 },
-		{ 3, 3, b, 0.5, 0.25, 1 } };
+	fm_peer_model nb[2] = { PT_PEER(1, 1, a, 0.5, 0.5, 1),
+		PT_PEER(3, 3, b, 0.5, 0.25, 1) };
 	fm_peer_model own = PT_PEER(0, 2, z, 0.5, 1.0 / 3, 1);
-	fm_mix m = { 1, 0, 2, 2, &own, nb, 2, 0 };
+	fm_mix m = PT_MIX(1, 0, 2, 2, &own, nb, 2, 0);
 	float x[DIM];
 	fmi_cons *k = tn_open(f->c, NULL, 0, DIM, 0);
 	assert_true(fabs(outgoing(k, 2) - 1.0 / 3) < 1e-15);
@@ -89,7 +89,7 @@ test_hand_computed(void **state)
 	FMT_NEAR(x, want, DIM, 1e-6);
 	assert_true(fabs(outgoing(k, 1) - 13.0 / 24) < 1e-15);
 	/* nothing arrives: z stays (bit for bit), w shrinks to its share */
-	m = (fm_mix) { 2, 0, 2, 1, &own, NULL, 0, 0 };
+	m = (fm_mix)PT_MIX(2, 0, 2, 1, &own, NULL, 0, 0);
 	memcpy(x, want, sizeof x);
 	FMT_PASS(tn_mix(k, &m, x, DIM));
 	assert_memory_equal(x, want, sizeof x);
@@ -216,7 +216,7 @@ refused(fmi_cons *k, double mass, size_t dim, int want)
 	const float z[DIM] = { 1, 2, 3 }, a[DIM] = { 9, 9, 9 };
 	fm_peer_model nb = PT_PEER(1, 1, a, 0.5, mass, 1);
 	fm_peer_model own = PT_PEER(0, 1, z, 0.5, 0.5, 1);
-	fm_mix m = { 1, 0, 1, 1, &own, &nb, 1, 0 };
+	fm_mix m = PT_MIX(1, 0, 1, 1, &own, &nb, 1, 0);
 	float x[DIM];
 	double w = outgoing(k, 0);
 	memcpy(x, z, sizeof x);
@@ -247,7 +247,7 @@ test_guards(void **state)
 	memcpy(x, z, sizeof x);
 	int n = 0, rv = FM_OK;
 	while (rv == FM_OK && n < 2000) {
-		fm_mix m = { (uint32_t)n + 1, 0, 0, 1, &own, NULL, 0, 0 };
+		fm_mix m = PT_MIX((uint32_t)n + 1, 0, 0, 1, &own, NULL, 0, 0);
 		rv = tn_mix(k, &m, x, DIM);
 		n++;
 	}
@@ -273,12 +273,13 @@ test_bad_open(void **state)
 	fmt_logcap cap = { .n = 0 };
 	tn_quiet(&cap);
 	int rv = fmi_cons_open(&k, f->c,
-	    &(fmi_open_args){ .params = NULL, .dim = 0, .role = FM_ROLE_PEER, .node_id = 0, .seed = 1 },
+	    &(fmi_open_args){ .params = NULL, .dim = 0, .role = FM_ROLE_PEER,
+	    .node_id = 0, .seed = 1 },
 	    &e); /* dim 0 */
 	tn_loud();
 	FMT_FAIL(rv, FM_EINVAL);
 	assert_null(k);
-	assert_non_null(strstr(e.msg, "c_init failed"));
+	assert_non_null(strstr(e.msg, "init failed"));
 	int i = fmt_logcap_find(&cap, "FM-PUSHSUM");
 	assert_true(i >= 0);
 	assert_non_null(strstr(cap.lines[i], "empty model"));

@@ -62,7 +62,8 @@ clip_tau(clip *c, double tau)
 {
 	c->tau = tau;
 	if (!(tau > 0) || !isfinite(tau)) {
-		dfc_error(&c->b, "%s: parameter 'tau' = %g must be a positive norm bound",
+		dfc_error(&c->b,
+		    "%s: parameter 'tau' = %g must be a positive norm bound",
 		    c->b.name, tau);
 		return FM_EINVAL;
 	}
@@ -154,7 +155,8 @@ static void
 centered_step(clip *c, uint32_t n)
 {
 	double sum = 0;
-	dfc_dists(&c->b, c->rows, n, c->center, c->b.dim, c->dist, c->b.threads);
+	dfc_dists(&c->b, c->rows, n, c->center, c->b.dim, c->dist,
+	    c->b.threads);
 	for (uint32_t i = 0; i < n; i++) {
 		double d = c->dist[i];
 		double s = !isfinite(d) ? 0 : d > c->tau ? c->tau / d : 1;
@@ -224,7 +226,8 @@ centered_load(void *st, const void *buf, size_t len)
 	size_t bytes = c->b.dim * sizeof *c->center;
 	if (r.bad || dim != c->b.dim || has > 1 ||
 	    fm_sr_left(&r) != (has ? bytes : 0)) {
-		dfc_error(&c->b, "centered_clipping: saved state (%zu bytes) is "
+		dfc_error(&c->b,
+		    "centered_clipping: saved state (%zu bytes) is "
 		    "not a center of %zu parameters", len, c->b.dim);
 		return FM_EINVAL;
 	}

@@ -41,7 +41,8 @@ dt_try_open(const fmi_component *c, const fmi_param_in *in, size_t nin,
 	int rv = fmi_params_resolve(c, in, nin, v, &e);
 	*out = NULL;
 	return rv != FM_OK ? rv : fmi_def_open(out, c,
-	    &(fmi_open_args){ .params = v, .dim = dim, .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 42, .flags = FM_INST_ROOT_DATA },
+	    &(fmi_open_args){ .params = v, .dim = dim, .role = FM_ROLE_SERVER,
+	    .node_id = FM_NODE_SERVER, .seed = 42, .flags = FM_INST_ROOT_DATA },
 	    &e);
 }
 
@@ -88,7 +89,8 @@ dt_new(uint32_t n, size_t dim)
 	assert_true(t->buf && t->up && t->keep && t->ke);
 	memset(t->buf, 0, cap * stride * sizeof(float));
 	for (uint32_t i = 0; i < n; i++) {
-		t->up[i] = (fm_update){ .client = (int32_t)i + 1, .round = 1,
+		t->up[i] = (fm_update){ .struct_size = sizeof(fm_update),
+			.client = (int32_t)i + 1, .round = 1,
 			.delta = t->buf + (size_t)i * stride, .dim = dim,
 			.num_examples = 1, .loss = 0.5 };
 	}

@@ -60,7 +60,8 @@ trimmed_init(void *st, const fm_instance *inst)
 	}
 	c->beta = inst->params[P_TRIM_BETA].num;
 	if (!(c->beta >= 0 && c->beta < 0.5)) {
-		dfc_error(&c->b, "trimmed_mean: parameter 'beta' = %g must be in [0, 0.5): "
+		dfc_error(&c->b,
+		    "trimmed_mean: parameter 'beta' = %g must be in [0, 0.5): "
 		    "floor(beta n) values are cut from each end and at least "
 		    "one must remain", c->beta);
 		return FM_EINVAL;

@@ -89,14 +89,16 @@ static double
 fltrust_root_norm(const fltrust *t, const fm_rows *r)
 {
 	if (r->server_delta == NULL) {
-		dfc_error(&t->b, "fltrust needs root data on the server: round %u has no "
+		dfc_error(&t->b,
+		    "fltrust needs root data on the server: round %u has no "
 		    "server update (server_delta); give the server a root "
 		    "dataset to train on", r->round);
 		return -1;
 	}
 	double n0 = sqrt(dfc_norm2(r->server_delta, r->dim));
 	if (!isfinite(n0)) {
-		dfc_error(&t->b, "fltrust: round %u: the server's root-data update is not "
+		dfc_error(&t->b,
+		    "fltrust: round %u: the server's root-data update is not "
 		    "finite", r->round);
 		return -1;
 	}

@@ -64,7 +64,8 @@ geomed_init(void *st, const fm_instance *inst)
 	g->nu = inst->params[P_NU].num;
 	g->ftol = inst->params[P_FTOL].num;
 	if (!(g->nu > 0) || !(g->ftol >= 0)) {
-		dfc_error(&g->b, "geomedian: 'nu' = %g must be > 0 and 'ftol' = %g >= 0",
+		dfc_error(&g->b,
+		    "geomedian: 'nu' = %g must be > 0 and 'ftol' = %g >= 0",
 		    g->nu, g->ftol);
 		return FM_EINVAL;
 	}
@@ -182,7 +183,8 @@ geomed_apply(void *st, fm_rows *r)
 	}
 	uint32_t k = geomed_select_rows(g, r);
 	if (k == 0) {
-		dfc_error(&g->b, "geomedian: round %u: no update is finite", r->round);
+		dfc_error(&g->b, "geomedian: round %u: no update is finite",
+		    r->round);
 		return FM_ERANGE;
 	}
 	geomed_weiszfeld(g, k);

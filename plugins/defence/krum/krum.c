@@ -514,7 +514,8 @@ krum_need(const krum *k, const fm_rows *r, uint32_t mult)
 	if (r->n >= need) {
 		return FM_OK;
 	}
-	dfc_error(&k->b, "%s: f = %u needs at least %uf + 3 = %llu updates, round %u has %u",
+	dfc_error(&k->b,
+	    "%s: f = %u needs at least %uf + 3 = %llu updates, round %u has %u",
 	    k->b.name, k->f, mult, (unsigned long long)need, r->round, r->n);
 	return FM_EINVAL;
 }
@@ -522,7 +523,8 @@ krum_need(const krum *k, const fm_rows *r, uint32_t mult)
 static int
 krum_no_winner(const krum *k, const fm_rows *r)
 {
-	dfc_error(&k->b, "%s: round %u: no update has a finite score (too many non-finite "
+	dfc_error(&k->b,
+	    "%s: round %u: no update has a finite score (too many non-finite "
 	    "updates)", k->b.name, r->round);
 	return FM_ERANGE;
 }
@@ -589,7 +591,8 @@ multikrum_apply(void *st, fm_rows *r)
 	krum *k = st;
 	if (r != NULL && k->m > r->n) {
 		r->nkeep = 0;
-		dfc_error(&k->b, "multikrum: m = %u is more than the %u updates of round %u",
+		dfc_error(&k->b,
+		    "multikrum: m = %u is more than the %u updates of round %u",
 		    k->m, r->n, r->round);
 		return FM_EINVAL;
 	}

@@ -60,8 +60,8 @@ test_abi(void **state)
 	for (int i = 0; i < 3; i++) {
 		const fm_defence_ops *ops = c[i]->ops;
 		assert_true(c[i]->plugin == in);
-		assert_int_equal(ops->d_kind, FM_KIND_DEFENCE);
-		assert_string_equal(ops->d_name, c[i]->desc->name);
+		assert_int_equal(ops->base.kind, FM_KIND_DEFENCE);
+		assert_ptr_equal(c[i]->ops, c[i]->desc->ops); /* the table is the descriptor's */
 		assert_null(ops->base.on_message);
 	}
 	assert_int_equal(fmi_component_nparams(f->krum), 2);
@@ -471,7 +471,8 @@ test_composes_with_fedavg(void **state)
 	fmi_agg *a = NULL;
 	FMT_PASS(fmi_params_resolve(f->fedavg, NULL, 0, v, NULL));
 	FMT_PASS(fmi_agg_open(&a, f->fedavg,
-	    &(fmi_open_args){ .params = v, .dim = 2, .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 1 },
+	    &(fmi_open_args){ .params = v, .dim = 2, .role = FM_ROLE_SERVER,
+	    .node_id = FM_NODE_SERVER, .seed = 1 },
 	    NULL));
 	float g[2] = { 1, 1 };
 	int32_t ids[5] = { 1, 2, 3, 4, 5 };
