@@ -165,6 +165,48 @@ test_directed_exact_average(void **state)
 	tn_fini(&g);
 }
 
+/* Every peer's weight, saved after 5 rounds and loaded into fresh
+ * instances, gives round 6 (models and weights) bit for bit; a state of
+ * another length or a non-positive weight is refused. */
+static void
+test_save_load(void **state)
+{
+	const fixture *f = *state;
+	static tn_net a, b;
+	double avg[DIM];
+	start(&a, f->c, avg);
+	for (int r = 0; r < 5; r++) {
+		tn_round(&a);
+	}
+	b = a;
+	for (uint32_t i = 0; i < a.n; i++) {
+		size_t len;
+		void *s = pt_save(&a.c[i]->h, &len);
+		b.c[i] = tn_open(f->c, NULL, 0, DIM, (int32_t)i);
+		pt_load_checked(&b.c[i]->h, s, len);
+		free(s);
+	}
+	tn_round(&a);
+	tn_round(&b);
+	assert_memory_equal(a.x, b.x, sizeof a.x);
+	for (uint32_t i = 0; i < a.n; i++) {
+		size_t la, lb;
+		void *sa = pt_save(&a.c[i]->h, &la), *sb = pt_save(&b.c[i]->h,
+		    &lb);
+		assert_int_equal(la, lb);
+		assert_memory_equal(sa, sb, la);
+		unsigned char bad[9];
+		double w = -1;
+		memcpy(bad, sa, 1);
+		memcpy(bad + 1, &w, sizeof w);
+		assert_int_not_equal(fmi_inst_load(&b.c[i]->h, bad, 9), FM_OK);
+		free(sa);
+		free(sb);
+	}
+	tn_fini(&a);
+	tn_fini(&b);
+}
+
 /* The graph changes every round (two different directed graphs). */
 static void
 test_time_varying(void **state)
@@ -296,6 +338,7 @@ main(void)
 		cmocka_unit_test(test_lost_mass),
 		cmocka_unit_test(test_guards),
 		cmocka_unit_test(test_bad_open),
+		cmocka_unit_test(test_save_load),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
