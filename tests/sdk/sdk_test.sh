@@ -3,7 +3,8 @@
 # sdk_test.sh BUILD_DIR SOURCE_DIR [C_COMPILER]: installs fedmesh from
 # BUILD_DIR into a temporary prefix, builds tests/sdk/example_plugin against
 # it as a third party would, checks that the plugin exports only its
-# descriptor (ABI 2.0: fm_plugin_descriptor, no fm_plugin_init), and (when the installed CLI exists) that fedmesh lists it.
+# descriptor (ABI 2.0: fm_plugin_descriptor, no fm_plugin_init), and
+# (when the installed CLI exists) that fedmesh lists it.
 set -u
 B=$1
 SRC=$2
