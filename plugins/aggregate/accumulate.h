@@ -5,11 +5,8 @@
 #define FM_PLUGINS_ACCUMULATE_H
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
-#include <stdatomic.h>
 
 #include "fedmesh/plugin.h"
 
@@ -115,19 +112,14 @@ fm_acc_sum_avx2(float *acc, size_t lo, size_t hi, uint32_t n,
 typedef void (*fm_acc_kernel)(float *, size_t, size_t, uint32_t,
     const float *, const float *const *);
 
-/* The widest kernel this CPU runs (FEDMESH_ACC_KERNEL=c or avx2 forces a
- * narrower one, for tests: every kernel gives the same bits). */
+/* The widest kernel this CPU runs (every kernel gives the same bits; a
+ * test that includes this header can call each one directly). */
 static fm_acc_kernel
 fm_acc_pick(void)
 {
-	const char *force = getenv("FEDMESH_ACC_KERNEL");
-	force = force != NULL ? force : "";
-	if (strcmp(force, "c") == 0) {
-		return fm_acc_sum_c;
-	}
 #ifdef FM_ACC_X86
 	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f") && strcmp(force, "avx2") != 0) {
+	if (__builtin_cpu_supports("avx512f")) {
 		return fm_acc_sum_avx512;
 	}
 	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
@@ -139,169 +131,82 @@ fm_acc_pick(void)
 
 /*
  * Summing is a memory-bound pass that one core cannot drive at the
- * machine's memory bandwidth. fm_acc keeps one helper thread per
- * aggregator instance (the engine runs the server's BLAS on one thread)
- * and hands it the upper half of the coordinates of every large sum
- * (lock-free handoff; the helper sleeps when idle).
+ * machine's memory bandwidth. Large sums are split into chunks of
+ * FM_ACC_CHUNK coordinates run by host->parallel_for on the node's worker
+ * threads (plugins start no threads of their own). Each coordinate is
+ * summed by one kernel call in the fixed order k = 0..n-1, so the bits do
+ * not depend on the split or the thread count.
  */
 typedef struct fm_acc {
 	fm_acc_kernel kernel;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t go;
-	int started;
-	atomic_uint seq;  /* jobs handed out */
-	atomic_int state; /* the job: 0 posted, 1 taken, 2 done */
-	atomic_int sleeping, stop;
-	/* the job, written before seq: the kernel on acc[lo, hi) */
-	float *acc;
-	size_t lo, hi;
-	uint32_t n;
-	const float *w;
-	const float *const *x;
+	const fm_host_api *host;
+	const fm_instance *inst;
+	uint32_t threads; /* host->limits' threads (1 without it) */
 } fm_acc;
 
 #define FM_ACC_SPLIT_MIN 65536 /* floats; below, one thread is faster */
-#define FM_ACC_SPIN 4096       /* polls before the helper sleeps */
+#define FM_ACC_CHUNK 8192      /* floats per parallel_for item (64 | it) */
 
-static inline void
-fm_acc_relax(void)
+/* One parallel_for job: the kernel on acc[lo, hi) chunk by chunk. */
+typedef struct fm_acc_job {
+	fm_acc_kernel kernel;
+	float *acc;
+	size_t dim;
+	uint32_t n;
+	const float *w;
+	const float *const *x;
+} fm_acc_job;
+
+static void
+fm_acc_task(void *ud, size_t begin, size_t end)
 {
-#ifdef FM_ACC_X86
-	__builtin_ia32_pause();
-#endif
+	const fm_acc_job *j = ud;
+	size_t lo = begin * FM_ACC_CHUNK;
+	size_t hi = end * FM_ACC_CHUNK;
+	j->kernel(j->acc, lo, hi < j->dim ? hi : j->dim, j->n, j->w, j->x);
 }
 
+/* Picks the kernel and asks the host how many worker threads it gives
+ * (host->limits); without parallel_for everything runs on the caller's
+ * thread. */
 static inline void
-fm_acc_run_job(fm_acc *p)
-{
-	p->kernel(p->acc, p->lo, p->hi, p->n, p->w, p->x);
-}
-
-/* The helper polls for a job (rounds feed updates in bursts, and waking a
- * sleeping thread costs about as much as half a 1M-float sum), then
- * sleeps on the condition variable. */
-static void *
-fm_acc_main(void *arg)
-{
-	fm_acc *p = arg;
-	unsigned seen = 0;
-	for (;;) {
-		unsigned spins = 0;
-		while (atomic_load(&p->seq) == seen && !atomic_load(&p->stop)) {
-			if (++spins < FM_ACC_SPIN) {
-				fm_acc_relax();
-				continue;
-			}
-			pthread_mutex_lock(&p->mu);
-			atomic_store(&p->sleeping, 1);
-			while (atomic_load(&p->seq) == seen &&
-			    !atomic_load(&p->stop)) {
-				pthread_cond_wait(&p->go, &p->mu);
-			}
-			atomic_store(&p->sleeping, 0);
-			pthread_mutex_unlock(&p->mu);
-		}
-		if (atomic_load(&p->stop)) {
-			return NULL;
-		}
-		seen = atomic_load(&p->seq);
-		int posted = 0;
-		if (atomic_compare_exchange_strong(&p->state, &posted, 1)) {
-			fm_acc_run_job(p);
-			atomic_store(&p->state, 2);
-		} /* else the caller took it back */
-	}
-}
-
-/* Picks the kernel and starts the helper; without it (threads < 2, or no
- * thread to be had) everything runs on the caller's thread. */
-static inline void
-fm_acc_start(fm_acc *p, int threads)
+fm_acc_start(fm_acc *p, const fm_instance *inst)
 {
 	p->kernel = fm_acc_pick();
-	p->started = 0;
-	atomic_init(&p->seq, 0);
-	atomic_init(&p->state, 2);
-	atomic_init(&p->sleeping, 0);
-	atomic_init(&p->stop, 0);
-	if (threads < 2 || pthread_mutex_init(&p->mu, NULL) != 0) {
-		return;
-	}
-	if (pthread_cond_init(&p->go, NULL) != 0) {
-		pthread_mutex_destroy(&p->mu);
-		return;
-	}
-	if (pthread_create(&p->thread, NULL, fm_acc_main, p) != 0) {
-		pthread_cond_destroy(&p->go);
-		pthread_mutex_destroy(&p->mu);
-		return;
-	}
-	p->started = 1;
-}
-
-static inline void
-fm_acc_wake(fm_acc *p)
-{
-	if (atomic_load(&p->sleeping)) {
-		pthread_mutex_lock(&p->mu);
-		pthread_cond_signal(&p->go);
-		pthread_mutex_unlock(&p->mu);
+	p->host = inst->host;
+	p->inst = inst;
+	p->threads = 1;
+	if (FM_HOST_HAS(inst->host, limits) &&
+	    FM_HOST_HAS(inst->host, parallel_for)) {
+		fm_limits lim;
+		memset(&lim, 0, sizeof lim);
+		lim.struct_size = (uint32_t)sizeof lim;
+		inst->host->limits(inst, &lim);
+		p->threads = lim.threads > 0 ? lim.threads : 1;
 	}
 }
 
+/* Nothing to release (kept so that callers need not change when the
+ * pool gains state). */
 static inline void
 fm_acc_stop(fm_acc *p)
 {
-	if (!p->started) {
-		return;
-	}
-	atomic_store(&p->stop, 1);
-	pthread_mutex_lock(&p->mu);
-	pthread_cond_signal(&p->go);
-	pthread_mutex_unlock(&p->mu);
-	pthread_join(p->thread, NULL);
-	pthread_cond_destroy(&p->go);
-	pthread_mutex_destroy(&p->mu);
-	p->started = 0;
+	(void)p;
 }
 
-/* acc[0, dim) += sum_k w[k] x[k] for k < n <= FM_ACC_GROUP, on two threads
- * when started and dim is large. */
+/* acc[0, dim) += sum_k w[k] x[k] for k < n <= FM_ACC_GROUP, over the
+ * host's worker threads when there are several and dim is large. */
 static inline void
 fm_acc_sum(fm_acc *p, float *acc, size_t dim, uint32_t n, const float *w,
     const float *const *x)
 {
-	if (!p->started || dim < FM_ACC_SPLIT_MIN) {
+	if (p->threads < 2 || dim < FM_ACC_SPLIT_MIN) {
 		p->kernel(acc, 0, dim, n, w, x);
 		return;
 	}
-	size_t h = (dim / 2) & ~(size_t)63;
-	p->acc = acc;
-	p->lo = h;
-	p->hi = dim;
-	p->n = n;
-	p->w = w;
-	p->x = x;
-	atomic_store(&p->state, 0);
-	atomic_fetch_add(&p->seq, 1); /* publishes the job (seq_cst) */
-	fm_acc_wake(p);
-	p->kernel(acc, 0, h, n, w, x);
-	/* A helper that has not started (its core busy, e.g. with a
-	 * simulation's workers) loses the job to the caller. */
-	int posted = 0;
-	if (atomic_compare_exchange_strong(&p->state, &posted, 1)) {
-		fm_acc_run_job(p);
-		atomic_store(&p->state, 2);
-		return;
-	}
-	for (unsigned spins = 0; atomic_load(&p->state) != 2; spins++) {
-		if (spins < FM_ACC_SPIN) {
-			fm_acc_relax();
-		} else {
-			sched_yield(); /* the helper was preempted mid-job */
-		}
-	}
+	fm_acc_job j = { p->kernel, acc, dim, n, w, x };
+	p->host->parallel_for(p->inst, (dim + FM_ACC_CHUNK - 1) / FM_ACC_CHUNK,
+	    fm_acc_task, &j);
 }
 
 /* What fm_accumulate says of one update: FM_OK, FM_EINVAL for a wrong
@@ -312,24 +217,25 @@ fm_acc_check(size_t dim, const fm_update *u)
 	return u->dim != dim || u->delta == NULL ? FM_EINVAL : FM_OK;
 }
 
-/* acc[dim] += n_k * delta_k and *weight += n_k for u[0..n), in order;
- * status[k] = fm_acc_check(u[k]). Updates with zero examples weigh
- * nothing. The a_accept_many of the FedAvg family. */
+/* acc[dim] += n_k * delta_k and *weight += n_k for u[0..n) (stepped by
+ * u->struct_size), in order; status[k] = fm_acc_check(u[k]). Updates
+ * with zero examples weigh nothing. The accept of the FedAvg family. */
 static inline int
-fm_accumulate_many(fm_acc *pool, float *acc, double *weight, size_t dim,
+fm_accumulate(fm_acc *pool, float *acc, double *weight, size_t dim,
     const fm_update *u, uint32_t n, int *status)
 {
 	float w[FM_ACC_GROUP];
 	const float *x[FM_ACC_GROUP];
 	uint32_t k = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		status[i] = acc == NULL ? FM_EINVAL : fm_acc_check(dim, &u[i]);
-		if (status[i] != FM_OK || u[i].num_examples == 0) {
+		const fm_update *ui = FM_AT(const fm_update, u, i);
+		status[i] = acc == NULL ? FM_EINVAL : fm_acc_check(dim, ui);
+		if (status[i] != FM_OK || ui->num_examples == 0) {
 			continue;
 		}
-		w[k] = (float)u[i].num_examples;
-		x[k++] = u[i].delta;
-		*weight += (double)u[i].num_examples;
+		w[k] = (float)ui->num_examples;
+		x[k++] = ui->delta;
+		*weight += (double)ui->num_examples;
 		if (k == FM_ACC_GROUP) {
 			fm_acc_sum(pool, acc, dim, k, w, x);
 			k = 0;
@@ -339,16 +245,6 @@ fm_accumulate_many(fm_acc *pool, float *acc, double *weight, size_t dim,
 		fm_acc_sum(pool, acc, dim, k, w, x);
 	}
 	return acc == NULL ? FM_EINVAL : FM_OK;
-}
-
-/* One update: fm_accumulate_many with n = 1 (the a_accept of the family). */
-static inline int
-fm_accumulate(fm_acc *pool, float *acc, double *weight, size_t dim,
-    const fm_update *u)
-{
-	int status = FM_EINVAL;
-	int rv = fm_accumulate_many(pool, acc, weight, dim, u, 1, &status);
-	return rv != FM_OK ? rv : status;
 }
 
 #endif /* FM_PLUGINS_ACCUMULATE_H */

@@ -15,6 +15,8 @@
 
 #include "fm_plugin_test.h"
 
+#include "../ptest.h"
+
 /* Opens c with the given parameters (NULL/0: defaults) on a server. */
 static inline fmi_atk *
 at_open(const fmi_component *c, const fmi_param_in *in, size_t nin,
@@ -24,7 +26,9 @@ at_open(const fmi_component *c, const fmi_param_in *in, size_t nin,
 	fm_error e;
 	fmi_atk *t = NULL;
 	FMT_PASS(fmi_params_resolve(c, in, nin, v, &e));
-	if (fmi_atk_open(&t, c, v, dim, FM_ROLE_SERVER, FM_NODE_SERVER, 42,
+	if (fmi_atk_open(&t, c,
+	    &(fmi_open_args){ .params = v, .dim = dim, .role = FM_ROLE_SERVER,
+	    .node_id = FM_NODE_SERVER, .seed = 42 },
 	    &e) != FM_OK) {
 		print_error("%s\n", e.msg);
 		fail();
@@ -94,12 +98,14 @@ at_init_refused(const fmi_component *c, const fm_value *v, const char *id,
 	fm_error e;
 	fmt_logcap cap;
 	at_quiet(&cap);
-	int rv = fmi_atk_open(&t, c, v, 4, FM_ROLE_SERVER, FM_NODE_SERVER, 1,
+	int rv = fmi_atk_open(&t, c,
+	    &(fmi_open_args){ .params = v, .dim = 4, .role = FM_ROLE_SERVER,
+	    .node_id = FM_NODE_SERVER, .seed = 1 },
 	    &e);
 	at_loud();
 	FMT_FAIL(rv, FM_EINVAL);
 	assert_null(t);
-	assert_non_null(strstr(e.msg, "t_init failed"));
+	assert_non_null(strstr(e.msg, "init failed"));
 	at_logged(&cap, id, what);
 }
 
@@ -109,18 +115,18 @@ static inline void
 at_fini_safe(const fmi_component *c, const char *id)
 {
 	const fm_attack_ops *ops = c->ops;
-	void *st = calloc(1, ops->t_state_size);
+	void *st = calloc(1, ops->base.state_size);
 	assert_non_null(st);
-	ops->t_fini(st);
-	fm_instance inst = { fmi_host_api(), NULL, 7, FM_ROLE_CLIENT, 1, 0,
-		4, 1, NULL, 0, 0 };
+	ops->base.fini(st);
+	fm_instance inst = { fmi_host_api(), NULL, 7, FM_ROLE_CLIENT, 1,
+	    (uint32_t)sizeof(fm_instance), 4, 1, NULL, 0, 0 };
 	fmt_logcap cap;
 	at_quiet(&cap);
-	FMT_FAIL(ops->t_init(st, &inst), FM_EINVAL);
+	FMT_FAIL(ops->base.init(st, &inst), FM_EINVAL);
 	at_loud();
 	assert_true(fmt_logcap_find(&cap, id) >= 0);
-	ops->t_fini(st);
-	ops->t_fini(st);
+	ops->base.fini(st);
+	ops->base.fini(st);
 	free(st);
 }
 

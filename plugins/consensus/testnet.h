@@ -16,6 +16,8 @@
 
 #include "fm_plugin_test.h"
 
+#include "../ptest.h"
+
 #define TN_MAXP 8   /* peers */
 #define TN_MAXDIM 8 /* model size */
 
@@ -28,7 +30,7 @@ typedef struct tn_net {
 	uint8_t lost[TN_MAXP][TN_MAXP]; /* j's model does not reach i */
 	uint8_t byz[TN_MAXP];           /* sends x as is, never mixes */
 	float x[TN_MAXP][TN_MAXDIM];
-	double mass[TN_MAXP]; /* what c_outgoing attached last round */
+	double mass[TN_MAXP]; /* what outgoing attached last round */
 	fmi_cons *c[TN_MAXP];
 } tn_net;
 
@@ -41,7 +43,10 @@ tn_open(const fmi_component *c, const fmi_param_in *in, size_t nin,
 	fm_error e;
 	fmi_cons *k = NULL;
 	FMT_PASS(fmi_params_resolve(c, in, nin, v, &e));
-	if (fmi_cons_open(&k, c, v, dim, peer, 42, NULL, &e) != FM_OK) {
+	if (fmi_cons_open(&k, c,
+	    &(fmi_open_args){ .params = v, .dim = dim, .role = FM_ROLE_PEER,
+	    .node_id = peer, .seed = 42 },
+	    &e) != FM_OK) {
 		print_error("%s\n", e.msg);
 		fail();
 	}
@@ -65,7 +70,7 @@ tn_loud(void)
 static inline int
 tn_mix(fmi_cons *k, const fm_mix *m, float *model, size_t dim)
 {
-	return k->ops->c_mix(k->h.state, m, model, dim);
+	return fmi_cons_mix(k, m, model, dim);
 }
 
 /* An empty graph of n peers; every honest peer runs c. */
@@ -157,15 +162,14 @@ tn_mix_peer(tn_net *t, uint32_t i, float (*y)[TN_MAXDIM])
 	uint32_t nnb = 0;
 	for (uint32_t j = 0; j < t->n; j++) {
 		if (j != i && t->edge[i][j] && !t->lost[i][j]) {
-			nb[nnb++] = (fm_peer_model) { (int32_t)j,
-				tn_out_degree(t, j), y[j], t->w[i][j],
-				t->mass[j], 10 };
+			nb[nnb++] = (fm_peer_model) PT_PEER((int32_t)j,
+			    tn_out_degree(t, j), y[j], t->w[i][j], t->mass[j], 10);
 		}
 	}
-	fm_peer_model own = { (int32_t)i, tn_out_degree(t, i), y[i],
-		t->w[i][i], t->mass[i], 10 };
-	fm_mix m = { t->round, (int32_t)i, tn_in_degree(t, i),
-		tn_out_degree(t, i), &own, nb, nnb, 0 };
+	fm_peer_model own = PT_PEER((int32_t)i, tn_out_degree(t, i), y[i],
+	    t->w[i][i], t->mass[i], 10);
+	fm_mix m = PT_MIX(t->round, (int32_t)i, tn_in_degree(t, i),
+	    tn_out_degree(t, i), &own, nb, nnb, 0);
 	memcpy(t->x[i], y[i], t->dim * sizeof(float));
 	FMT_PASS(tn_mix(t->c[i], &m, t->x[i], t->dim));
 }
@@ -178,10 +182,9 @@ tn_round(tn_net *t)
 	t->round++;
 	memcpy(y, t->x, sizeof y);
 	for (uint32_t i = 0; i < t->n; i++) {
-		const fm_consensus_ops *ops = t->c[i]->ops;
 		t->mass[i] = 0;
-		if (ops->c_outgoing != NULL && !t->byz[i]) {
-			FMT_PASS(ops->c_outgoing(t->c[i]->h.state, t->round,
+		if (!t->byz[i]) { /* 0 when the rule has no outgoing */
+			FMT_PASS(fmi_cons_outgoing(t->c[i], t->round,
 			    tn_out_degree(t, i), &t->mass[i]));
 		}
 	}

@@ -8,14 +8,9 @@ static const fm_param_desc params[] = {
 };
 
 static const fm_component_desc comps[] = {
-	{ FM_KIND_AGGREGATOR, "bad_param_desc", "bad declaration", params },
+	FM_COMPONENT(FM_KIND_AGGREGATOR, "bad_param_desc", "bad declaration",
+	    params, tp_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("bad_param_desc", "1.0.0", "MIT", "bad parameter "
-    "declaration", comps);
-
-FM_PLUGIN_INIT(r, host)
-{
-	static const fm_aggregator_ops ops = TP_OPS("bad_param_desc");
-	return host->register_component(r, &ops, sizeof ops);
-}
+FM_PLUGIN("bad_param_desc", "1.0.0", "MIT", "bad parameter declaration",
+    comps, NULL);

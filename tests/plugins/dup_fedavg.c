@@ -4,11 +4,4 @@
 
 static const fm_component_desc comps[] = { TP_COMPONENT("fedavg") };
 
-FM_PLUGIN_DEFINE("dup_fedavg", "6.6.6", "MIT", "claims to be fedavg",
-    comps);
-
-FM_PLUGIN_INIT(r, host)
-{
-	static const fm_aggregator_ops ops = TP_OPS("fedavg");
-	return host->register_component(r, &ops, sizeof ops);
-}
+FM_PLUGIN("dup_fedavg", "6.6.6", "MIT", "claims to be fedavg", comps, NULL);

@@ -74,21 +74,27 @@ check_fedavg_usable(const fmi_registry *r)
 {
 	const fmi_component *c = fmi_registry_find(r, FM_KIND_AGGREGATOR,
 	    "fedavg");
-	const fm_aggregator_ops *ops;
 	float g[3] = { 1, 2, 3 }, d[3] = { 0.5f, -1, 2 }, want[3] = { 1.5f, 1, 5 };
+	float out[3];
 	int32_t ids[1] = { 1 };
+	int st = -1;
 	fmi_agg *a;
 	assert_non_null(c);
 	assert_non_null(strstr(c->path, "fedavg.so"));
-	FMT_PASS(fmi_agg_open(&a, c, NULL, 3, FM_ROLE_SERVER, FM_NODE_SERVER,
-	    1, NULL, NULL));
-	ops = a->ops;
-	fm_round rd = { 1, 1, ids, g, 3, 1, 1.0 };
-	fm_update u = { 1, 1, d, 3, 2, 0.5, 0 };
-	FMT_PASS(ops->a_begin(a->h.state, &rd));
-	FMT_PASS(ops->a_accept(a->h.state, &u));
-	FMT_PASS(ops->a_finish(a->h.state, g, 3));
-	FMT_NEAR(g, want, 3, 1e-6);
+	FMT_PASS(fmi_agg_open(&a, c, &(fmi_open_args){ .dim = 3,
+	    .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 1 },
+	    NULL));
+	fm_round rd = { .struct_size = sizeof rd, .round = 1, .nclients = 1,
+		.population = 1, .clients = ids, .global = g, .dim = 3,
+		.lr_scale = 1.0 };
+	fm_update u = { .struct_size = sizeof u, .client = 1, .round = 1,
+		.delta = d, .dim = 3, .num_examples = 2, .loss = 0.5 };
+	FMT_PASS(fmi_agg_begin(a, &rd));
+	FMT_PASS(fmi_agg_accept(a, &u, 1, &st));
+	FMT_PASS(st);
+	memcpy(out, g, sizeof g);
+	FMT_PASS(fmi_agg_finish(a, g, out, 3));
+	FMT_NEAR(out, want, 3, 1e-6);
 	fmi_agg_close(a);
 }
 
@@ -186,11 +192,16 @@ test_refuse_abi(void **state)
 	    "FM-PLUGIN-ABI", "build signature");
 }
 
+/* The descriptor's arrays must be stepped by sizes the host knows. */
 static void
-test_refuse_entry(void **state)
+test_refuse_sizes(void **state)
 {
-	expect_refusal(*state, tp("no_init"), FM_EPLUGIN, "FM-PLUGIN-ENTRY",
-	    "no entry point fm_plugin_init");
+	fmi_registry *r = *state;
+	expect_refusal(r, tp("bad_comp_size"), FM_EPLUGIN, "FM-PLUGIN-DESC",
+	    "component_size");
+	expect_refusal(r, tp("bad_param_size"), FM_EPLUGIN, "FM-PLUGIN-DESC",
+	    "param_size");
+	assert_null(fmi_registry_find(r, 0, "bad_param_size"));
 }
 
 static void
@@ -198,7 +209,7 @@ test_refuse_init_rollback(void **state)
 {
 	fmi_registry *r = *state;
 	expect_refusal(r, tp("init_fails"), FM_EPLUGIN, "FM-PLUGIN-INIT",
-	    "fm_plugin_init failed");
+	    "init failed");
 	assert_null(fmi_registry_find(r, 0, "rollback_one"));
 	assert_null(fmi_registry_find(r, 0, "rollback_two"));
 }
@@ -208,20 +219,15 @@ test_refuse_ops(void **state)
 {
 	fmi_registry *r = *state;
 	expect_refusal(r, tp("null_op"), FM_EPLUGIN, "FM-PLUGIN-OPS",
-	    "has no a_accept (required)");
+	    "has no accept (required)");
 	expect_refusal(r, tp("ops_kind"), FM_EPLUGIN, "FM-PLUGIN-OPS",
 	    "'ops_kind' is declared as aggregator but its ops have kind "
 	    "defence");
 	expect_refusal(r, tp("ops_size"), FM_EPLUGIN, "FM-PLUGIN-OPS",
-	    "plugin ABI 1.0 needs at least");
-	expect_refusal(r, tp("undeclared"), FM_EPLUGIN, "FM-PLUGIN-OPS",
-	    "registers aggregator 'sneaky', which the descriptor does not "
-	    "declare");
-	assert_null(fmi_registry_find(r, 0, "declared"));
-	expect_refusal(r, tp("unregistered"), FM_EPLUGIN, "FM-PLUGIN-OPS",
-	    "declares aggregator 'unreg_two' but fm_plugin_init did not "
-	    "register it");
-	assert_null(fmi_registry_find(r, 0, "unreg_one"));
+	    "plugin ABI 2.0 needs at least");
+	expect_refusal(r, tp("null_ops"), FM_EPLUGIN, "FM-PLUGIN-OPS",
+	    "'null_ops' has no ops table");
+	assert_null(fmi_registry_find(r, 0, "null_ops"));
 }
 
 static void
@@ -240,11 +246,12 @@ test_refuse_dup(void **state)
 	expect_refusal(r, fedavg_path(), FM_EEXIST, "FM-PLUGIN-DUP",
 	    "already provided");
 	assert_string_equal(fmi_registry_find(r, 0, "fedavg")->plugin->version,
-	    "1.0.0");
+	    "2.0.0");
 }
 
-/* A plugin from a newer minor ABI loads; the host keeps a full 1.0 ops
- * table and ignores the fields it does not know. */
+/* A plugin from a newer minor ABI loads (larger descriptor, component
+ * descriptors and ops table); the host reads the 2.0 prefix of each and
+ * ignores the fields it does not know. */
 static void
 test_newer_minor_loads(void **state)
 {
@@ -255,13 +262,15 @@ test_newer_minor_loads(void **state)
 	assert_non_null(c);
 	assert_int_equal(c->plugin->abi_minor, FM_PLUGIN_ABI_MINOR + 1);
 	assert_true(c->plugin->info_size > sizeof(fm_plugin_info));
+	assert_true(c->plugin->component_size > sizeof(fm_component_desc));
 	const fm_aggregator_ops *ops = c->ops;
-	assert_true(ops->a_struct_size > sizeof(fm_aggregator_ops));
-	assert_non_null(ops->a_finish);
-	assert_null(ops->a_on_message);
+	assert_true(ops->base.struct_size > sizeof(fm_aggregator_ops));
+	assert_true(c->desc->ops_size > sizeof(fm_aggregator_ops));
+	assert_non_null(ops->finish);
+	assert_null(ops->base.on_message);
 	fmi_agg *a;
-	FMT_PASS(fmi_agg_open(&a, c, NULL, 2, FM_ROLE_SERVER, 0, 1, NULL,
-	    NULL));
+	FMT_PASS(fmi_agg_open(&a, c, &(fmi_open_args){ .dim = 2,
+	    .role = FM_ROLE_SERVER, .seed = 1 }, NULL));
 	fmi_agg_close(a);
 	check_fedavg_usable(r);
 }
@@ -293,15 +302,17 @@ test_load_dir(void **state)
 	fm_log_set_sink(fmt_logcap_sink, &cap);
 	FMT_PASS(fmi_registry_load_dir(r, test_dir(), &n, NULL));
 	fm_log_set_sink(NULL, NULL);
-	/* Only future_minor, never_finishes, params and pingpong are good,
-	 * in name order. */
-	assert_int_equal(n, 4);
-	assert_int_equal(fmi_registry_count(r), 5);
+	/* Only future_minor, never_finishes, params, pingpong,
+	 * tp_compressor and tp_privacy are good, in name order. */
+	assert_int_equal(n, 6);
+	assert_int_equal(fmi_registry_count(r), 7);
 	assert_string_equal(fmi_registry_at(r, 1)->desc->name, "future");
 	assert_string_equal(fmi_registry_at(r, 2)->desc->name,
 	    "never_finishes");
 	assert_string_equal(fmi_registry_at(r, 3)->desc->name, "paramtest");
 	assert_string_equal(fmi_registry_at(r, 4)->desc->name, "pingpong");
+	assert_string_equal(fmi_registry_at(r, 5)->desc->name, "int8");
+	assert_string_equal(fmi_registry_at(r, 6)->desc->name, "clip_offset");
 	assert_true(fmt_logcap_find(&cap, "FM-PLUGIN-ABI") >= 0);
 	assert_true(fmt_logcap_find(&cap, "FM-PLUGIN-DUP") >= 0);
 	check_fedavg_usable(r);
@@ -329,15 +340,16 @@ test_load_defaults(void **state)
 	fm_log_set_sink(NULL, NULL);
 	unsetenv("FEDMESH_PLUGIN_PATH");
 	/* every built-in component once (the built-in dir is listed twice)
-	 * and the 3 good test plugins */
+	 * and the 6 good test plugins */
 	fmi_registry *b;
 	FMT_PASS(fmi_registry_new(&b));
 	FMT_PASS(fmi_registry_load_dir(b, builtin_dir(), NULL, NULL));
 	/* fedavg 1, fedopt 4, fednova 1, gossip 1, pushsum 1, robust 2,
 	 * data_poison 2 and model_poison 5 (attacks), krum 3, coordinate 2,
-	 * geomedian 1, clipping 2 and fltrust 1 (defences) */
-	assert_true(fmi_registry_count(b) >= 26);
-	assert_int_equal(fmi_registry_count(r), fmi_registry_count(b) + 4);
+	 * geomedian 1, clipping 2 and fltrust 1 (defences), fedprox 1 and
+	 * scaffold 1 (local rules) */
+	assert_true(fmi_registry_count(b) >= 28);
+	assert_int_equal(fmi_registry_count(r), fmi_registry_count(b) + 6);
 	fmi_registry_free(b);
 	const fmi_component *c = fmi_registry_find(r, 0, "fedavg");
 	assert_string_equal(c->plugin->name, "fedavg"); /* not the impostor */
@@ -495,9 +507,10 @@ pp_pump(pp_net *net, fmi_agg **inst)
 {
 	while (net->head < net->tail) {
 		pp_msg m = net->q[net->head++ % 32];
-		fm_message msg = { m.from, 1, m.data, m.len };
+		fm_message msg = { .struct_size = sizeof msg, .from = m.from,
+			.round = 1, .data = m.data, .len = m.len };
 		fmi_agg *to = inst[m.to];
-		FMT_PASS(to->ops->a_on_message(to->h.state, &msg));
+		FMT_PASS(fmi_inst_message(&to->h, &msg));
 	}
 }
 
@@ -514,27 +527,147 @@ test_pingpong(void **state)
 	const fmi_component *c = fmi_registry_find(r, 0, "pingpong");
 	for (int32_t i = 0; i <= PP_CLIENTS; i++) {
 		ends[i] = (pp_end) { &net, i };
-		fmi_node_link link = { &ends[i], pp_send, NULL, pp_metric, NULL };
-		FMT_PASS(fmi_agg_open(&inst[i], c, NULL, 2, i == 0 ?
-		    FM_ROLE_SERVER : FM_ROLE_CLIENT, i, 5, &link, NULL));
+		fmi_node_link link = { &ends[i], pp_send, NULL, pp_metric, NULL,
+			NULL, 1, 0 };
+		FMT_PASS(fmi_agg_open(&inst[i], c, &(fmi_open_args){ .dim = 2,
+		    .role = i == 0 ? FM_ROLE_SERVER : FM_ROLE_CLIENT,
+		    .node_id = i, .seed = 5, .link = &link }, NULL));
 	}
 	float g[2] = { 1, 1 }, d[2] = { 2, 4 }, want[2] = { 3, 5 };
 	int32_t ids[PP_CLIENTS] = { 1, 2, 3 };
-	fm_round rd = { 1, PP_CLIENTS, ids, g, 2, PP_CLIENTS, 1.0 };
-	fm_update u = { 2, 1, d, 2, 10, 0, 0 };
-	const fm_aggregator_ops *ops = inst[0]->ops;
-	FMT_PASS(ops->a_begin(inst[0]->h.state, &rd));
+	float out[2];
+	int st = -1;
+	fm_round rd = { .struct_size = sizeof rd, .round = 1,
+		.nclients = PP_CLIENTS, .population = PP_CLIENTS, .clients = ids,
+		.global = g, .dim = 2, .lr_scale = 1.0 };
+	fm_update u = { .struct_size = sizeof u, .client = 2, .round = 1,
+		.delta = d, .dim = 2, .num_examples = 10 };
+	FMT_PASS(fmi_agg_begin(inst[0], &rd));
 	assert_int_equal(net.tail, PP_CLIENTS); /* one ping each */
 	pp_pump(&net, inst);
 	assert_int_equal(net.tail, 2 * PP_CLIENTS); /* and a pong back */
-	FMT_PASS(ops->a_accept(inst[0]->h.state, &u));
-	FMT_PASS(ops->a_finish(inst[0]->h.state, g, 2));
+	FMT_PASS(fmi_agg_accept(inst[0], &u, 1, &st));
+	FMT_PASS(st);
+	memcpy(out, g, sizeof g);
+	FMT_PASS(fmi_agg_finish(inst[0], g, out, 2));
 	assert_int_equal(net.nmetric, 1);
 	assert_true(net.pongs == PP_CLIENTS);
-	FMT_NEAR(g, want, 2, 1e-6);
+	FMT_NEAR(out, want, 2, 1e-6);
 	for (int i = 0; i <= PP_CLIENTS; i++) {
 		fmi_agg_close(inst[i]);
 	}
+}
+
+/* ---- the privacy and compressor kinds -------------------------------------- */
+
+/* tp_privacy's "clip_offset" through every fmi_priv_* call: begin on a
+ * client and on the server, the client's clip (and example weight), the
+ * server's seeded offset on row 0 (the same seed, the same bits). */
+static void
+test_privacy_kind(void **state)
+{
+	fmi_registry *r = *state;
+	FMT_PASS(fmi_registry_load_file(r, tp("tp_privacy"), NULL));
+	const fmi_component *c = fmi_registry_find(r, FM_KIND_PRIVACY,
+	    "clip_offset");
+	assert_non_null(c);
+	assert_int_equal(c->desc->flags, FM_PRIVACY_CLIENT | FM_PRIVACY_SERVER);
+	const fmi_param_in in = { "clip", 0, 1.0, NULL };
+	fm_value v[1];
+	FMT_PASS(fmi_params_resolve(c, &in, 1, v, NULL));
+	fmi_priv *cl = NULL, *sv = NULL, *sv2 = NULL;
+	FMT_PASS(fmi_priv_open(&cl, c, &(fmi_open_args){ .params = v,
+	    .dim = 2, .role = FM_ROLE_CLIENT, .node_id = 1, .seed = 3 }, NULL));
+	FMT_PASS(fmi_priv_open(&sv, c, &(fmi_open_args){ .params = v,
+	    .dim = 2, .role = FM_ROLE_SERVER, .seed = 3 }, NULL));
+	FMT_PASS(fmi_priv_open(&sv2, c, &(fmi_open_args){ .params = v,
+	    .dim = 2, .role = FM_ROLE_SERVER, .seed = 3 }, NULL));
+	float g[2] = { 0, 0 };
+	int32_t self = 1;
+	fm_round rc = { .struct_size = sizeof rc, .round = 4, .nclients = 1,
+		.clients = &self, .global = g, .dim = 2, .lr_scale = 1.0 };
+	/* client: (3, 4) clipped to norm 1, examples halved */
+	float x[2] = { 3, 4 };
+	fm_private_update pu = { .struct_size = sizeof pu, .round = 4,
+		.client = 1, .delta = x, .dim = 2, .num_examples = 10,
+		.seed = 9 };
+	FMT_FAIL(fmi_priv_client(cl, &pu), FM_EINVAL); /* no begin yet */
+	FMT_PASS(fmi_priv_begin(cl, &rc));
+	FMT_PASS(fmi_priv_client(cl, &pu));
+	const float want[2] = { 0.6f, 0.8f };
+	FMT_NEAR(x, want, 2, 1e-6);
+	assert_int_equal(pu.num_examples, 5);
+	/* server: an offset in [0, 1) on row 0, the same for the same seed */
+	float rows[2][16] = { { 1, 2 }, { 3, 4 } }, rows2[2][16];
+	memcpy(rows2, rows, sizeof rows);
+	fm_update up[2] = {
+		{ .struct_size = sizeof(fm_update), .client = 1, .round = 4,
+		    .delta = rows[0], .dim = 2, .num_examples = 1 },
+		{ .struct_size = sizeof(fm_update), .client = 2, .round = 4,
+		    .delta = rows[1], .dim = 2, .num_examples = 1 } };
+	uint32_t keep[2] = { 0, 1 };
+	uint64_t ke[2] = { 1, 1 };
+	fm_rows m = { .struct_size = sizeof m, .round = 4, .n = 2, .dim = 2,
+		.deltas = &rows[0][0], .stride = 16, .updates = up, .global = g,
+		.seed = 77, .keep = keep, .keep_examples = ke, .nkeep = 2 };
+	fm_rows m2 = m;
+	m2.deltas = &rows2[0][0];
+	fm_round rs = rc;
+	rs.nclients = 2;
+	FMT_PASS(fmi_priv_begin(sv, &rs));
+	FMT_PASS(fmi_priv_server(sv, &m));
+	FMT_PASS(fmi_priv_server(sv2, &m2));
+	assert_memory_equal(rows, rows2, sizeof rows);
+	assert_true(rows[0][0] >= 1 && rows[0][0] < 2);
+	assert_true(rows[0][1] >= 2 && rows[0][1] < 3);
+	assert_true(rows[1][0] == 3 && rows[1][1] == 4);
+	assert_int_equal(m.nkeep, 2);
+	assert_false(fmi_inst_saves(&sv->h));
+	fmi_priv_close(cl);
+	fmi_priv_close(sv);
+	fmi_priv_close(sv2);
+}
+
+/* tp_compressor's "int8" through every fmi_cmp_* call: bound, encode
+ * (with its residual), decode, and decode's refusals. */
+static void
+test_compressor_kind(void **state)
+{
+	fmi_registry *r = *state;
+	FMT_PASS(fmi_registry_load_file(r, tp("tp_compressor"), NULL));
+	const fmi_component *c = fmi_registry_find(r, FM_KIND_COMPRESSOR,
+	    "int8");
+	assert_non_null(c);
+	fmi_cmp *enc = NULL, *dec = NULL;
+	FMT_PASS(fmi_cmp_open(&enc, c, &(fmi_open_args){ .dim = 4,
+	    .role = FM_ROLE_CLIENT, .node_id = 2, .seed = 1 }, NULL));
+	FMT_PASS(fmi_cmp_open(&dec, c, &(fmi_open_args){ .dim = 4,
+	    .role = FM_ROLE_SERVER, .seed = 1 }, NULL));
+	size_t cap = fmi_cmp_bound(enc, 4);
+	assert_int_equal(cap, 12 + 4);
+	unsigned char buf[16];
+	float x[4] = { 1.27f, -0.635f, 0, 0.01f }, y[4];
+	const float x0[4] = { 1.27f, -0.635f, 0, 0.01f };
+	fm_codec e = { .struct_size = sizeof e, .round = 1, .client = 2,
+		.x = x, .dim = 4, .buf = buf, .cap = cap, .seed = 5 };
+	FMT_PASS(fmi_cmp_encode(enc, &e));
+	assert_int_equal(e.len, 16);
+	fm_codec d = { .struct_size = sizeof d, .round = 1, .client = 2,
+		.x = y, .dim = 4, .buf = buf, .cap = cap, .len = e.len };
+	FMT_PASS(fmi_cmp_decode(dec, &d));
+	for (int j = 0; j < 4; j++) { /* decoded + residual = input */
+		assert_true(fabsf(y[j] + x[j] - x0[j]) < 1e-6f);
+		assert_true(fabsf(y[j] - x0[j]) <= 0.01f / 2 + 1e-6f);
+	}
+	d.len = 15; /* short */
+	FMT_FAIL(fmi_cmp_decode(dec, &d), FM_EPROTO);
+	d.len = 16;
+	buf[0] ^= 1; /* another dim */
+	FMT_FAIL(fmi_cmp_decode(dec, &d), FM_EPROTO);
+	e.cap = 15; /* below the bound */
+	FMT_FAIL(fmi_cmp_encode(enc, &e), FM_ERANGE);
+	fmi_cmp_close(enc);
+	fmi_cmp_close(dec);
 }
 
 int
@@ -546,7 +679,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_refuse_not_a_plugin, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_abi, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refuse_entry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_init_rollback, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_ops, setup, teardown),
@@ -564,6 +697,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_params_none_declared, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_pingpong, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_privacy_kind, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_compressor_kind, setup,
+		    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* never_finishes.c: an aggregator whose every a_finish fails and says why
- * (host->set_error, ABI 1.4): a run with it aggregates no round. */
+ * (host->set_error): a run with it aggregates no round. */
 #include "tp_common.h"
 
 static const fm_instance *self; /* one instance at a time in the tests */
@@ -14,10 +14,11 @@ nf_init(void *st, const fm_instance *inst)
 }
 
 static int
-nf_finish(void *st, float *global, size_t dim)
+nf_finish(void *st, const float *global, float *out, size_t dim)
 {
 	(void)st;
 	(void)global;
+	(void)out;
 	(void)dim;
 	if (FM_HOST_HAS(self->host, set_error)) {
 		self->host->set_error(self, "never_finishes never finishes");
@@ -25,18 +26,16 @@ nf_finish(void *st, float *global, size_t dim)
 	return FM_EIO;
 }
 
-static const fm_component_desc comps[] = {
-	TP_COMPONENT("never_finishes"),
+static const fm_aggregator_ops ops = {
+	.base = FM_OPS(fm_aggregator_ops, FM_KIND_AGGREGATOR, tp_state,
+	    nf_init, tp_fini),
+	.begin = tp_begin, .accept = tp_accept, .finish = nf_finish,
 };
 
-FM_PLUGIN_DEFINE("never_finishes", "1.0.0", "MIT",
-    "an aggregator that fails every round", comps);
+static const fm_component_desc comps[] = {
+	FM_COMPONENT(FM_KIND_AGGREGATOR, "never_finishes",
+	    "an aggregator that fails every round", NULL, ops, 0),
+};
 
-FM_PLUGIN_INIT(r, host)
-{
-	static const fm_aggregator_ops ops = { sizeof(fm_aggregator_ops),
-		FM_KIND_AGGREGATOR, "never_finishes", 8, nf_init, tp_fini,
-		tp_begin, tp_accept, nf_finish, NULL, NULL, NULL, NULL, NULL,
-		NULL, NULL };
-	return host->register_component(r, &ops, sizeof ops);
-}
+FM_PLUGIN("never_finishes", "1.0.0", "MIT",
+    "an aggregator that fails every round", comps, NULL);

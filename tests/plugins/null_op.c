@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* null_op.c: an aggregator without a_accept (required). */
+/* null_op.c: an aggregator without accept (required). */
 #include "tp_common.h"
 
-static const fm_component_desc comps[] = { TP_COMPONENT("null_op") };
+static const fm_aggregator_ops ops = {
+	.base = FM_OPS(fm_aggregator_ops, FM_KIND_AGGREGATOR, tp_state,
+	    tp_init, tp_fini),
+	.begin = tp_begin, .finish = tp_finish,
+};
 
-FM_PLUGIN_DEFINE("null_op", "1.0.0", "MIT", "NULL required op", comps);
+static const fm_component_desc comps[] = {
+	FM_COMPONENT(FM_KIND_AGGREGATOR, "null_op", "NULL required op", NULL,
+	    ops, 0),
+};
 
-FM_PLUGIN_INIT(r, host)
-{
-	static const fm_aggregator_ops ops = { sizeof(fm_aggregator_ops),
-		FM_KIND_AGGREGATOR, "null_op", 8, tp_init, tp_fini, tp_begin,
-		NULL, tp_finish, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
-	return host->register_component(r, &ops, sizeof ops);
-}
+FM_PLUGIN("null_op", "1.0.0", "MIT", "NULL required op", comps, NULL);

@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: MIT */
-/* ops_size.c: an aggregator ops table cut short (an "ABI 0.9" table). */
+/* ops_size.c: an aggregator ops table cut short: the component's
+ * ops_size (and the table's base.struct_size) end before finish. */
 #include <stddef.h>
 
 #include "tp_common.h"
 
-static const fm_component_desc comps[] = { TP_COMPONENT("ops_size") };
+static const fm_aggregator_ops ops = {
+	.base = { (uint32_t)offsetof(fm_aggregator_ops, finish),
+		FM_KIND_AGGREGATOR, sizeof(tp_state), tp_init, tp_fini, NULL,
+		NULL, NULL, NULL },
+	.begin = tp_begin, .accept = tp_accept, .finish = tp_finish,
+};
 
-FM_PLUGIN_DEFINE("ops_size", "1.0.0", "MIT", "ops struct too small",
-    comps);
+static const fm_component_desc comps[] = {
+	{ (uint32_t)sizeof(fm_component_desc), FM_KIND_AGGREGATOR, "ops_size",
+	    "ops table too small", NULL, (uint32_t)sizeof(fm_param_desc), 0,
+	    &ops, (uint32_t)offsetof(fm_aggregator_ops, finish), 0 },
+};
 
-FM_PLUGIN_INIT(r, host)
-{
-	static fm_aggregator_ops ops = TP_OPS("ops_size");
-	/* Claims to end before a_finish, as an older struct would. */
-	ops.a_struct_size = (uint32_t)offsetof(fm_aggregator_ops, a_finish);
-	return host->register_component(r, &ops, ops.a_struct_size);
-}
+FM_PLUGIN("ops_size", "1.0.0", "MIT", "ops struct too small", comps, NULL);

@@ -11,15 +11,9 @@ static const fm_param_desc params[] = {
 };
 
 static const fm_component_desc comps[] = {
-	{ FM_KIND_AGGREGATOR, "paramtest", "declares every parameter type",
-	    params },
+	FM_COMPONENT(FM_KIND_AGGREGATOR, "paramtest",
+	    "declares every parameter type", params, tp_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("paramtest", "1.0.0", "MIT", "parameter resolution "
-    "fixture", comps);
-
-FM_PLUGIN_INIT(r, host)
-{
-	static const fm_aggregator_ops ops = TP_OPS("paramtest");
-	return host->register_component(r, &ops, sizeof ops);
-}
+FM_PLUGIN("paramtest", "1.0.0", "MIT", "parameter resolution fixture",
+    comps, NULL);

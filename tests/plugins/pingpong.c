@@ -5,11 +5,11 @@
 #include "fedmesh/plugin.h"
 
 /*
- * Server (or an edge aggregator of a hierarchy, FM_ROLE_EDGE): a_begin
- * sends "ping" to every sampled client; a_on_message counts the "pong"s of
- * the round; a_finish reports them as the metric "pongs", then applies
- * FedAvg. Client (FM_ROLE_CLIENT): answers each "ping" with a "pong" from
- * a_on_message.
+ * Server (or an edge aggregator of a hierarchy, FM_ROLE_EDGE): begin
+ * sends "ping" to every sampled client; base.on_message counts the
+ * "pong"s of the round; finish reports them as the metric "pongs", then
+ * applies FedAvg. Client (FM_ROLE_CLIENT): answers each "ping" with a
+ * "pong" from base.on_message.
  */
 typedef struct pingpong {
 	const fm_instance *self;
@@ -67,24 +67,29 @@ pp_begin(void *st, const fm_round *r)
 }
 
 static int
-pp_accept(void *st, const fm_update *u)
+pp_accept(void *st, const fm_update *u, uint32_t n, int *status)
 {
 	pingpong *p = st;
-	if (u->dim != p->dim) {
-		return FM_EINVAL;
+	for (uint32_t k = 0; k < n; k++) {
+		const fm_update *uk = FM_AT(const fm_update, u, k);
+		status[k] = uk->dim != p->dim ? FM_EINVAL : FM_OK;
+		if (status[k] == FM_OK) {
+			p->host->axpy(p->dim, (float)uk->num_examples,
+			    uk->delta, p->acc);
+			p->weight += (double)uk->num_examples;
+		}
 	}
-	p->host->axpy(p->dim, (float)u->num_examples, u->delta, p->acc);
-	p->weight += (double)u->num_examples;
 	return FM_OK;
 }
 
 static int
-pp_finish(void *st, float *global, size_t dim)
+pp_finish(void *st, const float *global, float *out, size_t dim)
 {
 	pingpong *p = st;
+	(void)global;
 	p->host->metric(p->self, "pongs", p->pongs);
 	if (p->weight > 0) {
-		p->host->axpy(dim, (float)(1.0 / p->weight), p->acc, global);
+		p->host->axpy(dim, (float)(1.0 / p->weight), p->acc, out);
 	}
 	return FM_OK;
 }
@@ -107,28 +112,19 @@ pp_on_message(void *st, const fm_message *m)
 }
 
 static const fm_aggregator_ops pp_ops = {
-	.a_struct_size = sizeof(fm_aggregator_ops),
-	.a_kind = FM_KIND_AGGREGATOR,
-	.a_name = "pingpong",
-	.a_state_size = sizeof(pingpong),
-	.a_init = pp_init,
-	.a_fini = pp_fini,
-	.a_begin = pp_begin,
-	.a_accept = pp_accept,
-	.a_finish = pp_finish,
-	.a_on_message = pp_on_message,
+	.base = { sizeof(fm_aggregator_ops), FM_KIND_AGGREGATOR,
+		sizeof(pingpong), pp_init, pp_fini, pp_on_message, NULL, NULL,
+		NULL },
+	.begin = pp_begin,
+	.accept = pp_accept,
+	.finish = pp_finish,
 };
 
 static const fm_component_desc pp_components[] = {
-	{ FM_KIND_AGGREGATOR, "pingpong",
+	FM_COMPONENT(FM_KIND_AGGREGATOR, "pingpong",
 	    "test: FedAvg that pings every sampled client and counts pongs",
-	    NULL },
+	    NULL, pp_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("pingpong", "1.0.0", "MIT", "messaging test aggregator",
-    pp_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	return host->register_component(r, &pp_ops, sizeof pp_ops);
-}
+FM_PLUGIN("pingpong", "1.0.0", "MIT", "messaging test aggregator",
+    pp_components, NULL);

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # sdk_test.sh BUILD_DIR SOURCE_DIR [C_COMPILER]: installs fedmesh from
 # BUILD_DIR into a temporary prefix, builds tests/sdk/example_plugin against
-# it as a third party would, checks that the plugin exports only its two
-# entry symbols, and (when the installed CLI exists) that fedmesh lists it.
+# it as a third party would, checks that the plugin exports only its
+# descriptor (ABI 2.0: fm_plugin_descriptor, no fm_plugin_init), and
+# (when the installed CLI exists) that fedmesh lists it.
 set -u
 B=$1
 SRC=$2
@@ -56,13 +57,13 @@ fi
 SO=$(find "$T/build" -name myavg.so | head -n 1)
 check "built myavg.so" test -n "$SO"
 
-# 3. only the two entry symbols are exported; libfedmesh is not linked
+# 3. only the descriptor is exported; libfedmesh is not linked
 nm -D --defined-only "$SO" | awk '{ print $3 }' | sort >"$T/syms"
-printf 'fm_plugin_descriptor\nfm_plugin_init\n' >"$T/want"
+printf 'fm_plugin_descriptor\n' >"$T/want"
 if cmp -s "$T/syms" "$T/want"; then
-	ok "exports exactly fm_plugin_descriptor and fm_plugin_init"
+	ok "exports exactly fm_plugin_descriptor"
 else
-	bad "exports exactly fm_plugin_descriptor and fm_plugin_init; got:"
+	bad "exports exactly fm_plugin_descriptor; got:"
 	cat "$T/syms"
 fi
 if command -v readelf >/dev/null 2>&1; then

@@ -16,7 +16,7 @@ typedef struct fedavg {
 	float *acc;    /* [dim] */
 	size_t dim;
 	double weight; /* sum of num_examples this round */
-	fm_acc pool;   /* a helper thread for large models */
+	fm_acc pool;   /* host->parallel_for for large models */
 } fedavg;
 
 static int
@@ -29,7 +29,7 @@ fedavg_init(void *st, const fm_instance *inst)
 		return FM_EINVAL; /* an empty model */
 	}
 	f->acc = f->host->calloc(f->dim, sizeof(float));
-	fm_acc_start(&f->pool, f->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
+	fm_acc_start(&f->pool, inst);
 	return f->acc != NULL ? FM_OK : FM_ENOMEM;
 }
 
@@ -57,44 +57,34 @@ fedavg_begin(void *st, const fm_round *r)
 }
 
 static int
-fedavg_accept(void *st, const fm_update *u)
+fedavg_accept(void *st, const fm_update *u, uint32_t n, int *status)
 {
 	fedavg *f = st;
-	return fm_accumulate(&f->pool, f->acc, &f->weight, f->dim, u);
-}
-
-static int
-fedavg_accept_many(void *st, const fm_update *u, uint32_t n, int *status)
-{
-	fedavg *f = st;
-	return fm_accumulate_many(&f->pool, f->acc, &f->weight, f->dim, u, n,
+	return fm_accumulate(&f->pool, f->acc, &f->weight, f->dim, u, n,
 	    status);
 }
 
+/* out holds global on entry: out += acc / weight, as 1.x did in place. */
 static int
-fedavg_finish(void *st, float *global, size_t dim)
+fedavg_finish(void *st, const float *global, float *out, size_t dim)
 {
 	fedavg *f = st;
+	(void)global;
 	if (dim != f->dim) {
 		return FM_EINVAL;
 	}
 	if (f->weight > 0) {
-		f->host->axpy(dim, (float)(1.0 / f->weight), f->acc, global);
+		f->host->axpy(dim, (float)(1.0 / f->weight), f->acc, out);
 	}
 	return FM_OK;
 }
 
 static const fm_aggregator_ops fedavg_ops = {
-	.a_struct_size = sizeof(fm_aggregator_ops),
-	.a_kind = FM_KIND_AGGREGATOR,
-	.a_name = "fedavg",
-	.a_state_size = sizeof(fedavg),
-	.a_init = fedavg_init,
-	.a_fini = fedavg_fini,
-	.a_begin = fedavg_begin,
-	.a_accept = fedavg_accept,
-	.a_accept_many = fedavg_accept_many,
-	.a_finish = fedavg_finish,
+	.base = FM_OPS(fm_aggregator_ops, FM_KIND_AGGREGATOR, fedavg,
+	    fedavg_init, fedavg_fini),
+	.begin = fedavg_begin,
+	.accept = fedavg_accept,
+	.finish = fedavg_finish,
 };
 
 static const fm_param_desc fedavg_params[] = {
@@ -102,15 +92,10 @@ static const fm_param_desc fedavg_params[] = {
 };
 
 static const fm_component_desc fedavg_components[] = {
-	{ FM_KIND_AGGREGATOR, "fedavg",
+	FM_COMPONENT(FM_KIND_AGGREGATOR, "fedavg",
 	    "FedAvg: client deltas averaged, weighted by example count",
-	    fedavg_params },
+	    fedavg_params, fedavg_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("fedavg", "1.0.0", "MIT",
-    "Federated averaging (McMahan et al., 2017)", fedavg_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	return host->register_component(r, &fedavg_ops, sizeof fedavg_ops);
-}
+FM_PLUGIN("fedavg", "2.0.0", "MIT",
+    "Federated averaging (McMahan et al., 2017)", fedavg_components, NULL);

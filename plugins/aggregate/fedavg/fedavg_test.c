@@ -2,9 +2,14 @@
 /* fedavg_test.c: conformance of the built-in fedavg plugin, loaded as a .so. */
 #define _DEFAULT_SOURCE /* PATH_MAX */
 
+#include <pthread.h>
+
 #include "fm_test.h"
 
 #include "fm_plugin_test.h"
+
+#include "../../ptest.h"
+#include "../accumulate.h" /* the kernels, to compare them directly */
 
 #define DIM 4
 
@@ -21,8 +26,9 @@ static fmi_agg *
 open_agg(const fixture *f, size_t dim)
 {
 	fmi_agg *a = NULL;
-	FMT_PASS(fmi_agg_open(&a, f->c, NULL, dim, FM_ROLE_SERVER,
-	    FM_NODE_SERVER, 42, NULL, NULL));
+	fmi_open_args args = pt_args(NULL, dim, FM_ROLE_SERVER,
+	    FM_NODE_SERVER, 42);
+	FMT_PASS(fmi_agg_open(&a, f->c, &args, NULL));
 	return a;
 }
 
@@ -34,20 +40,20 @@ run_round(fmi_agg *a, float *global, const float (*deltas)[DIM],
 {
 	int32_t ids[8];
 	float buf[DIM];
-	fm_round r = { 1, nup, ids, global, DIM, 0, 1.0 };
+	fm_round r = PT_ROUND(1, nup, ids, global, DIM, 0, 1.0);
 	for (uint32_t k = 0; k < nup; k++) {
 		ids[k] = (int32_t)k + 1;
 	}
-	FMT_PASS(a->ops->a_begin(a->h.state, &r));
+	FMT_PASS(fmi_agg_begin(a, &r));
 	for (uint32_t k = 0; k < nup; k++) {
 		memcpy(buf, deltas[k], sizeof buf);
-		fm_update u = { ids[k], 1, buf, DIM, n[k], 0.1, 0 };
-		FMT_PASS(a->ops->a_accept(a->h.state, &u));
+		fm_update u = PT_UPDATE(ids[k], 1, buf, DIM, n[k], 0.1, 0);
+		FMT_PASS(pt_agg_accept1(a, &u));
 		for (int i = 0; i < DIM; i++) { /* borrowed: must not be kept */
 			buf[i] = NAN;
 		}
 	}
-	FMT_PASS(a->ops->a_finish(a->h.state, global, DIM));
+	FMT_PASS(pt_agg_finish(a, global, DIM));
 }
 
 static void
@@ -62,10 +68,14 @@ test_abi(void **state)
 	assert_int_equal(in->ncomponents, 1);
 	assert_non_null(f->c->desc->params); /* declared, empty */
 	assert_int_equal(fmi_component_nparams(f->c), 0);
+	assert_int_equal(in->component_size, sizeof(fm_component_desc));
 	const fm_aggregator_ops *ops = f->c->ops;
-	assert_int_equal(ops->a_kind, FM_KIND_AGGREGATOR);
-	assert_string_equal(ops->a_name, "fedavg");
-	assert_null(ops->a_on_message); /* no client-side instance needed */
+	assert_int_equal(ops->base.struct_size, sizeof(fm_aggregator_ops));
+	assert_int_equal(ops->base.kind, FM_KIND_AGGREGATOR);
+	assert_int_equal(f->c->desc->kind, FM_KIND_AGGREGATOR);
+	assert_string_equal(f->c->desc->name, "fedavg");
+	assert_null(ops->base.on_message); /* no client-side instance needed */
+	assert_null(ops->base.save); /* no state across rounds */
 }
 
 /* global += sum_k n_k delta_k / sum_k n_k, computed by hand. */
@@ -140,19 +150,74 @@ test_wrong_dims_refused(void **state)
 	float g[DIM] = { 0 }, d[DIM] = { 1, 1, 1, 1 };
 	int32_t id = 1;
 	fmi_agg *a = open_agg(*state, DIM);
-	fm_round bad = { 1, 1, &id, g, DIM + 1, 0, 1.0 },
-	    ok = { 1, 1, &id, g, DIM, 0, 1.0 };
-	fm_update u = { 1, 1, d, DIM - 1, 1, 0, 0 };
-	FMT_FAIL(a->ops->a_begin(a->h.state, &bad), FM_EINVAL);
-	FMT_PASS(a->ops->a_begin(a->h.state, &ok));
-	FMT_FAIL(a->ops->a_accept(a->h.state, &u), FM_EINVAL);
-	FMT_FAIL(a->ops->a_finish(a->h.state, g, DIM + 1), FM_EINVAL);
+	fm_round bad = PT_ROUND(1, 1, &id, g, DIM + 1, 0, 1.0),
+	    ok = PT_ROUND(1, 1, &id, g, DIM, 0, 1.0);
+	fm_update u = PT_UPDATE(1, 1, d, DIM - 1, 1, 0, 0);
+	FMT_FAIL(fmi_agg_begin(a, &bad), FM_EINVAL);
+	FMT_PASS(fmi_agg_begin(a, &ok));
+	FMT_FAIL(pt_agg_accept1(a, &u), FM_EINVAL);
+	FMT_FAIL(pt_agg_finish(a, g, DIM + 1), FM_EINVAL);
 	fmi_agg_close(a);
 }
 
-/* A model large enough for the helper thread (half of every sum on a
- * second thread) gives the same bits as one thread: per coordinate, one
- * fused multiply-add per update in order, by hand. */
+/* A node link whose parallel_for runs the chunks on `threads` pthreads
+ * (the test's own: the plugin starts none), the last chunk first. */
+typedef struct pf_job {
+	fm_task_fn fn;
+	void *ud;
+	size_t lo, hi;
+} pf_job;
+
+static void *
+pf_run(void *arg)
+{
+	pf_job *j = arg;
+	j->fn(j->ud, j->lo, j->hi);
+	return NULL;
+}
+
+static void
+pf_threads(void *node, size_t n, fm_task_fn fn, void *ud)
+{
+	uint32_t t = *(const uint32_t *)node;
+	pthread_t tid[8];
+	pf_job job[8];
+	t = t > 8 ? 8 : t < 1 ? 1 : t;
+	for (uint32_t k = 0; k < t; k++) {
+		job[k] = (pf_job){ fn, ud, n * k / t, n * (k + 1) / t };
+	}
+	for (uint32_t k = t; k-- > 1;) {
+		assert_int_equal(pthread_create(&tid[k], NULL, pf_run,
+		    &job[k]), 0);
+	}
+	pf_run(&job[0]);
+	for (uint32_t k = 1; k < t; k++) {
+		pthread_join(tid[k], NULL);
+	}
+}
+
+static uint32_t pf_nthreads[4] = { 1, 2, 3, 8 };
+static fmi_node_link pf_link[4];
+
+static fmi_agg *
+open_agg_threads(const fixture *f, size_t dim, int which)
+{
+	fmi_node_link *l = &pf_link[which];
+	memset(l, 0, sizeof *l);
+	l->node = &pf_nthreads[which];
+	l->parallel_for = pf_threads;
+	l->threads = pf_nthreads[which];
+	fmi_open_args args = pt_args(NULL, dim, FM_ROLE_SERVER,
+	    FM_NODE_SERVER, 42);
+	args.link = l;
+	fmi_agg *a = NULL;
+	FMT_PASS(fmi_agg_open(&a, f->c, &args, NULL));
+	return a;
+}
+
+/* A model large enough for host->parallel_for (chunks of the coordinates
+ * on the node's worker threads) gives the same bits on 1, 2, 3 and 8
+ * threads as one fused multiply-add per update in order, by hand. */
 static void
 test_two_threads_same_bits(void **state)
 {
@@ -180,29 +245,35 @@ test_two_threads_same_bits(void **state)
 		}
 	}
 	host->axpy(dim, (float)(1.0 / 38.0), acc, want);
-	fmi_agg *a = NULL;
-	FMT_PASS(fmi_agg_open(&a, f->c, NULL, dim, FM_ROLE_SERVER,
-	    FM_NODE_SERVER, 42, NULL, NULL));
-	fm_round r = { 1, 3, ids, g, dim, 3, 1.0 };
-	FMT_PASS(a->ops->a_begin(a->h.state, &r));
-	for (int k = 0; k < 3; k++) {
-		fm_update u = { ids[k], 1, d + k * dim, dim, n[k], 0, 0 };
-		FMT_PASS(a->ops->a_accept(a->h.state, &u));
+	for (int t = 0; t < 4; t++) {
+		fmi_agg *a = open_agg_threads(f, dim, t);
+		for (size_t i = 0; i < dim; i++) {
+			g[i] = 0.25f;
+		}
+		fm_round r = PT_ROUND(1, 3, ids, g, dim, 3, 1.0);
+		FMT_PASS(fmi_agg_begin(a, &r));
+		for (int k = 0; k < 3; k++) {
+			fm_update u = PT_UPDATE(ids[k], 1, d + k * dim, dim,
+			    n[k], 0, 0);
+			FMT_PASS(pt_agg_accept1(a, &u));
+		}
+		FMT_PASS(pt_agg_finish(a, g, dim));
+		assert_memory_equal(g, want, dim * sizeof(float));
+		fmi_agg_close(a);
 	}
-	FMT_PASS(a->ops->a_finish(a->h.state, g, dim));
-	assert_memory_equal(g, want, dim * sizeof(float));
-	fmi_agg_close(a);
 	free(acc);
 	free(d);
 	free(g);
 	free(want);
 }
 
-/* One round over nup updates of dim floats, through a_accept one by one
- * (many = 0) or one a_accept_many (many = 1); the new global model. */
+/* One round over nup updates of dim floats, through accept one by one
+ * (many = 0) or all in one accept call (many = 1), on threads[which]
+ * worker threads; the new global model. */
 static float *
 avg_round(const fixture *f, const float *d, const uint64_t *n,
-    const size_t *dims, uint32_t nup, size_t dim, int many, int *status)
+    const size_t *dims, uint32_t nup, size_t dim, int many, int which,
+    int *status)
 {
 	int32_t ids[40];
 	fm_update u[40];
@@ -211,32 +282,70 @@ avg_round(const fixture *f, const float *d, const uint64_t *n,
 	for (size_t i = 0; i < dim; i++) {
 		g[i] = 0.5f;
 	}
-	fmi_agg *a = open_agg(f, dim);
+	fmi_agg *a = open_agg_threads(f, dim, which);
 	for (uint32_t k = 0; k < nup; k++) {
 		ids[k] = (int32_t)k + 1;
-		u[k] = (fm_update) { ids[k], 1, d + k * dim, dims[k], n[k], 0,
-			0 };
+		u[k] = (fm_update)PT_UPDATE(ids[k], 1, d + k * dim, dims[k],
+		    n[k], 0, 0);
 	}
-	fm_round r = { 1, nup, ids, g, dim, nup, 1.0 };
-	FMT_PASS(a->ops->a_begin(a->h.state, &r));
+	fm_round r = PT_ROUND(1, nup, ids, g, dim, nup, 1.0);
+	FMT_PASS(fmi_agg_begin(a, &r));
 	if (many) {
-		assert_non_null(a->ops->a_accept_many);
-		FMT_PASS(a->ops->a_accept_many(a->h.state, u, nup, status));
+		FMT_PASS(fmi_agg_accept(a, u, nup, status));
 	} else {
 		for (uint32_t k = 0; k < nup; k++) {
-			status[k] = a->ops->a_accept(a->h.state, &u[k]);
+			status[k] = pt_agg_accept1(a, &u[k]);
 		}
 	}
-	FMT_PASS(a->ops->a_finish(a->h.state, g, dim));
+	FMT_PASS(pt_agg_finish(a, g, dim));
 	fmi_agg_close(a);
 	return g;
 }
 
-/* a_accept_many (ABI 1.3) is a_accept in a loop, bit for bit: more
- * updates than one pass sums (40 > 16), a size the vector kernels end
- * unevenly on, both threads, zero-example and wrong-size updates (status
- * says which); and the plain C and AVX2 kernels give the same bits as
- * the CPU's widest one. */
+/* What the plugin must give: x[k] of the updates with status FM_OK and
+ * examples, summed by kernel in passes of at most FM_ACC_GROUP, then
+ * out = 0.5 + acc / weight. */
+static float *
+kernel_round(fm_acc_kernel kernel, const float *d, const uint64_t *n,
+    const int *status, uint32_t nup, size_t dim)
+{
+	float *acc = calloc(dim, sizeof(float)), *g = malloc(dim * sizeof(float));
+	float w[FM_ACC_GROUP];
+	const float *x[FM_ACC_GROUP];
+	double weight = 0;
+	uint32_t k = 0;
+	assert_non_null(acc);
+	assert_non_null(g);
+	for (uint32_t i = 0; i < nup; i++) {
+		if (status[i] != FM_OK || n[i] == 0) {
+			continue;
+		}
+		w[k] = (float)n[i];
+		x[k++] = d + i * dim;
+		weight += (double)n[i];
+		if (k == FM_ACC_GROUP) {
+			kernel(acc, 0, dim, k, w, x);
+			k = 0;
+		}
+	}
+	if (k > 0) {
+		kernel(acc, 0, dim, k, w, x);
+	}
+	for (size_t i = 0; i < dim; i++) {
+		g[i] = 0.5f;
+	}
+	fmi_host_api()->axpy(dim, (float)(1.0 / weight), acc, g);
+	free(acc);
+	return g;
+}
+
+/* accept of n updates at once is accept in a loop, bit for bit (1.x's
+ * a_accept_many against a_accept): more updates than one pass sums
+ * (40 > 16), a size the vector kernels end unevenly on, 1 and 3 worker
+ * threads, zero-example and wrong-size updates (status says which); and
+ * the plain C and AVX2 kernels (called directly: the plugin reads no
+ * environment to be forced onto one) give the same bits as the plugin,
+ * which runs the CPU's widest one. */
 static void
 test_accept_many_same_bits(void **state)
 {
@@ -257,13 +366,26 @@ test_accept_many_same_bits(void **state)
 			n[k] = k % 7 == 3 ? 0 : 1 + (k * 37) % 500;
 			dims[k] = k == 5 ? dim - 1 : dim; /* refused */
 		}
-		float *g1 = avg_round(f, d, n, dims, nup, dim, 0, st1);
-		float *g2 = avg_round(f, d, n, dims, nup, dim, 1, st2);
-		setenv("FEDMESH_ACC_KERNEL", "c", 1);
-		float *g3 = avg_round(f, d, n, dims, nup, dim, 1, st3);
-		setenv("FEDMESH_ACC_KERNEL", "avx2", 1); /* if the CPU has it */
-		float *g4 = avg_round(f, d, n, dims, nup, dim, 1, st3);
-		unsetenv("FEDMESH_ACC_KERNEL");
+		float *g1 = avg_round(f, d, n, dims, nup, dim, 0, 0, st1);
+		float *g2 = avg_round(f, d, n, dims, nup, dim, 1, 0, st2);
+		float *g3 = avg_round(f, d, n, dims, nup, dim, 1, 2, st3);
+		float *g4 = kernel_round(fm_acc_sum_c, d, n, st1, nup, dim);
+#ifdef FM_ACC_X86
+		__builtin_cpu_init();
+		if (__builtin_cpu_supports("avx2") &&
+		    __builtin_cpu_supports("fma")) {
+			float *g5 = kernel_round(fm_acc_sum_avx2, d, n, st1,
+			    nup, dim);
+			assert_memory_equal(g1, g5, dim * sizeof(float));
+			free(g5);
+		}
+		if (__builtin_cpu_supports("avx512f")) {
+			float *g5 = kernel_round(fm_acc_sum_avx512, d, n, st1,
+			    nup, dim);
+			assert_memory_equal(g1, g5, dim * sizeof(float));
+			free(g5);
+		}
+#endif
 		for (uint32_t k = 0; k < nup; k++) {
 			assert_int_equal(st1[k], k == 5 ? FM_EINVAL : FM_OK);
 			assert_int_equal(st2[k], st1[k]);
@@ -297,21 +419,22 @@ test_init_fini_after_failure(void **state)
 	const fm_aggregator_ops *ops = f->c->ops;
 	fmi_agg *a = (fmi_agg *)0x1;
 	fm_error e;
-	FMT_FAIL(fmi_agg_open(&a, f->c, NULL, 0, FM_ROLE_SERVER, 0, 1, NULL,
+	FMT_FAIL(fmi_agg_open(&a, f->c,
+	    &(fmi_open_args){ .params = NULL, .dim = 0, .role = FM_ROLE_SERVER,
+	    .node_id = 0, .seed = 1 },
 	    &e), FM_EINVAL);
 	assert_true(a == (fmi_agg *)0x1);
 	assert_non_null(strstr(e.msg, "fedavg"));
 
 	fm_host_api host = *fmi_host_api();
 	host.calloc = no_calloc;
-	fm_instance inst = { &host, NULL, 0, FM_ROLE_SERVER, 0, 0, DIM, 1,
-		NULL, 0, 0 };
-	void *st = calloc(1, ops->a_state_size);
+	fm_instance inst = { &host, NULL, 0, FM_ROLE_SERVER, 0, (uint32_t)sizeof(fm_instance), DIM, 1, NULL, 0, 0 };
+	void *st = calloc(1, ops->base.state_size);
 	assert_non_null(st);
-	FMT_FAIL(ops->a_init(st, &inst), FM_ENOMEM);
-	ops->a_fini(st);
-	memset(st, 0, ops->a_state_size);
-	ops->a_fini(st);
+	FMT_FAIL(ops->base.init(st, &inst), FM_ENOMEM);
+	ops->base.fini(st);
+	memset(st, 0, ops->base.state_size);
+	ops->base.fini(st);
 	free(st);
 }
 

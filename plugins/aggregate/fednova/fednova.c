@@ -63,9 +63,8 @@ fednova_begin(void *st, const fm_round *r)
 }
 
 static int
-fednova_accept(void *st, const fm_update *u)
+fednova_accept_one(fednova *f, const fm_update *u)
 {
-	fednova *f = st;
 	if (u->dim != f->dim || u->delta == NULL) {
 		return FM_EINVAL;
 	}
@@ -80,30 +79,39 @@ fednova_accept(void *st, const fm_update *u)
 	return FM_OK;
 }
 
+/* One axpy per update, in order (1.x's a_accept, called n times). */
 static int
-fednova_finish(void *st, float *global, size_t dim)
+fednova_accept(void *st, const fm_update *u, uint32_t n, int *status)
 {
 	fednova *f = st;
+	for (uint32_t k = 0; k < n; k++) {
+		status[k] = fednova_accept_one(f, FM_AT(const fm_update, u, k));
+	}
+	return FM_OK;
+}
+
+/* out holds global on entry. */
+static int
+fednova_finish(void *st, const float *global, float *out, size_t dim)
+{
+	fednova *f = st;
+	(void)global;
 	if (dim != f->dim) {
 		return FM_EINVAL;
 	}
 	if (f->w > 0) { /* tau_eff / W with tau_eff = wtau / W */
 		f->host->axpy(dim, (float)(f->wtau / (f->w * f->w)), f->acc,
-		    global);
+		    out);
 	}
 	return FM_OK;
 }
 
 static const fm_aggregator_ops fednova_ops = {
-	.a_struct_size = sizeof(fm_aggregator_ops),
-	.a_kind = FM_KIND_AGGREGATOR,
-	.a_name = "fednova",
-	.a_state_size = sizeof(fednova),
-	.a_init = fednova_init,
-	.a_fini = fednova_fini,
-	.a_begin = fednova_begin,
-	.a_accept = fednova_accept,
-	.a_finish = fednova_finish,
+	.base = FM_OPS(fm_aggregator_ops, FM_KIND_AGGREGATOR, fednova,
+	    fednova_init, fednova_fini),
+	.begin = fednova_begin,
+	.accept = fednova_accept,
+	.finish = fednova_finish,
 };
 
 static const fm_param_desc fednova_params[] = {
@@ -111,16 +119,11 @@ static const fm_param_desc fednova_params[] = {
 };
 
 static const fm_component_desc fednova_components[] = {
-	{ FM_KIND_AGGREGATOR, "fednova",
+	FM_COMPONENT(FM_KIND_AGGREGATOR, "fednova",
 	    "FedNova: updates normalized by local steps, rescaled by the "
-	    "effective step count", fednova_params },
+	    "effective step count", fednova_params, fednova_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("fednova", "1.0.0", "MIT",
+FM_PLUGIN("fednova", "2.0.0", "MIT",
     "Normalized averaging for heterogeneous local steps (Wang et al., 2020)",
-    fednova_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	return host->register_component(r, &fednova_ops, sizeof fednova_ops);
-}
+    fednova_components, NULL);

@@ -6,6 +6,8 @@
 
 #include "fm_plugin_test.h"
 
+#include "../../ptest.h"
+
 #define DIM 3
 
 typedef fmt_plugin_fixture fixture;
@@ -24,17 +26,19 @@ round_of(const fixture *f, float *global, const float (*d)[DIM],
 {
 	fmi_agg *a = NULL;
 	int32_t ids[8];
-	fm_round r = { 1, nup, ids, global, DIM, 0, 1.0 };
-	FMT_PASS(fmi_agg_open(&a, f->c, NULL, DIM, FM_ROLE_SERVER,
-	    FM_NODE_SERVER, 1, NULL, NULL));
-	int rv = a->ops->a_begin(a->h.state, &r);
+	fm_round r = PT_ROUND(1, nup, ids, global, DIM, 0, 1.0);
+	FMT_PASS(fmi_agg_open(&a, f->c,
+	    &(fmi_open_args){ .params = NULL, .dim = DIM,
+	    .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 1 },
+	    NULL));
+	int rv = fmi_agg_begin(a, &r);
 	for (uint32_t k = 0; rv == FM_OK && k < nup; k++) {
-		fm_update u = { (int32_t)k + 1, 1, d[k], DIM, n[k], 0.1,
-			steps[k] };
-		rv = a->ops->a_accept(a->h.state, &u);
+		fm_update u = PT_UPDATE((int32_t)k + 1, 1, d[k], DIM, n[k],
+		    0.1, steps[k]);
+		rv = pt_agg_accept1(a, &u);
 	}
 	if (rv == FM_OK) {
-		rv = a->ops->a_finish(a->h.state, global, DIM);
+		rv = pt_agg_finish(a, global, DIM);
 	}
 	fmi_agg_close(a);
 	return rv;
@@ -97,16 +101,20 @@ test_refusals(void **state)
 	const fixture *f = *state;
 	fmi_agg *a = NULL;
 	fm_error e;
-	FMT_FAIL(fmi_agg_open(&a, f->c, NULL, 0, FM_ROLE_SERVER,
-	    FM_NODE_SERVER, 1, NULL, &e), FM_EINVAL);
-	FMT_PASS(fmi_agg_open(&a, f->c, NULL, DIM, FM_ROLE_SERVER,
-	    FM_NODE_SERVER, 1, NULL, NULL));
+	FMT_FAIL(fmi_agg_open(&a, f->c,
+	    &(fmi_open_args){ .params = NULL, .dim = 0, .role = FM_ROLE_SERVER,
+	    .node_id = FM_NODE_SERVER, .seed = 1 },
+	    &e), FM_EINVAL);
+	FMT_PASS(fmi_agg_open(&a, f->c,
+	    &(fmi_open_args){ .params = NULL, .dim = DIM,
+	    .role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 1 },
+	    NULL));
 	float g[DIM] = { 0 }, d[DIM] = { 0 };
 	int32_t id = 1;
-	fm_round r = { 1, 1, &id, g, DIM, 0, 1.0 };
-	FMT_PASS(a->ops->a_begin(a->h.state, &r));
-	fm_update u = { 1, 1, d, DIM - 1, 1, 0, 1 };
-	FMT_FAIL(a->ops->a_accept(a->h.state, &u), FM_EINVAL);
+	fm_round r = PT_ROUND(1, 1, &id, g, DIM, 0, 1.0);
+	FMT_PASS(fmi_agg_begin(a, &r));
+	fm_update u = PT_UPDATE(1, 1, d, DIM - 1, 1, 0, 1);
+	FMT_FAIL(pt_agg_accept1(a, &u), FM_EINVAL);
 	fmi_agg_close(a);
 }
 

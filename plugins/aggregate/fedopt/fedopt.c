@@ -22,12 +22,17 @@
  * initial v is 0 for all three, as Flower initialises it.
  *
  * The optimizer state (m, v) lives in doubles and carries over rounds; it
- * is allocated lazily at the first a_begin so client-side instances cost
- * nothing. A round with no weighted update changes neither the global
- * model nor the state.
+ * is allocated lazily at the first begin. A round with no weighted update
+ * changes neither the global model nor the state.
  *
- * A server learning-rate schedule (ABI 1.4, fm_round.lr_scale) makes the
- * round's lr = lr * lr_scale in every formula above.
+ * A server learning-rate schedule (fm_round.lr_scale) makes the round's
+ * lr = lr * lr_scale in every formula above.
+ *
+ * save/load (checkpoints): version byte 1, the algorithm (u8), dim (u64),
+ * the steps taken (u64: rounds that moved the model; fedavgm's first
+ * momentum round starts v from the pseudo-gradient), then whether m and v
+ * are held (u8 each) and m[dim], v[dim] as doubles. A loaded instance's
+ * next round is bit for bit the one the saved instance would have run.
  */
 #include <math.h>
 #include <string.h>
@@ -35,21 +40,25 @@
 #include "fedmesh/plugin.h"
 
 #include "../accumulate.h"
+#include "../../state.h"
+
+#define FEDOPT_STATE_VERSION 1
 
 enum algo { ALGO_AVGM = 1, ALGO_ADAGRAD, ALGO_ADAM, ALGO_YOGI };
 
 typedef struct fedopt {
 	const fm_host_api *host;
+	const fm_instance *inst;
 	int algo;
 	size_t dim;
 	double lr, momentum, beta1, beta2, tau;
-	double scale; /* this round's server lr schedule factor (ABI 1.4) */
+	double scale; /* this round's server lr schedule factor */
 	float *acc;     /* [dim] sum_k n_k delta_k of this round */
 	double *m, *v;  /* [dim] optimizer state; m unused by fedavgm */
 	double weight;  /* sum of num_examples this round */
 	uint32_t round; /* fm_round.round of this round */
-	int started;    /* state holds at least one round */
-	fm_acc pool;    /* a helper thread for large models */
+	uint64_t steps; /* rounds that moved the model (state holds them) */
+	fm_acc pool;    /* host->parallel_for for large models */
 } fedopt;
 
 static int
@@ -57,6 +66,7 @@ fedopt_init_common(fedopt *f, const fm_instance *inst, int algo,
     uint32_t nparams)
 {
 	f->host = inst->host;
+	f->inst = inst;
 	f->algo = algo;
 	f->dim = inst->dim;
 	if (f->dim == 0 || inst->nparams != nparams || inst->params == NULL) {
@@ -138,7 +148,7 @@ fedopt_begin(void *st, const fm_round *r)
 	}
 	if (f->acc == NULL) {
 		f->acc = f->host->calloc(f->dim, sizeof(float));
-		fm_acc_start(&f->pool, f->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
+		fm_acc_start(&f->pool, f->inst);
 	}
 	if (need_m && f->m == NULL) {
 		f->m = f->host->calloc(f->dim, sizeof(double));
@@ -153,25 +163,20 @@ fedopt_begin(void *st, const fm_round *r)
 	memset(f->acc, 0, f->dim * sizeof(float));
 	f->weight = 0;
 	f->round = r->round;
-	f->scale = f->host->abi_minor >= 4 ? r->lr_scale : 1.0;
+	f->scale = r->lr_scale;
 	return FM_OK;
 }
 
 static int
-fedopt_accept(void *st, const fm_update *u)
+fedopt_accept(void *st, const fm_update *u, uint32_t n, int *status)
 {
 	fedopt *f = st;
-	return fm_accumulate(&f->pool, f->acc, &f->weight, f->dim, u);
-}
-
-static int
-fedopt_accept_many(void *st, const fm_update *u, uint32_t n, int *status)
-{
-	fedopt *f = st;
-	return fm_accumulate_many(&f->pool, f->acc, &f->weight, f->dim, u, n,
+	return fm_accumulate(&f->pool, f->acc, &f->weight, f->dim, u, n,
 	    status);
 }
 
+/* global: out, which holds the round's global model on entry (1.x wrote
+ * into the global model in place: the same arithmetic, the same bits). */
 static void
 fedavgm_step(fedopt *f, float *global)
 {
@@ -184,7 +189,7 @@ fedavgm_step(fedopt *f, float *global)
 	}
 	for (size_t i = 0; i < f->dim; i++) {
 		double pg = -(double)f->acc[i] * inv;
-		f->v[i] = f->started ? f->momentum * f->v[i] + pg : pg;
+		f->v[i] = f->steps > 0 ? f->momentum * f->v[i] + pg : pg;
 		global[i] = (float)((double)global[i] - lr * f->v[i]);
 	}
 }
@@ -226,44 +231,101 @@ fedopt_step(fedopt *f, float *global)
 }
 
 static int
-fedopt_finish(void *st, float *global, size_t dim)
+fedopt_finish(void *st, const float *global, float *out, size_t dim)
 {
 	fedopt *f = st;
+	(void)global; /* out holds a copy of it */
 	if (dim != f->dim || f->acc == NULL) {
 		return FM_EINVAL;
 	}
 	if (!(f->weight > 0)) {
-		return FM_OK; /* nothing accepted: global and state unchanged */
+		return FM_OK; /* nothing accepted: model and state unchanged */
 	}
 	if (f->algo == ALGO_AVGM) {
-		fedavgm_step(f, global);
+		fedavgm_step(f, out);
 	} else {
-		fedopt_step(f, global);
+		fedopt_step(f, out);
 	}
-	f->started = 1;
+	f->steps++;
 	return FM_OK;
 }
 
-#define FEDOPT_OPS(nm, init)                                                \
+static int
+fedopt_save(void *st, void *buf, size_t cap, size_t *len)
+{
+	const fedopt *f = st;
+	fm_sw w = FM_SW_INIT(buf, cap);
+	fm_sw_u8(&w, FEDOPT_STATE_VERSION);
+	fm_sw_u8(&w, (uint8_t)f->algo);
+	fm_sw_u64(&w, f->dim);
+	fm_sw_u64(&w, f->steps);
+	fm_sw_u8(&w, f->m != NULL);
+	fm_sw_u8(&w, f->v != NULL);
+	if (f->m != NULL) {
+		fm_sw_put(&w, f->m, f->dim * sizeof(double));
+	}
+	if (f->v != NULL) {
+		fm_sw_put(&w, f->v, f->dim * sizeof(double));
+	}
+	return fm_sw_done(&w, len);
+}
+
+static int
+fedopt_load(void *st, const void *buf, size_t len)
+{
+	fedopt *f = st;
+	fm_sr r = FM_SR_INIT(buf, len);
+	uint8_t version = fm_sr_u8(&r);
+	if (r.bad || version != FEDOPT_STATE_VERSION) {
+		FM_STATE_REFUSE(f->inst, "saved state has format version %u, "
+		    "this fedopt reads %u: restart without the checkpoint",
+		    (unsigned)version, FEDOPT_STATE_VERSION);
+		return FM_EVERSION;
+	}
+	uint8_t algo = fm_sr_u8(&r);
+	uint64_t dim = fm_sr_u64(&r), steps = fm_sr_u64(&r);
+	uint8_t has_m = fm_sr_u8(&r), has_v = fm_sr_u8(&r);
+	size_t bytes = f->dim * sizeof(double);
+	if (r.bad || algo != f->algo || dim != f->dim || has_m > 1 ||
+	    has_v > 1 || fm_sr_left(&r) != (has_m + has_v) * bytes) {
+		FM_STATE_REFUSE(f->inst, "saved state (%zu bytes) is not the "
+		    "state of this optimizer and model size (%zu parameters)",
+		    len, f->dim);
+		return FM_EINVAL;
+	}
+	if (has_m && f->m == NULL) {
+		f->m = f->host->calloc(f->dim, sizeof(double));
+	}
+	if (has_v && f->v == NULL) {
+		f->v = f->host->calloc(f->dim, sizeof(double));
+	}
+	if ((has_m && f->m == NULL) || (has_v && f->v == NULL)) {
+		return FM_ENOMEM;
+	}
+	if (has_m) {
+		fm_sr_get(&r, f->m, bytes);
+	}
+	if (has_v) {
+		fm_sr_get(&r, f->v, bytes);
+	}
+	f->steps = steps;
+	return fm_sr_done(&r) ? FM_OK : FM_EINVAL;
+}
+
+#define FEDOPT_OPS(init)                                                    \
 	{                                                                   \
-		.a_struct_size = sizeof(fm_aggregator_ops),                 \
-		.a_kind = FM_KIND_AGGREGATOR,                               \
-		.a_name = nm,                                               \
-		.a_state_size = sizeof(fedopt),                             \
-		.a_init = init,                                             \
-		.a_fini = fedopt_fini,                                      \
-		.a_begin = fedopt_begin,                                    \
-		.a_accept = fedopt_accept,                                  \
-		.a_accept_many = fedopt_accept_many,                        \
-		.a_finish = fedopt_finish,                                  \
+		.base = { sizeof(fm_aggregator_ops), FM_KIND_AGGREGATOR,    \
+			sizeof(fedopt), init, fedopt_fini, NULL, NULL,      \
+			fedopt_save, fedopt_load },                         \
+		.begin = fedopt_begin,                                      \
+		.accept = fedopt_accept,                                    \
+		.finish = fedopt_finish,                                    \
 	}
 
-static const fm_aggregator_ops fedopt_ops[] = {
-	FEDOPT_OPS("fedavgm", fedavgm_init),
-	FEDOPT_OPS("fedadagrad", fedadagrad_init),
-	FEDOPT_OPS("fedadam", fedadam_init),
-	FEDOPT_OPS("fedyogi", fedyogi_init),
-};
+static const fm_aggregator_ops fedavgm_ops = FEDOPT_OPS(fedavgm_init);
+static const fm_aggregator_ops fedadagrad_ops = FEDOPT_OPS(fedadagrad_init);
+static const fm_aggregator_ops fedadam_ops = FEDOPT_OPS(fedadam_init);
+static const fm_aggregator_ops fedyogi_ops = FEDOPT_OPS(fedyogi_init);
 
 #define P_LR(def)                                                           \
 	{ "lr", FM_PARAM_REAL, def, 0, 1e6, NULL,                            \
@@ -309,33 +371,21 @@ static const fm_param_desc fedyogi_params[] = {
 };
 
 static const fm_component_desc fedopt_components[] = {
-	{ FM_KIND_AGGREGATOR, "fedavgm",
+	FM_COMPONENT(FM_KIND_AGGREGATOR, "fedavgm",
 	    "FedAvgM: FedAvg with server momentum (Hsu et al., 2019)",
-	    fedavgm_params },
-	{ FM_KIND_AGGREGATOR, "fedadagrad",
+	    fedavgm_params, fedavgm_ops, 0),
+	FM_COMPONENT(FM_KIND_AGGREGATOR, "fedadagrad",
 	    "FedAdagrad: adaptive server optimizer (Reddi et al., 2021)",
-	    fedadagrad_params },
-	{ FM_KIND_AGGREGATOR, "fedadam",
+	    fedadagrad_params, fedadagrad_ops, 0),
+	FM_COMPONENT(FM_KIND_AGGREGATOR, "fedadam",
 	    "FedAdam: Adam on the server, Flower's bias correction "
 	    "(Reddi et al., 2021)",
-	    fedadam_params },
-	{ FM_KIND_AGGREGATOR, "fedyogi",
+	    fedadam_params, fedadam_ops, 0),
+	FM_COMPONENT(FM_KIND_AGGREGATOR, "fedyogi",
 	    "FedYogi: Yogi on the server (Reddi et al., 2021)",
-	    fedyogi_params },
+	    fedyogi_params, fedyogi_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("fedopt", "1.0.0", "MIT",
+FM_PLUGIN("fedopt", "2.0.0", "MIT",
     "Server optimizers: FedAvgM, FedAdagrad, FedAdam, FedYogi",
-    fedopt_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	for (size_t i = 0; i < sizeof fedopt_ops / sizeof fedopt_ops[0]; i++) {
-		int rv = host->register_component(r, &fedopt_ops[i],
-		    sizeof fedopt_ops[i]);
-		if (rv != FM_OK) {
-			return rv;
-		}
-	}
-	return FM_OK;
-}
+    fedopt_components, NULL);

@@ -6,6 +6,8 @@
 
 #include "fm_plugin_test.h"
 
+#include "../../ptest.h"
+
 #define DIM 3
 #define NCOMP 4
 
@@ -55,8 +57,10 @@ open_agg(const fmi_component *c, const fmi_param_in *in, size_t nin)
 	fm_value v[8];
 	fmi_agg *a = NULL;
 	FMT_PASS(fmi_params_resolve(c, in, nin, v, NULL));
-	FMT_PASS(fmi_agg_open(&a, c, v, DIM, FM_ROLE_SERVER, FM_NODE_SERVER,
-	    42, NULL, NULL));
+	FMT_PASS(fmi_agg_open(&a, c,
+	    &(fmi_open_args){ .params = v, .dim = DIM,
+		.role = FM_ROLE_SERVER, .node_id = FM_NODE_SERVER, .seed = 42 },
+	    NULL));
 	return a;
 }
 
@@ -68,20 +72,20 @@ run_round(fmi_agg *a, uint32_t rnd, float *global, const float (*deltas)[DIM],
 {
 	int32_t ids[8];
 	float buf[DIM];
-	fm_round r = { rnd, nup, ids, global, DIM, 0, 1.0 };
+	fm_round r = PT_ROUND(rnd, nup, ids, global, DIM, 0, 1.0);
 	for (uint32_t k = 0; k < nup; k++) {
 		ids[k] = (int32_t)k + 1;
 	}
-	FMT_PASS(a->ops->a_begin(a->h.state, &r));
+	FMT_PASS(fmi_agg_begin(a, &r));
 	for (uint32_t k = 0; k < nup; k++) {
 		memcpy(buf, deltas[k], sizeof buf);
-		fm_update u = { ids[k], rnd, buf, DIM, n[k], 0.1, 0 };
-		FMT_PASS(a->ops->a_accept(a->h.state, &u));
+		fm_update u = PT_UPDATE(ids[k], rnd, buf, DIM, n[k], 0.1, 0);
+		FMT_PASS(pt_agg_accept1(a, &u));
 		for (int i = 0; i < DIM; i++) { /* borrowed: must not be kept */
 			buf[i] = NAN;
 		}
 	}
-	FMT_PASS(a->ops->a_finish(a->h.state, global, DIM));
+	FMT_PASS(pt_agg_finish(a, global, DIM));
 }
 
 /*
@@ -118,9 +122,14 @@ test_abi(void **state)
 	for (int i = 0; i < NCOMP; i++) {
 		const fm_aggregator_ops *ops = f->c[i]->ops;
 		assert_true(f->c[i]->plugin == in);
-		assert_int_equal(ops->a_kind, FM_KIND_AGGREGATOR);
-		assert_string_equal(ops->a_name, names[i]);
-		assert_null(ops->a_on_message);
+		assert_int_equal(ops->base.struct_size,
+		    sizeof(fm_aggregator_ops));
+		assert_int_equal(ops->base.kind, FM_KIND_AGGREGATOR);
+		assert_int_equal(f->c[i]->desc->kind, FM_KIND_AGGREGATOR);
+		assert_string_equal(f->c[i]->desc->name, names[i]);
+		assert_null(ops->base.on_message);
+		assert_non_null(ops->base.save); /* moments across rounds */
+		assert_non_null(ops->base.load);
 	}
 }
 
@@ -291,13 +300,13 @@ test_wrong_dims_refused(void **state)
 		float g[DIM] = { 0 }, d[DIM] = { 1, 1, 1 };
 		int32_t id = 1;
 		fmi_agg *a = open_agg(f->c[i], NULL, 0);
-		fm_round bad = { 1, 1, &id, g, DIM + 1, 0, 1.0 };
-		fm_round ok = { 1, 1, &id, g, DIM, 0, 1.0 };
-		fm_update u = { 1, 1, d, DIM - 1, 1, 0, 0 };
-		FMT_FAIL(a->ops->a_begin(a->h.state, &bad), FM_EINVAL);
-		FMT_PASS(a->ops->a_begin(a->h.state, &ok));
-		FMT_FAIL(a->ops->a_accept(a->h.state, &u), FM_EINVAL);
-		FMT_FAIL(a->ops->a_finish(a->h.state, g, DIM + 1), FM_EINVAL);
+		fm_round bad = PT_ROUND(1, 1, &id, g, DIM + 1, 0, 1.0);
+		fm_round ok = PT_ROUND(1, 1, &id, g, DIM, 0, 1.0);
+		fm_update u = PT_UPDATE(1, 1, d, DIM - 1, 1, 0, 0);
+		FMT_FAIL(fmi_agg_begin(a, &bad), FM_EINVAL);
+		FMT_PASS(fmi_agg_begin(a, &ok));
+		FMT_FAIL(pt_agg_accept1(a, &u), FM_EINVAL);
+		FMT_FAIL(pt_agg_finish(a, g, DIM + 1), FM_EINVAL);
 		fmi_agg_close(a);
 	}
 }
@@ -324,29 +333,76 @@ test_lazy_state_and_failures(void **state)
 		fm_value v[4];
 		fmi_agg *a = (fmi_agg *)0x1;
 		fm_error e;
-		FMT_FAIL(fmi_agg_open(&a, f->c[i], NULL, 0, FM_ROLE_SERVER, 0,
-		    1, NULL, &e), FM_EINVAL);
+		FMT_FAIL(fmi_agg_open(&a, f->c[i],
+	    &(fmi_open_args){ .params = NULL, .dim = 0, .role = FM_ROLE_SERVER,
+	    .node_id = 0, .seed = 1 },
+	    &e), FM_EINVAL);
 		assert_true(a == (fmi_agg *)0x1);
 
 		FMT_PASS(fmi_params_resolve(f->c[i], NULL, 0, v, NULL));
 		v[1].num = i == 0 ? 0.9 : v[1].num; /* fedavgm: momentum on */
 		fm_instance inst = { &host, v,
-			(uint32_t)fmi_component_nparams(f->c[i]),
-			FM_ROLE_SERVER, 0, 0, DIM, 1, NULL, 0, 0 };
-		void *st = calloc(1, ops->a_state_size);
+		    (uint32_t)fmi_component_nparams(f->c[i]), FM_ROLE_SERVER,
+		    0, (uint32_t)sizeof(fm_instance), DIM, 1, NULL, 0, 0 };
+		void *st = calloc(1, ops->base.state_size);
 		float g[DIM] = { 0 };
-		fm_round r = { 1, 0, NULL, g, DIM, 0, 1.0 };
+		fm_round r = PT_ROUND(1, 0, NULL, g, DIM, 0, 1.0);
 		assert_non_null(st);
-		FMT_PASS(ops->a_init(st, &inst)); /* no allocation */
-		FMT_FAIL(ops->a_begin(st, &r), FM_ENOMEM);
-		ops->a_fini(st);
-		memset(st, 0, ops->a_state_size);
+		FMT_PASS(ops->base.init(st, &inst)); /* no allocation */
+		FMT_FAIL(ops->begin(st, &r), FM_ENOMEM);
+		ops->base.fini(st);
+		memset(st, 0, ops->base.state_size);
 		inst.nparams = 1; /* wrong count */
-		FMT_FAIL(ops->a_init(st, &inst), FM_EINVAL);
-		ops->a_fini(st);
-		memset(st, 0, ops->a_state_size);
-		ops->a_fini(st);
+		FMT_FAIL(ops->base.init(st, &inst), FM_EINVAL);
+		ops->base.fini(st);
+		memset(st, 0, ops->base.state_size);
+		ops->base.fini(st);
 		free(st);
+	}
+}
+
+/* save after round 1, load into a fresh instance: its round 2 (and the
+ * state after it) is bit for bit the uninterrupted instance's. Before any
+ * round the state saves too (no moments yet), and a load refuses another
+ * version byte, a truncated or an overlong state, and another
+ * optimizer's state. */
+static void
+test_save_load(void **state)
+{
+	const fixture *f = *state;
+	for (int i = 0; i < NCOMP; i++) {
+		const fmi_param_in mom = { "momentum", 0, 0.9, NULL };
+		fmi_agg *a = open_agg(f->c[i], &mom, i == 0 ? 1 : 0);
+		fmi_agg *b = open_agg(f->c[i], &mom, i == 0 ? 1 : 0);
+		fmi_agg *z = open_agg(f->c[i], &mom, i == 0 ? 1 : 0);
+		float ga[DIM] = { 1, 2, 3 }, gb[DIM];
+		size_t len0, len, lena, lenb;
+		void *s0 = pt_save(&z->h, &len0); /* never ran a round */
+		pt_load_checked(&b->h, s0, len0);
+		run_round(a, 1, ga, r1, n1, 2);
+		void *s1 = pt_save(&a->h, &len);
+		assert_true(len > len0);
+		fmi_agg_close(b);
+		b = open_agg(f->c[i], &mom, i == 0 ? 1 : 0);
+		pt_load_checked(&b->h, s1, len);
+		memcpy(gb, ga, sizeof ga);
+		run_round(a, 2, ga, r2, n2, 2);
+		run_round(b, 2, gb, r2, n2, 2);
+		assert_memory_equal(ga, gb, sizeof ga);
+		void *sa = pt_save(&a->h, &lena), *sb = pt_save(&b->h, &lenb);
+		assert_int_equal(lena, lenb);
+		assert_memory_equal(sa, sb, lena);
+		/* another optimizer's state is refused */
+		fmi_agg *o = open_agg(f->c[(i + 2) % NCOMP], NULL, 0);
+		assert_int_not_equal(fmi_inst_load(&o->h, s1, len), FM_OK);
+		fmi_agg_close(o);
+		free(s0);
+		free(s1);
+		free(sa);
+		free(sb);
+		fmi_agg_close(a);
+		fmi_agg_close(b);
+		fmi_agg_close(z);
 	}
 }
 
@@ -365,6 +421,7 @@ main(void)
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_wrong_dims_refused),
 		cmocka_unit_test(test_lazy_state_and_failures),
+		cmocka_unit_test(test_save_load),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

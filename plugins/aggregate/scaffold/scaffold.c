@@ -2,31 +2,54 @@
 /*
  * scaffold.c: SCAFFOLD (Karimireddy et al., "SCAFFOLD: Stochastic
  * Controlled Averaging for Federated Learning", ICML 2020), Algorithm 1
- * with option II for the client control variate.
+ * with option II for the client control variate, as a local-training rule
+ * (FM_KIND_LOCAL) that runs beside the aggregator FedAvg (an experiment's
+ * aggregator = {"scaffold", lr = ...} is FedAvg plus this rule with lr).
  *
  * The server keeps a control variate c, each client i its own c_i (zero at
  * first). In a round with sampled set S, from the global model x:
  *
- *   server -> client   c (a plugin message from a_begin, so it arrives
+ *   server -> client   c (a message from round_begin, so it arrives
  *                      before the client trains)
  *   client             K local steps  y <- y - eta_l (g(y) + c - c_i)
- *                      (the correction after each optimizer step, outside
- *                      any momentum)
+ *                      (step: the correction after each optimizer step,
+ *                      outside any momentum)
  *                      c_i+ = c_i - c + (x - y) / (K eta_l)     (option II)
- *   client -> server   dc_i = c_i+ - c_i (a message from a_local_end, so it
+ *   client -> server   dc_i = c_i+ - c_i (a message from end, so it
  *                      arrives before the update dy_i = y - x), then
  *                      c_i <- c_i+ (kept by its host: host->client_state)
- *   server             x <- x + eta_g sum n_i dy_i / sum n_i
- *                      c <- c + (1/N) sum_{i in S} dc_i
+ *   server             FedAvg: mean = sum n_i dy_i / sum n_i, out = x + mean
+ *                      round_end: x + eta_g mean, i.e. out = global +
+ *                      lr * lr_scale * (out - global) (with lr = lr_scale
+ *                      = 1 out is left untouched: exactly FedAvg's model,
+ *                      bit for bit), and c <- c + (1/N) sum_{i in S} dc_i
  *
- * The server holds each dc_i until the host accepts that client's update
- * and adds it then: the sum runs in the host's fixed update order (results
- * do not depend on message timing), and a client whose update is not used
- * does not move c either. So the server holds up to one model-sized row per
- * sampled client in a round.
+ * The server holds each dc_i until the host reports (accepted) that the
+ * aggregator took that client's update and adds it then: the sum runs in
+ * the aggregator's fixed update order (results do not depend on message
+ * timing), and a client whose update is not used does not move c either.
+ * So the server holds up to one model-sized row per sampled client.
  *
- * N is fm_round.population (all the clients this aggregator serves). The
- * model step weights clients by example count, as FedAvg here and the
+ * What the engine must do with the server side (the aggregating node's
+ * instance of this component, role FM_ROLE_SERVER or FM_ROLE_EDGE):
+ *   - round_begin with the round's sampled clients (fm_round.clients) and
+ *     population before it broadcasts the model: the c message goes to
+ *     each sampled client and must reach it before its begin;
+ *   - deliver each client's dc_i (base.on_message, m->round = the round)
+ *     before that client's update is accepted;
+ *   - accepted with exactly the updates the aggregator took (status FM_OK),
+ *     in the order it took them, as it saw them (after a defence, the kept
+ *     rows: their fm_update.client says whose dc_i counts);
+ *   - round_end only after the aggregator's finish succeeded, with out the
+ *     aggregator's new model and global the round's old one (a round that
+ *     missed its quorum or failed has no round_end: c stays, and the next
+ *     round_begin drops what this round held);
+ *   - save/load with the rest of a checkpoint (c is the server's state).
+ * Clients answer the node the c message came from (m->from), so an edge
+ * of a hierarchy gets its own children's dc_i.
+ *
+ * N is fm_round.population (all the clients this aggregating node serves).
+ * The model step weights clients by example count, as FedAvg here and the
  * NIID-Bench implementation do; the paper's unweighted mean is the same
  * with equal shards. eta_g = lr, default 1 (the paper's experiments).
  * With momentum or weight decay in local training the option II estimate
@@ -35,16 +58,22 @@
  * Messages carry a 16-byte header (magic "SCF1", kind, dim) and dim
  * float32 in the host's byte order; a wrong magic (another byte order),
  * kind or size is refused and logged. A client that did not get c this
- * round fails its training rather than train without it.
+ * round fails its training rather than train without it. The metric
+ * scaffold_c_norm is ||c|| after each round_end.
+ *
+ * save/load: version byte 1, a byte that says whether c follows (1 on an
+ * aggregating node, 0 on a client: c_i lives in the client's host state),
+ * dim (u64), then c[dim] (float32).
  */
 #include <string.h>
 
 #include "fedmesh/plugin.h"
 
-#include "../accumulate.h"
+#include "../../state.h"
 
 #define SCF_MAGIC 0x31464353u /* "SCF1" */
 #define SCF_LOG "FM-SCAFFOLD"
+#define SCF_STATE_VERSION 1
 
 enum { SCF_DOWN = 1, SCF_UP = 2 }; /* c to a client; dc_i to the server */
 
@@ -58,15 +87,11 @@ typedef struct scaffold {
 	const fm_instance *self;
 	size_t dim;
 	double lr;       /* eta_g */
-	double scale;    /* this round's server lr schedule factor (ABI 1.4) */
 	uint32_t round;  /* the current round (server) or task's (client) */
 	/* server */
-	float *acc;      /* [dim] sum n_i dy_i */
 	float *c;        /* [dim] the server control variate */
 	float *dcsum;    /* [dim] sum of dc_i this round */
 	void *msg;       /* header + c, sent to each sampled client */
-	double weight;
-	fm_acc pool;     /* a helper thread for large models */
 	uint32_t ndc, population;
 	uint32_t n, cap; /* sampled clients this round; rows allocated */
 	int32_t *ids;    /* [cap] their node ids */
@@ -75,6 +100,7 @@ typedef struct scaffold {
 	/* client */
 	void *cmsg;      /* the server's message: header + c */
 	uint32_t c_round;/* round of cmsg; 0: none yet */
+	int32_t c_from;  /* the node cmsg came from: dc_i goes there */
 	void *out;       /* header + h during training, dc_i after */
 	float *ci;       /* [dim] c_i, host-kept across rounds */
 	const float *x;  /* the round's global model, during training */
@@ -138,12 +164,10 @@ scaffold_init(void *st, const fm_instance *inst)
 	if (inst->role == FM_ROLE_CLIENT) {
 		return FM_OK; /* buffers come with the messages and training */
 	}
-	s->acc = s->host->calloc(s->dim, sizeof(float));
-	fm_acc_start(&s->pool, s->dim >= FM_ACC_SPLIT_MIN ? 2 : 1);
 	s->c = s->host->calloc(s->dim, sizeof(float));
 	s->dcsum = s->host->calloc(s->dim, sizeof(float));
 	s->msg = scf_msg_new(s, SCF_DOWN);
-	return s->acc && s->c && s->dcsum && s->msg ? FM_OK : FM_ENOMEM;
+	return s->c && s->dcsum && s->msg ? FM_OK : FM_ENOMEM;
 }
 
 static void
@@ -151,8 +175,6 @@ scaffold_fini(void *st)
 {
 	scaffold *s = st;
 	if (s->host != NULL) {
-		fm_acc_stop(&s->pool);
-		s->host->free(s->acc);
 		s->host->free(s->c);
 		s->host->free(s->dcsum);
 		s->host->free(s->msg);
@@ -167,18 +189,15 @@ scaffold_fini(void *st)
 /* ---- server --------------------------------------------------------- */
 
 static int
-scaffold_begin(void *st, const fm_round *r)
+scaffold_round_begin(void *st, const fm_round *r)
 {
 	scaffold *s = st;
-	if (r->dim != s->dim || s->acc == NULL) {
+	if (r->dim != s->dim || s->c == NULL) {
 		return FM_EINVAL;
 	}
-	memset(s->acc, 0, s->dim * sizeof(float));
 	memset(s->dcsum, 0, s->dim * sizeof(float));
-	s->weight = 0;
 	s->ndc = 0;
 	s->round = r->round;
-	s->scale = s->host->abi_minor >= 4 ? r->lr_scale : 1.0; /* ABI 1.4 */
 	s->population = r->population;
 	if (s->population == 0) { /* a host that does not say: all sampled */
 		s->population = r->nclients;
@@ -243,48 +262,87 @@ scf_take_dc(scaffold *s, const fm_update *u)
 	}
 }
 
+/* The updates the aggregator took, in its order: their clients' dc_i
+ * join the sum. */
 static int
-scaffold_accept(void *st, const fm_update *u)
+scaffold_accepted(void *st, const fm_update *u, uint32_t n)
 {
 	scaffold *s = st;
-	int rv = fm_accumulate(&s->pool, s->acc, &s->weight, s->dim, u);
-	if (rv == FM_OK) {
-		scf_take_dc(s, u);
+	if (s->c == NULL) {
+		return FM_EINVAL; /* not an aggregating node's instance */
 	}
-	return rv;
+	for (uint32_t k = 0; k < n; k++) {
+		scf_take_dc(s, FM_AT(const fm_update, u, k));
+	}
+	return FM_OK;
 }
 
+/* After the aggregator (FedAvg): out = global + mean on entry. SCAFFOLD's
+ * server step x + eta_g * mean with eta_g = lr * lr_scale; then
+ * c += (1/N) sum dc_i. */
 static int
-scaffold_accept_many(void *st, const fm_update *u, uint32_t n, int *status)
+scaffold_round_end(void *st, const fm_round *r, const float *global,
+    float *out, size_t dim)
 {
 	scaffold *s = st;
-	int rv = fm_accumulate_many(&s->pool, s->acc, &s->weight, s->dim, u,
-	    n, status);
-	for (uint32_t k = 0; rv == FM_OK && k < n; k++) {
-		if (status[k] == FM_OK) {
-			scf_take_dc(s, &u[k]);
-		}
-	}
-	return rv;
-}
-
-static int
-scaffold_finish(void *st, float *global, size_t dim)
-{
-	scaffold *s = st;
-	if (dim != s->dim || s->acc == NULL) {
+	if (dim != s->dim || s->c == NULL || global == NULL || out == NULL) {
 		return FM_EINVAL;
 	}
-	if (s->weight > 0) {
-		s->host->axpy(dim, (float)(s->lr * s->scale / s->weight),
-		    s->acc, global);
+	double eta = s->lr * (r != NULL ? r->lr_scale : 1.0);
+	if (eta != 1.0) { /* eta 1: FedAvg's model, untouched */
+		for (size_t i = 0; i < dim; i++) {
+			out[i] = (float)((double)global[i] +
+			    eta * ((double)out[i] - (double)global[i]));
+		}
 	}
 	if (s->ndc > 0 && s->population > 0) {
 		s->host->axpy(dim, (float)(1.0 / s->population), s->dcsum, s->c);
 	}
+	s->ndc = 0;
 	s->host->metric(s->self, "scaffold_c_norm",
 	    s->host->nrm2(dim, s->c));
 	return FM_OK;
+}
+
+static int
+scaffold_save(void *st, void *buf, size_t cap, size_t *len)
+{
+	const scaffold *s = st;
+	fm_sw w = FM_SW_INIT(buf, cap);
+	fm_sw_u8(&w, SCF_STATE_VERSION);
+	fm_sw_u8(&w, s->c != NULL);
+	fm_sw_u64(&w, s->dim);
+	if (s->c != NULL) {
+		fm_sw_put(&w, s->c, s->dim * sizeof(float));
+	}
+	return fm_sw_done(&w, len);
+}
+
+static int
+scaffold_load(void *st, const void *buf, size_t len)
+{
+	scaffold *s = st;
+	fm_sr r = FM_SR_INIT(buf, len);
+	uint8_t version = fm_sr_u8(&r);
+	if (r.bad || version != SCF_STATE_VERSION) {
+		FM_STATE_REFUSE(s->self, "saved state has format version %u, "
+		    "this scaffold reads %u: restart without the checkpoint",
+		    (unsigned)version, SCF_STATE_VERSION);
+		return FM_EVERSION;
+	}
+	uint8_t has_c = fm_sr_u8(&r);
+	uint64_t dim = fm_sr_u64(&r);
+	if (r.bad || has_c != (s->c != NULL) || dim != s->dim ||
+	    fm_sr_left(&r) != (has_c ? s->dim * sizeof(float) : 0)) {
+		FM_STATE_REFUSE(s->self, "saved state (%zu bytes) is not the "
+		    "state of a scaffold %s instance of %zu parameters", len,
+		    s->c != NULL ? "server" : "client", s->dim);
+		return FM_EINVAL;
+	}
+	if (has_c) {
+		fm_sr_get(&r, s->c, s->dim * sizeof(float));
+	}
+	return fm_sr_done(&r) ? FM_OK : FM_EINVAL;
 }
 
 /* ---- messages: c down to a client, dc_i up to the server ----------- */
@@ -304,6 +362,7 @@ scaffold_on_message(void *st, const fm_message *m)
 		}
 		memcpy(s->cmsg, m->data, m->len);
 		s->c_round = m->round;
+		s->c_from = m->from;
 		return FM_OK;
 	}
 	if (m->round != s->round || s->dcsum == NULL) {
@@ -329,7 +388,7 @@ scaffold_on_message(void *st, const fm_message *m)
 /* ---- client: local training ---------------------------------------- */
 
 static int
-scaffold_local_begin(void *st, const fm_local_task *t)
+scaffold_begin(void *st, const fm_local_task *t)
 {
 	scaffold *s = st;
 	if (t->struct_size < sizeof *t || t->dim != s->dim ||
@@ -369,7 +428,7 @@ scaffold_local_begin(void *st, const fm_local_task *t)
  * mean displacement per step over lr, momentum included, so the correction
  * must not be amplified by the momentum once more. */
 static void
-scaffold_local_step(void *st, float *w, size_t dim, double lr)
+scaffold_step(void *st, float *w, size_t dim, double lr)
 {
 	scaffold *s = st;
 	if (dim == s->dim && s->out != NULL && s->x != NULL) {
@@ -378,7 +437,7 @@ scaffold_local_step(void *st, float *w, size_t dim, double lr)
 }
 
 static int
-scaffold_local_end(void *st, const fm_local_result *r)
+scaffold_end(void *st, const fm_local_result *r)
 {
 	scaffold *s = st;
 	if (r->struct_size < sizeof *r || r->dim != s->dim || s->x == NULL ||
@@ -397,7 +456,7 @@ scaffold_local_end(void *st, const fm_local_result *r)
 	for (size_t i = 0; i < s->dim; i++) {
 		dc[i] = (float)((double)(x[i] - y[i]) * k) - c[i];
 	}
-	int rv = s->host->send(s->self, FM_NODE_SERVER, s->out,
+	int rv = s->host->send(s->self, s->c_from, s->out,
 	    scf_msg_len(s->dim));
 	if (rv != FM_OK) { /* c_i stays: the server will not count dc_i */
 		s->host->log(FM_LOG_WARN, SCF_LOG, "client %d: dc_i to the "
@@ -410,21 +469,16 @@ scaffold_local_end(void *st, const fm_local_result *r)
 	return FM_OK;
 }
 
-static const fm_aggregator_ops scaffold_ops = {
-	.a_struct_size = sizeof(fm_aggregator_ops),
-	.a_kind = FM_KIND_AGGREGATOR,
-	.a_name = "scaffold",
-	.a_state_size = sizeof(scaffold),
-	.a_init = scaffold_init,
-	.a_fini = scaffold_fini,
-	.a_begin = scaffold_begin,
-	.a_accept = scaffold_accept,
-	.a_accept_many = scaffold_accept_many,
-	.a_finish = scaffold_finish,
-	.a_on_message = scaffold_on_message,
-	.a_local_begin = scaffold_local_begin,
-	.a_local_step = scaffold_local_step,
-	.a_local_end = scaffold_local_end,
+static const fm_local_ops scaffold_ops = {
+	.base = { sizeof(fm_local_ops), FM_KIND_LOCAL, sizeof(scaffold),
+		scaffold_init, scaffold_fini, scaffold_on_message, NULL,
+		scaffold_save, scaffold_load },
+	.begin = scaffold_begin,
+	.step = scaffold_step,
+	.end = scaffold_end,
+	.round_begin = scaffold_round_begin,
+	.accepted = scaffold_accepted,
+	.round_end = scaffold_round_end,
 };
 
 static const fm_param_desc scaffold_params[] = {
@@ -434,21 +488,11 @@ static const fm_param_desc scaffold_params[] = {
 };
 
 static const fm_component_desc scaffold_components[] = {
-	{ FM_KIND_AGGREGATOR, "scaffold",
+	FM_COMPONENT(FM_KIND_LOCAL, "scaffold",
 	    "SCAFFOLD: control variates on clients and server correct "
-	    "client drift", scaffold_params },
+	    "client drift (with FedAvg on the server)", scaffold_params,
+	    scaffold_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("scaffold", "1.0.0", "MIT",
-    "SCAFFOLD (Karimireddy et al., ICML 2020)", scaffold_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	if (host->abi_minor < 2) { /* local-training hooks, client state */
-		host->log(FM_LOG_ERR, SCF_LOG, "scaffold needs plugin ABI 1.2 "
-		    "(local-training hooks and client state); this host "
-		    "speaks 1.%u", host->abi_minor);
-		return FM_EVERSION;
-	}
-	return host->register_component(r, &scaffold_ops, sizeof scaffold_ops);
-}
+FM_PLUGIN("scaffold", "2.0.0", "MIT",
+    "SCAFFOLD (Karimireddy et al., ICML 2020)", scaffold_components, NULL);

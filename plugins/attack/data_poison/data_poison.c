@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * data_poison.c: data-poisoning attacks. An adversarial client rewrites a
- * private copy of its training examples before it trains (t_poison_data
+ * private copy of its training examples before it trains (poison_data
  * with FM_ATTACK_TRAIN); the aggregating node calls the same function once
  * on a copy of the test set (FM_ATTACK_EVAL) to build the set on which the
  * attack's success rate is measured.
@@ -304,25 +304,16 @@ backdoor_poison(void *st, fm_attack_data *d)
 
 /* ---- registration ------------------------------------------------------ */
 
-static const fm_attack_ops dp_ops[] = {
-	{
-		.t_struct_size = sizeof(fm_attack_ops),
-		.t_kind = FM_KIND_ATTACK,
-		.t_name = "label_flip",
-		.t_state_size = sizeof(dpoison),
-		.t_init = label_flip_init,
-		.t_fini = dp_fini,
-		.t_poison_data = label_flip_poison,
-	},
-	{
-		.t_struct_size = sizeof(fm_attack_ops),
-		.t_kind = FM_KIND_ATTACK,
-		.t_name = "backdoor",
-		.t_state_size = sizeof(dpoison),
-		.t_init = backdoor_init,
-		.t_fini = dp_fini,
-		.t_poison_data = backdoor_poison,
-	},
+static const fm_attack_ops label_flip_ops = {
+	.base = FM_OPS(fm_attack_ops, FM_KIND_ATTACK, dpoison, label_flip_init,
+	    dp_fini),
+	.poison_data = label_flip_poison,
+};
+
+static const fm_attack_ops backdoor_ops = {
+	.base = FM_OPS(fm_attack_ops, FM_KIND_ATTACK, dpoison, backdoor_init,
+	    dp_fini),
+	.poison_data = backdoor_poison,
 };
 
 static const fm_param_desc backdoor_params[] = {
@@ -336,27 +327,15 @@ static const fm_param_desc backdoor_params[] = {
 };
 
 static const fm_component_desc dp_components[] = {
-	{ FM_KIND_ATTACK, "label_flip",
+	FM_COMPONENT(FM_KIND_ATTACK, "label_flip",
 	    "Label flipping: y -> C-1-y (Karimireddy, He & Jaggi, 2021)",
-	    NULL },
-	{ FM_KIND_ATTACK, "backdoor",
+	    NULL, label_flip_ops, 0),
+	FM_COMPONENT(FM_KIND_ATTACK, "backdoor",
 	    "Pixel-pattern backdoor (Gu et al., 2017; Ozdayi et al., 2021) "
 	    "with its attack success rate",
-	    backdoor_params },
+	    backdoor_params, backdoor_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("data_poison", "1.0.0", "MIT",
+FM_PLUGIN("data_poison", "2.0.0", "MIT",
     "Data-poisoning attacks: label flipping, pixel-pattern backdoor",
-    dp_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	for (size_t i = 0; i < sizeof dp_ops / sizeof dp_ops[0]; i++) {
-		int rv = host->register_component(r, &dp_ops[i],
-		    sizeof dp_ops[i]);
-		if (rv != FM_OK) {
-			return rv;
-		}
-	}
-	return FM_OK;
-}
+    dp_components, NULL);

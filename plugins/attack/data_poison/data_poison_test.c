@@ -81,7 +81,7 @@ static int
 poison(const fmi_component *c, const fmi_param_in *in, size_t nin, set *s)
 {
 	fmi_atk *t = at_open(c, in, nin, 7);
-	int rv = t->ops->t_poison_data(t->h.state, &s->d);
+	int rv = fmi_atk_poison_data(t, &s->d);
 	fmi_atk_close(t);
 	return rv;
 }
@@ -148,10 +148,10 @@ test_abi(void **state)
 	const fmi_component *c[2] = { f->flip, f->bd };
 	for (int i = 0; i < 2; i++) {
 		const fm_attack_ops *ops = c[i]->ops;
-		assert_int_equal(ops->t_kind, FM_KIND_ATTACK);
-		assert_string_equal(ops->t_name, c[i]->desc->name);
-		assert_non_null(ops->t_poison_data);
-		assert_null(ops->t_poison_updates);
+		assert_int_equal(ops->base.kind, FM_KIND_ATTACK);
+		assert_ptr_equal(c[i]->ops, c[i]->desc->ops); /* the table is the descriptor's */
+		assert_non_null(ops->poison_data);
+		assert_null(ops->poison_updates);
 	}
 	assert_int_equal(fmi_component_nparams(f->flip), 0);
 	assert_int_equal(fmi_component_nparams(f->bd), 3);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * model_poison.c: model-poisoning attacks. On the aggregating node, before
- * any defence, t_poison_updates rewrites the round's adversarial rows
- * (fm_attack_round.adversarial[i] == 1) and may read the honest ones, as
+ * any defence, poison_updates rewrites the round's adversarial rows
+ * (fm_rows.adversarial[i] == 1) and may read the honest ones, as
  * the colluding attacks assume. Honest rows are never written; a round
  * without adversarial rows is left as it is.
  *
@@ -119,12 +119,12 @@ mp_fini(void *st)
 /* Checks the round; *nh gets the number of honest rows. FM_EINVAL when
  * the matrix does not match the instance or nadv the flags. */
 static int
-mp_check(const mpoison *p, const fm_attack_round *r, uint32_t *nh)
+mp_check(const mpoison *p, const fm_rows *r, uint32_t *nh)
 {
 	const char *why = NULL;
 	uint32_t nadv = 0;
-	if (r == NULL || r->struct_size < sizeof(fm_attack_round)) {
-		why = "no round, or an older fm_attack_round";
+	if (r == NULL || r->struct_size < sizeof(fm_rows)) {
+		why = "no round, or an truncated fm_rows";
 	} else if (r->dim != p->dim || r->stride < r->dim) {
 		why = "the rows do not have the model's size";
 	} else if (r->n > 0 && (r->deltas == NULL || r->adversarial == NULL)) {
@@ -146,14 +146,14 @@ mp_check(const mpoison *p, const fm_attack_round *r, uint32_t *nh)
 }
 
 static float *
-mp_row(const fm_attack_round *r, uint32_t i)
+mp_row(const fm_rows *r, uint32_t i)
 {
 	return r->deltas + (size_t)i * r->stride;
 }
 
 /* Every adversarial row <- g row. */
 static void
-mp_scale_rows(const fm_attack_round *r, double g)
+mp_scale_rows(const fm_rows *r, double g)
 {
 	for (uint32_t i = 0; i < r->n; i++) {
 		float *row = mp_row(r, i);
@@ -165,7 +165,7 @@ mp_scale_rows(const fm_attack_round *r, double g)
 
 /* Every adversarial row <- the same vector v (double). */
 static void
-mp_set_rows(const fm_attack_round *r, const double *v)
+mp_set_rows(const fm_rows *r, const double *v)
 {
 	for (uint32_t i = 0; i < r->n; i++) {
 		float *row = mp_row(r, i);
@@ -178,7 +178,7 @@ mp_set_rows(const fm_attack_round *r, const double *v)
 /* ---- sign_flip, scaling, gaussian -------------------------------------- */
 
 static int
-sign_flip_poison(void *st, fm_attack_round *r)
+sign_flip_poison(void *st, fm_rows *r)
 {
 	const mpoison *p = st;
 	uint32_t nh;
@@ -192,11 +192,12 @@ sign_flip_poison(void *st, fm_attack_round *r)
 /* Model replacement's gamma = n / eta (eta = 1) shared by the colluders
  * under FedAvg's weights: all examples over the adversaries' examples. */
 static double
-scaling_boost(const fm_attack_round *r)
+scaling_boost(const fm_rows *r)
 {
 	double all = 0, adv = 0;
 	for (uint32_t i = 0; r->updates != NULL && i < r->n; i++) {
-		double w = (double)r->updates[i].num_examples;
+		double w = (double)FM_AT(const fm_update, r->updates,
+		    i)->num_examples;
 		all += w;
 		adv += r->adversarial[i] ? w : 0;
 	}
@@ -204,7 +205,7 @@ scaling_boost(const fm_attack_round *r)
 }
 
 static int
-scaling_poison(void *st, fm_attack_round *r)
+scaling_poison(void *st, fm_rows *r)
 {
 	const mpoison *p = st;
 	uint32_t nh;
@@ -216,7 +217,7 @@ scaling_poison(void *st, fm_attack_round *r)
 }
 
 static int
-gaussian_poison(void *st, fm_attack_round *r)
+gaussian_poison(void *st, fm_rows *r)
 {
 	const mpoison *p = st;
 	uint32_t nh;
@@ -253,7 +254,7 @@ mp_scratch(mpoison *p, int need_sd)
 
 /* A colluding attack needs at least one honest row to read. */
 static int
-mp_need_honest(const mpoison *p, const fm_attack_round *r, uint32_t nh)
+mp_need_honest(const mpoison *p, const fm_rows *r, uint32_t nh)
 {
 	if (nh > 0) {
 		return FM_OK;
@@ -266,7 +267,7 @@ mp_need_honest(const mpoison *p, const fm_attack_round *r, uint32_t nh)
 
 /* mu <- coordinate-wise mean of the nh honest rows. */
 static void
-mp_mean(const mpoison *p, const fm_attack_round *r, uint32_t nh)
+mp_mean(const mpoison *p, const fm_rows *r, uint32_t nh)
 {
 	memset(p->mu, 0, p->dim * sizeof(double));
 	for (uint32_t i = 0; i < r->n; i++) {
@@ -283,7 +284,7 @@ mp_mean(const mpoison *p, const fm_attack_round *r, uint32_t nh)
 /* sd <- coordinate-wise sample standard deviation (n - 1) of the honest
  * rows around mu; 0 with a single honest row. */
 static void
-mp_stddev(const mpoison *p, const fm_attack_round *r, uint32_t nh)
+mp_stddev(const mpoison *p, const fm_rows *r, uint32_t nh)
 {
 	memset(p->sd, 0, p->dim * sizeof(double));
 	for (uint32_t i = 0; nh > 1 && i < r->n; i++) {
@@ -344,7 +345,7 @@ mp_probit(double q)
 /* The paper's z_max for n rows of which nadv adversarial; FM_EINVAL when
  * the adversaries are a majority (s <= 0: z_max is infinite). */
 static int
-alie_zmax(const mpoison *p, const fm_attack_round *r, double *z)
+alie_zmax(const mpoison *p, const fm_rows *r, double *z)
 {
 	long long n = r->n, s = n / 2 + 1 - (long long)r->nadv;
 	if (s <= 0) {
@@ -360,7 +361,7 @@ alie_zmax(const mpoison *p, const fm_attack_round *r, double *z)
 }
 
 static int
-alie_poison(void *st, fm_attack_round *r)
+alie_poison(void *st, fm_rows *r)
 {
 	mpoison *p = st;
 	uint32_t nh;
@@ -386,7 +387,7 @@ alie_poison(void *st, fm_attack_round *r)
 /* ---- ipm --------------------------------------------------------------- */
 
 static int
-ipm_poison(void *st, fm_attack_round *r)
+ipm_poison(void *st, fm_rows *r)
 {
 	mpoison *p = st;
 	uint32_t nh;
@@ -408,24 +409,21 @@ ipm_poison(void *st, fm_attack_round *r)
 
 /* ---- registration ------------------------------------------------------ */
 
-#define MP_OPS(nm, init, poison)                                            \
+#define MP_OPS(init, poison)                                                \
 	{                                                                   \
-		.t_struct_size = sizeof(fm_attack_ops),                     \
-		.t_kind = FM_KIND_ATTACK,                                   \
-		.t_name = nm,                                               \
-		.t_state_size = sizeof(mpoison),                            \
-		.t_init = init,                                             \
-		.t_fini = mp_fini,                                          \
-		.t_poison_updates = poison,                                 \
+		.base = FM_OPS(fm_attack_ops, FM_KIND_ATTACK, mpoison, init, \
+		    mp_fini),                                               \
+		.poison_updates = poison,                                   \
 	}
 
-static const fm_attack_ops mp_ops[] = {
-	MP_OPS("sign_flip", sign_flip_init, sign_flip_poison),
-	MP_OPS("gaussian", gaussian_init, gaussian_poison),
-	MP_OPS("scaling", scaling_init, scaling_poison),
-	MP_OPS("alie", alie_init, alie_poison),
-	MP_OPS("ipm", ipm_init, ipm_poison),
-};
+static const fm_attack_ops sign_flip_ops = MP_OPS(sign_flip_init,
+    sign_flip_poison);
+static const fm_attack_ops gaussian_ops = MP_OPS(gaussian_init,
+    gaussian_poison);
+static const fm_attack_ops scaling_ops = MP_OPS(scaling_init,
+    scaling_poison);
+static const fm_attack_ops alie_ops = MP_OPS(alie_init, alie_poison);
+static const fm_attack_ops ipm_ops = MP_OPS(ipm_init, ipm_poison);
 
 #define MP_PARAM(nm, def, max, doc)                                         \
 	static const fm_param_desc nm##_params[] = {                        \
@@ -445,37 +443,25 @@ MP_PARAM(epsilon, 0.1, 1e6, "Adversarial rows become -epsilon times the "
     "honest mean.");
 
 static const fm_component_desc mp_components[] = {
-	{ FM_KIND_ATTACK, "sign_flip",
+	FM_COMPONENT(FM_KIND_ATTACK, "sign_flip",
 	    "Sign flipping: adversaries send -scale times their update",
-	    scale_params },
-	{ FM_KIND_ATTACK, "gaussian",
+	    scale_params, sign_flip_ops, 0),
+	FM_COMPONENT(FM_KIND_ATTACK, "gaussian",
 	    "Gaussian noise updates N(0, sigma^2) (Xie et al., 2018)",
-	    sigma_params },
-	{ FM_KIND_ATTACK, "scaling",
+	    sigma_params, gaussian_ops, 0),
+	FM_COMPONENT(FM_KIND_ATTACK, "scaling",
 	    "Scaling / model replacement (Bagdasaryan et al., 2020)",
-	    boost_params },
-	{ FM_KIND_ATTACK, "alie",
+	    boost_params, scaling_ops, 0),
+	FM_COMPONENT(FM_KIND_ATTACK, "alie",
 	    "A Little Is Enough: mu - z sigma of the honest updates "
 	    "(Baruch et al., 2019)",
-	    z_params },
-	{ FM_KIND_ATTACK, "ipm",
+	    z_params, alie_ops, 0),
+	FM_COMPONENT(FM_KIND_ATTACK, "ipm",
 	    "Inner-product manipulation: -epsilon times the honest mean "
 	    "(Xie et al., 2019)",
-	    epsilon_params },
+	    epsilon_params, ipm_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("model_poison", "1.0.0", "MIT",
+FM_PLUGIN("model_poison", "2.0.0", "MIT",
     "Model-poisoning attacks: sign flip, Gaussian, scaling, ALIE, IPM",
-    mp_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	for (size_t i = 0; i < sizeof mp_ops / sizeof mp_ops[0]; i++) {
-		int rv = host->register_component(r, &mp_ops[i],
-		    sizeof mp_ops[i]);
-		if (rv != FM_OK) {
-			return rv;
-		}
-	}
-	return FM_OK;
-}
+    mp_components, NULL);

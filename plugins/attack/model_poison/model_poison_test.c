@@ -29,7 +29,7 @@ typedef struct mat {
 	float *x, *x0; /* [n][stride] */
 	uint8_t adv[MAXN];
 	fm_update up[MAXN];
-	fm_attack_round r;
+	fm_rows r;
 } mat;
 
 static int
@@ -89,12 +89,12 @@ mat_new(uint32_t n, size_t dim, const int *advs, uint64_t fill)
 		nadv++;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		fm_update u = { (int32_t)i + 1, 4, m->x + i * m->stride, dim,
-			10, 0.5, 3 };
+		fm_update u = PT_UPDATE((int32_t)i + 1, 4,
+		    m->x + i * m->stride, dim, 10, 0.5, 3);
 		m->up[i] = u;
 	}
-	fm_attack_round r = { sizeof r, 4, n, nadv, dim, m->x, m->stride,
-		m->up, m->adv, NULL, 77 };
+	fm_rows r = PT_ATTACK_ROWS(sizeof r, 4, n, nadv, dim, m->x, m->stride,
+	    m->up, m->adv, NULL, 77);
 	m->r = r;
 	return m;
 }
@@ -123,7 +123,7 @@ static int
 attack(const fmi_component *c, const char *pname, double v, mat *m)
 {
 	fmi_atk *t = at_open1(c, pname, v, m->dim);
-	int rv = t->ops->t_poison_updates(t->h.state, &m->r);
+	int rv = fmi_atk_poison_updates(t, &m->r);
 	fmi_atk_close(t);
 	return rv;
 }
@@ -182,10 +182,10 @@ test_abi(void **state)
 		const fm_attack_ops *ops = f->c[i]->ops;
 		const fm_param_desc *p = f->c[i]->desc->params;
 		assert_true(f->c[i]->plugin == in);
-		assert_int_equal(ops->t_kind, FM_KIND_ATTACK);
-		assert_string_equal(ops->t_name, names[i]);
-		assert_null(ops->t_poison_data);
-		assert_non_null(ops->t_poison_updates);
+		assert_int_equal(ops->base.kind, FM_KIND_ATTACK);
+		assert_string_equal(f->c[i]->desc->name, names[i]);
+		assert_null(ops->poison_data);
+		assert_non_null(ops->poison_updates);
 		assert_int_equal(fmi_component_nparams(f->c[i]), 1);
 		assert_string_equal(p[0].name, pn[i]);
 		assert_int_equal(p[0].type, FM_PARAM_REAL);

@@ -23,6 +23,9 @@
 
 #include "fedmesh/plugin.h"
 
+/* Neighbour k of a mix (the array is stepped by its struct_size). */
+#define NB(m, k) FM_AT(const fm_peer_model, (m)->neighbours, (k))
+
 #define GOSSIP_LOG "FM-GOSSIP"
 #define GOSSIP_WEIGHT_SLACK 1e-9 /* rounding in host-computed weights */
 
@@ -78,10 +81,10 @@ gossip_check(const gossip *g, const fm_mix *m, double *sum)
 		return FM_EINVAL;
 	}
 	for (uint32_t k = 0; k < m->nneighbours; k++) {
-		const fm_peer_model *nb = &m->neighbours[k];
+		const fm_peer_model *nb = NB(m, k);
 		double w = nb->weight;
 		if (nb->params == NULL || nb->peer == m->self ||
-		    (k > 0 && nb->peer <= m->neighbours[k - 1].peer) ||
+		    (k > 0 && nb->peer <= NB(m, k - 1)->peer) ||
 		    !isfinite(w) || w < 0) {
 			g->host->log(FM_LOG_WARN, GOSSIP_LOG, "peer %d round "
 			    "%u: bad neighbour entry %u (peer %d, weight %g)",
@@ -114,7 +117,7 @@ gossip_mix(void *st, const fm_mix *m, float *model, size_t dim)
 	}
 	g->host->scal(dim, (float)(1.0 - g->step * sum), model);
 	for (uint32_t k = 0; k < m->nneighbours; k++) {
-		const fm_peer_model *nb = &m->neighbours[k];
+		const fm_peer_model *nb = NB(m, k);
 		g->host->axpy(dim, (float)(g->step * nb->weight), nb->params,
 		    model);
 	}
@@ -122,13 +125,9 @@ gossip_mix(void *st, const fm_mix *m, float *model, size_t dim)
 }
 
 static const fm_consensus_ops gossip_ops = {
-	.c_struct_size = sizeof(fm_consensus_ops),
-	.c_kind = FM_KIND_CONSENSUS,
-	.c_name = "gossip",
-	.c_state_size = sizeof(gossip),
-	.c_init = gossip_init,
-	.c_fini = gossip_fini,
-	.c_mix = gossip_mix,
+	.base = FM_OPS(fm_consensus_ops, FM_KIND_CONSENSUS, gossip, gossip_init,
+	    gossip_fini),
+	.mix = gossip_mix,
 };
 
 static const fm_param_desc gossip_params[] = {
@@ -139,17 +138,12 @@ static const fm_param_desc gossip_params[] = {
 };
 
 static const fm_component_desc gossip_components[] = {
-	{ FM_KIND_CONSENSUS, "gossip",
+	FM_COMPONENT(FM_KIND_CONSENSUS, "gossip",
 	    "Gossip averaging with the topology's weights: D-PSGD "
 	    "(Lian et al., 2017)",
-	    gossip_params },
+	    gossip_params, gossip_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("gossip", "1.0.0", "MIT",
+FM_PLUGIN("gossip", "2.0.0", "MIT",
     "Gossip averaging for decentralized learning (D-PSGD)",
-    gossip_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	return host->register_component(r, &gossip_ops, sizeof gossip_ops);
-}
+    gossip_components, NULL);

@@ -53,10 +53,10 @@ test_abi(void **state)
 	assert_true(in->abi_minor >= 1); /* the consensus kind came in 1.1 */
 	assert_string_equal(in->name, "gossip");
 	assert_int_equal(in->ncomponents, 1);
-	assert_int_equal(ops->c_kind, FM_KIND_CONSENSUS);
-	assert_string_equal(ops->c_name, "gossip");
-	assert_null(ops->c_outgoing); /* no mass: plain averaging */
-	assert_null(ops->c_on_message);
+	assert_int_equal(ops->base.kind, FM_KIND_CONSENSUS);
+	assert_string_equal(f->c->desc->name, "gossip");
+	assert_null(ops->outgoing); /* no mass: plain averaging */
+	assert_null(ops->base.on_message);
 	assert_int_equal(fmi_component_nparams(f->c), 1);
 	const fm_param_desc *p = &f->c->desc->params[0];
 	assert_string_equal(p->name, "step");
@@ -76,8 +76,8 @@ static const float b_x[DIM] = { 5, -2, 7 };
 static void
 mix3(fmi_cons *k, float *out, uint32_t nnb, uint32_t skip)
 {
-	fm_peer_model all[2] = { { 1, 2, a_x, 0.25, 0, 5 },
-		{ 4, 2, b_x, 0.25, 0, 5 } };
+	fm_peer_model all[2] = { PT_PEER(1, 2, a_x, 0.25, 0, 5),
+		PT_PEER(4, 2, b_x, 0.25, 0, 5) };
 	fm_peer_model nb[2];
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < nnb; i++) {
@@ -85,8 +85,8 @@ mix3(fmi_cons *k, float *out, uint32_t nnb, uint32_t skip)
 			nb[n++] = all[i];
 		}
 	}
-	fm_peer_model own = { 0, 2, own_x, 0.5, 0, 5 };
-	fm_mix m = { 1, 0, 2, 2, &own, nb, n, 0 };
+	fm_peer_model own = PT_PEER(0, 2, own_x, 0.5, 0, 5);
+	fm_mix m = PT_MIX(1, 0, 2, 2, &own, nb, n, 0);
 	memcpy(out, own_x, sizeof own_x);
 	FMT_PASS(tn_mix(k, &m, out, DIM));
 }
@@ -144,12 +144,12 @@ convex_trial(fmi_cons *k, fm_rng *r)
 		double w = left * h->rng_uniform(r) * 0.5;
 		left -= w;
 		if (h->rng_uniform(r) < 0.6) { /* arrived */
-			nb[n++] = (fm_peer_model) { (int32_t)j, 1, xs[j], w, 0,
-				1 };
+			nb[n++] = (fm_peer_model) PT_PEER((int32_t)j, 1, xs[j],
+			    w, 0, 1);
 		}
 	}
-	fm_peer_model own = { 0, 4, xs[0], left, 0, 1 };
-	fm_mix m = { 1, 0, 4, 4, &own, nb, n, 0 };
+	fm_peer_model own = PT_PEER(0, 4, xs[0], left, 0, 1);
+	fm_mix m = PT_MIX(1, 0, 4, 4, &own, nb, n, 0);
 	memcpy(out, xs[0], sizeof out);
 	FMT_PASS(tn_mix(k, &m, out, DIM));
 	for (int d = 0; d < DIM; d++) {
@@ -246,8 +246,8 @@ static void
 bad_mix(fmi_cons *k, fm_peer_model *nb, uint32_t n, size_t dim)
 {
 	float x[DIM];
-	fm_peer_model own = { 0, 2, own_x, 0.5, 0, 5 };
-	fm_mix m = { 1, 0, 2, 2, &own, nb, n, 0 };
+	fm_peer_model own = PT_PEER(0, 2, own_x, 0.5, 0, 5);
+	fm_mix m = PT_MIX(1, 0, 2, 2, &own, nb, n, 0);
 	memcpy(x, own_x, sizeof x);
 	FMT_FAIL(tn_mix(k, &m, x, dim), FM_EINVAL);
 	assert_memory_equal(x, own_x, sizeof x);
@@ -258,8 +258,8 @@ test_bad_mix_refused(void **state)
 {
 	const fixture *f = *state;
 	fmi_cons *k = open_step(f, 0);
-	fm_peer_model good[2] = { { 1, 2, a_x, 0.25, 0, 5 },
-		{ 4, 2, b_x, 0.25, 0, 5 } };
+	fm_peer_model good[2] = { PT_PEER(1, 2, a_x, 0.25, 0, 5),
+		PT_PEER(4, 2, b_x, 0.25, 0, 5) };
 	fm_peer_model nb[2];
 	fmt_logcap cap;
 	tn_quiet(&cap); /* the warnings are expected */
@@ -303,16 +303,22 @@ test_bad_params(void **state)
 	assert_non_null(strstr(e.msg, "did you mean 'step'"));
 	v[0].num = 0;
 	tn_quiet(&cap);
-	int rv = fmi_cons_open(&k, f->c, v, DIM, 0, 1, NULL, &e);
+	int rv = fmi_cons_open(&k, f->c,
+	    &(fmi_open_args){ .params = v, .dim = DIM, .role = FM_ROLE_PEER,
+	    .node_id = 0, .seed = 1 },
+	    &e);
 	tn_loud();
 	FMT_FAIL(rv, FM_EINVAL);
 	assert_true(k == (fmi_cons *)0x1);
-	assert_non_null(strstr(e.msg, "c_init failed"));
+	assert_non_null(strstr(e.msg, "init failed"));
 	int i = fmt_logcap_find(&cap, "FM-GOSSIP");
 	assert_true(i >= 0);
 	assert_non_null(strstr(cap.lines[i], "'step' = 0 must be in (0, 1]"));
 	tn_quiet(&cap);
-	rv = fmi_cons_open(&k, f->c, NULL, 0, 0, 1, NULL, &e); /* dim 0 */
+	rv = fmi_cons_open(&k, f->c,
+	    &(fmi_open_args){ .params = NULL, .dim = 0, .role = FM_ROLE_PEER,
+	    .node_id = 0, .seed = 1 },
+	    &e); /* dim 0 */
 	tn_loud();
 	FMT_FAIL(rv, FM_EINVAL);
 	i = fmt_logcap_find(&cap, "FM-GOSSIP");

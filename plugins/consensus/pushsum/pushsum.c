@@ -10,8 +10,8 @@
  * trains, sends and evaluates is the de-biased z = x / w; the push-sum
  * numerator x = w z is never stored. Per round:
  *
- *   c_outgoing  mass = w / (out_degree + 1), the same to every out-neighbour
- *   c_mix       s  = w / (m->out_degree + 1)            (the share kept)
+ *   outgoing  mass = w / (out_degree + 1), the same to every out-neighbour
+ *   mix       s  = w / (m->out_degree + 1)            (the share kept)
  *               w' = s + sum_{j received} mass_j
  *               z' = (s z_own + sum_j mass_j z_j) / w'
  *
@@ -28,15 +28,27 @@
  * Guards: negative or non-finite masses, or w' <= 0 / non-finite (all mass
  * lost for ~1075 rounds in a row underflows w), fail the mix with
  * FM_ERANGE, leaving the model and w unchanged.
+ *
+ * save/load (checkpoints): version byte 1, then w as a double (the model
+ * z is the host's). A load refuses another version, length, or a w that
+ * is not positive and finite.
  */
 #include <math.h>
+#include <string.h>
 
 #include "fedmesh/plugin.h"
 
+#include "../../state.h"
+
+/* Neighbour k of a mix (the array is stepped by its struct_size). */
+#define NB(m, k) FM_AT(const fm_peer_model, (m)->neighbours, (k))
+
 #define PUSHSUM_LOG "FM-PUSHSUM"
+#define PUSHSUM_STATE_VERSION 1
 
 typedef struct pushsum {
 	const fm_host_api *host;
+	const fm_instance *inst;
 	size_t dim;
 	double w; /* push-sum weight */
 } pushsum;
@@ -46,6 +58,7 @@ pushsum_init(void *st, const fm_instance *inst)
 {
 	pushsum *p = st;
 	p->host = inst->host;
+	p->inst = inst;
 	p->dim = inst->dim;
 	p->w = 1.0;
 	if (p->dim == 0) {
@@ -79,7 +92,7 @@ pushsum_weight(const pushsum *p, const fm_mix *m, double s, double *wn)
 {
 	double w = s;
 	for (uint32_t k = 0; k < m->nneighbours; k++) {
-		const fm_peer_model *nb = &m->neighbours[k];
+		const fm_peer_model *nb = NB(m, k);
 		if (nb->params == NULL) {
 			return FM_EINVAL;
 		}
@@ -117,36 +130,60 @@ pushsum_mix(void *st, const fm_mix *m, float *model, size_t dim)
 	}
 	p->host->scal(dim, (float)(s / wn), model);
 	for (uint32_t k = 0; k < m->nneighbours; k++) {
-		const fm_peer_model *nb = &m->neighbours[k];
+		const fm_peer_model *nb = NB(m, k);
 		p->host->axpy(dim, (float)(nb->mass / wn), nb->params, model);
 	}
 	p->w = wn;
 	return FM_OK;
 }
 
+static int
+pushsum_save(void *st, void *buf, size_t cap, size_t *len)
+{
+	const pushsum *p = st;
+	fm_sw w = FM_SW_INIT(buf, cap);
+	fm_sw_u8(&w, PUSHSUM_STATE_VERSION);
+	fm_sw_f64(&w, p->w);
+	return fm_sw_done(&w, len);
+}
+
+static int
+pushsum_load(void *st, const void *buf, size_t len)
+{
+	pushsum *p = st;
+	fm_sr r = FM_SR_INIT(buf, len);
+	uint8_t version = fm_sr_u8(&r);
+	if (r.bad || version != PUSHSUM_STATE_VERSION) {
+		FM_STATE_REFUSE(p->inst, "saved state has format version %u, "
+		    "this pushsum reads %u: restart without the checkpoint",
+		    (unsigned)version, PUSHSUM_STATE_VERSION);
+		return FM_EVERSION;
+	}
+	double w = fm_sr_f64(&r);
+	if (!fm_sr_done(&r) || !(w > 0) || !isfinite(w)) {
+		FM_STATE_REFUSE(p->inst, "saved state (%zu bytes) is not a "
+		    "push-sum weight (9 bytes, a positive finite w)", len);
+		return FM_EINVAL;
+	}
+	p->w = w;
+	return FM_OK;
+}
+
 static const fm_consensus_ops pushsum_ops = {
-	.c_struct_size = sizeof(fm_consensus_ops),
-	.c_kind = FM_KIND_CONSENSUS,
-	.c_name = "pushsum",
-	.c_state_size = sizeof(pushsum),
-	.c_init = pushsum_init,
-	.c_fini = pushsum_fini,
-	.c_outgoing = pushsum_outgoing,
-	.c_mix = pushsum_mix,
+	.base = { sizeof(fm_consensus_ops), FM_KIND_CONSENSUS,
+		sizeof(pushsum), pushsum_init, pushsum_fini, NULL, NULL,
+		pushsum_save, pushsum_load },
+	.outgoing = pushsum_outgoing,
+	.mix = pushsum_mix,
 };
 
 static const fm_component_desc pushsum_components[] = {
-	{ FM_KIND_CONSENSUS, "pushsum",
+	FM_COMPONENT(FM_KIND_CONSENSUS, "pushsum",
 	    "Push-sum / stochastic gradient push for directed and "
 	    "time-varying graphs (Kempe et al., 2003; Assran et al., 2019)",
-	    NULL },
+	    NULL, pushsum_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("pushsum", "1.0.0", "MIT",
+FM_PLUGIN("pushsum", "2.0.0", "MIT",
     "Push-sum averaging for directed and time-varying graphs",
-    pushsum_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	return host->register_component(r, &pushsum_ops, sizeof pushsum_ops);
-}
+    pushsum_components, NULL);

@@ -42,7 +42,7 @@ static double
 outgoing(fmi_cons *k, uint32_t out_degree)
 {
 	double mass = -1;
-	FMT_PASS(k->ops->c_outgoing(k->h.state, 1, out_degree, &mass));
+	FMT_PASS(fmi_cons_outgoing(k, 1, out_degree, &mass));
 	return mass;
 }
 
@@ -56,10 +56,10 @@ test_abi(void **state)
 	assert_int_equal(in->abi_major, FM_PLUGIN_ABI_MAJOR);
 	assert_string_equal(in->name, "pushsum");
 	assert_int_equal(in->ncomponents, 1);
-	assert_int_equal(ops->c_kind, FM_KIND_CONSENSUS);
-	assert_string_equal(ops->c_name, "pushsum");
-	assert_non_null(ops->c_outgoing);
-	assert_null(ops->c_on_message);
+	assert_int_equal(ops->base.kind, FM_KIND_CONSENSUS);
+	assert_string_equal(f->c->desc->name, "pushsum");
+	assert_non_null(ops->outgoing);
+	assert_null(ops->base.on_message);
 	assert_int_equal(fmi_component_nparams(f->c), 0);
 }
 
@@ -76,10 +76,10 @@ test_hand_computed(void **state)
 	const float z[DIM] = { 1, 2, 3 }, a[DIM] = { 2, 4, 6 },
 		    b[DIM] = { -4, 0, 8 };
 	const float want[DIM] = { 4.0f / 13, 32.0f / 13, 72.0f / 13 };
-	fm_peer_model nb[2] = { { 1, 1, a, 0.5, 0.5, 1 },
-		{ 3, 3, b, 0.5, 0.25, 1 } };
-	fm_peer_model own = { 0, 2, z, 0.5, 1.0 / 3, 1 };
-	fm_mix m = { 1, 0, 2, 2, &own, nb, 2, 0 };
+	fm_peer_model nb[2] = { PT_PEER(1, 1, a, 0.5, 0.5, 1),
+		PT_PEER(3, 3, b, 0.5, 0.25, 1) };
+	fm_peer_model own = PT_PEER(0, 2, z, 0.5, 1.0 / 3, 1);
+	fm_mix m = PT_MIX(1, 0, 2, 2, &own, nb, 2, 0);
 	float x[DIM];
 	fmi_cons *k = tn_open(f->c, NULL, 0, DIM, 0);
 	assert_true(fabs(outgoing(k, 2) - 1.0 / 3) < 1e-15);
@@ -89,7 +89,7 @@ test_hand_computed(void **state)
 	FMT_NEAR(x, want, DIM, 1e-6);
 	assert_true(fabs(outgoing(k, 1) - 13.0 / 24) < 1e-15);
 	/* nothing arrives: z stays (bit for bit), w shrinks to its share */
-	m = (fm_mix) { 2, 0, 2, 1, &own, NULL, 0, 0 };
+	m = (fm_mix)PT_MIX(2, 0, 2, 1, &own, NULL, 0, 0);
 	memcpy(x, want, sizeof x);
 	FMT_PASS(tn_mix(k, &m, x, DIM));
 	assert_memory_equal(x, want, sizeof x);
@@ -165,6 +165,48 @@ test_directed_exact_average(void **state)
 	tn_fini(&g);
 }
 
+/* Every peer's weight, saved after 5 rounds and loaded into fresh
+ * instances, gives round 6 (models and weights) bit for bit; a state of
+ * another length or a non-positive weight is refused. */
+static void
+test_save_load(void **state)
+{
+	const fixture *f = *state;
+	static tn_net a, b;
+	double avg[DIM];
+	start(&a, f->c, avg);
+	for (int r = 0; r < 5; r++) {
+		tn_round(&a);
+	}
+	b = a;
+	for (uint32_t i = 0; i < a.n; i++) {
+		size_t len;
+		void *s = pt_save(&a.c[i]->h, &len);
+		b.c[i] = tn_open(f->c, NULL, 0, DIM, (int32_t)i);
+		pt_load_checked(&b.c[i]->h, s, len);
+		free(s);
+	}
+	tn_round(&a);
+	tn_round(&b);
+	assert_memory_equal(a.x, b.x, sizeof a.x);
+	for (uint32_t i = 0; i < a.n; i++) {
+		size_t la, lb;
+		void *sa = pt_save(&a.c[i]->h, &la), *sb = pt_save(&b.c[i]->h,
+		    &lb);
+		assert_int_equal(la, lb);
+		assert_memory_equal(sa, sb, la);
+		unsigned char bad[9];
+		double w = -1;
+		memcpy(bad, sa, 1);
+		memcpy(bad + 1, &w, sizeof w);
+		assert_int_not_equal(fmi_inst_load(&b.c[i]->h, bad, 9), FM_OK);
+		free(sa);
+		free(sb);
+	}
+	tn_fini(&a);
+	tn_fini(&b);
+}
+
 /* The graph changes every round (two different directed graphs). */
 static void
 test_time_varying(void **state)
@@ -214,9 +256,9 @@ static void
 refused(fmi_cons *k, double mass, size_t dim, int want)
 {
 	const float z[DIM] = { 1, 2, 3 }, a[DIM] = { 9, 9, 9 };
-	fm_peer_model nb = { 1, 1, a, 0.5, mass, 1 };
-	fm_peer_model own = { 0, 1, z, 0.5, 0.5, 1 };
-	fm_mix m = { 1, 0, 1, 1, &own, &nb, 1, 0 };
+	fm_peer_model nb = PT_PEER(1, 1, a, 0.5, mass, 1);
+	fm_peer_model own = PT_PEER(0, 1, z, 0.5, 0.5, 1);
+	fm_mix m = PT_MIX(1, 0, 1, 1, &own, &nb, 1, 0);
 	float x[DIM];
 	double w = outgoing(k, 0);
 	memcpy(x, z, sizeof x);
@@ -237,17 +279,17 @@ test_guards(void **state)
 	refused(k, NAN, DIM, FM_ERANGE);
 	refused(k, INFINITY, DIM, FM_ERANGE);
 	refused(k, 0.5, DIM - 1, FM_EINVAL);
-	FMT_FAIL(k->ops->c_outgoing(k->h.state, 1, 1, NULL), FM_EINVAL);
+	FMT_FAIL(fmi_cons_outgoing(k, 1, 1, NULL), FM_EINVAL);
 	/* Isolated (nothing ever arrives), out-degree 1: w halves every
 	 * round, reaches the smallest subnormal 2^-1074 after 1074 mixes;
 	 * the 1075th would make it 0 and is refused. */
 	const float z[DIM] = { 1, 2, 3 };
-	fm_peer_model own = { 0, 1, z, 1, 0, 1 };
+	fm_peer_model own = PT_PEER(0, 1, z, 1, 0, 1);
 	float x[DIM];
 	memcpy(x, z, sizeof x);
 	int n = 0, rv = FM_OK;
 	while (rv == FM_OK && n < 2000) {
-		fm_mix m = { (uint32_t)n + 1, 0, 0, 1, &own, NULL, 0, 0 };
+		fm_mix m = PT_MIX((uint32_t)n + 1, 0, 0, 1, &own, NULL, 0, 0);
 		rv = tn_mix(k, &m, x, DIM);
 		n++;
 	}
@@ -255,7 +297,7 @@ test_guards(void **state)
 	assert_int_equal(rv, FM_ERANGE);
 	assert_int_equal(n, 1075);
 	assert_memory_equal(x, z, sizeof x);
-	FMT_PASS(k->ops->c_outgoing(k->h.state, 1, 0, &mass));
+	FMT_PASS(fmi_cons_outgoing(k, 1, 0, &mass));
 	assert_true(mass == ldexp(1.0, -1074));
 	fmi_cons_close(k);
 }
@@ -272,11 +314,14 @@ test_bad_open(void **state)
 	assert_non_null(strstr(e.msg, "no parameter 'step'"));
 	fmt_logcap cap = { .n = 0 };
 	tn_quiet(&cap);
-	int rv = fmi_cons_open(&k, f->c, NULL, 0, 0, 1, NULL, &e); /* dim 0 */
+	int rv = fmi_cons_open(&k, f->c,
+	    &(fmi_open_args){ .params = NULL, .dim = 0, .role = FM_ROLE_PEER,
+	    .node_id = 0, .seed = 1 },
+	    &e); /* dim 0 */
 	tn_loud();
 	FMT_FAIL(rv, FM_EINVAL);
 	assert_null(k);
-	assert_non_null(strstr(e.msg, "c_init failed"));
+	assert_non_null(strstr(e.msg, "init failed"));
 	int i = fmt_logcap_find(&cap, "FM-PUSHSUM");
 	assert_true(i >= 0);
 	assert_non_null(strstr(cap.lines[i], "empty model"));
@@ -293,6 +338,7 @@ main(void)
 		cmocka_unit_test(test_lost_mass),
 		cmocka_unit_test(test_guards),
 		cmocka_unit_test(test_bad_open),
+		cmocka_unit_test(test_save_load),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -35,13 +35,18 @@
  * gossip sorts NaN as +inf, so up to b of them are trimmed, and keeps the
  * own coordinate if a non-finite value survives the trimming.
  *
- * Scratch: small per-neighbour arrays, allocated in c_init and grown only
+ * Scratch: small per-neighbour arrays, allocated in init and grown only
  * when a round brings more neighbours than ever before. No model-sized
  * buffers: distances are accumulated in double straight from the inputs.
+ * Nothing carries over from one round to the next (the model is the
+ * host's): no save/load.
  */
 #include <math.h>
 
 #include "fedmesh/plugin.h"
+
+/* Neighbour k of a mix (the array is stepped by its struct_size). */
+#define NB(m, k) FM_AT(const fm_peer_model, (m)->neighbours, (k))
 
 #define ROBUST_LOG "FM-ROBUST"
 #define ROBUST_WEIGHT_SLACK 1e-9
@@ -145,10 +150,10 @@ robust_check(robust *r, const fm_mix *m, int weights)
 		return FM_EINVAL;
 	}
 	for (uint32_t k = 0; k < m->nneighbours; k++) {
-		const fm_peer_model *nb = &m->neighbours[k];
+		const fm_peer_model *nb = NB(m, k);
 		double w = weights ? nb->weight : 0;
 		if (nb->params == NULL || nb->peer == m->self ||
-		    (k > 0 && nb->peer <= m->neighbours[k - 1].peer) ||
+		    (k > 0 && nb->peer <= NB(m, k - 1)->peer) ||
 		    !isfinite(w) || w < 0) {
 			r->host->log(FM_LOG_WARN, ROBUST_LOG, "peer %d round "
 			    "%u: bad neighbour entry %u (peer %d, weight %g)",
@@ -256,11 +261,11 @@ clipped_mix(void *st, const fm_mix *m, float *model, size_t dim)
 	}
 	uint32_t n = m->nneighbours;
 	for (uint32_t k = 0; k < n; k++) {
-		r->dist[k] = robust_dist(m->neighbours[k].params, model, dim);
+		r->dist[k] = robust_dist(NB(m, k)->params, model, dim);
 	}
 	double tau = clipped_radius(r, n), asum = 0;
 	for (uint32_t k = 0; k < n; k++) {
-		asum += clipped_coef(m->neighbours[k].weight, r->dist[k], tau);
+		asum += clipped_coef(NB(m, k)->weight, r->dist[k], tau);
 	}
 	if (!(asum > 0)) {
 		return FM_OK; /* everything clipped to nothing: own model */
@@ -268,10 +273,10 @@ clipped_mix(void *st, const fm_mix *m, float *model, size_t dim)
 	/* x_i + sum_j a_j (x_j - x_i) = (1 - sum_j a_j) x_i + sum_j a_j x_j */
 	r->host->scal(dim, (float)(1.0 - (asum > 1 ? 1 : asum)), model);
 	for (uint32_t k = 0; k < n; k++) {
-		double a = clipped_coef(m->neighbours[k].weight, r->dist[k],
+		double a = clipped_coef(NB(m, k)->weight, r->dist[k],
 		    tau);
 		if (a > 0) {
-			r->host->axpy(dim, (float)a, m->neighbours[k].params,
+			r->host->axpy(dim, (float)a, NB(m, k)->params,
 			    model);
 		}
 	}
@@ -350,7 +355,7 @@ trimmed_mix(void *st, const fm_mix *m, float *model, size_t dim)
 	}
 	r->src[0] = model;
 	for (uint32_t k = 1; k < n; k++) {
-		r->src[k] = m->neighbours[k - 1].params;
+		r->src[k] = NB(m, k - 1)->params;
 	}
 	for (size_t i = 0; i < dim; i++) {
 		double s = trimmed_coord(r, n, i);
@@ -363,20 +368,16 @@ trimmed_mix(void *st, const fm_mix *m, float *model, size_t dim)
 
 /* ---- registration ------------------------------------------------------ */
 
-#define ROBUST_OPS(nm, init, mix)                                           \
-	{                                                                   \
-		.c_struct_size = sizeof(fm_consensus_ops),                  \
-		.c_kind = FM_KIND_CONSENSUS,                                \
-		.c_name = nm,                                               \
-		.c_state_size = sizeof(robust),                             \
-		.c_init = init,                                             \
-		.c_fini = robust_fini,                                      \
-		.c_mix = mix,                                               \
-	}
+static const fm_consensus_ops clipped_ops = {
+	.base = FM_OPS(fm_consensus_ops, FM_KIND_CONSENSUS, robust,
+	    clipped_init, robust_fini),
+	.mix = clipped_mix,
+};
 
-static const fm_consensus_ops robust_ops[] = {
-	ROBUST_OPS("clipped_gossip", clipped_init, clipped_mix),
-	ROBUST_OPS("trimmed_gossip", trimmed_init, trimmed_mix),
+static const fm_consensus_ops trimmed_ops = {
+	.base = FM_OPS(fm_consensus_ops, FM_KIND_CONSENSUS, robust,
+	    trimmed_init, robust_fini),
+	.mix = trimmed_mix,
 };
 
 static const fm_param_desc clipped_params[] = {
@@ -397,28 +398,16 @@ static const fm_param_desc trimmed_params[] = {
 };
 
 static const fm_component_desc robust_components[] = {
-	{ FM_KIND_CONSENSUS, "clipped_gossip",
+	FM_COMPONENT(FM_KIND_CONSENSUS, "clipped_gossip",
 	    "ClippedGossip: gossip on clipped model differences "
 	    "(He, Karimireddy & Jaggi, 2022)",
-	    clipped_params },
-	{ FM_KIND_CONSENSUS, "trimmed_gossip",
+	    clipped_params, clipped_ops, 0),
+	FM_COMPONENT(FM_KIND_CONSENSUS, "trimmed_gossip",
 	    "Coordinate-wise trimmed mean over the own and the neighbours' "
 	    "models (BRIDGE-T, Fang, Yang & Bajwa, 2022)",
-	    trimmed_params },
+	    trimmed_params, trimmed_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("robust", "1.0.0", "MIT",
+FM_PLUGIN("robust", "2.0.0", "MIT",
     "Byzantine-robust gossip: ClippedGossip and trimmed-mean gossip",
-    robust_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	for (size_t i = 0; i < sizeof robust_ops / sizeof robust_ops[0]; i++) {
-		int rv = host->register_component(r, &robust_ops[i],
-		    sizeof robust_ops[i]);
-		if (rv != FM_OK) {
-			return rv;
-		}
-	}
-	return FM_OK;
-}
+    robust_components, NULL);

@@ -58,8 +58,8 @@ mix_at0(fmi_cons *k, const float *own_x, const fm_peer_model *nb,
 	for (uint32_t j = 0; j < n; j++) {
 		s += nb[j].weight;
 	}
-	fm_peer_model own = { 0, n, own_x, 1 - s, 0, 1 };
-	fm_mix m = { 1, 0, n, n, &own, nb, n, 0 };
+	fm_peer_model own = PT_PEER(0, n, own_x, 1 - s, 0, 1);
+	fm_mix m = PT_MIX(1, 0, n, n, &own, nb, n, 0);
 	memcpy(out, own_x, dim * sizeof(float));
 	return tn_mix(k, &m, out, dim);
 }
@@ -87,10 +87,10 @@ test_abi(void **state)
 	const fmi_component *c[2] = { f->clipped, f->trimmed };
 	for (int i = 0; i < 2; i++) {
 		const fm_consensus_ops *ops = c[i]->ops;
-		assert_int_equal(ops->c_kind, FM_KIND_CONSENSUS);
-		assert_string_equal(ops->c_name, c[i]->desc->name);
-		assert_null(ops->c_outgoing);
-		assert_null(ops->c_on_message);
+		assert_int_equal(ops->base.kind, FM_KIND_CONSENSUS);
+		assert_ptr_equal(c[i]->ops, c[i]->desc->ops); /* the table is the descriptor's */
+		assert_null(ops->outgoing);
+		assert_null(ops->base.on_message);
 	}
 	assert_int_equal(fmi_component_nparams(f->clipped), 2);
 	check_param(f->clipped, 0, "tau", FM_PARAM_REAL, 0, 0);
@@ -114,8 +114,8 @@ static void
 clipped_case(const fixture *f, const char *p, double v, uint32_t skip,
     float w0, float w1)
 {
-	fm_peer_model all[2] = { { 1, 2, c_a, 0.25, 0, 1 },
-		{ 2, 2, c_b, 0.25, 0, 1 } };
+	fm_peer_model all[2] = { PT_PEER(1, 2, c_a, 0.25, 0, 1),
+		PT_PEER(2, 2, c_b, 0.25, 0, 1) };
 	fm_peer_model nb[2];
 	uint32_t n = 0;
 	for (uint32_t j = 0; j < 2; j++) {
@@ -157,8 +157,9 @@ test_trimmed_hand_computed(void **state)
 	const fixture *f = *state;
 	const float own[2] = { 1, 10 }, a[2] = { 2, 20 }, b[2] = { 3, -5 },
 		    c[2] = { 100, 0 };
-	const fm_peer_model nb[3] = { { 1, 1, a, 0.2, 0, 1 },
-		{ 2, 1, b, 0.2, 0, 1 }, { 3, 1, c, 0.2, 0, 1 } };
+	const fm_peer_model nb[3] = { PT_PEER(1, 1, a, 0.2, 0, 1),
+		PT_PEER(2, 1, b, 0.2, 0, 1),
+		PT_PEER(3, 1, c, 0.2, 0, 1) };
 	const float w1[2] = { 2.5f, 5 }, w0[2] = { 26.5f, 6.25f };
 	float out[2];
 	fmi_cons *k1 = open1(f->trimmed, NULL, 0, 2);
@@ -206,8 +207,8 @@ test_trimmed_reference(void **state)
 				}
 			}
 			for (uint32_t j = 0; j < n; j++) {
-				nb[j] = (fm_peer_model) { (int32_t)j + 1, 1,
-					xs[j + 1], 0.01, 0, 1 };
+				nb[j] = (fm_peer_model) PT_PEER((int32_t)j + 1,
+				    1, xs[j + 1], 0.01, 0, 1);
 			}
 			float out[DIM], want[DIM], col[41];
 			FMT_PASS(mix_at0(k, xs[0], nb, n, out, DIM));
@@ -242,10 +243,11 @@ static double
 byz_shift(fmi_cons *k, const float *byz, float *with)
 {
 	float without[DIM];
-	fm_peer_model nb[3] = { { 1, 3, h1, 0.25, 0, 1 },
-		{ 2, 3, h2, 0.25, 0, 1 }, { 3, 3, byz, 0.25, 0, 1 } };
-	fm_peer_model own = { 0, 3, h_own, 0.25, 0, 1 };
-	fm_mix m = { 1, 0, 3, 3, &own, nb, 3, 0 };
+	fm_peer_model nb[3] = { PT_PEER(1, 3, h1, 0.25, 0, 1),
+		PT_PEER(2, 3, h2, 0.25, 0, 1),
+		PT_PEER(3, 3, byz, 0.25, 0, 1) };
+	fm_peer_model own = PT_PEER(0, 3, h_own, 0.25, 0, 1);
+	fm_mix m = PT_MIX(1, 0, 3, 3, &own, nb, 3, 0);
 	memcpy(with, h_own, sizeof h_own);
 	FMT_PASS(tn_mix(k, &m, with, DIM));
 	m.nneighbours = 2;
@@ -387,8 +389,8 @@ static void
 bad_mix(fmi_cons *k, fm_peer_model *nb, uint32_t n, size_t dim)
 {
 	float x[DIM];
-	fm_peer_model own = { 0, 2, h_own, 0.5, 0, 1 };
-	fm_mix m = { 1, 0, 2, 2, &own, nb, n, 0 };
+	fm_peer_model own = PT_PEER(0, 2, h_own, 0.5, 0, 1);
+	fm_mix m = PT_MIX(1, 0, 2, 2, &own, nb, n, 0);
 	memcpy(x, h_own, sizeof x);
 	FMT_FAIL(tn_mix(k, &m, x, dim), FM_EINVAL);
 	assert_memory_equal(x, h_own, sizeof x);
@@ -403,8 +405,8 @@ test_bad_mix_refused(void **state)
 	fmt_logcap cap;
 	tn_quiet(&cap); /* the warnings are expected */
 	for (int i = 0; i < 2; i++) {
-		fm_peer_model nb[2] = { { 1, 2, h1, 0.25, 0, 1 },
-			{ 4, 2, h2, 0.25, 0, 1 } };
+		fm_peer_model nb[2] = { PT_PEER(1, 2, h1, 0.25, 0, 1),
+		PT_PEER(4, 2, h2, 0.25, 0, 1) };
 		bad_mix(k[i], nb, 2, DIM - 1);
 		nb[1].peer = 1; /* duplicate */
 		bad_mix(k[i], nb, 2, DIM);
@@ -415,8 +417,8 @@ test_bad_mix_refused(void **state)
 		bad_mix(k[i], nb, 2, DIM);
 		bad_mix(k[i], NULL, 2, DIM);
 	}
-	fm_peer_model heavy[2] = { { 1, 2, h1, 0.6, 0, 1 },
-		{ 4, 2, h2, 0.6, 0, 1 } };
+	fm_peer_model heavy[2] = { PT_PEER(1, 2, h1, 0.6, 0, 1),
+		PT_PEER(4, 2, h2, 0.6, 0, 1) };
 	bad_mix(k[0], heavy, 2, DIM); /* weights sum to 1.2 */
 	heavy[0].weight = NAN;
 	bad_mix(k[0], heavy, 2, DIM);
@@ -434,11 +436,14 @@ raw_refused(const fmi_component *c, const fm_value *v, const char *what)
 	fm_error e;
 	fmi_cons *k = NULL;
 	tn_quiet(&cap);
-	int rv = fmi_cons_open(&k, c, v, DIM, 0, 1, NULL, &e);
+	int rv = fmi_cons_open(&k, c,
+	    &(fmi_open_args){ .params = v, .dim = DIM, .role = FM_ROLE_PEER,
+	    .node_id = 0, .seed = 1 },
+	    &e);
 	tn_loud();
 	FMT_FAIL(rv, FM_EINVAL);
 	assert_null(k);
-	assert_non_null(strstr(e.msg, "c_init failed"));
+	assert_non_null(strstr(e.msg, "init failed"));
 	int i = fmt_logcap_find(&cap, "FM-ROBUST");
 	assert_true(i >= 0);
 	if (strstr(cap.lines[i], what) == NULL) {
@@ -489,17 +494,17 @@ test_fini_safe(void **state)
 	const fmi_component *c[2] = { f->clipped, f->trimmed };
 	for (int i = 0; i < 2; i++) {
 		const fm_consensus_ops *ops = c[i]->ops;
-		void *st = calloc(1, ops->c_state_size);
+		void *st = calloc(1, ops->base.state_size);
 		assert_non_null(st);
-		ops->c_fini(st);
+		ops->base.fini(st);
 		fm_instance inst = { fmi_host_api(), NULL, 0, FM_ROLE_PEER, 0,
-			0, DIM, 1, NULL, 0, 0 };
+		    (uint32_t)sizeof(fm_instance), DIM, 1, NULL, 0, 0 };
 		fmt_logcap cap;
 		tn_quiet(&cap);
-		FMT_FAIL(ops->c_init(st, &inst), FM_EINVAL);
+		FMT_FAIL(ops->base.init(st, &inst), FM_EINVAL);
 		tn_loud();
-		ops->c_fini(st);
-		ops->c_fini(st);
+		ops->base.fini(st);
+		ops->base.fini(st);
 		free(st);
 	}
 }

@@ -31,7 +31,7 @@
  *            a_accept_many as the server passes held rows; and
  *            "fedavg_streaming", one a_accept per update as it streams them;
  *            a_finish) and every defence through the plugin ABI as the
- *            server calls it (d_apply on the n x d matrix). seconds_best /
+ *            server calls it (apply on the n x d matrix). seconds_best /
  *            seconds_median of reps; bytes_min = n d 4, the least any rule
  *            must read; gb_per_s = bytes_min / seconds_best; bw_fraction =
  *            gb_per_s over the best "read" bandwidth; x_fedavg = the
@@ -90,10 +90,11 @@ typedef struct bench {
 	uint32_t *keep;
 	uint64_t *ke;
 	fmi_agg *fedavg;          /* the aggregator after each defence */
-	double fedavg_best, fedavg_median; /* held rows (a_accept_many) */
-	double stream_best;       /* one a_accept per update */
+	double fedavg_best, fedavg_median; /* held rows (one accept call) */
+	double stream_best;       /* one accept call per update */
 	fm_update *avg_up;        /* [n] the rows FedAvg takes */
 	int *avg_status;          /* [n] */
+	float *avg_out;           /* [d] the new model (finish's out) */
 	double bw;                /* best read bandwidth, GB/s */
 	double peak;              /* FMA peak on BW_THREADS threads, GFLOP/s */
 	size_t llc;               /* last-level cache, bytes */
@@ -659,9 +660,11 @@ bench_alloc(bench *b)
 	b->keep = calloc(b->n, sizeof *b->keep);
 	b->avg_up = calloc(b->n, sizeof *b->avg_up);
 	b->avg_status = calloc(b->n, sizeof *b->avg_status);
+	b->avg_out = calloc(b->d, sizeof(float));
 	b->ke = calloc(b->n, sizeof *b->ke);
 	if (!b->x || !b->work || !b->global || !b->root || !b->up ||
-	    !b->keep || !b->ke || !b->avg_up || !b->avg_status) {
+	    !b->keep || !b->ke || !b->avg_up || !b->avg_status ||
+	    !b->avg_out) {
 		return FM_ENOMEM;
 	}
 	fm_rng g;
@@ -674,7 +677,8 @@ bench_alloc(bench *b)
 		for (size_t j = b->d; j < b->stride; j++) {
 			row[j] = 0;
 		}
-		b->up[i] = (fm_update){ .client = (int32_t)i + 1, .round = 1,
+		b->up[i] = (fm_update){ .struct_size = sizeof(fm_update),
+			.client = (int32_t)i + 1, .round = 1,
 			.dim = b->d, .num_examples = 100 + i, .loss = 0.5 };
 	}
 	memcpy(b->work, b->x, bytes); /* pages touched */
@@ -684,19 +688,67 @@ bench_alloc(bench *b)
 	return FM_OK;
 }
 
+/* The node's worker threads, as host->parallel_for gives them to the
+ * plugins (which start none): [0, n) in BENCH_POOL contiguous chunks,
+ * each on its own pthread, the first on the caller's. */
+#define BENCH_POOL 2
+
+typedef struct bench_pf_job {
+	fm_task_fn fn;
+	void *ud;
+	size_t lo, hi;
+} bench_pf_job;
+
+static void *
+bench_pf_run(void *arg)
+{
+	bench_pf_job *j = arg;
+	j->fn(j->ud, j->lo, j->hi);
+	return NULL;
+}
+
+static void
+bench_parallel_for(void *node, size_t n, fm_task_fn fn, void *ud)
+{
+	(void)node;
+	bench_pf_job job[BENCH_POOL];
+	pthread_t tid[BENCH_POOL];
+	int started[BENCH_POOL] = { 0 };
+	for (uint32_t k = 0; k < BENCH_POOL; k++) {
+		job[k] = (bench_pf_job){ fn, ud, n * k / BENCH_POOL,
+			n * (k + 1) / BENCH_POOL };
+	}
+	for (uint32_t k = 1; k < BENCH_POOL; k++) {
+		started[k] = pthread_create(&tid[k], NULL, bench_pf_run,
+		    &job[k]) == 0;
+	}
+	bench_pf_run(&job[0]);
+	for (uint32_t k = 1; k < BENCH_POOL; k++) {
+		if (started[k]) {
+			pthread_join(tid[k], NULL);
+		} else {
+			bench_pf_run(&job[k]);
+		}
+	}
+}
+
+static const fmi_node_link bench_link = { .parallel_for = bench_parallel_for,
+	.threads = BENCH_POOL };
+
 /* FedAvg over rows keep[0..nkeep) of m (examples ke), through the plugin:
- * with many, all rows in one a_accept_many, as the server passes held
- * rows (after a defence) and fm.aggregate does; without, one a_accept per
+ * with many, all rows in one accept call, as the server passes held rows
+ * (after a defence) and fm.aggregate does; without, one accept call per
  * row, as the server streams updates when nothing holds them. */
 static int
 bench_avg(bench *b, const float *m, const uint32_t *keep,
     const uint64_t *ke, uint32_t nkeep, uint32_t round, int many)
 {
 	int32_t ids[1] = { 1 };
-	fm_round r = { .round = round, .nclients = 1, .clients = ids,
-		.global = b->global, .dim = b->d };
+	fm_round r = { .struct_size = sizeof(fm_round), .round = round,
+		.nclients = 1, .clients = ids, .global = b->global,
+		.dim = b->d, .lr_scale = 1.0 };
 	fmi_agg *a = b->fedavg;
-	int rv = a->ops->a_begin(a->h.state, &r);
+	int rv = fmi_agg_begin(a, &r);
 	for (uint32_t k = 0; rv == FM_OK && k < nkeep; k++) {
 		uint32_t i = keep != NULL ? keep[k] : k;
 		b->avg_up[k] = b->up[i];
@@ -704,17 +756,27 @@ bench_avg(bench *b, const float *m, const uint32_t *keep,
 		b->avg_up[k].num_examples = ke != NULL ? ke[k] :
 		    b->up[i].num_examples;
 		if (!many) {
-			rv = a->ops->a_accept(a->h.state, &b->avg_up[k]);
+			int st = FM_EINTERNAL;
+			rv = fmi_agg_accept(a, &b->avg_up[k], 1, &st);
+			rv = rv != FM_OK ? rv : st;
 		}
 	}
 	if (rv == FM_OK && many) {
-		rv = fmi_agg_accept_many(a, b->avg_up, nkeep, b->avg_status);
+		rv = fmi_agg_accept(a, b->avg_up, nkeep, b->avg_status);
 		for (uint32_t k = 0; rv == FM_OK && k < nkeep; k++) {
 			rv = b->avg_status[k];
 		}
 	}
-	return rv == FM_OK ? a->ops->a_finish(a->h.state, b->global, b->d) :
-	    rv;
+	if (rv != FM_OK) {
+		return rv;
+	}
+	/* the host's pipeline buffer holds a copy of global on entry */
+	memcpy(b->avg_out, b->global, b->d * sizeof(float));
+	rv = fmi_agg_finish(a, b->global, b->avg_out, b->d);
+	if (rv == FM_OK) {
+		memcpy(b->global, b->avg_out, b->d * sizeof(float));
+	}
+	return rv;
 }
 
 static double
@@ -803,8 +865,11 @@ bench_defence(bench *b, const char *name, const fmi_param_in *in, size_t nin,
 	fmi_def *d = NULL;
 	fm_error e;
 	if (c == NULL || fmi_params_resolve(c, in, nin, v, &e) != FM_OK ||
-	    fmi_def_open(&d, c, v, b->d, FM_ROLE_SERVER, FM_NODE_SERVER, 1,
-	    0, FM_INST_ROOT_DATA, &e) != FM_OK) {
+	    fmi_def_open(&d, c,
+	    &(fmi_open_args){ .params = v, .dim = b->d, .role = FM_ROLE_SERVER,
+	    .node_id = FM_NODE_SERVER, .seed = 1, .flags = FM_INST_ROOT_DATA,
+	    .link = &bench_link },
+	    &e) != FM_OK) {
 		fprintf(stderr, "defence_bench: %s: cannot open\n", name);
 		return;
 	}
@@ -816,7 +881,7 @@ bench_defence(bench *b, const char *name, const fmi_param_in *in, size_t nin,
 		for (uint32_t i = 0; i < b->n; i++) {
 			b->up[i].delta = b->work + (size_t)i * b->stride;
 		}
-		fm_defence_round r = { .struct_size = sizeof r,
+		fm_rows r = { .struct_size = sizeof r,
 			.round = rep + 1, .n = b->n, .dim = b->d,
 			.deltas = b->work, .stride = b->stride,
 			.updates = b->up,
@@ -824,7 +889,7 @@ bench_defence(bench *b, const char *name, const fmi_param_in *in, size_t nin,
 			.keep = b->keep, .keep_examples = b->ke };
 		bench_evict(b);
 		double t = fmi_now();
-		rv = d->ops->d_apply(d->h.state, &r);
+		rv = fmi_def_apply(d, &r);
 		s[rep] = fmi_now() - t;
 		if (rv == FM_OK) {
 			rv = bench_avg(b, b->work, b->keep, b->ke, r.nkeep,
@@ -941,8 +1006,10 @@ main(int argc, char **argv)
 	    "fedavg");
 	fm_value v[1];
 	if (fa == NULL || fmi_params_resolve(fa, NULL, 0, v, NULL) != FM_OK ||
-	    fmi_agg_open(&b.fedavg, fa, v, b.d, FM_ROLE_SERVER,
-	    FM_NODE_SERVER, 1, NULL, NULL) != FM_OK) {
+	    fmi_agg_open(&b.fedavg, fa,
+	    &(fmi_open_args){ .params = v, .dim = b.d, .role = FM_ROLE_SERVER,
+	    .node_id = FM_NODE_SERVER, .seed = 1, .link = &bench_link },
+	    NULL) != FM_OK) {
 		fprintf(stderr, "defence_bench: cannot open fedavg\n");
 		return 1;
 	}
@@ -969,6 +1036,7 @@ main(int argc, char **argv)
 	free(b.up);
 	free(b.avg_up);
 	free(b.avg_status);
+	free(b.avg_out);
 	free(b.keep);
 	free(b.ke);
 	return 0;

@@ -25,6 +25,11 @@
  * cutting back scaled ones (model replacement multiplies an update by
  * about the number of clients); the CC code has no default and sweeps 0.1
  * to 1000, 10 among them. Set it from the norms of honest updates.
+ *
+ * centered_clipping saves its center (base.save/load, for checkpoints):
+ * version byte 1, dim (u64), a byte that says whether a center is held
+ * (0 before the first round: the center is 0), then center[dim] float32.
+ * plain clipping keeps nothing across rounds.
  */
 #include <math.h>
 #include <string.h>
@@ -32,8 +37,10 @@
 #include "fedmesh/plugin.h"
 
 #include "../common/dfc.h"
+#include "../../state.h"
 
 #define CLIP_LOG "FM-CLIP"
+#define CC_STATE_VERSION 1
 
 enum { P_CLIP_TAU, P_CLIP_COUNT };
 enum { P_CC_TAU, P_CC_ITERS, P_CC_THREADS, P_CC_COUNT };
@@ -55,7 +62,8 @@ clip_tau(clip *c, double tau)
 {
 	c->tau = tau;
 	if (!(tau > 0) || !isfinite(tau)) {
-		dfc_error(&c->b, "%s: parameter 'tau' = %g must be a positive norm bound",
+		dfc_error(&c->b,
+		    "%s: parameter 'tau' = %g must be a positive norm bound",
 		    c->b.name, tau);
 		return FM_EINVAL;
 	}
@@ -99,7 +107,7 @@ clip_fini(void *st)
 /* ---- clipping ------------------------------------------------------------ */
 
 static int
-clipping_apply(void *st, fm_defence_round *r)
+clipping_apply(void *st, fm_rows *r)
 {
 	clip *c = st;
 	int rv = dfc_check(&c->b, r);
@@ -111,14 +119,14 @@ clipping_apply(void *st, fm_defence_round *r)
 			c->b.host->log(FM_LOG_WARN, CLIP_LOG,
 			    "clipping: round %u: update %u (client %d) is not "
 			    "finite, dropped",
-			    r->round, i, (int)r->updates[i].client);
+			    r->round, i, (int)dfc_update(r, i)->client);
 			continue;
 		}
 		if (norm > c->tau) {
 			c->b.host->scal(r->dim, (float)(c->tau / norm), x);
 		}
 		r->keep[r->nkeep] = i;
-		r->keep_examples[r->nkeep++] = r->updates[i].num_examples;
+		r->keep_examples[r->nkeep++] = dfc_update(r, i)->num_examples;
 	}
 	return rv;
 }
@@ -147,7 +155,8 @@ static void
 centered_step(clip *c, uint32_t n)
 {
 	double sum = 0;
-	dfc_dists(c->rows, n, c->center, c->b.dim, c->dist, c->b.threads);
+	dfc_dists(&c->b, c->rows, n, c->center, c->b.dim, c->dist,
+	    c->b.threads);
 	for (uint32_t i = 0; i < n; i++) {
 		double d = c->dist[i];
 		double s = !isfinite(d) ? 0 : d > c->tau ? c->tau / d : 1;
@@ -156,14 +165,14 @@ centered_step(clip *c, uint32_t n)
 	}
 	dfc_wsum_job job = { .rows = c->rows, .c = c->c, .k = n,
 		.base = c->center, .a0 = 1 - sum, .out = c->next };
-	dfc_wsum(&job, c->b.dim, c->b.threads);
+	dfc_wsum(&c->b, &job, c->b.dim, c->b.threads);
 	float *t = c->center;
 	c->center = c->next;
 	c->next = t;
 }
 
 static int
-centered_apply(void *st, fm_defence_round *r)
+centered_apply(void *st, fm_rows *r)
 {
 	clip *c = st;
 	int rv = dfc_check(&c->b, r);
@@ -186,22 +195,68 @@ centered_apply(void *st, fm_defence_round *r)
 	return FM_OK;
 }
 
-/* ---- registration -------------------------------------------------------- */
-
-#define CLIP_OPS(nm, init, apply)                                           \
-	{                                                                   \
-		.d_struct_size = sizeof(fm_defence_ops),                    \
-		.d_kind = FM_KIND_DEFENCE,                                  \
-		.d_name = nm,                                               \
-		.d_state_size = sizeof(clip),                               \
-		.d_init = init,                                             \
-		.d_fini = clip_fini,                                        \
-		.d_apply = apply,                                           \
+static int
+centered_save(void *st, void *buf, size_t cap, size_t *len)
+{
+	const clip *c = st;
+	fm_sw w = FM_SW_INIT(buf, cap);
+	fm_sw_u8(&w, CC_STATE_VERSION);
+	fm_sw_u64(&w, c->b.dim);
+	fm_sw_u8(&w, c->center != NULL);
+	if (c->center != NULL) {
+		fm_sw_put(&w, c->center, c->b.dim * sizeof *c->center);
 	}
+	return fm_sw_done(&w, len);
+}
 
-static const fm_defence_ops clip_ops[] = {
-	CLIP_OPS("clipping", clipping_init, clipping_apply),
-	CLIP_OPS("centered_clipping", centered_init, centered_apply),
+static int
+centered_load(void *st, const void *buf, size_t len)
+{
+	clip *c = st;
+	fm_sr r = FM_SR_INIT(buf, len);
+	uint8_t version = fm_sr_u8(&r);
+	if (r.bad || version != CC_STATE_VERSION) {
+		dfc_error(&c->b, "centered_clipping: saved state has format "
+		    "version %u, this plugin reads %u: restart without the "
+		    "checkpoint", (unsigned)version, CC_STATE_VERSION);
+		return FM_EVERSION;
+	}
+	uint64_t dim = fm_sr_u64(&r);
+	uint8_t has = fm_sr_u8(&r);
+	size_t bytes = c->b.dim * sizeof *c->center;
+	if (r.bad || dim != c->b.dim || has > 1 ||
+	    fm_sr_left(&r) != (has ? bytes : 0)) {
+		dfc_error(&c->b,
+		    "centered_clipping: saved state (%zu bytes) is "
+		    "not a center of %zu parameters", len, c->b.dim);
+		return FM_EINVAL;
+	}
+	if (has && c->center == NULL) {
+		c->center = c->b.host->alloc(bytes);
+		c->cap[0] = c->center != NULL ? bytes : 0;
+		if (c->center == NULL) {
+			return FM_ENOMEM;
+		}
+	}
+	if (has) {
+		fm_sr_get(&r, c->center, bytes);
+	}
+	return fm_sr_done(&r) ? FM_OK : FM_EINVAL;
+}
+
+/* ---- components ---------------------------------------------------------- */
+
+static const fm_defence_ops clipping_ops = {
+	.base = FM_OPS(fm_defence_ops, FM_KIND_DEFENCE, clip, clipping_init,
+	    clip_fini),
+	.apply = clipping_apply,
+};
+
+static const fm_defence_ops centered_ops = {
+	.base = { sizeof(fm_defence_ops), FM_KIND_DEFENCE, sizeof(clip),
+		centered_init, clip_fini, NULL, NULL, centered_save,
+		centered_load },
+	.apply = centered_apply,
 };
 
 static const fm_param_desc clipping_params[] = {
@@ -216,32 +271,21 @@ static const fm_param_desc centered_params[] = {
 	{ "iters", FM_PARAM_INT, 1, 1, 100000, NULL,
 	    "Clipping iterations per round (the paper's L)." },
 	{ "threads", FM_PARAM_INT, 2, 0, DFC_MAX_THREADS, NULL,
-	    "Threads for the passes over the updates; 0 means one per online "
-	    "CPU. Results do not depend on it." },
+	    "Chunks the passes over the updates are split into (run on the "
+	    "node's worker threads); 0 means one per worker thread. Results "
+	    "do not depend on it." },
 	{ NULL, 0, 0, 0, 0, NULL, NULL },
 };
 
 static const fm_component_desc clip_components[] = {
-	{ FM_KIND_DEFENCE, "clipping",
+	FM_COMPONENT(FM_KIND_DEFENCE, "clipping",
 	    "Norm clipping: every update scaled to L2 norm at most tau",
-	    clipping_params },
-	{ FM_KIND_DEFENCE, "centered_clipping",
+	    clipping_params, clipping_ops, 0),
+	FM_COMPONENT(FM_KIND_DEFENCE, "centered_clipping",
 	    "Centered clipping around the previous aggregate (Karimireddy, He "
 	    "& Jaggi, 2021)",
-	    centered_params },
+	    centered_params, centered_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("clipping", "1.0.0", "MIT",
-    "Norm clipping and centered clipping", clip_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	for (size_t i = 0; i < sizeof clip_ops / sizeof clip_ops[0]; i++) {
-		int rv = host->register_component(r, &clip_ops[i],
-		    sizeof clip_ops[i]);
-		if (rv != FM_OK) {
-			return rv;
-		}
-	}
-	return FM_OK;
-}
+FM_PLUGIN("clipping", "2.0.0", "MIT", "Norm clipping and centered clipping",
+    clip_components, NULL);

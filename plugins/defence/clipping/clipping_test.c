@@ -217,6 +217,49 @@ test_centered_byzantine(void **state)
 	fmi_def_close(d);
 }
 
+/* centered_clipping's center, saved after round 1 and loaded into a
+ * fresh instance, gives round 2 bit for bit; a center of another model
+ * size is refused; plain clipping keeps nothing (no save). */
+static void
+test_centered_save_load(void **state)
+{
+	const fixture *f = *state;
+	const uint64_t ex[3] = { 1, 2, 3 };
+	const float r1[2] = { 0.2f, 0.26666667f };
+	fmi_def *a = dt_open1(f->cc, "tau", 1, 2);
+	fmi_def *b = dt_open1(f->cc, "tau", 1, 2);
+	fmi_def *big = dt_open1(f->cc, "tau", 1, 3);
+	size_t len0, len;
+	void *s0 = pt_save(&b->h, &len0); /* no center yet */
+	pt_load_checked(&b->h, s0, len0);
+	cc_round(a, r1);
+	void *s1 = pt_save(&a->h, &len);
+	assert_true(len > len0);
+	assert_int_not_equal(fmi_inst_load(&big->h, s1, len), FM_OK);
+	fmi_def_close(b);
+	b = dt_open1(f->cc, "tau", 1, 2);
+	pt_load_checked(&b->h, s1, len);
+	dt_round *ta = dt_new(3, 2), *tb;
+	dt_set(ta, &cc_x[0][0]);
+	dt_examples(ta, ex);
+	tb = dt_clone(ta);
+	FMT_PASS(dt_apply(a, ta));
+	FMT_PASS(dt_apply(b, tb));
+	assert_memory_equal(dt_row(ta, 0), dt_row(tb, 0), 2 * sizeof(float));
+	const float r2[2] = { 0.26666667f, 0.35555556f };
+	FMT_NEAR(dt_row(tb, 0), r2, 2, 1e-6);
+	fmi_def *plain = dt_open1(f->clip, "tau", 1, 2);
+	assert_false(fmi_inst_saves(&plain->h));
+	fmi_def_close(plain);
+	dt_free(ta);
+	dt_free(tb);
+	free(s0);
+	free(s1);
+	fmi_def_close(a);
+	fmi_def_close(b);
+	fmi_def_close(big);
+}
+
 static void
 test_centered_threads_bit_identical(void **state)
 {
@@ -280,6 +323,7 @@ main(void)
 		cmocka_unit_test(test_centered_hand_computed),
 		cmocka_unit_test(test_centered_byzantine),
 		cmocka_unit_test(test_centered_threads_bit_identical),
+		cmocka_unit_test(test_centered_save_load),
 		cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -412,7 +412,7 @@ cw_range(void *arg, uint32_t chunk, size_t lo, size_t hi)
 }
 
 int
-cw_run(const fm_host_api *host, cw_scratch *s, const cw_job *job,
+cw_run(const dfc_base *b, cw_scratch *s, const cw_job *job,
     uint32_t threads)
 {
 	size_t blocks = (job->p + CW_BLOCK - 1) / CW_BLOCK;
@@ -422,12 +422,12 @@ cw_run(const fm_host_api *host, cw_scratch *s, const cw_job *job,
 		t = blocks > 0 ? (uint32_t)blocks : 1;
 	}
 	size_t bytes = t * cw_thread_ints(job->m) * sizeof(int32_t);
-	s->buf = dfc_grow(host, s->buf, &s->cap, bytes);
+	s->buf = dfc_grow(b->host, s->buf, &s->cap, bytes);
 	if (s->buf == NULL) {
 		return FM_ENOMEM;
 	}
 	cw_ctx cx = { job, s->buf, cw_pick_selector() };
-	dfc_parallel(t, job->p, CW_BLOCK, cw_range, &cx);
+	dfc_parallel(b, t, job->p, CW_BLOCK, cw_range, &cx);
 	return FM_OK;
 }
 

@@ -10,7 +10,8 @@
  * each coordinate is reduced by selection, never by a sort: the k-th
  * smallest key is found by bitwise bisection, counting over the tile for
  * all CW_BLOCK coordinates at once (see coordwise.c for why not
- * quickselect). The coordinate range is split across pthreads in whole
+ * quickselect). The coordinate range is split across the host's worker
+ * threads (host->parallel_for, through dfc_parallel) in whole
  * blocks; each coordinate is computed the same way whatever the split, so
  * results are bit-identical for any thread count.
  *
@@ -24,6 +25,8 @@
 #include <stdint.h>
 
 #include "fedmesh/plugin.h"
+
+#include "dfc.h"
 
 #define CW_BLOCK 64 /* coordinates per tile */
 
@@ -50,9 +53,9 @@ typedef struct cw_scratch {
 	size_t cap;
 } cw_scratch;
 
-/* Computes job->out with `threads` threads (>= 1); FM_ENOMEM if the
- * scratch cannot grow. */
-int cw_run(const fm_host_api *host, cw_scratch *s, const cw_job *job,
+/* Computes job->out in at most `threads` chunks (>= 1) of b's host;
+ * FM_ENOMEM if the scratch cannot grow. */
+int cw_run(const dfc_base *b, cw_scratch *s, const cw_job *job,
     uint32_t threads);
 void cw_free(const fm_host_api *host, cw_scratch *s);
 

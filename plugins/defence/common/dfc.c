@@ -1,14 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* dfc.c: shared helpers of the defence plugins (see dfc.h). */
-#define _DEFAULT_SOURCE /* sysconf(_SC_NPROCESSORS_ONLN) */
 #include "dfc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <math.h>
-#include <pthread.h>
 #include <string.h>
-#include <unistd.h>
 
 #define DFC_BLOCK 1024 /* floats per partial sum, per weighted-sum tile */
 #define DFC_MIN_SPLIT 65536 /* floats of work below which threads cost more */
@@ -71,26 +68,31 @@ dfc_set_threads(dfc_base *b, double v)
 	uint32_t t;
 	int rv = dfc_count(b, "threads", v, 0, DFC_MAX_THREADS, &t);
 	if (rv == FM_OK && t == 0) {
-		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		t = ncpu < 1 ? 1 : ncpu > DFC_MAX_THREADS ? DFC_MAX_THREADS :
-		    (uint32_t)ncpu;
+		fm_limits lim;
+		memset(&lim, 0, sizeof lim);
+		lim.struct_size = (uint32_t)sizeof lim;
+		if (b->inst != NULL && FM_HOST_HAS(b->host, limits)) {
+			b->host->limits(b->inst, &lim);
+		}
+		t = lim.threads < 1 ? 1 : lim.threads > DFC_MAX_THREADS ?
+		    DFC_MAX_THREADS : lim.threads;
 	}
 	b->threads = rv == FM_OK ? t : 1;
 	return rv;
 }
 
 static int
-dfc_bad(const dfc_base *b, const fm_defence_round *r, const char *what)
+dfc_bad(const dfc_base *b, const fm_rows *r, const char *what)
 {
 	dfc_error(b, "%s: round %u: %s", b->name, r != NULL ? r->round : 0, what);
 	return FM_EINVAL;
 }
 
 int
-dfc_check(const dfc_base *b, const fm_defence_round *r)
+dfc_check(const dfc_base *b, const fm_rows *r)
 {
-	if (r == NULL || r->struct_size < sizeof(fm_defence_round)) {
-		return dfc_bad(b, r, "missing or truncated fm_defence_round");
+	if (r == NULL || r->struct_size < sizeof(fm_rows)) {
+		return dfc_bad(b, r, "missing or truncated fm_rows");
 	}
 	if (r->dim != b->dim) {
 		dfc_error(b, "%s: round %u: updates have %zu parameters, the model %zu",
@@ -101,6 +103,9 @@ dfc_check(const dfc_base *b, const fm_defence_round *r)
 	    r->keep == NULL || r->keep_examples == NULL)) {
 		return dfc_bad(b, r, "missing deltas, updates or keep arrays");
 	}
+	if (r->n > 0 && r->updates->struct_size < sizeof(fm_update)) {
+		return dfc_bad(b, r, "truncated fm_update array");
+	}
 	if (r->n > 0 && r->stride < r->dim) {
 		return dfc_bad(b, r, "row stride smaller than the model");
 	}
@@ -108,17 +113,17 @@ dfc_check(const dfc_base *b, const fm_defence_round *r)
 }
 
 uint64_t
-dfc_examples(const fm_defence_round *r)
+dfc_examples(const fm_rows *r)
 {
 	uint64_t s = 0;
 	for (uint32_t i = 0; i < r->n; i++) {
-		s += r->updates[i].num_examples;
+		s += dfc_update(r, i)->num_examples;
 	}
 	return s;
 }
 
 void
-dfc_keep_row0(fm_defence_round *r)
+dfc_keep_row0(fm_rows *r)
 {
 	r->keep[0] = 0;
 	r->keep_examples[0] = dfc_examples(r);
@@ -146,12 +151,20 @@ typedef struct dfc_task {
 	size_t lo, hi;
 } dfc_task;
 
-static void *
-dfc_task_run(void *arg)
+static void
+dfc_task_run(dfc_task *t)
 {
-	dfc_task *t = arg;
 	t->fn(t->ctx, t->chunk, t->lo, t->hi);
-	return NULL;
+}
+
+/* host->parallel_for's items are the chunks: item k runs chunk k. */
+static void
+dfc_tasks_run(void *ud, size_t begin, size_t end)
+{
+	dfc_task *task = ud;
+	for (size_t k = begin; k < end; k++) {
+		dfc_task_run(&task[k]);
+	}
 }
 
 uint32_t
@@ -161,12 +174,10 @@ dfc_fit_threads(uint32_t threads, size_t floats)
 }
 
 void
-dfc_parallel(uint32_t threads, size_t count, size_t grain,
+dfc_parallel(const dfc_base *b, uint32_t threads, size_t count, size_t grain,
     void (*fn)(void *ctx, uint32_t chunk, size_t lo, size_t hi), void *ctx)
 {
 	dfc_task task[DFC_MAX_THREADS];
-	pthread_t tid[DFC_MAX_THREADS];
-	int started[DFC_MAX_THREADS];
 	size_t units = (count + grain - 1) / grain;
 	uint32_t t = threads < 1 ? 1 : threads > DFC_MAX_THREADS ?
 	    DFC_MAX_THREADS : threads;
@@ -178,18 +189,12 @@ dfc_parallel(uint32_t threads, size_t count, size_t grain,
 		size_t hi = units * (k + 1) / t * grain;
 		task[k] = (dfc_task){ fn, ctx, k, lo, hi < count ? hi : count };
 	}
-	for (uint32_t k = 1; k < t; k++) {
-		started[k] = pthread_create(&tid[k], NULL, dfc_task_run,
-		    &task[k]) == 0;
+	if (t > 1 && b != NULL && b->inst != NULL &&
+	    FM_HOST_HAS(b->host, parallel_for)) {
+		b->host->parallel_for(b->inst, t, dfc_tasks_run, task);
+		return;
 	}
-	dfc_task_run(&task[0]);
-	for (uint32_t k = 1; k < t; k++) {
-		if (started[k]) {
-			pthread_join(tid[k], NULL);
-		} else {
-			dfc_task_run(&task[k]);
-		}
-	}
+	dfc_tasks_run(task, 0, t);
 }
 
 /* ---- kernels ------------------------------------------------------------- */
@@ -342,9 +347,10 @@ dfc_wsum_range(void *ctx, uint32_t chunk, size_t lo, size_t hi)
 }
 
 void
-dfc_wsum(const dfc_wsum_job *job, size_t p, uint32_t threads)
+dfc_wsum(const dfc_base *b, const dfc_wsum_job *job, size_t p,
+    uint32_t threads)
 {
-	dfc_parallel(dfc_fit_threads(threads, (size_t)job->k * p), p, DFC_BLOCK,
+	dfc_parallel(b, dfc_fit_threads(threads, (size_t)job->k * p), p, DFC_BLOCK,
 	    dfc_wsum_range, (void *)job);
 }
 
@@ -355,12 +361,12 @@ dfc_blocks(size_t p)
 }
 
 void
-dfc_wsum_dists(const dfc_wsum_job *job, size_t p, double *dist,
-    uint32_t threads)
+dfc_wsum_dists(const dfc_base *b, const dfc_wsum_job *job, size_t p,
+    double *dist, uint32_t threads)
 {
 	dfc_wsum_job with = *job;
 	size_t nb = with.nblocks = dfc_blocks(p);
-	dfc_wsum(&with, p, threads);
+	dfc_wsum(b, &with, p, threads);
 	for (uint32_t k = 0; k < job->k; k++) { /* blocks in order, as dfc_sq */
 		double s = 0;
 		for (size_t b = 0; b < nb; b++) {
@@ -390,11 +396,11 @@ dfc_dists_range(void *ctx, uint32_t chunk, size_t lo, size_t hi)
 }
 
 void
-dfc_dists(const float *const *rows, uint32_t n, const float *y, size_t p,
-    double *dist, uint32_t threads)
+dfc_dists(const dfc_base *b, const float *const *rows, uint32_t n,
+    const float *y, size_t p, double *dist, uint32_t threads)
 {
 	dfc_dists_job job = { rows, y, p, dist };
-	dfc_parallel(dfc_fit_threads(threads, (size_t)n * p), n, 1,
+	dfc_parallel(b, dfc_fit_threads(threads, (size_t)n * p), n, 1,
 	    dfc_dists_range, &job);
 }
 
@@ -425,10 +431,10 @@ dfc_dots_range(void *ctx, uint32_t chunk, size_t lo, size_t hi)
 }
 
 void
-dfc_dots(const float *const *rows, uint32_t n, const float *y, size_t p,
-    double *dot, double *norm, uint32_t threads)
+dfc_dots(const dfc_base *b, const float *const *rows, uint32_t n,
+    const float *y, size_t p, double *dot, double *norm, uint32_t threads)
 {
 	dfc_dots_job job = { rows, y, p, dot, norm };
-	dfc_parallel(dfc_fit_threads(threads, (size_t)n * p), n, 1,
+	dfc_parallel(b, dfc_fit_threads(threads, (size_t)n * p), n, 1,
 	    dfc_dots_range, &job);
 }

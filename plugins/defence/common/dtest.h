@@ -2,7 +2,7 @@
 /*
  * dtest.h: what the defence conformance tests share: loading a built
  * plugin through the registry, opening instances with fmi_def_open, and
- * building an fm_defence_round by hand with 64-byte aligned rows (as the
+ * building an fm_rows by hand with 64-byte aligned rows (as the
  * host lays them out), plus references and random data. Test-only;
  * include after fm_test.h.
  */
@@ -16,12 +16,14 @@
 
 #include "fm_plugin_test.h"
 
+#include "../../ptest.h"
+
 #define DT_POISON_KEEP 0xdeadbeefu
 
 /* A hand-built round: n rows of dim floats, row stride rounded up to 16
  * floats (64 bytes), updates[i] describing row i. */
 typedef struct dt_round {
-	fm_defence_round r;
+	fm_rows r;
 	fm_update *up;
 	uint32_t *keep;
 	uint64_t *ke;
@@ -38,8 +40,10 @@ dt_try_open(const fmi_component *c, const fmi_param_in *in, size_t nin,
 	fm_error e;
 	int rv = fmi_params_resolve(c, in, nin, v, &e);
 	*out = NULL;
-	return rv != FM_OK ? rv : fmi_def_open(out, c, v, dim, FM_ROLE_SERVER,
-	    FM_NODE_SERVER, 42, 0, FM_INST_ROOT_DATA, &e);
+	return rv != FM_OK ? rv : fmi_def_open(out, c,
+	    &(fmi_open_args){ .params = v, .dim = dim, .role = FM_ROLE_SERVER,
+	    .node_id = FM_NODE_SERVER, .seed = 42, .flags = FM_INST_ROOT_DATA },
+	    &e);
 }
 
 static inline fmi_def *
@@ -85,11 +89,12 @@ dt_new(uint32_t n, size_t dim)
 	assert_true(t->buf && t->up && t->keep && t->ke);
 	memset(t->buf, 0, cap * stride * sizeof(float));
 	for (uint32_t i = 0; i < n; i++) {
-		t->up[i] = (fm_update){ .client = (int32_t)i + 1, .round = 1,
+		t->up[i] = (fm_update){ .struct_size = sizeof(fm_update),
+			.client = (int32_t)i + 1, .round = 1,
 			.delta = t->buf + (size_t)i * stride, .dim = dim,
 			.num_examples = 1, .loss = 0.5 };
 	}
-	t->r = (fm_defence_round){ .struct_size = sizeof(fm_defence_round),
+	t->r = (fm_rows){ .struct_size = sizeof(fm_rows),
 		.round = 1, .n = n, .dim = dim, .deltas = t->buf,
 		.stride = stride, .updates = t->up, .keep = t->keep,
 		.keep_examples = t->ke };
@@ -151,7 +156,7 @@ dt_apply(fmi_def *d, dt_round *t)
 		t->keep[i] = DT_POISON_KEEP;
 		t->ke[i] = DT_POISON_KEEP;
 	}
-	return d->ops->d_apply(d->h.state, &t->r);
+	return fmi_def_apply(d, &t->r);
 }
 
 /* Asserts keep = { 0 } with the round's total examples. */

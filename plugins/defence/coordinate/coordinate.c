@@ -60,7 +60,8 @@ trimmed_init(void *st, const fm_instance *inst)
 	}
 	c->beta = inst->params[P_TRIM_BETA].num;
 	if (!(c->beta >= 0 && c->beta < 0.5)) {
-		dfc_error(&c->b, "trimmed_mean: parameter 'beta' = %g must be in [0, 0.5): "
+		dfc_error(&c->b,
+		    "trimmed_mean: parameter 'beta' = %g must be in [0, 0.5): "
 		    "floor(beta n) values are cut from each end and at least "
 		    "one must remain", c->beta);
 		return FM_EINVAL;
@@ -92,7 +93,7 @@ trimmed_cut(double beta, uint32_t n)
 }
 
 static int
-coord_apply(void *st, fm_defence_round *r)
+coord_apply(void *st, fm_rows *r)
 {
 	coord *c = st;
 	int rv = dfc_check(&c->b, r);
@@ -111,7 +112,7 @@ coord_apply(void *st, fm_defence_round *r)
 	cw_job job = { c->rule, r->n, c->rows,
 		c->rule == CW_TRIMMED ? trimmed_cut(c->beta, r->n) : 0,
 		dfc_row(r, 0), r->dim };
-	rv = cw_run(c->b.host, &c->cw, &job, c->b.threads);
+	rv = cw_run(&c->b, &c->cw, &job, c->b.threads);
 	if (rv == FM_OK) {
 		dfc_keep_row0(r);
 	}
@@ -120,26 +121,23 @@ coord_apply(void *st, fm_defence_round *r)
 
 /* ---- registration -------------------------------------------------------- */
 
-#define COORD_OPS(nm, init)                                                 \
-	{                                                                   \
-		.d_struct_size = sizeof(fm_defence_ops),                    \
-		.d_kind = FM_KIND_DEFENCE,                                  \
-		.d_name = nm,                                               \
-		.d_state_size = sizeof(coord),                              \
-		.d_init = init,                                             \
-		.d_fini = coord_fini,                                       \
-		.d_apply = coord_apply,                                     \
-	}
+static const fm_defence_ops median_ops = {
+	.base = FM_OPS(fm_defence_ops, FM_KIND_DEFENCE, coord, median_init,
+	    coord_fini),
+	.apply = coord_apply,
+};
 
-static const fm_defence_ops coord_ops[] = {
-	COORD_OPS("median", median_init),
-	COORD_OPS("trimmed_mean", trimmed_init),
+static const fm_defence_ops trimmed_ops = {
+	.base = FM_OPS(fm_defence_ops, FM_KIND_DEFENCE, coord, trimmed_init,
+	    coord_fini),
+	.apply = coord_apply,
 };
 
 #define COORD_THREADS_PARAM                                                 \
 	{ "threads", FM_PARAM_INT, 2, 0, DFC_MAX_THREADS, NULL,             \
-	    "Threads splitting the coordinates; 0 means one per online "    \
-	    "CPU. Results do not depend on it." }
+	    "Chunks splitting the coordinates (run on the node's worker "   \
+	    "threads); 0 means one per worker thread. Results do not "      \
+	    "depend on it." }
 
 static const fm_param_desc median_params[] = {
 	COORD_THREADS_PARAM,
@@ -155,26 +153,14 @@ static const fm_param_desc trimmed_params[] = {
 };
 
 static const fm_component_desc coord_components[] = {
-	{ FM_KIND_DEFENCE, "median",
+	FM_COMPONENT(FM_KIND_DEFENCE, "median",
 	    "Coordinate-wise median of the updates (Yin et al., 2018)",
-	    median_params },
-	{ FM_KIND_DEFENCE, "trimmed_mean",
+	    median_params, median_ops, 0),
+	FM_COMPONENT(FM_KIND_DEFENCE, "trimmed_mean",
 	    "Coordinate-wise trimmed mean of the updates (Yin et al., 2018)",
-	    trimmed_params },
+	    trimmed_params, trimmed_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("coordinate", "1.0.0", "MIT",
+FM_PLUGIN("coordinate", "2.0.0", "MIT",
     "Coordinate-wise robust aggregation: median and trimmed mean",
-    coord_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	for (size_t i = 0; i < sizeof coord_ops / sizeof coord_ops[0]; i++) {
-		int rv = host->register_component(r, &coord_ops[i],
-		    sizeof coord_ops[i]);
-		if (rv != FM_OK) {
-			return rv;
-		}
-	}
-	return FM_OK;
-}
+    coord_components, NULL);

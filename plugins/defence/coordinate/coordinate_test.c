@@ -48,8 +48,8 @@ test_abi(void **state)
 	const fmi_component *c[2] = { f->median, f->trimmed };
 	for (int i = 0; i < 2; i++) {
 		const fm_defence_ops *ops = c[i]->ops;
-		assert_int_equal(ops->d_kind, FM_KIND_DEFENCE);
-		assert_string_equal(ops->d_name, c[i]->desc->name);
+		assert_int_equal(ops->base.kind, FM_KIND_DEFENCE);
+		assert_ptr_equal(c[i]->ops, c[i]->desc->ops); /* the table is the descriptor's */
 	}
 	const fm_param_desc *p = f->median->desc->params;
 	assert_string_equal(p[0].name, "threads");

@@ -4,7 +4,7 @@
  * Federated Learning via Trust Bootstrapping", NDSS 2021).
  *
  * The server trains on its own small root dataset each round; its update
- * g_0 (fm_defence_round.server_delta) bootstraps trust:
+ * g_0 (fm_rows.server_delta) bootstraps trust:
  *
  *   TS_i   = ReLU(cos(g_i, g_0))             trust score
  *   g'_i   = g_i ||g_0|| / ||g_i||            rescaled to g_0's norm
@@ -43,7 +43,7 @@ fltrust_init(void *st, const fm_instance *inst)
 {
 	fltrust *t = st;
 	int rv = dfc_init(&t->b, inst, "fltrust", FLTRUST_LOG, P_COUNT);
-	if (rv == FM_OK && DFC_HAS_14(inst) &&
+	if (rv == FM_OK &&
 	    !(inst->flags & FM_INST_ROOT_DATA)) {
 		/* every round would fail: say so before round 1 */
 		dfc_error(&t->b, "fltrust needs root data on the server, and "
@@ -86,17 +86,19 @@ fltrust_reserve(fltrust *t, uint32_t n)
 
 /* ||g_0||, or a negative value (logged) when the round cannot run. */
 static double
-fltrust_root_norm(const fltrust *t, const fm_defence_round *r)
+fltrust_root_norm(const fltrust *t, const fm_rows *r)
 {
 	if (r->server_delta == NULL) {
-		dfc_error(&t->b, "fltrust needs root data on the server: round %u has no "
+		dfc_error(&t->b,
+		    "fltrust needs root data on the server: round %u has no "
 		    "server update (server_delta); give the server a root "
 		    "dataset to train on", r->round);
 		return -1;
 	}
 	double n0 = sqrt(dfc_norm2(r->server_delta, r->dim));
 	if (!isfinite(n0)) {
-		dfc_error(&t->b, "fltrust: round %u: the server's root-data update is not "
+		dfc_error(&t->b,
+		    "fltrust: round %u: the server's root-data update is not "
 		    "finite", r->round);
 		return -1;
 	}
@@ -106,7 +108,7 @@ fltrust_root_norm(const fltrust *t, const fm_defence_round *r)
 /* c_i = TS_i ||g_0|| / ||g_i|| / sum TS; returns sum TS (0: no trust) and
  * the examples of the trusted updates in *examples. */
 static double
-fltrust_weights(fltrust *t, const fm_defence_round *r, double n0,
+fltrust_weights(fltrust *t, const fm_rows *r, double n0,
     uint64_t *examples)
 {
 	double ts_sum = 0;
@@ -119,7 +121,7 @@ fltrust_weights(fltrust *t, const fm_defence_round *r, double n0,
 		}
 		t->c[i] = ts > 0 ? ts * n0 / nr : 0;
 		ts_sum += ts;
-		*examples += ts > 0 ? r->updates[i].num_examples : 0;
+		*examples += ts > 0 ? dfc_update(r, i)->num_examples : 0;
 	}
 	for (uint32_t i = 0; i < r->n; i++) {
 		t->c[i] = ts_sum > 0 ? t->c[i] / ts_sum : 0;
@@ -128,7 +130,7 @@ fltrust_weights(fltrust *t, const fm_defence_round *r, double n0,
 }
 
 static int
-fltrust_apply(void *st, fm_defence_round *r)
+fltrust_apply(void *st, fm_rows *r)
 {
 	fltrust *t = st;
 	int rv = dfc_check(&t->b, r);
@@ -147,7 +149,7 @@ fltrust_apply(void *st, fm_defence_round *r)
 	for (uint32_t i = 0; i < r->n; i++) {
 		t->rows[i] = dfc_row(r, i);
 	}
-	dfc_dots(t->rows, r->n, r->server_delta, r->dim, t->dot, t->norm,
+	dfc_dots(&t->b, t->rows, r->n, r->server_delta, r->dim, t->dot, t->norm,
 	    t->b.threads);
 	uint64_t examples;
 	if (!(n0 > 0) || !(fltrust_weights(t, r, n0, &examples) > 0)) {
@@ -158,7 +160,7 @@ fltrust_apply(void *st, fm_defence_round *r)
 	}
 	dfc_wsum_job job = { .rows = t->rows, .c = t->c, .k = r->n,
 		.out = t->out };
-	dfc_wsum(&job, r->dim, t->b.threads);
+	dfc_wsum(&t->b, &job, r->dim, t->b.threads);
 	memcpy(dfc_row(r, 0), t->out, r->dim * sizeof(float));
 	r->keep[0] = 0;
 	r->keep_examples[0] = examples;
@@ -167,34 +169,26 @@ fltrust_apply(void *st, fm_defence_round *r)
 }
 
 static const fm_defence_ops fltrust_ops = {
-	.d_struct_size = sizeof(fm_defence_ops),
-	.d_kind = FM_KIND_DEFENCE,
-	.d_name = "fltrust",
-	.d_state_size = sizeof(fltrust),
-	.d_init = fltrust_init,
-	.d_fini = fltrust_fini,
-	.d_apply = fltrust_apply,
+	.base = FM_OPS(fm_defence_ops, FM_KIND_DEFENCE, fltrust, fltrust_init,
+	    fltrust_fini),
+	.apply = fltrust_apply,
 };
 
 static const fm_param_desc fltrust_params[] = {
 	{ "threads", FM_PARAM_INT, 2, 0, DFC_MAX_THREADS, NULL,
-	    "Threads for the passes over the updates; 0 means one per online "
-	    "CPU. Results do not depend on it." },
+	    "Chunks the passes over the updates are split into (run on the "
+	    "node's worker threads); 0 means one per worker thread. Results "
+	    "do not depend on it." },
 	{ NULL, 0, 0, 0, 0, NULL, NULL },
 };
 
 static const fm_component_desc fltrust_components[] = {
-	{ FM_KIND_DEFENCE, "fltrust",
+	FM_COMPONENT(FM_KIND_DEFENCE, "fltrust",
 	    "FLTrust: updates weighted by their cosine with the server's "
 	    "root-data update, rescaled to its norm (Cao et al., 2021)",
-	    fltrust_params },
+	    fltrust_params, fltrust_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("fltrust", "1.0.0", "MIT",
+FM_PLUGIN("fltrust", "2.0.0", "MIT",
     "FLTrust: trust bootstrapped from the server's root data",
-    fltrust_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	return host->register_component(r, &fltrust_ops, sizeof fltrust_ops);
-}
+    fltrust_components, NULL);

@@ -64,7 +64,8 @@ geomed_init(void *st, const fm_instance *inst)
 	g->nu = inst->params[P_NU].num;
 	g->ftol = inst->params[P_FTOL].num;
 	if (!(g->nu > 0) || !(g->ftol >= 0)) {
-		dfc_error(&g->b, "geomedian: 'nu' = %g must be > 0 and 'ftol' = %g >= 0",
+		dfc_error(&g->b,
+		    "geomedian: 'nu' = %g must be > 0 and 'ftol' = %g >= 0",
 		    g->nu, g->ftol);
 		return FM_EINVAL;
 	}
@@ -107,18 +108,18 @@ geomed_reserve(geomed *g, uint32_t n)
 /* The rows with a finite norm and their normalised weights (uniform when
  * they hold no examples); returns how many. */
 static uint32_t
-geomed_select_rows(geomed *g, const fm_defence_round *r)
+geomed_select_rows(geomed *g, const fm_rows *r)
 {
 	uint32_t k = 0;
 	double total = 0;
 	for (uint32_t i = 0; i < r->n; i++) {
 		g->rows[i] = dfc_row(r, i);
 	}
-	dfc_dists(g->rows, r->n, NULL, r->dim, g->dist, g->b.threads);
+	dfc_dists(&g->b, g->rows, r->n, NULL, r->dim, g->dist, g->b.threads);
 	for (uint32_t i = 0; i < r->n; i++) {
 		if (isfinite(g->dist[i])) {
 			g->rows[k] = dfc_row(r, i);
-			g->alpha[k] = (double)r->updates[i].num_examples;
+			g->alpha[k] = (double)dfc_update(r, i)->num_examples;
 			total += g->alpha[k++];
 		}
 	}
@@ -136,7 +137,7 @@ geomed_step(geomed *g, const double *w, uint32_t k)
 	double obj = 0;
 	dfc_wsum_job job = { .rows = g->rows, .c = w, .k = k, .out = g->v,
 		.part = g->part };
-	dfc_wsum_dists(&job, g->b.dim, g->dist, g->b.threads);
+	dfc_wsum_dists(&g->b, &job, g->b.dim, g->dist, g->b.threads);
 	for (uint32_t i = 0; i < k; i++) {
 		obj += g->alpha[i] * g->dist[i];
 	}
@@ -168,7 +169,7 @@ geomed_weiszfeld(geomed *g, uint32_t k)
 }
 
 static int
-geomed_apply(void *st, fm_defence_round *r)
+geomed_apply(void *st, fm_rows *r)
 {
 	geomed *g = st;
 	int rv = dfc_check(&g->b, r);
@@ -182,7 +183,8 @@ geomed_apply(void *st, fm_defence_round *r)
 	}
 	uint32_t k = geomed_select_rows(g, r);
 	if (k == 0) {
-		dfc_error(&g->b, "geomedian: round %u: no update is finite", r->round);
+		dfc_error(&g->b, "geomedian: round %u: no update is finite",
+		    r->round);
 		return FM_ERANGE;
 	}
 	geomed_weiszfeld(g, k);
@@ -195,13 +197,9 @@ geomed_apply(void *st, fm_defence_round *r)
 }
 
 static const fm_defence_ops geomed_ops = {
-	.d_struct_size = sizeof(fm_defence_ops),
-	.d_kind = FM_KIND_DEFENCE,
-	.d_name = "geomedian",
-	.d_state_size = sizeof(geomed),
-	.d_init = geomed_init,
-	.d_fini = geomed_fini,
-	.d_apply = geomed_apply,
+	.base = FM_OPS(fm_defence_ops, FM_KIND_DEFENCE, geomed, geomed_init,
+	    geomed_fini),
+	.apply = geomed_apply,
 };
 
 static const fm_param_desc geomed_params[] = {
@@ -214,23 +212,19 @@ static const fm_param_desc geomed_params[] = {
 	    "Stop when the objective improves by less than ftol times "
 	    "itself." },
 	{ "threads", FM_PARAM_INT, 2, 0, DFC_MAX_THREADS, NULL,
-	    "Threads for the passes over the updates; 0 means one per online "
-	    "CPU. Results do not depend on it." },
+	    "Chunks the passes over the updates are split into (run on the "
+	    "node's worker threads); 0 means one per worker thread. Results "
+	    "do not depend on it." },
 	{ NULL, 0, 0, 0, 0, NULL, NULL },
 };
 
 static const fm_component_desc geomed_components[] = {
-	{ FM_KIND_DEFENCE, "geomedian",
+	FM_COMPONENT(FM_KIND_DEFENCE, "geomedian",
 	    "Geometric median by smoothed Weiszfeld (RFA, Pillutla et al., "
 	    "2022)",
-	    geomed_params },
+	    geomed_params, geomed_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("geomedian", "1.0.0", "MIT",
+FM_PLUGIN("geomedian", "2.0.0", "MIT",
     "Geometric median aggregation (RFA, smoothed Weiszfeld)",
-    geomed_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	return host->register_component(r, &geomed_ops, sizeof geomed_ops);
-}
+    geomed_components, NULL);

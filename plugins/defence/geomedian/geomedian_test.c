@@ -42,7 +42,7 @@ test_abi(void **state)
 	const fm_plugin_info *in = f->gm->plugin;
 	assert_string_equal(in->name, "geomedian");
 	assert_int_equal(in->ncomponents, 1);
-	assert_int_equal(((const fm_defence_ops *)f->gm->ops)->d_kind,
+	assert_int_equal(((const fm_defence_ops *)f->gm->ops)->base.kind,
 	    FM_KIND_DEFENCE);
 	const fm_param_desc *p = f->gm->desc->params;
 	assert_int_equal(fmi_component_nparams(f->gm), 4);

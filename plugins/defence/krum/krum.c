@@ -36,8 +36,8 @@
  * the same kernels and thread setting). The
  * product is split along the parameters into column chunks whose bounds
  * depend on n and dim only (krum_chunks): one kernel call per chunk, the chunks
- * taken one at a time by `threads` pthreads (each chunk is read by one
- * pthread: one pass over the updates in all), and the chunks' partial
+ * taken one at a time by `threads` workers (items of host->parallel_for:
+ * each chunk is read by one worker, one pass over the updates in all), and the chunks' partial
  * products added in double in chunk order. So G is the same for any
  * thread count, and the float sums inside a kernel call run over one
  * chunk, not over all of d.
@@ -103,15 +103,11 @@ typedef struct krum {
 /* ---- setup --------------------------------------------------------------- */
 
 /* Whether this CPU runs the AVX-512 Gram kernel, decided once per instance
- * (FEDMESH_KRUM_KERNEL=blas forces OpenBLAS's ssyrk, for comparison). */
+ * (elsewhere OpenBLAS's ssyrk; plugins read no environment variables). */
 static int
 krum_avx512(void)
 {
 #ifdef KRUM_X86
-	const char *force = getenv("FEDMESH_KRUM_KERNEL");
-	if (force != NULL && strcmp(force, "blas") == 0) {
-		return 0;
-	}
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx512f");
 #else
@@ -142,7 +138,7 @@ static int
 krum_fits(krum *k, const fm_instance *inst, uint32_t mult)
 {
 	uint64_t need = (uint64_t)mult * k->f + 3;
-	uint32_t most = DFC_HAS_14(inst) ? inst->max_updates : 0;
+	uint32_t most = inst->max_updates;
 	if (most == 0) {
 		return FM_OK; /* unknown: checked each round */
 	}
@@ -265,7 +261,7 @@ krum_reserve(krum *k, uint32_t n, size_t dim)
 /* ---- distances and scores ------------------------------------------------ */
 
 typedef struct krum_gram_job {
-	const fm_defence_round *r;
+	const fm_rows *r;
 	size_t width, nchunks;
 	float *part;
 	float *tiles;              /* per worker: krum_ntiles(n) tiles */
@@ -359,7 +355,7 @@ krum_lanes(const float *v)
  * sub-chunk, every tile; then each pair's 16 lanes added. The order of
  * every sum is fixed by n and m. */
 static void
-krum_syrk_avx512(const fm_defence_round *r, size_t off, size_t m,
+krum_syrk_avx512(const fm_rows *r, size_t off, size_t m,
     float *tiles, float *out)
 {
 	uint32_t n = r->n;
@@ -412,7 +408,7 @@ krum_gram_worker(void *ctx, uint32_t worker, size_t lo, size_t hi)
 	(void)lo;
 	(void)hi;
 	krum_gram_job *job = ctx;
-	const fm_defence_round *r = job->r;
+	const fm_rows *r = job->r;
 	size_t nn = (size_t)r->n * r->n, c;
 	while ((c = atomic_fetch_add(&job->next, 1)) < job->nchunks) {
 		size_t off = c * job->width;
@@ -435,14 +431,14 @@ krum_gram_worker(void *ctx, uint32_t worker, size_t lo, size_t hi)
 /* gram = X X^T: the chunks' products, threaded, then added in chunk
  * order in double. */
 static void
-krum_gram(krum *k, const fm_defence_round *r)
+krum_gram(krum *k, const fm_rows *r)
 {
 	uint32_t n = r->n;
 	size_t nn = (size_t)n * n, w = krum_chunk_width(n, r->dim);
 	size_t nc = (r->dim + w - 1) / w;
 	krum_gram_job job = { r, w, nc, k->part, k->tiles, k->avx512, 0 };
 	uint32_t t = dfc_fit_threads(k->b.threads, n * r->dim);
-	dfc_parallel(t, t < nc ? t : nc, 1, krum_gram_worker, &job);
+	dfc_parallel(&k->b, t, t < nc ? t : nc, 1, krum_gram_worker, &job);
 	for (uint32_t i = 0; i < n; i++) {
 		for (uint32_t j = i; j < n; j++) {
 			double s = 0;
@@ -458,7 +454,7 @@ krum_gram(krum *k, const fm_defence_round *r)
 /* dist[i][j] = ||x_i - x_j||^2 from the Gram product; +inf when not
  * finite, 0 on the diagonal. */
 static void
-krum_distances(krum *k, const fm_defence_round *r)
+krum_distances(krum *k, const fm_rows *r)
 {
 	uint32_t n = r->n;
 	const double *g = k->gram;
@@ -512,21 +508,23 @@ krum_argmin(const krum *k, uint32_t n, const uint8_t *alive)
 }
 
 static int
-krum_need(const krum *k, const fm_defence_round *r, uint32_t mult)
+krum_need(const krum *k, const fm_rows *r, uint32_t mult)
 {
 	uint64_t need = (uint64_t)mult * k->f + 3;
 	if (r->n >= need) {
 		return FM_OK;
 	}
-	dfc_error(&k->b, "%s: f = %u needs at least %uf + 3 = %llu updates, round %u has %u",
+	dfc_error(&k->b,
+	    "%s: f = %u needs at least %uf + 3 = %llu updates, round %u has %u",
 	    k->b.name, k->f, mult, (unsigned long long)need, r->round, r->n);
 	return FM_EINVAL;
 }
 
 static int
-krum_no_winner(const krum *k, const fm_defence_round *r)
+krum_no_winner(const krum *k, const fm_rows *r)
 {
-	dfc_error(&k->b, "%s: round %u: no update has a finite score (too many non-finite "
+	dfc_error(&k->b,
+	    "%s: round %u: no update has a finite score (too many non-finite "
 	    "updates)", k->b.name, r->round);
 	return FM_ERANGE;
 }
@@ -534,7 +532,7 @@ krum_no_winner(const krum *k, const fm_defence_round *r)
 /* Checks, scratch, distances, and the scores of all n with n - f - 2
  * neighbours: the common start of krum and multikrum. */
 static int
-krum_prepare(krum *k, fm_defence_round *r)
+krum_prepare(krum *k, fm_rows *r)
 {
 	int rv = dfc_check(&k->b, r);
 	r->nkeep = 0;
@@ -556,7 +554,7 @@ krum_prepare(krum *k, fm_defence_round *r)
 /* ---- krum, multikrum ----------------------------------------------------- */
 
 static int
-krum_apply(void *st, fm_defence_round *r)
+krum_apply(void *st, fm_rows *r)
 {
 	krum *k = st;
 	int rv = krum_prepare(k, r);
@@ -568,7 +566,7 @@ krum_apply(void *st, fm_defence_round *r)
 		return krum_no_winner(k, r);
 	}
 	r->keep[0] = best;
-	r->keep_examples[0] = r->updates[best].num_examples;
+	r->keep_examples[0] = dfc_update(r, best)->num_examples;
 	r->nkeep = 1;
 	return FM_OK;
 }
@@ -588,12 +586,13 @@ krum_sort_scores(krum *k, uint32_t n)
 }
 
 static int
-multikrum_apply(void *st, fm_defence_round *r)
+multikrum_apply(void *st, fm_rows *r)
 {
 	krum *k = st;
 	if (r != NULL && k->m > r->n) {
 		r->nkeep = 0;
-		dfc_error(&k->b, "multikrum: m = %u is more than the %u updates of round %u",
+		dfc_error(&k->b,
+		    "multikrum: m = %u is more than the %u updates of round %u",
 		    k->m, r->n, r->round);
 		return FM_EINVAL;
 	}
@@ -606,7 +605,7 @@ multikrum_apply(void *st, fm_defence_round *r)
 	for (uint32_t t = 0; t < m && isfinite(k->score[k->order[t]]); t++) {
 		uint32_t i = k->order[t];
 		r->keep[t] = i;
-		r->keep_examples[t] = r->updates[i].num_examples;
+		r->keep_examples[t] = dfc_update(r, i)->num_examples;
 		r->nkeep = t + 1;
 	}
 	if (r->nkeep < m) {
@@ -621,7 +620,7 @@ multikrum_apply(void *st, fm_defence_round *r)
 
 /* theta rounds of Krum on a shrinking set: rows[t] is the t-th choice. */
 static int
-bulyan_choose(krum *k, const fm_defence_round *r, uint32_t theta)
+bulyan_choose(krum *k, const fm_rows *r, uint32_t theta)
 {
 	uint32_t n = r->n;
 	memset(k->alive, 1, n);
@@ -642,7 +641,7 @@ bulyan_choose(krum *k, const fm_defence_round *r, uint32_t theta)
 }
 
 static int
-bulyan_apply(void *st, fm_defence_round *r)
+bulyan_apply(void *st, fm_rows *r)
 {
 	krum *k = st;
 	int rv = dfc_check(&k->b, r);
@@ -663,7 +662,7 @@ bulyan_apply(void *st, fm_defence_round *r)
 	}
 	cw_job job = { CW_BULYAN, theta, k->rows, theta - 2 * k->f,
 		dfc_row(r, 0), r->dim };
-	rv = cw_run(k->b.host, &k->cw, &job, k->b.threads);
+	rv = cw_run(&k->b, &k->cw, &job, k->b.threads);
 	if (rv == FM_OK) {
 		dfc_keep_row0(r);
 	}
@@ -672,22 +671,18 @@ bulyan_apply(void *st, fm_defence_round *r)
 
 /* ---- registration -------------------------------------------------------- */
 
-#define KRUM_OPS(nm, init, apply)                                           \
+#define KRUM_OPS(init, apply_fn)                                             \
 	{                                                                   \
-		.d_struct_size = sizeof(fm_defence_ops),                    \
-		.d_kind = FM_KIND_DEFENCE,                                  \
-		.d_name = nm,                                               \
-		.d_state_size = sizeof(krum),                               \
-		.d_init = init,                                             \
-		.d_fini = krum_fini,                                        \
-		.d_apply = apply,                                           \
+		.base = FM_OPS(fm_defence_ops, FM_KIND_DEFENCE, krum, init,  \
+		    krum_fini),                                             \
+		.apply = apply_fn,                                          \
 	}
 
-static const fm_defence_ops krum_ops[] = {
-	KRUM_OPS("krum", krum_init, krum_apply),
-	KRUM_OPS("multikrum", multikrum_init, multikrum_apply),
-	KRUM_OPS("bulyan", bulyan_init, bulyan_apply),
-};
+static const fm_defence_ops krum_ops = KRUM_OPS(krum_init, krum_apply);
+static const fm_defence_ops multikrum_ops = KRUM_OPS(multikrum_init,
+    multikrum_apply);
+static const fm_defence_ops bulyan_ops = KRUM_OPS(bulyan_init,
+    bulyan_apply);
 
 #define KRUM_F_PARAM(need)                                                  \
 	{ "f", FM_PARAM_INT, 1, 0, 1e6, NULL,                               \
@@ -696,7 +691,8 @@ static const fm_defence_ops krum_ops[] = {
 
 #define KRUM_THREADS_PARAM(what)                                            \
 	{ "threads", FM_PARAM_INT, 2, 0, DFC_MAX_THREADS, NULL,             \
-	    "Threads for " what "; 0 means one per online CPU." }
+	    "Chunks for " what " (run on the node's worker threads); 0 "     \
+	    "means one per worker thread." }
 
 static const fm_param_desc krum_params[] = {
 	KRUM_F_PARAM("2f+3"),
@@ -719,32 +715,20 @@ static const fm_param_desc bulyan_params[] = {
 };
 
 static const fm_component_desc krum_components[] = {
-	{ FM_KIND_DEFENCE, "krum",
+	FM_COMPONENT(FM_KIND_DEFENCE, "krum",
 	    "Krum: the update closest to its n-f-2 nearest others passes "
 	    "alone (Blanchard et al., 2017)",
-	    krum_params },
-	{ FM_KIND_DEFENCE, "multikrum",
+	    krum_params, krum_ops, 0),
+	FM_COMPONENT(FM_KIND_DEFENCE, "multikrum",
 	    "Multi-Krum: the m updates with the lowest Krum scores pass "
 	    "(Blanchard et al., 2017)",
-	    multikrum_params },
-	{ FM_KIND_DEFENCE, "bulyan",
+	    multikrum_params, multikrum_ops, 0),
+	FM_COMPONENT(FM_KIND_DEFENCE, "bulyan",
 	    "Bulyan: iterated Krum, then a coordinate-wise trimmed average "
 	    "around the median (El Mhamdi et al., 2018)",
-	    bulyan_params },
+	    bulyan_params, bulyan_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("krum", "1.0.0", "MIT",
+FM_PLUGIN("krum", "2.0.0", "MIT",
     "Distance-based Byzantine-robust selection: Krum, Multi-Krum, Bulyan",
-    krum_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	for (size_t i = 0; i < sizeof krum_ops / sizeof krum_ops[0]; i++) {
-		int rv = host->register_component(r, &krum_ops[i],
-		    sizeof krum_ops[i]);
-		if (rv != FM_OK) {
-			return rv;
-		}
-	}
-	return FM_OK;
-}
+    krum_components, NULL);

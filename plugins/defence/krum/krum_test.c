@@ -60,9 +60,9 @@ test_abi(void **state)
 	for (int i = 0; i < 3; i++) {
 		const fm_defence_ops *ops = c[i]->ops;
 		assert_true(c[i]->plugin == in);
-		assert_int_equal(ops->d_kind, FM_KIND_DEFENCE);
-		assert_string_equal(ops->d_name, c[i]->desc->name);
-		assert_null(ops->d_on_message);
+		assert_int_equal(ops->base.kind, FM_KIND_DEFENCE);
+		assert_ptr_equal(c[i]->ops, c[i]->desc->ops); /* the table is the descriptor's */
+		assert_null(ops->base.on_message);
 	}
 	assert_int_equal(fmi_component_nparams(f->krum), 2);
 	check_param(f->krum, 0, "f", 1);
@@ -470,19 +470,21 @@ test_composes_with_fedavg(void **state)
 	fm_value v[1];
 	fmi_agg *a = NULL;
 	FMT_PASS(fmi_params_resolve(f->fedavg, NULL, 0, v, NULL));
-	FMT_PASS(fmi_agg_open(&a, f->fedavg, v, 2, FM_ROLE_SERVER,
-	    FM_NODE_SERVER, 1, NULL, NULL));
+	FMT_PASS(fmi_agg_open(&a, f->fedavg,
+	    &(fmi_open_args){ .params = v, .dim = 2, .role = FM_ROLE_SERVER,
+	    .node_id = FM_NODE_SERVER, .seed = 1 },
+	    NULL));
 	float g[2] = { 1, 1 };
 	int32_t ids[5] = { 1, 2, 3, 4, 5 };
 	fm_round r = { .round = 1, .nclients = 5, .clients = ids, .global = g,
 		.dim = 2 };
-	FMT_PASS(a->ops->a_begin(a->h.state, &r));
+	FMT_PASS(fmi_agg_begin(a, &r));
 	for (uint32_t k = 0; k < t->r.nkeep; k++) {
 		fm_update u = t->up[t->keep[k]];
 		u.num_examples = t->ke[k];
-		FMT_PASS(a->ops->a_accept(a->h.state, &u));
+		FMT_PASS(pt_agg_accept1(a, &u));
 	}
-	FMT_PASS(a->ops->a_finish(a->h.state, g, 2));
+	FMT_PASS(pt_agg_finish(a, g, 2));
 	const float want[2] = { 1 + 20.0f / 60, 1 + 60.0f / 60 };
 	FMT_NEAR(g, want, 2, 1e-6);
 	fmi_agg_close(a);

@@ -58,53 +58,57 @@ myavg_begin(void *st, const fm_round *r)
 	return FM_OK;
 }
 
+/* u[0..n) are borrowed, and stepped by their struct_size (FM_AT): a newer
+ * host may pass larger structs. */
 static int
-myavg_accept(void *st, const fm_update *u) /* u is borrowed */
+myavg_accept(void *st, const fm_update *u, uint32_t n, int *status)
 {
 	myavg *m = st;
-	if (u->dim != m->dim) {
+	for (uint32_t k = 0; k < n; k++) {
+		const fm_update *uk = FM_AT(const fm_update, u, k);
+		status[k] = uk->dim != m->dim || uk->delta == NULL ? FM_EINVAL :
+		    FM_OK;
+		if (status[k] != FM_OK || uk->num_examples == 0 ||
+		    uk->num_examples < m->min_examples) {
+			continue; /* refused, or weighs nothing */
+		}
+		m->host->axpy(m->dim, (float)uk->num_examples, uk->delta,
+		    m->acc);
+		m->weight += (double)uk->num_examples;
+	}
+	return FM_OK;
+}
+
+/* out holds a copy of global on entry: the new model goes there. */
+static int
+myavg_finish(void *st, const float *global, float *out, size_t dim)
+{
+	myavg *m = st;
+	(void)global;
+	if (dim != m->dim) {
 		return FM_EINVAL;
 	}
-	if (u->num_examples == 0 || u->num_examples < m->min_examples) {
-		return FM_OK;
-	}
-	m->host->axpy(m->dim, (float)u->num_examples, u->delta, m->acc);
-	m->weight += (double)u->num_examples;
-	return FM_OK;
-}
-
-static int
-myavg_finish(void *st, float *global, size_t dim)
-{
-	myavg *m = st;
 	if (m->weight > 0) {
 		m->host->axpy(dim, (float)(m->server_lr / m->weight), m->acc,
-		    global);
+		    out);
 	}
 	return FM_OK;
 }
 
+/* The ops table: fm_ops first (sizes, kind, state, init, fini), then the
+ * aggregator's calls. */
 static const fm_aggregator_ops myavg_ops = {
-	.a_struct_size = sizeof(fm_aggregator_ops),
-	.a_kind = FM_KIND_AGGREGATOR,
-	.a_name = "myavg",
-	.a_state_size = sizeof(myavg),
-	.a_init = myavg_init,
-	.a_fini = myavg_fini,
-	.a_begin = myavg_begin,
-	.a_accept = myavg_accept,
-	.a_finish = myavg_finish,
+	.base = FM_OPS(fm_aggregator_ops, FM_KIND_AGGREGATOR, myavg,
+	    myavg_init, myavg_fini),
+	.begin = myavg_begin,
+	.accept = myavg_accept,
+	.finish = myavg_finish,
 };
 
 static const fm_component_desc myavg_components[] = {
-	{ FM_KIND_AGGREGATOR, "myavg", "FedAvg with a server learning rate",
-	    myavg_params },
+	FM_COMPONENT(FM_KIND_AGGREGATOR, "myavg",
+	    "FedAvg with a server learning rate", myavg_params, myavg_ops, 0),
 };
 
-FM_PLUGIN_DEFINE("myavg", "0.1.0", "MIT", "Example out-of-tree aggregator",
-    myavg_components);
-
-FM_PLUGIN_INIT(r, host)
-{
-	return host->register_component(r, &myavg_ops, sizeof myavg_ops);
-}
+FM_PLUGIN("myavg", "0.2.0", "MIT", "Example out-of-tree aggregator",
+    myavg_components, NULL);
