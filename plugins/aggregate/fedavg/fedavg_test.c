@@ -156,46 +156,15 @@ test_wrong_dims_refused(void **state)
 	FMT_FAIL(fmi_agg_begin(a, &bad), FM_EINVAL);
 	FMT_PASS(fmi_agg_begin(a, &ok));
 	FMT_FAIL(pt_agg_accept1(a, &u), FM_EINVAL);
-	FMT_FAIL(pt_agg_finish(a, g, DIM + 1), FM_EINVAL);
+	{
+		float big[DIM + 1] = { 0 };
+		FMT_FAIL(fmi_agg_finish(a, big, big, DIM + 1), FM_EINVAL);
+	}
 	fmi_agg_close(a);
 }
 
-/* A node link whose parallel_for runs the chunks on `threads` pthreads
- * (the test's own: the plugin starts none), the last chunk first. */
-typedef struct pf_job {
-	fm_task_fn fn;
-	void *ud;
-	size_t lo, hi;
-} pf_job;
-
-static void *
-pf_run(void *arg)
-{
-	pf_job *j = arg;
-	j->fn(j->ud, j->lo, j->hi);
-	return NULL;
-}
-
-static void
-pf_threads(void *node, size_t n, fm_task_fn fn, void *ud)
-{
-	uint32_t t = *(const uint32_t *)node;
-	pthread_t tid[8];
-	pf_job job[8];
-	t = t > 8 ? 8 : t < 1 ? 1 : t;
-	for (uint32_t k = 0; k < t; k++) {
-		job[k] = (pf_job){ fn, ud, n * k / t, n * (k + 1) / t };
-	}
-	for (uint32_t k = t; k-- > 1;) {
-		assert_int_equal(pthread_create(&tid[k], NULL, pf_run,
-		    &job[k]), 0);
-	}
-	pf_run(&job[0]);
-	for (uint32_t k = 1; k < t; k++) {
-		pthread_join(tid[k], NULL);
-	}
-}
-
+/* A node link with `threads` workers: host->parallel_for runs the chunks
+ * on that many threads (the plugin starts none). */
 static uint32_t pf_nthreads[4] = { 1, 2, 3, 8 };
 static fmi_node_link pf_link[4];
 
@@ -204,9 +173,7 @@ open_agg_threads(const fixture *f, size_t dim, int which)
 {
 	fmi_node_link *l = &pf_link[which];
 	memset(l, 0, sizeof *l);
-	l->node = &pf_nthreads[which];
-	l->parallel_for = pf_threads;
-	l->threads = pf_nthreads[which];
+	l->threads = pf_nthreads[which]; /* host->parallel_for's */
 	fmi_open_args args = pt_args(NULL, dim, FM_ROLE_SERVER,
 	    FM_NODE_SERVER, 42);
 	args.link = l;

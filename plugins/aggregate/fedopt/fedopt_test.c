@@ -306,7 +306,10 @@ test_wrong_dims_refused(void **state)
 		FMT_FAIL(fmi_agg_begin(a, &bad), FM_EINVAL);
 		FMT_PASS(fmi_agg_begin(a, &ok));
 		FMT_FAIL(pt_agg_accept1(a, &u), FM_EINVAL);
-		FMT_FAIL(pt_agg_finish(a, g, DIM + 1), FM_EINVAL);
+		{
+		float big[DIM + 1] = { 0 };
+		FMT_FAIL(fmi_agg_finish(a, big, big, DIM + 1), FM_EINVAL);
+	}
 		fmi_agg_close(a);
 	}
 }

@@ -693,47 +693,9 @@ bench_alloc(bench *b)
  * each on its own pthread, the first on the caller's. */
 #define BENCH_POOL 2
 
-typedef struct bench_pf_job {
-	fm_task_fn fn;
-	void *ud;
-	size_t lo, hi;
-} bench_pf_job;
-
-static void *
-bench_pf_run(void *arg)
-{
-	bench_pf_job *j = arg;
-	j->fn(j->ud, j->lo, j->hi);
-	return NULL;
-}
-
-static void
-bench_parallel_for(void *node, size_t n, fm_task_fn fn, void *ud)
-{
-	(void)node;
-	bench_pf_job job[BENCH_POOL];
-	pthread_t tid[BENCH_POOL];
-	int started[BENCH_POOL] = { 0 };
-	for (uint32_t k = 0; k < BENCH_POOL; k++) {
-		job[k] = (bench_pf_job){ fn, ud, n * k / BENCH_POOL,
-			n * (k + 1) / BENCH_POOL };
-	}
-	for (uint32_t k = 1; k < BENCH_POOL; k++) {
-		started[k] = pthread_create(&tid[k], NULL, bench_pf_run,
-		    &job[k]) == 0;
-	}
-	bench_pf_run(&job[0]);
-	for (uint32_t k = 1; k < BENCH_POOL; k++) {
-		if (started[k]) {
-			pthread_join(tid[k], NULL);
-		} else {
-			bench_pf_run(&job[k]);
-		}
-	}
-}
-
-static const fmi_node_link bench_link = { .parallel_for = bench_parallel_for,
-	.threads = BENCH_POOL };
+/* host->parallel_for runs on BENCH_POOL threads for instances on this
+ * link, as on a server with that many workers. */
+static const fmi_node_link bench_link = { .threads = BENCH_POOL };
 
 /* FedAvg over rows keep[0..nkeep) of m (examples ke), through the plugin:
  * with many, all rows in one accept call, as the server passes held rows

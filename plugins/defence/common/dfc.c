@@ -369,8 +369,8 @@ dfc_wsum_dists(const dfc_base *b, const dfc_wsum_job *job, size_t p,
 	dfc_wsum(b, &with, p, threads);
 	for (uint32_t k = 0; k < job->k; k++) { /* blocks in order, as dfc_sq */
 		double s = 0;
-		for (size_t b = 0; b < nb; b++) {
-			s += job->part[k * nb + b];
+		for (size_t blk = 0; blk < nb; blk++) {
+			s += job->part[k * nb + blk];
 		}
 		dist[k] = isfinite(s) ? sqrt(s) : INFINITY;
 	}
