@@ -75,11 +75,12 @@ read_updates(lua_State *L, const float *global, float *d, uint64_t *ne,
  * defence (if any), then the aggregator, over deltas[n][stride]; the new
  * model into global. No Lua errors in here; why gets the reason. */
 static int
-run_round(fmi_agg *a, fmi_def *d, float *global, const float *deltas,
+run_round(fmi_agg *a, fmi_def *d, fmi_loc *l, float *global,
+    const float *deltas,
     size_t stride, const uint64_t *ne, int32_t *ids, size_t dim,
     lua_Integer n, const float *server_delta, char *why, size_t nwhy)
 {
-	fmi_pipe p = { .def = d, .agg = a };
+	fmi_pipe p = { .def = d, .agg = a, .loc = l };
 	fm_error e;
 	for (lua_Integer i = 0; i < n; i++) {
 		ids[i] = (int32_t)i + 1;
@@ -130,9 +131,10 @@ read_server_delta(lua_State *L, const float *global, size_t dim)
 /* fm.aggregate(name, updates, params [, global [, server_model]]) ->
  * new global (list). updates: { { weights = {...}, num_examples = n },
  * ... } client models; global: the current model (zeros when omitted).
- * name is an aggregator (one round of it) or a defence (the defence, then
- * FedAvg over the updates it keeps); server_model is FLTrust's model
- * trained on the server's root data. */
+ * name is an aggregator (one round of it), a defence (the defence, then
+ * FedAvg over the updates it keeps) or a local-training rule (FedAvg and
+ * the rule's server side: SCAFFOLD's step size); server_model is
+ * FLTrust's model trained on the server's root data. */
 int
 lfm_aggregate(lua_State *L)
 {
@@ -148,9 +150,13 @@ lfm_aggregate(lua_State *L)
 	if (c == NULL) {
 		c = fmi_registry_find(lfm_registry(L), FM_KIND_DEFENCE, name);
 	}
+	if (c == NULL) { /* a local rule's server side, beside FedAvg */
+		c = fmi_registry_find(lfm_registry(L), FM_KIND_LOCAL, name);
+	}
 	if (c == NULL) {
 		return luaL_error(L, "fm.aggregate: unknown aggregator or defence "
-		    "'%s' (see fedmesh plugins)", name);
+		    "'%s', nor a local-training rule of that name (see "
+		    "fedmesh plugins)", name);
 	}
 	size_t dim = n > 0 || !lua_isnoneornil(L, 4) ? model_dim(L) : 0;
 	if (dim == 0) {
@@ -190,8 +196,9 @@ lfm_aggregate(lua_State *L)
 	fmi_blas_set_threads(1);
 	fmi_agg *a = NULL;
 	fmi_def *d = NULL;
+	fmi_loc *l = NULL;
 	char why[256];
-	const fmi_component *avg = c->kind == FM_KIND_DEFENCE ?
+	const fmi_component *avg = c->kind != FM_KIND_AGGREGATOR ?
 	    fmi_registry_find(lfm_registry(L), FM_KIND_AGGREGATOR, "fedavg") :
 	    c;
 	fmi_open_args oa = { c == avg ? vals : NULL, dim, FM_ROLE_SERVER,
@@ -204,11 +211,16 @@ lfm_aggregate(lua_State *L)
 	if (rv == FM_OK && c->kind == FM_KIND_DEFENCE) {
 		rv = fmi_def_open(&d, c, &od, &e);
 	}
+	if (rv == FM_OK && c->kind == FM_KIND_LOCAL) {
+		od.flags = 0;
+		rv = fmi_loc_open(&l, c, &od, &e);
+	}
 	int opened = rv == FM_OK;
 	if (opened) {
-		rv = run_round(a, d, global, deltas, stride, ne, ids, dim, n,
+		rv = run_round(a, d, l, global, deltas, stride, ne, ids, dim, n,
 		    sdelta, why, sizeof why);
 	}
+	fmi_loc_close(l);
 	fmi_def_close(d);
 	fmi_agg_close(a);
 	fmi_blas_set_threads(blas);

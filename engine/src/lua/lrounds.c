@@ -195,14 +195,15 @@ lfm_read_server_lr(lua_State *L, lexp *x)
 	}
 	lfm_read_lr_schedule(L, -1, fn, -1, &x->cfg.server_lr_sched);
 	lua_pop(L, 1);
-	int any = has_lr(x->agg.c);
+	int any = has_lr(x->agg.c) || has_lr(x->rule.c);
 	for (uint32_t l = 0; l < x->cfg.hier.levels; l++) {
 		any |= has_lr(x->cfg.hier.level[l].aggregator);
 	}
 	if (!any) {
 		luaL_error(L, "%s: aggregator '%s' has no server learning rate "
 		    "(lr) to schedule; fedavgm, fedadam, fedadagrad, fedyogi and "
-		    "scaffold have one", fn, x->agg.c != NULL ?
+		    "scaffold have one", fn, x->rule.c != NULL ?
+		    x->rule.c->desc->name : x->agg.c != NULL ?
 		    x->agg.c->desc->name : "?");
 	}
 }

@@ -22,6 +22,7 @@ typedef struct cli_task {
 	uint64_t seq; /* this client's message counter */
 	fmi_rmsg req;
 	fmi_loc *inst; /* the local rule's client side, or NULL */
+	fmi_agg *agg;  /* the aggregator's client side, when it talks */
 	const char *state_comp; /* holds this component's client state */
 	/* a simulated straggler: its update (or its failure) leaves only
 	 * once the server said the round ended */
@@ -153,13 +154,28 @@ cli_plugin_send(void *node, const char *comp, int32_t to, const void *data,
 	return fmi_tran_send_bytes(task->h->t, NULL, &m, data, len);
 }
 
+/* The task's client-side instance of component `name`, or NULL. */
+static fmi_inst_head *
+cli_instance(cli_task *task, const char *name)
+{
+	if (task->inst != NULL &&
+	    strcmp(name, task->inst->h.comp->desc->name) == 0) {
+		return &task->inst->h;
+	}
+	if (task->agg != NULL &&
+	    strcmp(name, task->agg->h.comp->desc->name) == 0) {
+		return &task->agg->h;
+	}
+	return NULL;
+}
+
 static int
 cli_plugin_timer(void *node, const char *comp, uint32_t ms, uint64_t tag)
 {
 	cli_task *task = node;
 	(void)comp;
-	return task->inst != NULL ?
-	    fmi_timers_add(&task->h->timers, &task->inst->h, ms, tag) :
+	fmi_inst_head *h = cli_instance(task, comp);
+	return h != NULL ? fmi_timers_add(&task->h->timers, h, ms, tag) :
 	    FM_ENOTSUP;
 }
 
@@ -179,7 +195,8 @@ cli_plugin_state(void *node, const char *comp, size_t size)
 	return p;
 }
 
-/* Opens the client side of the experiment's local rule, if it has one. */
+/* Opens the client sides of the experiment's local rule and of its
+ * aggregator when that talks to its clients (a protocol plugin). */
 static int
 cli_open_instance(cli_host *h, cli_task *task)
 {
@@ -191,10 +208,18 @@ cli_open_instance(cli_host *h, cli_task *task)
 		fmi_task_seed(cfg->seed, task->round, (uint32_t)task->client),
 		1, 0, &link };
 	fm_error e;
-	if (cfg->rule == NULL) {
-		return FM_OK;
+	const fm_value *params;
+	const fmi_component *ac = fmi_fed_level_agg(cfg, fmi_fed_levels(cfg) - 1,
+	    &params);
+	int rv = FM_OK;
+	if (ac != NULL && fmi_component_handles_messages(ac)) {
+		fmi_open_args aa = a;
+		aa.params = params;
+		rv = fmi_agg_open(&task->agg, ac, &aa, &e);
 	}
-	int rv = fmi_loc_open(&task->inst, cfg->rule, &a, &e);
+	if (rv == FM_OK && cfg->rule != NULL) {
+		rv = fmi_loc_open(&task->inst, cfg->rule, &a, &e);
+	}
 	if (rv != FM_OK) {
 		fm_log(FM_LOG_ERR, "FM-PLUGIN", "client %d: %s", task->client,
 		    e.msg);
@@ -206,8 +231,14 @@ static void
 cli_task_free(cli_host *h, cli_task *task)
 {
 	fmi_store_release(h->store, task->client, task->state_comp, task);
-	fmi_timers_drop(&h->timers, task->inst != NULL ? &task->inst->h : NULL);
+	if (task->inst != NULL) {
+		fmi_timers_drop(&h->timers, &task->inst->h);
+	}
+	if (task->agg != NULL) {
+		fmi_timers_drop(&h->timers, &task->agg->h);
+	}
 	fmi_loc_close(task->inst);
+	fmi_agg_close(task->agg);
 	fmi_rmsg_close(&task->req);
 	fmi_payload_unref(task->late_data);
 	free(task);
@@ -332,14 +363,14 @@ cli_on_train(cli_host *h, fmi_rmsg *r)
 static void
 cli_deliver(cli_task *task, fmi_rmsg *r)
 {
-	if (task->inst == NULL ||
-	    strcmp(r->m.plugin, task->inst->h.comp->desc->name) != 0) {
+	fmi_inst_head *to = cli_instance(task, r->m.plugin);
+	if (to == NULL || !fmi_inst_handles_messages(to)) {
 		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "dropped message for "
 		    "plugin '%s' of client %d", r->m.plugin, r->m.to);
 	} else {
 		fm_message msg = { sizeof msg, r->m.from, r->m.round, 0,
 			fmi_rmsg_data(r), fmi_rmsg_len(r) };
-		(void)fmi_inst_message(&task->inst->h, &msg);
+		(void)fmi_inst_message(to, &msg);
 	}
 	fmi_rmsg_close(r);
 }

@@ -237,13 +237,12 @@ test_quorum_keeps_the_model(void **state)
 	assert_memory_equal(res.params, init, res.nparams * sizeof(float));
 	fmi_fed_result_free(&res);
 
-	/* a stateful aggregator is not finished for such a round: SCAFFOLD's
-	 * c does not move (no a_finish, so no scaffold_c_norm either) */
-	f->cfg.aggregator = fmi_registry_find(f->reg, FM_KIND_AGGREGATOR,
-	    "scaffold");
-	assert_non_null(f->cfg.aggregator);
+	/* a stateful rule is not finished for such a round: SCAFFOLD's c
+	 * does not move (no round_end, so no scaffold_c_norm either) */
+	f->cfg.rule = fmi_registry_find(f->reg, FM_KIND_LOCAL, "scaffold");
+	assert_non_null(f->cfg.rule);
 	fm_value lr = { 1.0, NULL };
-	f->cfg.agg_params = &lr;
+	f->cfg.rule_params = &lr;
 	assert_int_equal(run_wired(&f->cfg, names, modes, 2, &res), FM_EINVAL);
 	assert_memory_equal(res.params, init, res.nparams * sizeof(float));
 	for (uint32_t k = 0; k < res.nrounds; k++) {
@@ -255,6 +254,8 @@ test_quorum_keeps_the_model(void **state)
 	}
 	free(init);
 	fmi_fed_result_free(&res);
+	f->cfg.rule = NULL;
+	f->cfg.rule_params = NULL;
 }
 
 static void

@@ -253,8 +253,9 @@ host_register_component(fm_registrar *r, const void *ops, size_t ops_size)
 	(void)ops;
 	(void)ops_size;
 	fm_log(FM_LOG_ERR, "FM-PLUGIN-OPS", "register_component is for ABI "
-	    "1.x plugins; a 2.0 plugin declares its ops in its components");
-	return FM_ENOTSUP;
+	    "1.x plugins, during their fm_plugin_init; a 2.0 plugin declares "
+	    "its ops in its components");
+	return FM_ESTATE;
 }
 
 /* ---- the table ----------------------------------------------------------- */

@@ -177,6 +177,12 @@ fmi_inst_handles_messages(const fmi_inst_head *h)
 }
 
 int
+fmi_component_handles_messages(const fmi_component *c)
+{
+	return ((const fm_ops *)c->ops)->on_message != NULL;
+}
+
+int
 fmi_inst_saves(const fmi_inst_head *h)
 {
 	return h->base->save != NULL && h->base->load != NULL;
@@ -252,6 +258,9 @@ int
 fmi_cons_outgoing(fmi_cons *k, uint32_t round, uint32_t out_degree,
     double *mass)
 {
+	if (mass == NULL) {
+		return FM_EINVAL;
+	}
 	*mass = 0;
 	return k->ops->outgoing != NULL ?
 	    k->ops->outgoing(k->h.state, round, out_degree, mass) : FM_OK;

@@ -164,8 +164,9 @@ ld_check_abi(reg_load *ld, fm_error *e)
 	}
 	if (in->abi_major != FM_PLUGIN_ABI_MAJOR && in->abi_major != 1) {
 		return ld_fail(ld, e, "FM-PLUGIN-ABI", FM_EVERSION, "built for "
-		    "plugin ABI %u.%u, but fedmesh %s speaks plugin ABI %d.%d "
-		    "(and loads 1.x); rebuild the plugin against fedmesh %s",
+		    "plugin ABI %u.%u, but fedmesh %s speaks plugin ABI %d.%d; "
+		    "rebuild the plugin against fedmesh %s (plugins built for "
+		    "ABI 1.x load too)",
 		    in->abi_major, in->abi_minor, FM_VERSION_STRING,
 		    FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR, FM_VERSION_STRING);
 	}
@@ -308,9 +309,9 @@ ld_check_ops(reg_load *ld, const fm_component_desc *c, reg_comp *rc,
 	rc->ops.base.struct_size = (uint32_t)need;
 	const char *missing = fmi_kind_missing(c->kind, &rc->ops);
 	if (missing != NULL) {
-		return ld_fail(ld, e, "FM-PLUGIN-OPS", FM_EPLUGIN, "%s '%s' "
-		    "lacks the required call %s", fmi_kind_name(c->kind),
-		    c->name, missing);
+		return ld_fail(ld, e, "FM-PLUGIN-OPS", FM_EPLUGIN, "%s '%s' has "
+		    "no %s (required)", fmi_kind_name(c->kind), c->name,
+		    missing);
 	}
 	return FM_OK;
 }
