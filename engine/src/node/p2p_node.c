@@ -22,12 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zmq.h>
-
 #include "core/core.h"
 #include "node/node.h"
 #include "node/peer.h"
-#include "transports/zmq/security.h"
 
 #define P2P_SKETCH 2048 /* count-sketch buckets of a REPORT */
 #define P2P_QUEUE 2     /* messages queued towards one neighbour */
@@ -76,10 +73,9 @@ typedef struct p2p_node {
 	const fmi_deploy_cfg *d;
 	uint32_t id, n;
 	size_t dim;
-	void *zctx;
+	fmi_tran_ctx *tc;
 	fmi_tran *in, *mon;
 	fmi_tran **out; /* [n], dialed on first use */
-	fmi_zap *zap;
 	fmi_peer peer;
 	fmi_trainer *tr;
 	p2p_held *held; /* models received for this round or later */
@@ -120,7 +116,7 @@ p2p_dial(p2p_node *nd, uint32_t j, fm_error *err)
 	}
 	int rv = p2p_url(nd->d, nd->d->peer_addrs[j], url, sizeof url, err);
 	if (rv == FM_OK) {
-		rv = fmi_deploy_dial(nd->zctx, nd->d, nd->d->clients[nd->id],
+		rv = fmi_deploy_dial(nd->tc, nd->d, nd->d->clients[nd->id],
 		    nd->d->clients[j], url, P2P_QUEUE, &nd->out[j], err);
 	}
 	return rv;
@@ -473,13 +469,14 @@ p2p_node_open(p2p_node *nd, fm_error *err)
 	nd->nb = calloc(nd->n, sizeof *nd->nb);
 	nd->unsent = calloc(nd->n, 1);
 	nd->unreachable = calloc(nd->n, 1);
-	nd->zctx = zmq_ctx_new();
 	if (nd->out == NULL || nd->held == NULL || nd->absent == NULL ||
-	    nd->nb == NULL || nd->unsent == NULL || nd->unreachable == NULL ||
-	    nd->zctx == NULL) {
+	    nd->nb == NULL || nd->unsent == NULL || nd->unreachable == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
-	int rv = fmi_peer_init(&nd->peer, nd->cfg, nd->id, err);
+	int rv = fmi_tran_ctx_new(&nd->tc, NULL, err);
+	if (rv == FM_OK) {
+		rv = fmi_peer_init(&nd->peer, nd->cfg, nd->id, err);
+	}
 	if (rv == FM_OK && fmi_trainer_new(&nd->tr, &nd->cfg->arch,
 	    FMI_MAX(nd->cfg->local.batch, 256)) != FM_OK) {
 		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
@@ -488,20 +485,18 @@ p2p_node_open(p2p_node *nd, fm_error *err)
 		rv = p2p_url(d, d->peer_addrs[nd->id], url, sizeof url, err);
 	}
 	if (rv == FM_OK) {
-		rv = fmi_deploy_listen(nd->zctx, d, d->clients[nd->id], url,
-		    nd->dim * sizeof(float), &nd->in, &nd->zap, err);
+		/* handover: a restarted neighbour takes its name back */
+		rv = fmi_deploy_listen(nd->tc, d, d->clients[nd->id], url,
+		    nd->dim * sizeof(float), 1, &nd->in, err);
 	}
 	if (rv == FM_OK) {
-		int one = 1; /* a restarted neighbour takes its name back */
-		zmq_setsockopt(fmi_tran_socket(nd->in), ZMQ_ROUTER_HANDOVER,
-		    &one, sizeof one);
 		fm_log(FM_LOG_INFO, "FM-DEPLOY", "peer %s (%u of %u) listening "
 		    "on %s%s", d->clients[nd->id], nd->id + 1, nd->n, url,
-		    nd->zap ? " (CURVE, listed keys only)" : "");
+		    d->keys[0] ? " (CURVE, listed keys only)" : "");
 		rv = p2p_url(d, d->server, url, sizeof url, err);
 	}
 	if (rv == FM_OK) {
-		rv = fmi_deploy_dial(nd->zctx, d, d->clients[nd->id],
+		rv = fmi_deploy_dial(nd->tc, d, d->clients[nd->id],
 		    d->server_name, url, -64, &nd->mon, err);
 	}
 	nd->eval_idx = fmi_peer_eval_subset(nd->cfg, &nd->eval_n);
@@ -517,10 +512,7 @@ p2p_node_close(p2p_node *nd)
 	}
 	fmi_tran_close(nd->mon);
 	fmi_tran_close(nd->in);
-	fmi_zap_stop(nd->zap);
-	if (nd->zctx != NULL) {
-		zmq_ctx_term(nd->zctx);
-	}
+	fmi_tran_ctx_free(nd->tc);
 	fmi_peer_fini(&nd->peer);
 	fmi_trainer_free(nd->tr);
 	free(nd->out);
@@ -824,7 +816,7 @@ fmi_p2p_run_monitor(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
 {
 	char url[300];
 	p2p_mon m;
-	fmi_zap *zap = NULL;
+	fmi_tran_ctx *tc = NULL;
 	memset(&m, 0, sizeof m);
 	memset(res, 0, sizeof *res);
 	m.cfg = cfg;
@@ -837,10 +829,11 @@ fmi_p2p_run_monitor(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
 	}
 	double t0 = fmi_now();
 	int rv = fmi_p2p_validate(cfg, err);
-	void *zctx = rv == FM_OK ? zmq_ctx_new() : NULL;
+	if (rv == FM_OK) {
+		rv = fmi_tran_ctx_new(&tc, NULL, err);
+	}
 	res->rounds = calloc(cfg->rounds, sizeof *res->rounds);
-	if (rv == FM_OK && (zctx == NULL || res->rounds == NULL ||
-	    mon_alloc(&m) != FM_OK)) {
+	if (rv == FM_OK && (res->rounds == NULL || mon_alloc(&m) != FM_OK)) {
 		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
 	if (rv == FM_OK) {
@@ -848,8 +841,8 @@ fmi_p2p_run_monitor(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
 		    sizeof url, err);
 	}
 	if (rv == FM_OK) {
-		rv = fmi_deploy_listen(zctx, d, d->server_name, url,
-		    P2P_SKETCH * sizeof(float), &m.t, &zap, err);
+		rv = fmi_deploy_listen(tc, d, d->server_name, url,
+		    P2P_SKETCH * sizeof(float), 0, &m.t, err);
 	}
 	if (rv == FM_OK) {
 		fm_log(FM_LOG_INFO, "FM-DEPLOY", "monitor %s listening on %s for "
@@ -857,10 +850,7 @@ fmi_p2p_run_monitor(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
 		rv = mon_loop(&m, err);
 	}
 	fmi_tran_close(m.t);
-	fmi_zap_stop(zap);
-	if (zctx != NULL) {
-		zmq_ctx_term(zctx);
-	}
+	fmi_tran_ctx_free(tc);
 	mon_free(&m);
 	res->seconds = fmi_now() - t0;
 	res->nparams = cfg->arch.nparams;
