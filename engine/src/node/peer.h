@@ -76,12 +76,17 @@ fmi_p2p_honest(const fmi_p2p_cfg *cfg, uint32_t i)
 int fmi_p2p_simulate(const fmi_p2p_cfg *cfg, fmi_fed_result *res,
     fm_error *err);
 
-/* ---- deployed: every peer its own process (p2p_node.c) ------------- */
+/* ---- deployed: every peer its own process --------------------------- */
+#define FMI_P2P_SKETCH 2048 /* count-sketch buckets of a REPORT */
+/* url = "<d->transport>://addr" (tcp or ipc). */
+int fmi_p2p_url(const fmi_deploy_cfg *d, const char *addr, char *url,
+    size_t n, fm_error *err);
+/* (p2p_peer_node.c) */
 /* Runs this process as peer `peer` (0-based) of deployment d: it listens
  * on d->peer_addrs[peer] under the name d->clients[peer]. */
 int fmi_p2p_run_peer(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
     uint32_t peer, fm_error *err);
-/* Runs the monitor (d->server_name at d->server): collects the peers'
+/* (p2p_monitor.c) Runs the monitor (d->server_name at d->server): collects the peers'
  * reports into round metrics (res, cfg->on_round) until the last round. */
 int fmi_p2p_run_monitor(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
     fmi_fed_result *res, fm_error *err);
