@@ -125,12 +125,10 @@ p2p_start_send(p2p_node *nd, const fmi_adj *a, uint32_t round,
     fm_error *err)
 {
 	fmi_payload_unref(nd->payload);
-	nd->payload = fmi_payload_new(nd->dim * sizeof(float));
+	nd->payload = fmi_peer_payload(&nd->peer);
 	if (nd->payload == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
-	memcpy(nd->payload->data, nd->peer.y, nd->dim * sizeof(float));
-	fmi_f32_to_le(nd->payload->data, nd->dim);
 	nd->send_round = round;
 	memset(nd->unsent, 0, nd->n);
 	for (uint32_t e = a->out_off[nd->id]; e < a->out_off[nd->id + 1]; e++) {
@@ -154,11 +152,8 @@ p2p_flush_sends(p2p_node *nd)
 		if (!nd->unsent[j]) {
 			continue;
 		}
-		fmi_msg m = { .type = FMI_MSG_GOSSIP, .fed = nd->fed,
-			.round = nd->send_round, .from = (int32_t)nd->id,
-			.to = (int32_t)j, .num_examples = nd->peer.examples,
-			.loss = isfinite(nd->peer.loss) ? nd->peer.loss : 0,
-			.mass = nd->peer.mass, .n = nd->dim };
+		fmi_msg m;
+		fmi_peer_gossip(&nd->peer, nd->fed, nd->send_round, j, &m);
 		if (fmi_tran_send(nd->out[j], NULL, &m, nd->payload) == FM_OK) {
 			nd->unsent[j] = 0;
 			nd->unreachable[j] = 0;
@@ -189,15 +184,14 @@ p2p_give_up_sends(p2p_node *nd, uint32_t round)
 static const char *
 p2p_reject(p2p_node *nd, fmi_rmsg *r, uint32_t round, char *why, size_t n)
 {
-	fm_error e;
 	const fmi_msg *m = &r->m;
-	if (m->type != FMI_MSG_GOSSIP || m->fed != nd->fed) {
-		snprintf(why, n, "a %s message of federation %016llx",
-		    fmi_msg_type_name(m->type), (unsigned long long)m->fed);
-		return "FM-WIRE";
+	const char *id = fmi_peer_gossip_check(r, nd->fed, nd->n, nd->dim, why,
+	    n);
+	if (id != NULL) {
+		return id;
 	}
-	if (m->from < 0 || (uint32_t)m->from >= nd->n ||
-	    strcmp(r->peer, nd->d->clients[m->from]) != 0) {
+	if (strcmp(r->peer, nd->d->clients[m->from]) != 0 ||
+	    (uint32_t)m->to != nd->id) {
 		snprintf(why, n, "'%s' claims to be peer %d", r->peer,
 		    m->from + 1);
 		return "FM-SENDER";
@@ -206,15 +200,6 @@ p2p_reject(p2p_node *nd, fmi_rmsg *r, uint32_t round, char *why, size_t n)
 		snprintf(why, n, "it is for round %u during round %u (late)",
 		    m->round, round);
 		return "FM-ROUND";
-	}
-	if (fmi_msg_check_tensor(m, fmi_rmsg_data(r), fmi_rmsg_len(r),
-	        nd->dim, &e) != FM_OK) {
-		snprintf(why, n, "%s", e.msg);
-		return "FM-UPDATE";
-	}
-	if (!isfinite(m->mass)) {
-		snprintf(why, n, "its mass is not finite");
-		return "FM-UPDATE";
 	}
 	for (uint32_t i = 0; i < nd->nheld; i++) {
 		if (nd->held[i].round == m->round &&
@@ -361,9 +346,7 @@ p2p_mix(p2p_node *nd, const fmi_adj *a, uint32_t round)
 		for (uint32_t i = 0; i < nd->nheld; i++) {
 			p2p_held *h = &nd->held[i];
 			if (h->round == round && h->from == j) {
-				nd->nb[k++] = (fm_peer_model) { (int32_t)j, 0,
-					fmi_rmsg_data(&h->r), 0, h->r.m.mass,
-					h->r.m.num_examples };
+				nd->nb[k++] = fmi_peer_model_of(&h->r);
 			}
 		}
 	}
