@@ -10,9 +10,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <zmq.h>
+
 #include "core/core.h"
 #include "transports/zmq/security.h"
-#include "transports/zmq/transport.h"
+#include "transports/transport.h"
+#include "transports/zmq/zmq_transport.h"
 
 /*
  * One round: the server sends the model (a header frame + a float32
@@ -210,16 +213,19 @@ client_main(void *arg)
 		zmq_close(s);
 	} else if (zctx != NULL && upd != NULL) {
 		fmi_tran *t;
+		fmi_tran_ctx *tc = NULL;
 		fmi_tran_security sec = { &b->client_kp[c->idx],
 			b->server_kp.public_z85 };
 		fm_error e;
-		if (fmi_tran_dial_secure(&t, zctx, b->ep, name,
+		if (fmi_tran_zmq_wrap(&tc, zctx, &e) == FM_OK &&
+		    fmi_tran_dial_secure(&t, tc, b->ep, name,
 			b->mode == MODE_CURVE ? &sec : NULL, &e) == FM_OK) {
 			rv = fm_client_loop(b, t, c->idx, upd);
 			fmi_tran_close(t);
 		} else {
 			fprintf(stderr, "client %d: %s\n", c->idx, e.msg);
 		}
+		fmi_tran_ctx_free(tc);
 	}
 	if (rv != 0) {
 		atomic_store(&b->failed, 1);
@@ -234,6 +240,7 @@ client_main(void *arg)
 typedef struct server {
 	bench *b;
 	void *zctx, *raw, *mon;
+	fmi_tran_ctx *tc;
 	fmi_tran *t;
 	fmi_zap *zap;
 	int fds[MAX_CLIENTS], nfds;
@@ -324,13 +331,15 @@ server_open(server *s, fm_error *e)
 		rv = zmq_bind(s->raw, "tcp://127.0.0.1:*") == 0 ? FM_OK : FM_EIO;
 	} else if (rv == FM_OK) {
 		fmi_tran_security sec = { &b->server_kp, NULL };
-		rv = fmi_tran_listen_secure(&s->t, s->zctx, "tcp://127.0.0.1:*",
-		    b->mode == MODE_CURVE ? &sec : NULL, e);
+		rv = fmi_tran_zmq_wrap(&s->tc, s->zctx, e);
+		rv = rv == FM_OK ? fmi_tran_listen_secure(&s->t, s->tc,
+		    "tcp://127.0.0.1:*", b->mode == MODE_CURVE ? &sec : NULL,
+		    e) : rv;
 	}
 	if (rv != FM_OK) {
 		return rv;
 	}
-	sock = s->raw != NULL ? s->raw : fmi_tran_socket(s->t);
+	sock = s->raw != NULL ? s->raw : fmi_tran_zmq_socket(s->t);
 	size_t n = sizeof b->ep;
 	zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, b->ep, &n);
 	zmq_socket_monitor(sock, "inproc://bench-mon", ZMQ_EVENT_ACCEPTED);
@@ -511,6 +520,7 @@ server_close(server *s)
 	}
 	fmi_tran_close(s->t);
 	fmi_zap_stop(s->zap);
+	fmi_tran_ctx_free(s->tc);
 	zmq_ctx_term(s->zctx);
 }
 

@@ -7,11 +7,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include "fm_test.h"
 
 #include "core/core.h"
 #include "transports/zmq/security.h"
-#include "transports/zmq/transport.h"
+#include "transports/transport.h"
+#include "transports/zmq/zmq_transport.h"
 
 #define WAIT_MS 10000 /* liveness bound; passing runs take milliseconds */
 #define NFLOATS 1000
@@ -49,6 +52,7 @@ cap_has(const char *id, const char *s)
 
 typedef struct fx {
 	void *zctx;
+	fmi_tran_ctx *tc;
 	fmi_zap *zap;
 	fmi_keypair srv_kp, alice, bob, mallory;
 	fmi_tran *srv;
@@ -63,6 +67,7 @@ fx_open(void **state, size_t max_frame)
 {
 	fx *f = calloc(1, sizeof *f);
 	f->zctx = zmq_ctx_new();
+	FMT_PASS(fmi_tran_zmq_wrap(&f->tc, f->zctx, NULL));
 	FMT_PASS(fmi_keygen(&f->srv_kp, NULL));
 	FMT_PASS(fmi_keygen(&f->alice, NULL));
 	FMT_PASS(fmi_keygen(&f->bob, NULL));
@@ -72,10 +77,10 @@ fx_open(void **state, size_t max_frame)
 	FMT_PASS(fmi_zap_start(&f->zap, f->zctx, keys, names, 2, NULL));
 	fmi_tran_security sec = { &f->srv_kp, NULL };
 	if (max_frame > 0) {
-		FMT_PASS(fmi_tran_listen_limited(&f->srv, f->zctx,
+		FMT_PASS(fmi_tran_listen_limited(&f->srv, f->tc,
 		    "tcp://127.0.0.1:*", &sec, max_frame, NULL));
 	} else {
-		FMT_PASS(fmi_tran_listen_secure(&f->srv, f->zctx,
+		FMT_PASS(fmi_tran_listen_secure(&f->srv, f->tc,
 		    "tcp://127.0.0.1:*", &sec, NULL));
 	}
 	FMT_PASS(fmi_tran_endpoint(f->srv, f->ep, sizeof f->ep));
@@ -115,6 +120,7 @@ fx_teardown(void **state)
 	}
 	fmi_tran_close(f->srv);
 	fmi_zap_stop(f->zap);
+	fmi_tran_ctx_free(f->tc);
 	zmq_ctx_term(f->zctx);
 	free(f);
 	return 0;
@@ -129,10 +135,10 @@ dial_with(fx *f, const char *identity, const fmi_keypair *kp,
 	fmi_tran *t;
 	fmi_tran_security sec = { kp, server_key };
 	assert_true(f->ncli < (int)FMI_ARRAY_LEN(f->cli));
-	FMT_PASS(fmi_tran_dial_secure(&t, f->zctx, f->ep, identity,
+	FMT_PASS(fmi_tran_dial_secure(&t, f->tc, f->ep, identity,
 	    kp != NULL ? &sec : NULL, NULL));
 	int linger = 0; /* refused clients would hold zmq_ctx_term */
-	zmq_setsockopt(fmi_tran_socket(t), ZMQ_LINGER, &linger, sizeof linger);
+	zmq_setsockopt(fmi_tran_zmq_socket(t), ZMQ_LINGER, &linger, sizeof linger);
 	f->cli[f->ncli++] = t;
 	return t;
 }
@@ -292,7 +298,7 @@ wait_event(void *mon)
 static void *
 mon_start(fx *f)
 {
-	void *sock = fmi_tran_socket(f->srv);
+	void *sock = fmi_tran_zmq_socket(f->srv);
 	assert_int_equal(zmq_socket_monitor(sock, "inproc://curve-test-mon",
 	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
 		ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
@@ -305,7 +311,7 @@ mon_start(fx *f)
 static void
 mon_stop(fx *f, void *mon)
 {
-	zmq_socket_monitor(fmi_tran_socket(f->srv), NULL, 0);
+	zmq_socket_monitor(fmi_tran_zmq_socket(f->srv), NULL, 0);
 	zmq_close(mon);
 }
 
@@ -417,7 +423,7 @@ static void
 test_frame_over_limit(void **state)
 {
 	fx *f = *state;
-	void *sock = fmi_tran_socket(f->srv);
+	void *sock = fmi_tran_zmq_socket(f->srv);
 	assert_int_equal(zmq_socket_monitor(sock, "inproc://curve-test-disc",
 	    ZMQ_EVENT_DISCONNECTED), 0);
 	void *mon = zmq_socket(f->zctx, ZMQ_PAIR);

@@ -15,7 +15,7 @@
 
 #include "core/core.h"
 #include "transports/zmq/security.h"
-#include "transports/zmq/transport.h"
+#include "transports/transport.h"
 
 #define KEYFILE_MAX 4096 /* a key file is ~150 bytes; refuse anything big */
 

@@ -5,11 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include "fm_test.h"
 
 #include "core/core.h"
 #include "transports/zmq/security.h"
-#include "transports/zmq/transport.h"
+#include "transports/transport.h"
+#include "transports/zmq/zmq_transport.h"
 
 typedef struct tmpdir {
 	char path[64];
@@ -282,6 +285,8 @@ test_zap_setup(void **state)
 {
 	(void)state;
 	void *zctx = zmq_ctx_new();
+	fmi_tran_ctx *tc;
+	FMT_PASS(fmi_tran_zmq_wrap(&tc, zctx, NULL));
 	fmi_keypair a, b;
 	fmi_zap *z, *z2;
 	fm_error e;
@@ -300,28 +305,29 @@ test_zap_setup(void **state)
 	 * every key); inproc:// cannot carry CURVE at all */
 	fmi_tran *t;
 	fmi_tran_security sec = { &a, NULL };
-	FMT_FAIL(fmi_tran_listen_secure(&t, zctx, "tcp://127.0.0.1:*", &sec,
+	FMT_FAIL(fmi_tran_listen_secure(&t, tc, "tcp://127.0.0.1:*", &sec,
 	    &e), FM_ESTATE);
 	assert_non_null(strstr(e.msg, "fmi_zap_start"));
 
 	const char *keys[] = { a.public_z85, b.public_z85 };
 	FMT_PASS(fmi_zap_start(&z, zctx, keys, names, 2, &e));
 	assert_true(fmi_zap_running(zctx));
-	FMT_FAIL(fmi_tran_listen_secure(&t, zctx, "inproc://x", &sec, &e),
+	FMT_FAIL(fmi_tran_listen_secure(&t, tc, "inproc://x", &sec, &e),
 	    FM_EINVAL);
 	/* one handler per context */
 	assert_int_not_equal(fmi_zap_start(&z2, zctx, keys, names, 2, &e),
 	    FM_OK);
 	assert_non_null(strstr(e.msg, "one per context"));
 	/* a client needs the server's key and its own name */
-	FMT_FAIL(fmi_tran_dial_secure(&t, zctx, "tcp://127.0.0.1:1", "a", &sec,
+	FMT_FAIL(fmi_tran_dial_secure(&t, tc, "tcp://127.0.0.1:1", "a", &sec,
 	    &e), FM_EINVAL);
 	sec.server_public = b.public_z85;
-	FMT_FAIL(fmi_tran_dial_secure(&t, zctx, "tcp://127.0.0.1:1", NULL, &sec,
+	FMT_FAIL(fmi_tran_dial_secure(&t, tc, "tcp://127.0.0.1:1", NULL, &sec,
 	    &e), FM_EINVAL);
 	fmi_zap_stop(z);
 	assert_false(fmi_zap_running(zctx));
 	fmi_zap_stop(NULL);
+	fmi_tran_ctx_free(tc);
 	zmq_ctx_term(zctx);
 }
 

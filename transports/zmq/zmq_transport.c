@@ -1,5 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* zmq_transport.c: ROUTER/DEALER endpoints carrying msgpack headers + payloads. */
+/*
+ * zmq_transport.c: the ZeroMQ implementation of transport.h.
+ *
+ * A listening endpoint is a ROUTER socket that binds; a dialing one is a
+ * DEALER with a routing identity that connects. A payload is handed to
+ * ZeroMQ without copying (zmq_msg_init_data); a received one stays in its
+ * zmq_msg_t (zmq_rbuf) until released.
+ *
+ * Every socket runs ZMTP heartbeats, a 5 s handshake deadline and, on
+ * tcp://, TCP keepalive (set_common). libzmq counts only complete frames
+ * as traffic: a single frame that takes longer than the heartbeat
+ * timeout to cross the link gets its connection dropped mid-transfer.
+ * A header frame over FMI_WIRE_MAX_HEADER is refused by the decoder, but
+ * only after ZeroMQ received (and allocated) all of it.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,48 +21,31 @@
 #include <sodium.h>
 
 #include "core/core.h"
-#include "transports/zmq/transport.h"
+#include <zmq.h>
 
-struct fmi_tran {
+#include "transports/transport_impl.h"
+#include "transports/zmq/security.h"
+#include "transports/zmq/zmq_transport.h"
+
+typedef struct zmq_ctx {
+	fmi_tran_ctx base;
+	void *zctx;
+	fmi_zap *zap; /* fmi_tran_allow's, or NULL */
+	int borrowed; /* zctx is the caller's (fmi_tran_zmq_wrap) */
+} zmq_ctx;
+
+typedef struct zmq_tran {
+	fmi_tran base;
 	void *sock;
 	int is_server, secure;
 	char url[256];
 	fmi_tran_stats stats;
-};
+} zmq_tran;
 
-fmi_payload *
-fmi_payload_new(size_t len)
-{
-	fmi_payload *p = malloc(sizeof *p);
-	if (p == NULL) {
-		return NULL;
-	}
-	size_t cap = (len + 63) & ~(size_t)63;
-	p->data = aligned_alloc(64, cap ? cap : 64);
-	if (p->data == NULL) {
-		free(p);
-		return NULL;
-	}
-	atomic_init(&p->refs, 1);
-	p->len = len;
-	return p;
-}
-
-fmi_payload *
-fmi_payload_ref(fmi_payload *p)
-{
-	atomic_fetch_add(&p->refs, 1);
-	return p;
-}
-
-void
-fmi_payload_unref(fmi_payload *p)
-{
-	if (p != NULL && atomic_fetch_sub(&p->refs, 1) == 1) {
-		free(p->data);
-		free(p);
-	}
-}
+typedef struct zmq_rbuf {
+	fmi_rbuf base;
+	zmq_msg_t msg;
+} zmq_rbuf;
 
 static int
 zerr(void)
@@ -64,7 +61,7 @@ url_is(const char *url, const char *scheme)
 
 /* Options for every socket: queues, linger, liveness, identity. */
 static int
-set_common(fmi_tran *t, const char *identity)
+set_common(zmq_tran *t, const char *identity)
 {
 	static const struct {
 		int opt, val;
@@ -99,7 +96,7 @@ set_common(fmi_tran *t, const char *identity)
 /* Key options; the keys were validated by check_secure (40 chars + NUL,
  * which is how libzmq takes Z85 keys). */
 static int
-set_curve(fmi_tran *t, const fmi_tran_security *sec)
+set_curve(zmq_tran *t, const fmi_tran_security *sec)
 {
 	const size_t zl = FMI_Z85_KEY_LEN + 1;
 	const fmi_keypair *kp = sec->self;
@@ -172,7 +169,7 @@ check_secure(void *zctx, const char *url, const fmi_tran_security *sec,
 
 /* Frames above max_frame bytes close the connection. */
 static int
-set_max_frame(fmi_tran *t, size_t max_frame)
+set_max_frame(zmq_tran *t, size_t max_frame)
 {
 	/* a CURVE MESSAGE command is the frame + 33 bytes */
 	int64_t max = (int64_t)FMI_MIN(max_frame, (size_t)INT64_MAX - 64) + 64;
@@ -183,7 +180,7 @@ set_max_frame(fmi_tran *t, size_t max_frame)
  * nothing while the peer is not connected (ZMQ_IMMEDIATE): set before
  * zmq_connect, so it applies to the pipe the connection creates. */
 static int
-set_lossy(fmi_tran *t, int queue)
+set_lossy(zmq_tran *t, int queue)
 {
 	int zero = 0, immediate = queue > 0, hwm = queue > 0 ? queue : -queue;
 	/* A link that silently loses every packet (cable cut, partition)
@@ -205,30 +202,39 @@ set_lossy(fmi_tran *t, int queue)
 	return rc;
 }
 
+static void z_close(fmi_tran *bt);
+
+/* Opens a ROUTER (listen) or DEALER (dial) socket with the options. */
 static int
-tran_open(fmi_tran **out, void *zctx, int type, const char *url,
+tran_open(fmi_tran **out, zmq_ctx *c, int type, const char *url,
     const char *identity, const fmi_tran_security *sec, size_t max_frame,
-    int queue, fm_error *err)
+    int queue, int handover, fm_error *err)
 {
-	int server = type == ZMQ_ROUTER;
-	int rv = sec != NULL ? check_secure(zctx, url, sec, server, err) : FM_OK;
+	int server = type == ZMQ_ROUTER, one = 1;
+	int rv = sec != NULL ? check_secure(c->zctx, url, sec, server, err) :
+	                       FM_OK;
 	if (rv != FM_OK) {
 		return rv;
 	}
-	fmi_tran *t = calloc(1, sizeof *t);
+	zmq_tran *t = calloc(1, sizeof *t);
 	if (t == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
+	t->base.ops = &fmi_tran_zmq_ops;
 	t->is_server = server;
 	t->secure = sec != NULL;
 	fmi_strlcpy(t->url, url, sizeof t->url);
-	t->sock = zmq_socket(zctx, type);
+	t->sock = zmq_socket(c->zctx, type);
 	int rc = t->sock == NULL ? -1 : set_common(t, identity);
 	if (rc == 0 && max_frame > 0) {
 		rc = set_max_frame(t, max_frame);
 	}
 	if (rc == 0 && queue != 0) {
 		rc = set_lossy(t, queue);
+	}
+	if (rc == 0 && handover) {
+		rc = zmq_setsockopt(t->sock, ZMQ_ROUTER_HANDOVER, &one,
+		    sizeof one);
 	}
 	if (rc == 0 && sec != NULL) {
 		rc = set_curve(t, sec);
@@ -243,70 +249,43 @@ tran_open(fmi_tran **out, void *zctx, int type, const char *url,
 		    zmq_strerror(zerrno),
 		    zerrno == EADDRINUSE ? " (another process holds this "
 		    "port: stop it, or choose another port)" : "");
-		fmi_tran_close(t);
+		z_close(&t->base);
 		return e;
 	}
-	*out = t;
+	*out = &t->base;
 	return FM_OK;
 }
 
-int
-fmi_tran_listen_limited(fmi_tran **out, void *zctx, const char *url,
-    const fmi_tran_security *sec, size_t max_frame, fm_error *err)
+static int
+z_listen(fmi_tran **out, fmi_tran_ctx *c, const char *url,
+    const fmi_tran_listen_opts *o, fm_error *err)
 {
-	return tran_open(out, zctx, ZMQ_ROUTER, url, NULL, sec, max_frame, 0,
-	    err);
+	return tran_open(out, (zmq_ctx *)c, ZMQ_ROUTER, url, NULL, o->sec,
+	    o->max_frame, 0, o->handover, err);
 }
 
-int
-fmi_tran_listen_secure(fmi_tran **out, void *zctx, const char *url,
-    const fmi_tran_security *sec, fm_error *err)
-{
-	return fmi_tran_listen_limited(out, zctx, url, sec, 0, err);
-}
-
-int
-fmi_tran_listen(fmi_tran **out, void *zctx, const char *url, fm_error *err)
-{
-	return fmi_tran_listen_secure(out, zctx, url, NULL, err);
-}
-
-int
-fmi_tran_dial_lossy(fmi_tran **out, void *zctx, const char *url,
-    const char *identity, const fmi_tran_security *sec, int queue,
-    fm_error *err)
+static int
+z_dial(fmi_tran **out, fmi_tran_ctx *c, const char *url,
+    const char *identity, const fmi_tran_dial_opts *o, fm_error *err)
 {
 	if (identity != NULL &&
 	    (identity[0] == '\0' || strlen(identity) > FMI_PEER_MAX)) {
 		return fm_error_set(err, FM_EINVAL,
 		    "node identity must be 1..%d characters", FMI_PEER_MAX);
 	}
-	if (sec != NULL && identity == NULL) {
+	if (o->sec != NULL && identity == NULL) {
 		return fm_error_set(err, FM_EINVAL, "a CURVE client dials with "
 		    "its node name as identity (the server checks it against "
 		    "the name its key is listed under)");
 	}
-	return tran_open(out, zctx, ZMQ_DEALER, url, identity, sec, 0, queue,
-	    err);
+	return tran_open(out, (zmq_ctx *)c, ZMQ_DEALER, url, identity, o->sec,
+	    0, o->queue, 0, err);
 }
 
-int
-fmi_tran_dial_secure(fmi_tran **out, void *zctx, const char *url,
-    const char *identity, const fmi_tran_security *sec, fm_error *err)
+static int
+z_endpoint(fmi_tran *bt, char *buf, size_t n)
 {
-	return fmi_tran_dial_lossy(out, zctx, url, identity, sec, 0, err);
-}
-
-int
-fmi_tran_dial(fmi_tran **out, void *zctx, const char *url,
-    const char *identity, fm_error *err)
-{
-	return fmi_tran_dial_secure(out, zctx, url, identity, NULL, err);
-}
-
-int
-fmi_tran_endpoint(fmi_tran *t, char *buf, size_t n)
-{
+	zmq_tran *t = (zmq_tran *)bt;
 	size_t sz = n;
 	if (zmq_getsockopt(t->sock, ZMQ_LAST_ENDPOINT, buf, &sz) != 0) {
 		return zmq_errno() == EINVAL ? FM_ERANGE : zerr();
@@ -314,12 +293,10 @@ fmi_tran_endpoint(fmi_tran *t, char *buf, size_t n)
 	return FM_OK;
 }
 
-void
-fmi_tran_close(fmi_tran *t)
+static void
+z_close(fmi_tran *bt)
 {
-	if (t == NULL) {
-		return;
-	}
+	zmq_tran *t = (zmq_tran *)bt;
 	if (t->sock != NULL) {
 		zmq_close(t->sock);
 	}
@@ -334,7 +311,7 @@ payload_free(void *data, void *hint)
 }
 
 static int
-send_frame(fmi_tran *t, const void *data, size_t len, int more)
+send_frame(zmq_tran *t, const void *data, size_t len, int more)
 {
 	if (zmq_send(t->sock, data, len, more ? ZMQ_SNDMORE : 0) < 0) {
 		if (errno == EAGAIN) {
@@ -347,7 +324,7 @@ send_frame(fmi_tran *t, const void *data, size_t len, int more)
 }
 
 static int
-send_head(fmi_tran *t, const char *peer, const fmi_msg *m, int more)
+send_head(zmq_tran *t, const char *peer, const fmi_msg *m, int more)
 {
 	uint8_t hdr[FMI_WIRE_MAX_HEADER];
 	size_t hlen;
@@ -369,9 +346,10 @@ send_head(fmi_tran *t, const char *peer, const fmi_msg *m, int more)
 	return rv;
 }
 
-int
-fmi_tran_send(fmi_tran *t, const char *peer, const fmi_msg *m, fmi_payload *p)
+static int
+z_send(fmi_tran *bt, const char *peer, const fmi_msg *m, fmi_payload *p)
 {
+	zmq_tran *t = (zmq_tran *)bt;
 	int rv = send_head(t, peer, m, p != NULL);
 	if (rv != FM_OK || p == NULL) {
 		t->stats.msgs_sent += rv == FM_OK;
@@ -392,10 +370,11 @@ fmi_tran_send(fmi_tran *t, const char *peer, const fmi_msg *m, fmi_payload *p)
 	return FM_OK;
 }
 
-int
-fmi_tran_send_bytes(fmi_tran *t, const char *peer, const fmi_msg *m,
+static int
+z_send_bytes(fmi_tran *bt, const char *peer, const fmi_msg *m,
     const void *data, size_t len)
 {
+	zmq_tran *t = (zmq_tran *)bt;
 	int rv = send_head(t, peer, m, 1);
 	if (rv == FM_OK) {
 		rv = send_frame(t, data, len, 0);
@@ -415,7 +394,7 @@ more_frames(void *sock)
 
 /* Reads and discards the rest of a multipart message. */
 static void
-drain(fmi_tran *t)
+drain(zmq_tran *t)
 {
 	while (more_frames(t->sock)) {
 		zmq_msg_t f;
@@ -428,7 +407,7 @@ drain(fmi_tran *t)
 }
 
 static int
-recv_frame(fmi_tran *t, zmq_msg_t *f)
+recv_frame(zmq_tran *t, zmq_msg_t *f)
 {
 	zmq_msg_init(f);
 	if (zmq_msg_recv(f, t->sock, 0) < 0) {
@@ -439,7 +418,7 @@ recv_frame(fmi_tran *t, zmq_msg_t *f)
 }
 
 static int
-wait_readable(fmi_tran *t, int timeout_ms)
+wait_readable(zmq_tran *t, int timeout_ms)
 {
 	zmq_pollitem_t it = { t->sock, 0, ZMQ_POLLIN, 0 };
 	int n = zmq_poll(&it, 1, timeout_ms);
@@ -450,7 +429,7 @@ wait_readable(fmi_tran *t, int timeout_ms)
 }
 
 static int
-recv_peer(fmi_tran *t, fmi_rmsg *out, fm_error *err)
+recv_peer(zmq_tran *t, fmi_rmsg *out, fm_error *err)
 {
 	zmq_msg_t f;
 	int rv = recv_frame(t, &f);
@@ -485,7 +464,7 @@ check_user(zmq_msg_t *h, const char *peer, fm_error *err)
 }
 
 static int
-recv_body(fmi_tran *t, fmi_rmsg *out, fm_error *err)
+recv_body(zmq_tran *t, fmi_rmsg *out, fm_error *err)
 {
 	zmq_msg_t h;
 	int rv = recv_frame(t, &h);
@@ -502,12 +481,21 @@ recv_body(fmi_tran *t, fmi_rmsg *out, fm_error *err)
 	if (rv != FM_OK || !more_frames(t->sock)) {
 		return rv;
 	}
-	rv = recv_frame(t, &out->payload);
+	zmq_rbuf *b = malloc(sizeof *b);
+	if (b == NULL) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory for a %s "
+		    "payload", fmi_msg_type_name(out->m.type));
+	}
+	rv = recv_frame(t, &b->msg);
 	if (rv != FM_OK) {
+		free(b);
 		return rv;
 	}
+	b->base = (fmi_rbuf) { &fmi_tran_zmq_ops, zmq_msg_data(&b->msg),
+		zmq_msg_size(&b->msg) };
+	out->payload = &b->base;
 	out->has_payload = 1;
-	t->stats.bytes_received += zmq_msg_size(&out->payload);
+	t->stats.bytes_received += b->base.len;
 	if (more_frames(t->sock)) {
 		return fm_error_set(err, FM_EPROTO,
 		    "%s message has more than one payload frame",
@@ -516,9 +504,10 @@ recv_body(fmi_tran *t, fmi_rmsg *out, fm_error *err)
 	return FM_OK;
 }
 
-int
-fmi_tran_recv(fmi_tran *t, fmi_rmsg *out, int timeout_ms, fm_error *errp)
+static int
+z_recv(fmi_tran *bt, fmi_rmsg *out, int timeout_ms, fm_error *errp)
 {
+	zmq_tran *t = (zmq_tran *)bt;
 	fm_error local = { 0, "" };
 	fm_error *err = errp != NULL ? errp : &local;
 
@@ -548,35 +537,97 @@ fmi_tran_recv(fmi_tran *t, fmi_rmsg *out, int timeout_ms, fm_error *errp)
 	return FM_OK;
 }
 
-const void *
-fmi_rmsg_data(fmi_rmsg *r)
+static void
+z_rbuf_free(fmi_rbuf *bb)
 {
-	return r->has_payload ? zmq_msg_data(&r->payload) : NULL;
+	zmq_rbuf *b = (zmq_rbuf *)bb;
+	zmq_msg_close(&b->msg);
+	free(b);
 }
 
-size_t
-fmi_rmsg_len(fmi_rmsg *r)
+static void
+z_stats(const fmi_tran *bt, fmi_tran_stats *s)
 {
-	return r->has_payload ? zmq_msg_size(&r->payload) : 0;
+	*s = ((const zmq_tran *)bt)->stats;
 }
 
-void
-fmi_rmsg_close(fmi_rmsg *r)
+/* ---- contexts -------------------------------------------------------- */
+
+int
+fmi_tran_zmq_wrap(fmi_tran_ctx **out, void *zctx, fm_error *err)
 {
-	if (r->has_payload) {
-		zmq_msg_close(&r->payload);
-		r->has_payload = 0;
+	zmq_ctx *c = zctx != NULL ? calloc(1, sizeof *c) : NULL;
+	if (c == NULL) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory for a "
+		    "ZeroMQ context");
 	}
+	c->base.ops = &fmi_tran_zmq_ops;
+	c->zctx = zctx;
+	c->borrowed = 1;
+	*out = &c->base;
+	return FM_OK;
 }
 
-void
-fmi_tran_get_stats(const fmi_tran *t, fmi_tran_stats *s)
+static int
+z_ctx_new(fmi_tran_ctx **out, fm_error *err)
 {
-	*s = t->stats;
+	void *zctx = zmq_ctx_new();
+	int rv = fmi_tran_zmq_wrap(out, zctx, err);
+	if (rv == FM_OK) {
+		((zmq_ctx *)*out)->borrowed = 0;
+	} else if (zctx != NULL) {
+		zmq_ctx_term(zctx);
+	}
+	return rv;
+}
+
+static void
+z_ctx_free(fmi_tran_ctx *bc)
+{
+	zmq_ctx *c = (zmq_ctx *)bc;
+	fmi_zap_stop(c->zap); /* after the CURVE servers, before the term */
+	if (!c->borrowed) {
+		zmq_ctx_term(c->zctx);
+	}
+	free(c);
+}
+
+static int
+z_allow(fmi_tran_ctx *bc, const char *const *keys, const char *const *names,
+    size_t n, fm_error *err)
+{
+	zmq_ctx *c = (zmq_ctx *)bc;
+	if (c->zap != NULL) {
+		return fm_error_set(err, FM_ESTATE, "this transport context "
+		    "already has an authenticator");
+	}
+	return fmi_zap_start(&c->zap, c->zctx, keys, names, n, err);
 }
 
 void *
-fmi_tran_socket(fmi_tran *t)
+fmi_tran_zmq_context(fmi_tran_ctx *c)
 {
-	return t->sock;
+	return c->ops == &fmi_tran_zmq_ops ? ((zmq_ctx *)c)->zctx : NULL;
 }
+
+void *
+fmi_tran_zmq_socket(fmi_tran *t)
+{
+	return t->ops == &fmi_tran_zmq_ops ? ((zmq_tran *)t)->sock : NULL;
+}
+
+const fmi_tran_ops fmi_tran_zmq_ops = {
+	.name = "zmq",
+	.ctx_new = z_ctx_new,
+	.ctx_free = z_ctx_free,
+	.allow = z_allow,
+	.listen = z_listen,
+	.dial = z_dial,
+	.send = z_send,
+	.send_bytes = z_send_bytes,
+	.recv = z_recv,
+	.endpoint = z_endpoint,
+	.stats = z_stats,
+	.close = z_close,
+	.rbuf_free = z_rbuf_free,
+};

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* zmq_transport_test.c: round trips, zero-copy payloads, malformed input. */
+#include <zmq.h>
+
 #include "fm_test.h"
 
 #include "core/core.h"
-#include "transports/zmq/transport.h"
+#include "transports/transport.h"
+#include "transports/zmq/zmq_transport.h"
 
 typedef struct pair {
 	void *zctx;
+	fmi_tran_ctx *tc;
 	fmi_tran *srv, *cli;
 } pair;
 
@@ -17,9 +21,10 @@ pair_setup(void **state)
 	char url[64];
 	pair *p = calloc(1, sizeof *p);
 	p->zctx = zmq_ctx_new();
+	FMT_PASS(fmi_tran_zmq_wrap(&p->tc, p->zctx, NULL));
 	snprintf(url, sizeof url, "inproc://tran-test-%d", n++);
-	FMT_PASS(fmi_tran_listen(&p->srv, p->zctx, url, NULL));
-	FMT_PASS(fmi_tran_dial(&p->cli, p->zctx, url, "alice", NULL));
+	FMT_PASS(fmi_tran_listen(&p->srv, p->tc, url, NULL));
+	FMT_PASS(fmi_tran_dial(&p->cli, p->tc, url, "alice", NULL));
 	*state = p;
 	return 0;
 }
@@ -30,6 +35,7 @@ pair_teardown(void **state)
 	pair *p = *state;
 	fmi_tran_close(p->cli);
 	fmi_tran_close(p->srv);
+	fmi_tran_ctx_free(p->tc);
 	zmq_ctx_term(p->zctx);
 	free(p);
 	return 0;
@@ -117,7 +123,7 @@ test_malformed_is_dropped(void **state)
 	fmt_logcap cap = { .n = 0 };
 	fm_log_set_sink(fmt_logcap_sink, &cap);
 	/* garbage header, then three frames, then a good message */
-	void *raw = fmi_tran_socket(p->cli);
+	void *raw = fmi_tran_zmq_socket(p->cli);
 	zmq_send(raw, "\xc1\xc1garbage", 9, 0);
 	zmq_send(raw, "a", 1, ZMQ_SNDMORE);
 	zmq_send(raw, "b", 1, ZMQ_SNDMORE);

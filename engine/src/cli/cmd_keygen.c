@@ -10,7 +10,7 @@
 
 #include "cli/cli.h"
 #include "core/core.h"
-#include "transports/zmq/security.h"
+#include "transports/security.h"
 
 int fmi_cmd_keygen(int argc, char **argv);
 

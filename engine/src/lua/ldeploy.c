@@ -14,7 +14,7 @@
 #include "core/core.h"
 #include "lua/lfm.h"
 #include "node/peer.h"
-#include "transports/zmq/security.h"
+#include "transports/security.h"
 
 /* ---- the deploy table ---------------------------------------------------- */
 

@@ -8,7 +8,7 @@
 
 #include "core/core.h"
 #include "node/node.h"
-#include "transports/zmq/security.h"
+#include "transports/security.h"
 
 int
 fmi_deploy_role(const fmi_deploy_cfg *d, const char *name)
@@ -53,11 +53,12 @@ key_path(char *buf, size_t n, const fmi_deploy_cfg *d, const char *name,
 	return len < 0 || (size_t)len >= n ? FM_EINVAL : FM_OK;
 }
 
-/* self's key pair and the ZAP allowlist of the keys of allow[n]. */
+/* self's key pair, and the context's authenticator allows the keys of
+ * allow[n]. */
 static int
-listen_security(void *zctx, const fmi_deploy_cfg *d, const char *self,
+listen_security(fmi_tran_ctx *c, const fmi_deploy_cfg *d, const char *self,
     char (*allow)[FMI_NODE_NAME_MAX + 1], uint32_t n, fmi_keypair *kp,
-    fmi_zap **zap, fm_error *err)
+    fm_error *err)
 {
 	char path[600];
 	char (*pubs)[FMI_Z85_KEY_LEN + 1] = calloc(n, sizeof *pubs);
@@ -75,7 +76,7 @@ listen_security(void *zctx, const fmi_deploy_cfg *d, const char *self,
 		names[i] = allow[i];
 	}
 	if (rv == FM_OK) {
-		rv = fmi_zap_start(zap, zctx, keys, names, n, err);
+		rv = fmi_tran_allow(c, keys, names, n, err);
 	}
 	free(pubs);
 	free(keys);
@@ -84,23 +85,23 @@ listen_security(void *zctx, const fmi_deploy_cfg *d, const char *self,
 }
 
 int
-fmi_deploy_listen(void *zctx, const fmi_deploy_cfg *d, const char *self,
-    const char *url, size_t max_frame, fmi_tran **t, fmi_zap **zap,
+fmi_deploy_listen(fmi_tran_ctx *c, const fmi_deploy_cfg *d, const char *self,
+    const char *url, size_t max_frame, int handover, fmi_tran **t,
     fm_error *err)
 {
 	fmi_keypair kp;
-	int rv = FM_OK;
+	fmi_tran_listen_opts o = { NULL, 0, handover };
 	if (d->keys[0] == '\0') {
-		return fmi_tran_listen(t, zctx, url, err);
+		return fmi_tran_listen_with(t, c, url, &o, err);
 	}
-	rv = listen_security(zctx, d, self, d->clients, d->nclients, &kp, zap,
-	    err);
+	int rv = listen_security(c, d, self, d->clients, d->nclients, &kp, err);
 	if (rv == FM_OK) {
 		/* No frame larger than an update: a peer without a key cannot
 		 * make the server buffer more during the handshake. */
 		fmi_tran_security sec = { &kp, NULL };
-		rv = fmi_tran_listen_limited(t, zctx, url, &sec,
-		    max_frame + FMI_WIRE_MAX_HEADER, err);
+		o.sec = &sec;
+		o.max_frame = max_frame + FMI_WIRE_MAX_HEADER;
+		rv = fmi_tran_listen_with(t, c, url, &o, err);
 	}
 	sodium_memzero(&kp, sizeof kp);
 	return rv;
@@ -112,7 +113,7 @@ fmi_deploy_run_server(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 {
 	char url[300];
 	fmi_tran *t = NULL;
-	fmi_zap *zap = NULL;
+	fmi_tran_ctx *c = NULL;
 	/* A host that missed three heartbeats gets no work. */
 	double hb = (d->heartbeat_ms ? d->heartbeat_ms : 1000) / 1000.0;
 	fmi_server_hosts hosts = { NULL, d->nclients, 1, d->join_timeout,
@@ -122,45 +123,42 @@ fmi_deploy_run_server(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 	if (rv == FM_OK) {
 		rv = deploy_url(d, 1, url, sizeof url, err);
 	}
-	void *zctx = rv == FM_OK ? zmq_ctx_new() : NULL;
+	if (rv == FM_OK) {
+		rv = fmi_tran_ctx_new(&c, NULL, err);
+	}
 	hosts.names = calloc(d->nclients, sizeof *hosts.names);
-	if (rv == FM_OK && (zctx == NULL || hosts.names == NULL)) {
+	if (rv == FM_OK && hosts.names == NULL) {
 		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
 	for (uint32_t i = 0; rv == FM_OK && i < d->nclients; i++) {
 		memcpy(hosts.names[i], d->clients[i], FMI_PEER_MAX);
 	}
 	if (rv == FM_OK) {
-		rv = fmi_deploy_listen(zctx, d, d->server_name, url,
-		    cfg->arch.nparams * sizeof(float), &t, &zap, err);
+		/* handover: a restarted client takes its name back */
+		rv = fmi_deploy_listen(c, d, d->server_name, url,
+		    cfg->arch.nparams * sizeof(float), 1, &t, err);
 	}
 	if (rv == FM_OK) {
-		int one = 1; /* a restarted client takes its name back */
-		zmq_setsockopt(fmi_tran_socket(t), ZMQ_ROUTER_HANDOVER, &one,
-		    sizeof one);
 		fm_log(FM_LOG_INFO, "FM-DEPLOY", "server %s listening on %s for "
 		    "%u client hosts%s", d->server_name, url, d->nclients,
-		    zap ? " (CURVE, listed keys only)" : "");
+		    d->keys[0] ? " (CURVE, listed keys only)" : "");
 		fmi_blas_set_threads(1); /* same numerics as the simulation */
 		rv = fmi_server_run(cfg, t, &hosts, res, err);
 	}
 	fmi_tran_close(t);
-	fmi_zap_stop(zap);
+	fmi_tran_ctx_free(c);
 	free(hosts.names);
-	if (zctx != NULL) {
-		zmq_ctx_term(zctx);
-	}
 	return rv;
 }
 
 int
-fmi_deploy_dial(void *zctx, const fmi_deploy_cfg *d, const char *self,
+fmi_deploy_dial(fmi_tran_ctx *c, const fmi_deploy_cfg *d, const char *self,
     const char *to, const char *url, int queue, fmi_tran **t, fm_error *err)
 {
 	char path[600], server_pub[FMI_Z85_KEY_LEN + 1];
 	fmi_keypair kp;
 	if (d->keys[0] == '\0') {
-		return fmi_tran_dial_lossy(t, zctx, url, self, NULL, queue, err);
+		return fmi_tran_dial_lossy(t, c, url, self, NULL, queue, err);
 	}
 	(void)key_path(path, sizeof path, d, self, "key");
 	int rv = fmi_key_read_secret(path, &kp, err);
@@ -170,7 +168,7 @@ fmi_deploy_dial(void *zctx, const fmi_deploy_cfg *d, const char *self,
 	}
 	if (rv == FM_OK) {
 		fmi_tran_security sec = { &kp, server_pub };
-		rv = fmi_tran_dial_lossy(t, zctx, url, self, &sec, queue, err);
+		rv = fmi_tran_dial_lossy(t, c, url, self, &sec, queue, err);
 	}
 	sodium_memzero(&kp, sizeof kp);
 	return rv;
@@ -184,13 +182,13 @@ fmi_deploy_run_client(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 	fmi_tran *t = NULL;
 	fmi_client_opts opts = { d->heartbeat_ms ? d->heartbeat_ms : 1000,
 		d->idle_timeout > 0 ? d->idle_timeout : 600, NULL };
+	fmi_tran_ctx *c = NULL;
 	int rv = deploy_url(d, 0, url, sizeof url, err);
-	void *zctx = rv == FM_OK ? zmq_ctx_new() : NULL;
-	if (rv == FM_OK && zctx == NULL) {
-		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
+	if (rv == FM_OK) {
+		rv = fmi_tran_ctx_new(&c, NULL, err);
 	}
 	if (rv == FM_OK) {
-		rv = fmi_deploy_dial(zctx, d, name, d->server_name, url, 0, &t,
+		rv = fmi_deploy_dial(c, d, name, d->server_name, url, 0, &t,
 		    err);
 	}
 	if (rv == FM_OK) {
@@ -200,8 +198,6 @@ fmi_deploy_run_client(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 		rv = fmi_client_host_run(cfg, t, name, &opts, err);
 	}
 	fmi_tran_close(t);
-	if (zctx != NULL) {
-		zmq_ctx_term(zctx);
-	}
+	fmi_tran_ctx_free(c);
 	return rv;
 }

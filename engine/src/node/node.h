@@ -3,8 +3,9 @@
 #ifndef FMI_NODE_NODE_H
 #define FMI_NODE_NODE_H
 
+
 #include "node/fed.h"
-#include "transports/zmq/transport.h"
+#include "transports/transport.h"
 
 /* ---- plugin timers (timers.c) --------------------------------------- */
 #define FMI_MAX_TIMERS 64
@@ -65,16 +66,16 @@ int fmi_checkpoint_read(const char *path, uint64_t seed, float *params,
     uint32_t *nrounds, fm_error *err);
 
 /* ---- deployment links (deploy.c) ------------------------------------- */
-struct fmi_zap;
-/* Listens on url as node self with a ZAP allowlist of d->clients' keys
- * (plain when d->keys is empty); frames above max_frame + header are
- * refused. */
-int fmi_deploy_listen(void *zctx, const fmi_deploy_cfg *d, const char *self,
-    const char *url, size_t max_frame, fmi_tran **t, struct fmi_zap **zap,
-    fm_error *err);
+/* Listens on url as node self; with d->keys, CURVE and c's authenticator
+ * allowing d->clients' keys (fmi_tran_allow: once per context), and
+ * frames above max_frame + header are refused. handover: a node that
+ * reconnects under its name takes it back (fmi_tran_listen_opts). */
+int fmi_deploy_listen(fmi_tran_ctx *c, const fmi_deploy_cfg *d,
+    const char *self, const char *url, size_t max_frame, int handover,
+    fmi_tran **t, fm_error *err);
 /* Dials node `to` at url as node self (CURVE with to's public key when
  * d->keys is set); queue > 0 makes the link lossy (fmi_tran_dial_lossy). */
-int fmi_deploy_dial(void *zctx, const fmi_deploy_cfg *d, const char *self,
+int fmi_deploy_dial(fmi_tran_ctx *c, const fmi_deploy_cfg *d, const char *self,
     const char *to, const char *url, int queue, fmi_tran **t, fm_error *err);
 
 /* ---- a client host (client.c) --------------------------------------- */

@@ -5,8 +5,11 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
+#include <zmq.h> /* the rogue sends raw frames the transport would refuse */
+
 #include "core/core.h"
 #include "node/fed_fixture.h"
+#include "transports/zmq/zmq_transport.h"
 
 typedef fed_fixture fixture;
 
@@ -35,7 +38,7 @@ teardown(void **state)
 /* ---- a hand-wired federation: server + named hosts on one URL -------- */
 
 typedef struct host_arg {
-	void *zctx;
+	fmi_tran_ctx *zctx;
 	const fmi_fed_cfg *cfg;
 	const char *name;
 	int mode; /* 0 honest, 1 ghost (hello, then silence), 2 rogue */
@@ -61,7 +64,7 @@ rogue_send(fmi_tran *t, uint32_t round, int32_t from, uint64_t n,
 static void
 rogue(fmi_tran *t, const fmi_fed_cfg *cfg, atomic_int *sent)
 {
-	void *raw = fmi_tran_socket(t);
+	void *raw = fmi_tran_zmq_socket(t);
 	size_t dim = cfg->arch.nparams;
 	for (int k = 0; k < 5000; k++) {
 		uint32_t round = 1 + (uint32_t)k % cfg->rounds;
@@ -124,9 +127,10 @@ static int
 run_wired(const fmi_fed_cfg *cfg, const char **names, const int *modes,
     uint32_t n, fmi_fed_result *res)
 {
-	void *zctx = zmq_ctx_new();
+	fmi_tran_ctx *zctx;
 	fmi_tran *srv;
 	fm_error e;
+	FMT_PASS(fmi_tran_ctx_new(&zctx, NULL, &e));
 	pthread_t th[4];
 	host_arg args[4];
 	char(*hn)[FMI_PEER_MAX + 1] = calloc(n, sizeof *hn);
@@ -158,7 +162,7 @@ run_wired(const fmi_fed_cfg *cfg, const char **names, const int *modes,
 		pthread_join(th[i], NULL);
 	}
 	fmi_tran_close(srv);
-	zmq_ctx_term(zctx);
+	fmi_tran_ctx_free(zctx);
 	free(hn);
 	return rv;
 }

@@ -1,8 +1,26 @@
 /* SPDX-License-Identifier: MIT */
-/* p2p_sim.c: a decentralized federation simulated in one process. */
+/*
+ * p2p_sim.c: a decentralized federation simulated in one process.
+ *
+ * Worker threads train the peers (any worker any peer), and every model
+ * travels to its neighbours as a GOSSIP message over inproc:// through
+ * the transport, as in a deployment (p2p_peer_node.c, over tcp://): no
+ * peer reads another's memory. Worker w acts as a message host: it holds
+ * the inbox (a listening endpoint) of the peers j with j % workers == w,
+ * and a link to every host's inbox. A round:
+ *   1. (any worker) peer i trains and sends y_i to its out-neighbours'
+ *      hosts, one shared buffer for all of them;
+ *   2. (per host) the host receives the round's models for its peers,
+ *      sorts them by (receiver, sender) and mixes each of its peers with
+ *      its in-neighbours' models in peer-id order;
+ *   3. (any worker) evaluation.
+ * Mixing order and every peer's RNG streams do not depend on the thread
+ * count, so neither do the results.
+ */
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +38,14 @@ struct p2p_sim {
 	fmi_trainer **tr; /* one per worker */
 	uint32_t nworkers;
 	fm_peer_model **nb; /* per worker: scratch of in-neighbours */
+	fmi_tran_ctx *tc;
+	fmi_tran **in;      /* [nworkers]: host h's inbox */
+	fmi_tran **out;     /* [nworkers][nworkers]: worker w to host h */
+	fmi_rmsg **held;    /* [nworkers]: host h's models of this round */
+	uint32_t *cap;      /* [nworkers]: their capacity */
+	uint64_t fed;
+	int shared;         /* one payload for all neighbours (little-endian
+	                     * hosts: receivers convert nothing in place) */
 	fmi_adj adj;
 	uint32_t round;
 	uint32_t *eval_idx;
@@ -27,6 +53,7 @@ struct p2p_sim {
 	double *acc, *loss; /* per peer, this round */
 	/* a parallel phase */
 	p2p_task task;
+	uint32_t count; /* tasks of the phase */
 	atomic_uint next;
 	atomic_int rv;
 };
@@ -49,7 +76,7 @@ p2p_worker_main(void *arg)
 	p2p_sim *s = pw->s;
 	for (;;) {
 		uint32_t i = atomic_fetch_add(&s->next, 1);
-		if (i >= s->n || atomic_load(&s->rv) != FM_OK) {
+		if (i >= s->count || atomic_load(&s->rv) != FM_OK) {
 			break;
 		}
 		int rv = s->task(s, i, pw->w);
@@ -61,15 +88,18 @@ p2p_worker_main(void *arg)
 	return NULL;
 }
 
-/* Runs task for every peer on the worker threads (the caller is worker
- * 0). The result does not depend on which worker takes which peer. */
+/* Runs task for items 0..count) on the worker threads (the caller is
+ * worker 0). The result does not depend on which worker takes which. A
+ * worker's endpoints are used by its thread alone; the thread creations
+ * and joins order their uses from phase to phase. */
 static int
-p2p_parallel(p2p_sim *s, p2p_task task)
+p2p_parallel(p2p_sim *s, p2p_task task, uint32_t count)
 {
 	pthread_t th[64];
 	p2p_worker pw[64];
 	uint32_t started = 0;
 	s->task = task;
+	s->count = count;
 	atomic_store(&s->next, 0);
 	atomic_store(&s->rv, FM_OK);
 	for (uint32_t w = 1; w < s->nworkers; w++) {
@@ -87,37 +117,135 @@ p2p_parallel(p2p_sim *s, p2p_task task)
 	return atomic_load(&s->rv);
 }
 
+/* Step 1: peer i trains on worker w and sends y_i to the hosts of its
+ * out-neighbours. */
 static int
 p2p_train_one(p2p_sim *s, uint32_t i, uint32_t w)
 {
-	int rv = fmi_peer_train(&s->peers[i], s->cfg, s->tr[w], s->round);
+	const fmi_adj *a = &s->adj;
+	fmi_peer *p = &s->peers[i];
+	fmi_payload *pl = NULL;
+	int rv = fmi_peer_train(p, s->cfg, s->tr[w], s->round);
 	if (rv == FM_OK) {
-		rv = fmi_peer_prepare_send(&s->peers[i], &s->adj, s->round);
+		rv = fmi_peer_prepare_send(p, a, s->round);
 	}
+	for (uint32_t e = a->out_off[i]; rv == FM_OK && e < a->out_off[i + 1];
+	    e++) {
+		uint32_t j = a->out_adj[e];
+		fmi_msg m;
+		if (pl == NULL || !s->shared) {
+			fmi_payload_unref(pl);
+			if ((pl = fmi_peer_payload(p)) == NULL) {
+				rv = FM_ENOMEM;
+				break;
+			}
+		}
+		fmi_peer_gossip(p, s->fed, s->round, j, &m);
+		rv = fmi_tran_send(s->out[w * s->nworkers + j % s->nworkers],
+		    NULL, &m, pl);
+	}
+	fmi_payload_unref(pl);
 	return rv;
 }
 
-/* Every in-neighbour's trained model, in peer-id order. */
 static int
-p2p_mix_one(p2p_sim *s, uint32_t i, uint32_t w)
+p2p_by_receiver(const void *pa, const void *pb)
+{
+	const fmi_msg *a = &((const fmi_rmsg *)pa)->m;
+	const fmi_msg *b = &((const fmi_rmsg *)pb)->m;
+	if (a->to != b->to) {
+		return a->to < b->to ? -1 : 1;
+	}
+	return (a->from > b->from) - (a->from < b->from);
+}
+
+/* Receives the want models of this round that host h's peers get. */
+static int
+p2p_receive(p2p_sim *s, uint32_t h, uint32_t want)
+{
+	fmi_rmsg *held = s->held[h];
+	uint32_t got = 0;
+	while (got < want) {
+		char why[512];
+		fmi_rmsg *r = &held[got];
+		int rv = fmi_tran_recv(s->in[h], r, 60000, NULL);
+		if (rv == FM_EPROTO || rv == FM_EVERSION) {
+			continue; /* logged and dropped by the transport */
+		}
+		if (rv != FM_OK) {
+			fm_log(FM_LOG_ERR, "FM-GOSSIP", "round %u: %u of %u "
+			    "models for the peers of host %u came", s->round,
+			    got, want, h);
+			break;
+		}
+		const char *id = fmi_peer_gossip_check(r, s->fed, s->n,
+		    s->cfg->arch.nparams, why, sizeof why);
+		if (id == NULL && (r->m.round != s->round ||
+		    (uint32_t)r->m.to % s->nworkers != h)) {
+			snprintf(why, sizeof why, "round %u for peer %d at host "
+			    "%u in round %u", r->m.round, r->m.to + 1, h,
+			    s->round);
+			id = "FM-ROUND";
+		}
+		if (id != NULL) {
+			fm_log(FM_LOG_WARN, id, "simulation dropped a model: %s",
+			    why);
+			fmi_rmsg_close(r);
+			continue;
+		}
+		if (!s->shared) {
+			fmi_f32_from_le((float *)fmi_rmsg_data(r),
+			    s->cfg->arch.nparams);
+		}
+		got++;
+	}
+	if (got < want) {
+		for (uint32_t k = 0; k < got; k++) {
+			fmi_rmsg_close(&held[k]);
+		}
+		return FM_ETIMEDOUT;
+	}
+	qsort(held, want, sizeof *held, p2p_by_receiver);
+	return FM_OK;
+}
+
+/* Step 2 at host h (on worker w): every peer of the host mixes its
+ * in-neighbours' models, in peer-id order. */
+static int
+p2p_mix_host(p2p_sim *s, uint32_t h, uint32_t w)
 {
 	const fmi_adj *a = &s->adj;
 	fm_peer_model *nb = s->nb[w];
-	uint32_t k = 0;
-	for (uint32_t e = a->in_off[i]; e < a->in_off[i + 1]; e++) {
-		const fmi_peer *q = &s->peers[a->in_adj[e]];
-		nb[k++] = (fm_peer_model) { sizeof *nb, (int32_t)q->id,
-			fmi_adj_out_degree(a, q->id), 0, q->y, 0, q->mass,
-			q->examples };
+	uint32_t want = 0, k = 0;
+	for (uint32_t j = h; j < s->n; j += s->nworkers) {
+		want += fmi_adj_in_degree(a, j);
 	}
-	int rv = fmi_peer_mix(&s->peers[i], a, s->round, nb, k);
-	if (rv != FM_OK) {
-		fm_log(FM_LOG_WARN, "FM-MIX", "round %u, peer %u: %s '%s' "
-		    "failed (%s); the peer keeps its own model", s->round,
-		    i + 1, "consensus", s->cfg->consensus->desc->name,
-		    fm_strerror(rv));
+	if (want > s->cap[h]) {
+		fmi_rmsg *g = realloc(s->held[h], want * sizeof *g);
+		if (g == NULL) {
+			return FM_ENOMEM;
+		}
+		s->held[h] = g;
+		s->cap[h] = want;
 	}
-	return FM_OK;
+	int rv = p2p_receive(s, h, want);
+	for (uint32_t j = h; rv == FM_OK && j < s->n; j += s->nworkers) {
+		uint32_t nnb = 0;
+		while (k < want && (uint32_t)s->held[h][k].m.to == j) {
+			nb[nnb++] = fmi_peer_model_of(&s->held[h][k++]);
+		}
+		int mrv = fmi_peer_mix(&s->peers[j], a, s->round, nb, nnb);
+		if (mrv != FM_OK) {
+			fm_log(FM_LOG_WARN, "FM-MIX", "round %u, peer %u: %s "
+			    "'%s' failed (%s); the peer keeps its own model",
+			    s->round, j + 1, "consensus",
+			    s->cfg->consensus->desc->name, fm_strerror(mrv));
+		}
+	}
+	for (uint32_t i = 0; rv == FM_OK && i < want; i++) {
+		fmi_rmsg_close(&s->held[h][i]);
+	}
+	return rv;
 }
 
 static int
@@ -224,19 +352,23 @@ p2p_round(p2p_sim *s, fmi_round_metrics *m, float *mean, fm_error *err)
 	}
 	m->updates = m->sampled;
 	int rv = fmi_graph_round(cfg->graph, s->round, &s->adj, err);
-	if (rv == FM_OK && (rv = p2p_parallel(s, p2p_train_one)) != FM_OK) {
-		return fm_error_set(err, rv, "round %u: local training failed: "
-		    "%s", s->round, fm_strerror(rv));
+	if (rv == FM_OK && (rv = p2p_parallel(s, p2p_train_one, s->n)) !=
+	    FM_OK) {
+		return fm_error_set(err, rv, "round %u: local training or "
+		    "sending the models failed: %s", s->round, fm_strerror(rv));
 	}
-	if (rv == FM_OK) {
-		rv = p2p_parallel(s, p2p_mix_one);
+	if (rv == FM_OK && (rv = p2p_parallel(s, p2p_mix_host, s->nworkers)) !=
+	    FM_OK) {
+		return fm_error_set(err, rv, "round %u: the peers' models did "
+		    "not all arrive (%s)", s->round, fm_strerror(rv));
 	}
 	int eval = cfg->test != NULL &&
 	    (s->round % every == 0 || s->round == cfg->rounds);
 	for (uint32_t i = 0; i < s->n; i++) {
 		s->acc[i] = s->loss[i] = NAN;
 	}
-	if (rv == FM_OK && eval && (rv = p2p_parallel(s, p2p_eval_one)) != FM_OK) {
+	if (rv == FM_OK && eval && (rv = p2p_parallel(s, p2p_eval_one, s->n)) !=
+	    FM_OK) {
 		return fm_error_set(err, rv, "round %u: evaluation failed: %s",
 		    s->round, fm_strerror(rv));
 	}
@@ -256,7 +388,17 @@ p2p_free(p2p_sim *s)
 	for (uint32_t i = 0; s->peers != NULL && i < s->n; i++) {
 		fmi_peer_fini(&s->peers[i]);
 	}
+	for (uint32_t k = 0; s->out != NULL &&
+	    k < s->nworkers * s->nworkers; k++) {
+		fmi_tran_close(s->out[k]);
+	}
 	for (uint32_t w = 0; w < s->nworkers; w++) {
+		if (s->in != NULL) {
+			fmi_tran_close(s->in[w]);
+		}
+		if (s->held != NULL) {
+			free(s->held[w]);
+		}
 		if (s->tr != NULL) {
 			fmi_trainer_free(s->tr[w]);
 		}
@@ -264,12 +406,57 @@ p2p_free(p2p_sim *s)
 			free(s->nb[w]);
 		}
 	}
+	fmi_tran_ctx_free(s->tc);
+	free(s->in);
+	free(s->out);
+	free(s->held);
+	free(s->cap);
 	free(s->peers);
 	free(s->tr);
 	free(s->nb);
 	free(s->eval_idx);
 	free(s->acc);
 	free(s->loss);
+}
+
+static int
+p2p_host_is_le(void)
+{
+	const uint32_t one = 1;
+	uint8_t b;
+	memcpy(&b, &one, 1);
+	return b == 1;
+}
+
+/* The hosts' inboxes on inproc://, and every worker's link to each. */
+static int
+p2p_links(p2p_sim *s, fm_error *err)
+{
+	static atomic_uint sim_counter;
+	uint32_t id = atomic_fetch_add(&sim_counter, 1), nw = s->nworkers;
+	char url[96], name[FMI_PEER_MAX + 1];
+	s->fed = fmi_fed_id(s->cfg->seed);
+	s->shared = p2p_host_is_le();
+	s->in = calloc(nw, sizeof *s->in);
+	s->out = calloc((size_t)nw * nw, sizeof *s->out);
+	s->held = calloc(nw, sizeof *s->held);
+	s->cap = calloc(nw, sizeof *s->cap);
+	if (s->in == NULL || s->out == NULL || s->held == NULL ||
+	    s->cap == NULL) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory");
+	}
+	int rv = fmi_tran_ctx_new(&s->tc, NULL, err);
+	for (uint32_t h = 0; rv == FM_OK && h < nw; h++) {
+		snprintf(url, sizeof url, "inproc://fedmesh-p2p-%u-%u", id, h);
+		rv = fmi_tran_listen(&s->in[h], s->tc, url, err);
+	}
+	for (uint32_t k = 0; rv == FM_OK && k < nw * nw; k++) {
+		snprintf(url, sizeof url, "inproc://fedmesh-p2p-%u-%u", id,
+		    k % nw);
+		snprintf(name, sizeof name, "p2p-worker-%u", k / nw);
+		rv = fmi_tran_dial(&s->out[k], s->tc, url, name, err);
+	}
+	return rv;
 }
 
 static int
@@ -304,7 +491,7 @@ p2p_setup(p2p_sim *s, const fmi_p2p_cfg *cfg, fm_error *err)
 		}
 	}
 	s->eval_idx = fmi_peer_eval_subset(cfg, &s->eval_n);
-	return FM_OK;
+	return p2p_links(s, err);
 }
 
 int

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* peer.c: one peer of a decentralized federation: train, mix, evaluate. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,4 +202,64 @@ fmi_peer_eval_subset(const fmi_p2p_cfg *cfg, size_t *n)
 	}
 	*n = cfg->eval_samples;
 	return idx;
+}
+
+/* ---- GOSSIP messages ------------------------------------------------- */
+
+fmi_payload *
+fmi_peer_payload(const fmi_peer *p)
+{
+	fmi_payload *pl = fmi_payload_new(p->dim * sizeof(float));
+	if (pl != NULL) {
+		memcpy(pl->data, p->y, p->dim * sizeof(float));
+		fmi_f32_to_le(pl->data, p->dim);
+	}
+	return pl;
+}
+
+void
+fmi_peer_gossip(const fmi_peer *p, uint64_t fed, uint32_t round, uint32_t to,
+    fmi_msg *m)
+{
+	*m = (fmi_msg) { .type = FMI_MSG_GOSSIP, .fed = fed, .round = round,
+		.from = (int32_t)p->id, .to = (int32_t)to,
+		.num_examples = p->examples,
+		.loss = isfinite(p->loss) ? p->loss : 0, .mass = p->mass,
+		.n = p->dim };
+}
+
+const char *
+fmi_peer_gossip_check(fmi_rmsg *r, uint64_t fed, uint32_t n, size_t dim,
+    char *why, size_t len)
+{
+	fm_error e;
+	const fmi_msg *m = &r->m;
+	if (m->type != FMI_MSG_GOSSIP || m->fed != fed) {
+		snprintf(why, len, "a %s message of federation %016llx",
+		    fmi_msg_type_name(m->type), (unsigned long long)m->fed);
+		return "FM-WIRE";
+	}
+	if (m->from < 0 || (uint32_t)m->from >= n || m->to < 0 ||
+	    (uint32_t)m->to >= n) {
+		snprintf(why, len, "'%s' claims to be peer %d writing to peer "
+		    "%d of %u", r->peer, m->from + 1, m->to + 1, n);
+		return "FM-SENDER";
+	}
+	if (fmi_msg_check_tensor(m, fmi_rmsg_data(r), fmi_rmsg_len(r), dim,
+	        &e) != FM_OK) {
+		snprintf(why, len, "%s", e.msg);
+		return "FM-UPDATE";
+	}
+	if (!isfinite(m->mass)) {
+		snprintf(why, len, "its mass is not finite");
+		return "FM-UPDATE";
+	}
+	return NULL;
+}
+
+fm_peer_model
+fmi_peer_model_of(fmi_rmsg *r)
+{
+	return (fm_peer_model) { sizeof(fm_peer_model), r->m.from, 0, 0,
+		fmi_rmsg_data(r), 0, r->m.mass, r->m.num_examples };
 }

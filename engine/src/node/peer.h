@@ -25,6 +25,7 @@
 
 #include "node/fed.h"
 #include "topo/graph.h"
+#include "transports/transport.h"
 
 /* What an adversarial (Byzantine) peer sends instead of its model. */
 typedef enum fmi_byz_kind {
@@ -76,12 +77,17 @@ fmi_p2p_honest(const fmi_p2p_cfg *cfg, uint32_t i)
 int fmi_p2p_simulate(const fmi_p2p_cfg *cfg, fmi_fed_result *res,
     fm_error *err);
 
-/* ---- deployed: every peer its own process (p2p_node.c) ------------- */
+/* ---- deployed: every peer its own process --------------------------- */
+#define FMI_P2P_SKETCH 2048 /* count-sketch buckets of a REPORT */
+/* url = "<d->transport>://addr" (tcp or ipc). */
+int fmi_p2p_url(const fmi_deploy_cfg *d, const char *addr, char *url,
+    size_t n, fm_error *err);
+/* (p2p_peer_node.c) */
 /* Runs this process as peer `peer` (0-based) of deployment d: it listens
  * on d->peer_addrs[peer] under the name d->clients[peer]. */
 int fmi_p2p_run_peer(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
     uint32_t peer, fm_error *err);
-/* Runs the monitor (d->server_name at d->server): collects the peers'
+/* (p2p_monitor.c) Runs the monitor (d->server_name at d->server): collects the peers'
  * reports into round metrics (res, cfg->on_round) until the last round. */
 int fmi_p2p_run_monitor(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
     fmi_fed_result *res, fm_error *err);
@@ -114,6 +120,24 @@ int fmi_peer_prepare_send(fmi_peer *p, const fmi_adj *adj, uint32_t round);
  * peer id (weights are filled in here from adj). */
 int fmi_peer_mix(fmi_peer *p, const fmi_adj *adj, uint32_t round,
     fm_peer_model *nb, uint32_t nnb);
+/*
+ * The GOSSIP message that carries a peer's round model y to a neighbour,
+ * in the simulation (p2p_sim.c, inproc://) as in a deployment
+ * (p2p_peer_node.c, tcp://). fmi_peer_payload: y as little-endian floats
+ * (NULL on ENOMEM), one buffer for every neighbour. fmi_peer_gossip: the
+ * header from p to peer `to`.
+ */
+fmi_payload *fmi_peer_payload(const fmi_peer *p);
+void fmi_peer_gossip(const fmi_peer *p, uint64_t fed, uint32_t round,
+    uint32_t to, fmi_msg *m);
+/* Why a received message is no usable GOSSIP of federation fed among n
+ * peers with dim parameters (its log id, the reason in why), or NULL. */
+const char *fmi_peer_gossip_check(fmi_rmsg *r, uint64_t fed, uint32_t n,
+    size_t dim, char *why, size_t len);
+/* A checked GOSSIP as the neighbour model fmi_peer_mix takes; its payload
+ * must be in host byte order (fmi_f32_from_le) and outlive the mix. */
+fm_peer_model fmi_peer_model_of(fmi_rmsg *r);
+
 /* Evaluation subset of cfg->test (NULL: all of it); free with free(). */
 uint32_t *fmi_peer_eval_subset(const fmi_p2p_cfg *cfg, size_t *n);
 

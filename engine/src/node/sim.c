@@ -13,7 +13,7 @@ typedef struct sim_worker {
 	pthread_t thread;
 	const fmi_fed_cfg *cfg;
 	fmi_store *store; /* the clients' plugin state, shared */
-	void *zctx;
+	fmi_tran_ctx *tc;
 	char url[96];
 	char name[FMI_PEER_MAX + 1];
 	int started;
@@ -25,7 +25,7 @@ sim_worker_main(void *arg)
 	sim_worker *w = arg;
 	fmi_tran *t = NULL;
 	fm_error e;
-	int rv = fmi_tran_dial(&t, w->zctx, w->url, w->name, &e);
+	int rv = fmi_tran_dial(&t, w->tc, w->url, w->name, &e);
 	if (rv == FM_OK) {
 		fmi_client_opts opts = { 0, 0, w->store };
 		rv = fmi_client_host_run(w->cfg, t, w->name, &opts, &e);
@@ -179,7 +179,7 @@ sim_start(sim_worker *ws, uint32_t n, fm_error *err)
 }
 
 static int
-sim_run(const fmi_fed_cfg *cfg, void *zctx, sim_worker *ws, uint32_t n,
+sim_run(const fmi_fed_cfg *cfg, fmi_tran_ctx *tc, sim_worker *ws, uint32_t n,
     fmi_fed_result *res, fm_error *err)
 {
 	static atomic_uint sim_counter;
@@ -192,12 +192,12 @@ sim_run(const fmi_fed_cfg *cfg, void *zctx, sim_worker *ws, uint32_t n,
 	    atomic_fetch_add(&sim_counter, 1));
 	hosts.names = calloc(n, sizeof *hosts.names);
 	int rv = hosts.names && fmi_store_new(&store) == FM_OK
-	             ? fmi_tran_listen(&srv, zctx, url, err)
+	             ? fmi_tran_listen(&srv, tc, url, err)
 	             : fm_error_set(err, FM_ENOMEM, "out of memory");
 	for (uint32_t i = 0; i < n && rv == FM_OK; i++) {
 		ws[i].cfg = cfg;
 		ws[i].store = store;
-		ws[i].zctx = zctx;
+		ws[i].tc = tc;
 		snprintf(ws[i].url, sizeof ws[i].url, "%s", url);
 		snprintf(ws[i].name, sizeof ws[i].name, "worker-%u", i);
 		memcpy(hosts.names[i], ws[i].name, sizeof ws[i].name);
@@ -232,17 +232,17 @@ fmi_fed_simulate(const fmi_fed_cfg *cfg, fmi_fed_result *res, fm_error *err)
 	 * keeps results independent of the worker count. */
 	int blas = fmi_blas_get_threads();
 	fmi_blas_set_threads(1);
-	void *zctx = zmq_ctx_new();
+	fmi_tran_ctx *tc = NULL;
 	sim_worker *ws = calloc(n, sizeof *ws);
-	if (zctx == NULL || ws == NULL) {
+	rv = fmi_tran_ctx_new(&tc, NULL, err);
+	if (rv == FM_OK && ws == NULL) {
 		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
-	} else {
-		rv = sim_run(cfg, zctx, ws, n, res, err);
+	}
+	if (rv == FM_OK) {
+		rv = sim_run(cfg, tc, ws, n, res, err);
 	}
 	free(ws);
-	if (zctx != NULL) {
-		zmq_ctx_term(zctx);
-	}
+	fmi_tran_ctx_free(tc);
 	fmi_blas_set_threads(blas);
 	return rv;
 }

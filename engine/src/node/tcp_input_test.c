@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <zmq.h> /* a raw client sends what the transport would refuse */
+
 #include "core/core.h"
 #include "node/fed_fixture.h"
 

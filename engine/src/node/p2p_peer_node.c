@@ -1,42 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * p2p_node.c: a decentralized federation deployed as processes.
+ * p2p_peer_node.c: one peer of a decentralized federation deployed as
+ * processes (the monitor that collects their reports is p2p_monitor.c).
  *
- * Each peer is its own process: it listens (ROUTER, CURVE with a ZAP
- * allowlist of the deployment's peers) on its address, dials its
- * out-neighbours with lossy links (a dead neighbour costs at most a few
- * queued messages, never a blocked peer), and runs the rounds of peer.h.
- * A neighbour whose model misses a round's deadline is marked absent: the
- * peer mixes without it and stops waiting for it, until its models come
- * again. A peer that finds its neighbours ahead (it was restarted, or a
- * partition healed) catches up: it jumps to their round and mixes without
- * training.
+ * Each peer is its own process: it listens (CURVE with an allowlist of
+ * the deployment's peers) on its address, dials its out-neighbours with
+ * lossy links (a dead neighbour costs at most a few queued messages,
+ * never a blocked peer), and runs the rounds of peer.h. Its GOSSIP
+ * messages are built and checked by peer.c, as in the simulation
+ * (p2p_sim.c). A neighbour whose model misses a round's deadline is
+ * marked absent: the peer mixes without it and stops waiting for it,
+ * until its models come again. A peer that finds its neighbours ahead (it
+ * was restarted, or a partition healed) catches up: it jumps to their
+ * round and mixes without training.
  *
- * The monitor collects a small REPORT per peer and round (accuracies,
- * losses and a 2048-float count sketch of the model, from which it
- * estimates the consensus distance) and turns them into round metrics.
- * It never sends anything to peers: no node sees the whole federation.
+ * After each round the peer sends the monitor a small REPORT
+ * (accuracies, losses and a count sketch of its model).
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <zmq.h>
-
 #include "core/core.h"
 #include "node/node.h"
 #include "node/peer.h"
-#include "transports/zmq/security.h"
 
-#define P2P_SKETCH 2048 /* count-sketch buckets of a REPORT */
-#define P2P_QUEUE 2     /* messages queued towards one neighbour */
-#define P2P_WINDOW 64   /* rounds the monitor keeps open */
+#define P2P_QUEUE 2 /* messages queued towards one neighbour */
 
-/* ---- shared ---------------------------------------------------------- */
-
-static int
-p2p_url(const fmi_deploy_cfg *d, const char *addr, char *url, size_t n,
+int
+fmi_p2p_url(const fmi_deploy_cfg *d, const char *addr, char *url, size_t n,
     fm_error *err)
 {
 	int len = snprintf(url, n, "%s://%s", d->transport, addr);
@@ -56,11 +49,11 @@ p2p_url(const fmi_deploy_cfg *d, const char *addr, char *url, size_t n,
 static void
 p2p_sketch(const float *x, size_t dim, float *s)
 {
-	memset(s, 0, P2P_SKETCH * sizeof(float));
+	memset(s, 0, FMI_P2P_SKETCH * sizeof(float));
 	for (size_t k = 0; k < dim; k++) {
 		uint64_t h = fmi_hash64(k ^ 0x736b657463680000ULL);
 		float v = (h >> 63) ? -x[k] : x[k];
-		s[h % P2P_SKETCH] += v;
+		s[h % FMI_P2P_SKETCH] += v;
 	}
 }
 
@@ -76,10 +69,9 @@ typedef struct p2p_node {
 	const fmi_deploy_cfg *d;
 	uint32_t id, n;
 	size_t dim;
-	void *zctx;
+	fmi_tran_ctx *tc;
 	fmi_tran *in, *mon;
 	fmi_tran **out; /* [n], dialed on first use */
-	fmi_zap *zap;
 	fmi_peer peer;
 	fmi_trainer *tr;
 	p2p_held *held; /* models received for this round or later */
@@ -88,7 +80,7 @@ typedef struct p2p_node {
 	uint32_t behind; /* a neighbour's round far ahead of ours, or 0 */
 	uint32_t *eval_idx;
 	size_t eval_n;
-	float sketch[P2P_SKETCH];
+	float sketch[FMI_P2P_SKETCH];
 	uint64_t fed;
 	fm_peer_model *nb;
 	/* this round's outgoing model and who still has to get it */
@@ -118,9 +110,9 @@ p2p_dial(p2p_node *nd, uint32_t j, fm_error *err)
 	if (nd->out[j] != NULL) {
 		return FM_OK;
 	}
-	int rv = p2p_url(nd->d, nd->d->peer_addrs[j], url, sizeof url, err);
+	int rv = fmi_p2p_url(nd->d, nd->d->peer_addrs[j], url, sizeof url, err);
 	if (rv == FM_OK) {
-		rv = fmi_deploy_dial(nd->zctx, nd->d, nd->d->clients[nd->id],
+		rv = fmi_deploy_dial(nd->tc, nd->d, nd->d->clients[nd->id],
 		    nd->d->clients[j], url, P2P_QUEUE, &nd->out[j], err);
 	}
 	return rv;
@@ -133,12 +125,10 @@ p2p_start_send(p2p_node *nd, const fmi_adj *a, uint32_t round,
     fm_error *err)
 {
 	fmi_payload_unref(nd->payload);
-	nd->payload = fmi_payload_new(nd->dim * sizeof(float));
+	nd->payload = fmi_peer_payload(&nd->peer);
 	if (nd->payload == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
-	memcpy(nd->payload->data, nd->peer.y, nd->dim * sizeof(float));
-	fmi_f32_to_le(nd->payload->data, nd->dim);
 	nd->send_round = round;
 	memset(nd->unsent, 0, nd->n);
 	for (uint32_t e = a->out_off[nd->id]; e < a->out_off[nd->id + 1]; e++) {
@@ -162,11 +152,8 @@ p2p_flush_sends(p2p_node *nd)
 		if (!nd->unsent[j]) {
 			continue;
 		}
-		fmi_msg m = { .type = FMI_MSG_GOSSIP, .fed = nd->fed,
-			.round = nd->send_round, .from = (int32_t)nd->id,
-			.to = (int32_t)j, .num_examples = nd->peer.examples,
-			.loss = isfinite(nd->peer.loss) ? nd->peer.loss : 0,
-			.mass = nd->peer.mass, .n = nd->dim };
+		fmi_msg m;
+		fmi_peer_gossip(&nd->peer, nd->fed, nd->send_round, j, &m);
 		if (fmi_tran_send(nd->out[j], NULL, &m, nd->payload) == FM_OK) {
 			nd->unsent[j] = 0;
 			nd->unreachable[j] = 0;
@@ -197,15 +184,14 @@ p2p_give_up_sends(p2p_node *nd, uint32_t round)
 static const char *
 p2p_reject(p2p_node *nd, fmi_rmsg *r, uint32_t round, char *why, size_t n)
 {
-	fm_error e;
 	const fmi_msg *m = &r->m;
-	if (m->type != FMI_MSG_GOSSIP || m->fed != nd->fed) {
-		snprintf(why, n, "a %s message of federation %016llx",
-		    fmi_msg_type_name(m->type), (unsigned long long)m->fed);
-		return "FM-WIRE";
+	const char *id = fmi_peer_gossip_check(r, nd->fed, nd->n, nd->dim, why,
+	    n);
+	if (id != NULL) {
+		return id;
 	}
-	if (m->from < 0 || (uint32_t)m->from >= nd->n ||
-	    strcmp(r->peer, nd->d->clients[m->from]) != 0) {
+	if (strcmp(r->peer, nd->d->clients[m->from]) != 0 ||
+	    (uint32_t)m->to != nd->id) {
 		snprintf(why, n, "'%s' claims to be peer %d", r->peer,
 		    m->from + 1);
 		return "FM-SENDER";
@@ -214,15 +200,6 @@ p2p_reject(p2p_node *nd, fmi_rmsg *r, uint32_t round, char *why, size_t n)
 		snprintf(why, n, "it is for round %u during round %u (late)",
 		    m->round, round);
 		return "FM-ROUND";
-	}
-	if (fmi_msg_check_tensor(m, fmi_rmsg_data(r), fmi_rmsg_len(r),
-	        nd->dim, &e) != FM_OK) {
-		snprintf(why, n, "%s", e.msg);
-		return "FM-UPDATE";
-	}
-	if (!isfinite(m->mass)) {
-		snprintf(why, n, "its mass is not finite");
-		return "FM-UPDATE";
 	}
 	for (uint32_t i = 0; i < nd->nheld; i++) {
 		if (nd->held[i].round == m->round &&
@@ -369,9 +346,7 @@ p2p_mix(p2p_node *nd, const fmi_adj *a, uint32_t round)
 		for (uint32_t i = 0; i < nd->nheld; i++) {
 			p2p_held *h = &nd->held[i];
 			if (h->round == round && h->from == j) {
-				nd->nb[k++] = (fm_peer_model) { sizeof *nd->nb,
-					(int32_t)j, 0, 0, fmi_rmsg_data(&h->r), 0,
-					h->r.m.mass, h->r.m.num_examples };
+				nd->nb[k++] = fmi_peer_model_of(&h->r);
 			}
 		}
 	}
@@ -393,7 +368,7 @@ p2p_report(p2p_node *nd, uint32_t round)
 	fmi_msg m = { .type = FMI_MSG_REPORT, .fed = nd->fed, .round = round,
 		.from = (int32_t)nd->id, .num_examples = nd->peer.examples,
 		.loss = isfinite(nd->peer.loss) ? nd->peer.loss : 0, .acc = -1,
-		.test_loss = -1, .n = P2P_SKETCH };
+		.test_loss = -1, .n = FMI_P2P_SKETCH };
 	fmi_eval ev;
 	if (!fmi_p2p_honest(cfg, nd->id)) {
 		return; /* adversaries are not measured */
@@ -405,7 +380,7 @@ p2p_report(p2p_node *nd, uint32_t round)
 		m.test_loss = isfinite(ev.loss) ? ev.loss : 0;
 	}
 	p2p_sketch(nd->peer.x, nd->dim, nd->sketch);
-	fmi_f32_to_le(nd->sketch, P2P_SKETCH);
+	fmi_f32_to_le(nd->sketch, FMI_P2P_SKETCH);
 	int rv = fmi_tran_send_bytes(nd->mon, NULL, &m, nd->sketch,
 	    sizeof nd->sketch);
 	if (rv != FM_OK) {
@@ -473,35 +448,34 @@ p2p_node_open(p2p_node *nd, fm_error *err)
 	nd->nb = calloc(nd->n, sizeof *nd->nb);
 	nd->unsent = calloc(nd->n, 1);
 	nd->unreachable = calloc(nd->n, 1);
-	nd->zctx = zmq_ctx_new();
 	if (nd->out == NULL || nd->held == NULL || nd->absent == NULL ||
-	    nd->nb == NULL || nd->unsent == NULL || nd->unreachable == NULL ||
-	    nd->zctx == NULL) {
+	    nd->nb == NULL || nd->unsent == NULL || nd->unreachable == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
-	int rv = fmi_peer_init(&nd->peer, nd->cfg, nd->id, err);
+	int rv = fmi_tran_ctx_new(&nd->tc, NULL, err);
+	if (rv == FM_OK) {
+		rv = fmi_peer_init(&nd->peer, nd->cfg, nd->id, err);
+	}
 	if (rv == FM_OK && fmi_trainer_new(&nd->tr, &nd->cfg->arch,
 	    FMI_MAX(nd->cfg->local.batch, 256)) != FM_OK) {
 		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
 	if (rv == FM_OK) {
-		rv = p2p_url(d, d->peer_addrs[nd->id], url, sizeof url, err);
+		rv = fmi_p2p_url(d, d->peer_addrs[nd->id], url, sizeof url, err);
 	}
 	if (rv == FM_OK) {
-		rv = fmi_deploy_listen(nd->zctx, d, d->clients[nd->id], url,
-		    nd->dim * sizeof(float), &nd->in, &nd->zap, err);
+		/* handover: a restarted neighbour takes its name back */
+		rv = fmi_deploy_listen(nd->tc, d, d->clients[nd->id], url,
+		    nd->dim * sizeof(float), 1, &nd->in, err);
 	}
 	if (rv == FM_OK) {
-		int one = 1; /* a restarted neighbour takes its name back */
-		zmq_setsockopt(fmi_tran_socket(nd->in), ZMQ_ROUTER_HANDOVER,
-		    &one, sizeof one);
 		fm_log(FM_LOG_INFO, "FM-DEPLOY", "peer %s (%u of %u) listening "
 		    "on %s%s", d->clients[nd->id], nd->id + 1, nd->n, url,
-		    nd->zap ? " (CURVE, listed keys only)" : "");
-		rv = p2p_url(d, d->server, url, sizeof url, err);
+		    d->keys[0] ? " (CURVE, listed keys only)" : "");
+		rv = fmi_p2p_url(d, d->server, url, sizeof url, err);
 	}
 	if (rv == FM_OK) {
-		rv = fmi_deploy_dial(nd->zctx, d, d->clients[nd->id],
+		rv = fmi_deploy_dial(nd->tc, d, d->clients[nd->id],
 		    d->server_name, url, -64, &nd->mon, err);
 	}
 	nd->eval_idx = fmi_peer_eval_subset(nd->cfg, &nd->eval_n);
@@ -517,10 +491,7 @@ p2p_node_close(p2p_node *nd)
 	}
 	fmi_tran_close(nd->mon);
 	fmi_tran_close(nd->in);
-	fmi_zap_stop(nd->zap);
-	if (nd->zctx != NULL) {
-		zmq_ctx_term(nd->zctx);
-	}
+	fmi_tran_ctx_free(nd->tc);
 	fmi_peer_fini(&nd->peer);
 	fmi_trainer_free(nd->tr);
 	free(nd->out);
@@ -572,300 +543,5 @@ fmi_p2p_run_peer(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
 		    peer + 1, cfg->rounds);
 	}
 	p2p_node_close(&nd);
-	return rv;
-}
-
-/* ---- the monitor ----------------------------------------------------- */
-
-typedef struct mon_round {
-	uint32_t round; /* 0: slot free */
-	double first;   /* when its first report came */
-	uint32_t got;
-	uint8_t *have;  /* [n] */
-	double *acc, *tloss, *loss;
-	uint64_t *ne;
-	float *sk;      /* [n][P2P_SKETCH] */
-} mon_round;
-
-typedef struct p2p_mon {
-	const fmi_p2p_cfg *cfg;
-	const fmi_deploy_cfg *d;
-	uint32_t n, honest;
-	fmi_tran *t;
-	mon_round w[P2P_WINDOW];
-	uint32_t next; /* the next round to finalize */
-	double last_final; /* when the previous round was finalized */
-	uint64_t fed;
-	fmi_fed_result *res;
-} p2p_mon;
-
-static int
-mon_alloc(p2p_mon *m)
-{
-	for (int i = 0; i < P2P_WINDOW; i++) {
-		mon_round *w = &m->w[i];
-		w->have = calloc(m->n, 1);
-		w->acc = calloc(m->n, sizeof *w->acc);
-		w->tloss = calloc(m->n, sizeof *w->tloss);
-		w->loss = calloc(m->n, sizeof *w->loss);
-		w->ne = calloc(m->n, sizeof *w->ne);
-		w->sk = calloc((size_t)m->n * P2P_SKETCH, sizeof(float));
-		if (!w->have || !w->acc || !w->tloss || !w->loss || !w->ne ||
-		    !w->sk) {
-			return FM_ENOMEM;
-		}
-	}
-	return FM_OK;
-}
-
-static void
-mon_free(p2p_mon *m)
-{
-	for (int i = 0; i < P2P_WINDOW; i++) {
-		mon_round *w = &m->w[i];
-		free(w->have);
-		free(w->acc);
-		free(w->tloss);
-		free(w->loss);
-		free(w->ne);
-		free(w->sk);
-	}
-}
-
-/* Mean distance of the reported sketches from their mean. */
-static double
-mon_consensus(const p2p_mon *m, const mon_round *w)
-{
-	double mean[P2P_SKETCH] = { 0 }, sum = 0;
-	for (uint32_t i = 0; i < m->n; i++) {
-		for (int k = 0; w->have[i] && k < P2P_SKETCH; k++) {
-			mean[k] += w->sk[(size_t)i * P2P_SKETCH + k];
-		}
-	}
-	for (int k = 0; k < P2P_SKETCH; k++) {
-		mean[k] /= w->got;
-	}
-	for (uint32_t i = 0; i < m->n; i++) {
-		double d2 = 0;
-		for (int k = 0; w->have[i] && k < P2P_SKETCH; k++) {
-			double d = w->sk[(size_t)i * P2P_SKETCH + k] - mean[k];
-			d2 += d * d;
-		}
-		sum += w->have[i] ? sqrt(d2) : 0;
-	}
-	return sum / w->got;
-}
-
-static void
-mon_metrics(const p2p_mon *m, const mon_round *w, fmi_round_metrics *r)
-{
-	double sa = 0, sl = 0, mn = INFINITY, mx = -INFINITY, tl = 0;
-	uint64_t ne = 0;
-	uint32_t ev = 0;
-	memset(r, 0, sizeof *r);
-	r->round = w->round;
-	r->sampled = m->honest;
-	r->updates = w->got;
-	r->dropped = m->honest - w->got;
-	for (uint32_t i = 0; i < m->n; i++) {
-		if (!w->have[i]) {
-			continue;
-		}
-		tl += w->loss[i] * (double)w->ne[i];
-		ne += w->ne[i];
-		if (w->acc[i] >= 0) {
-			sa += w->acc[i];
-			sl += w->tloss[i];
-			mn = fmin(mn, w->acc[i]);
-			mx = fmax(mx, w->acc[i]);
-			ev++;
-		}
-	}
-	r->train_loss = ne ? tl / (double)ne : NAN;
-	if (ev > 0) {
-		r->evaluated = 1;
-		r->accuracy = sa / ev;
-		r->loss = sl / ev;
-		fmi_round_metric(r, "accuracy_min", mn);
-		fmi_round_metric(r, "accuracy_max", mx);
-	}
-	fmi_round_metric(r, "consensus_distance", w->got ? mon_consensus(m, w) : NAN);
-}
-
-/* Finalizes rounds in order while they are complete or past the
- * deadline (a round_timeout and a bit after their first report: peers in
- * two halves of a partition may run rounds apart; a dead peer delays the
- * metrics by that much, never the peers). */
-static int
-mon_flush(p2p_mon *m, uint32_t newest, double wait)
-{
-	const fmi_p2p_cfg *cfg = m->cfg;
-	while (m->next <= cfg->rounds) {
-		mon_round *w = &m->w[m->next % P2P_WINDOW];
-		int open = w->round == m->next;
-		int due = open && (w->got == m->honest ||
-		    fmi_now() - w->first > wait);
-		if (!open && (newest <= m->next ||
-		    fmi_now() - m->last_final < wait)) {
-			break;
-		}
-		if (open && !due) {
-			break;
-		}
-		fmi_round_metrics *r = &m->res->rounds[m->res->nrounds];
-		if (open) {
-			mon_metrics(m, w, r);
-		} else { /* nobody reported this round */
-			memset(r, 0, sizeof *r);
-			r->round = m->next;
-			r->sampled = r->dropped = m->honest;
-		}
-		fmi_adj a;
-		if (fmi_graph_round(cfg->graph, m->next, &a, NULL) == FM_OK) {
-			/* the models the peers sent each other this round */
-			r->bytes_sent = r->bytes_received = (uint64_t)
-			    a.out_off[a.n] * cfg->arch.nparams * sizeof(float);
-		}
-		r->seconds = fmi_now() - m->last_final;
-		m->last_final = fmi_now();
-		m->res->nrounds++;
-		w->round = 0;
-		m->next++;
-		if (cfg->on_round != NULL && cfg->on_round(cfg->ud, r) != 0) {
-			return FM_ESCRIPT;
-		}
-	}
-	return FM_OK;
-}
-
-static void
-mon_on_report(p2p_mon *m, fmi_rmsg *r)
-{
-	fm_error e;
-	const fmi_msg *h = &r->m;
-	const char *why = NULL;
-	if (h->type != FMI_MSG_REPORT || h->fed != m->fed) {
-		why = "not a report of this federation";
-	} else if (h->from < 0 || (uint32_t)h->from >= m->n ||
-	    strcmp(r->peer, m->d->clients[h->from]) != 0) {
-		why = "the sender is not the peer it claims to be";
-	} else if (h->n != P2P_SKETCH || fmi_msg_check_tensor(h,
-	    fmi_rmsg_data(r), fmi_rmsg_len(r), P2P_SKETCH, &e) != FM_OK) {
-		why = "bad sketch";
-	} else if (h->round < m->next || h->round > m->cfg->rounds ||
-	    h->round >= m->next + P2P_WINDOW) {
-		why = "round outside the open window";
-	}
-	mon_round *w = &m->w[h->round % P2P_WINDOW];
-	if (why == NULL && w->round != h->round) {
-		w->round = h->round;
-		w->first = fmi_now();
-		w->got = 0;
-		memset(w->have, 0, m->n);
-	}
-	if (why == NULL && w->have[h->from]) {
-		why = "a second report for the round";
-	}
-	if (why != NULL) {
-		fm_log(FM_LOG_DEBUG, "FM-REPORT", "monitor dropped a report from "
-		    "'%s' (round %u): %s", r->peer, h->round, why);
-		return;
-	}
-	uint32_t i = (uint32_t)h->from;
-	w->have[i] = 1;
-	w->got++;
-	w->acc[i] = h->acc;
-	w->tloss[i] = h->test_loss;
-	w->loss[i] = h->loss;
-	w->ne[i] = h->num_examples;
-	memcpy(&w->sk[(size_t)i * P2P_SKETCH], fmi_rmsg_data(r),
-	    P2P_SKETCH * sizeof(float));
-	fmi_f32_from_le(&w->sk[(size_t)i * P2P_SKETCH], P2P_SKETCH);
-}
-
-static int
-mon_loop(p2p_mon *m, fm_error *err)
-{
-	const fmi_p2p_cfg *cfg = m->cfg;
-	double wait = (cfg->round_timeout_ms ? cfg->round_timeout_ms : 60000) /
-	    1000.0 + 2.0;
-	double idle = m->d->idle_timeout > 0 ? m->d->idle_timeout : 600;
-	double last = fmi_now() + m->d->join_timeout;
-	uint32_t newest = 0;
-	m->next = 1;
-	m->last_final = fmi_now();
-	while (m->next <= cfg->rounds) {
-		fmi_rmsg r;
-		int rv = fmi_tran_recv(m->t, &r, 200, err);
-		if (rv == FM_OK) {
-			newest = FMI_MAX(newest, r.m.round);
-			mon_on_report(m, &r);
-			fmi_rmsg_close(&r);
-			last = fmi_now();
-		} else if (rv != FM_ETIMEDOUT && rv != FM_EPROTO &&
-		    rv != FM_EVERSION) {
-			return rv;
-		}
-		if (mon_flush(m, newest, wait) != FM_OK) {
-			return fm_error_set(err, FM_ESCRIPT, "stopped by the "
-			    "on_round callback");
-		}
-		if (fmi_now() - last > idle) {
-			return fm_error_set(err, FM_ETIMEDOUT, "no report from any "
-			    "peer for %.0f s (deploy.idle_timeout)", idle);
-		}
-	}
-	return FM_OK;
-}
-
-int
-fmi_p2p_run_monitor(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
-    fmi_fed_result *res, fm_error *err)
-{
-	char url[300];
-	p2p_mon m;
-	fmi_zap *zap = NULL;
-	memset(&m, 0, sizeof m);
-	memset(res, 0, sizeof *res);
-	m.cfg = cfg;
-	m.d = d;
-	m.res = res;
-	m.n = fmi_graph_n(cfg->graph);
-	m.fed = fmi_fed_id(cfg->seed);
-	for (uint32_t i = 0; i < m.n; i++) {
-		m.honest += fmi_p2p_honest(cfg, i);
-	}
-	double t0 = fmi_now();
-	int rv = fmi_p2p_validate(cfg, err);
-	void *zctx = rv == FM_OK ? zmq_ctx_new() : NULL;
-	res->rounds = calloc(cfg->rounds, sizeof *res->rounds);
-	if (rv == FM_OK && (zctx == NULL || res->rounds == NULL ||
-	    mon_alloc(&m) != FM_OK)) {
-		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
-	}
-	if (rv == FM_OK) {
-		rv = p2p_url(d, d->bind[0] ? d->bind : d->server, url,
-		    sizeof url, err);
-	}
-	if (rv == FM_OK) {
-		rv = fmi_deploy_listen(zctx, d, d->server_name, url,
-		    P2P_SKETCH * sizeof(float), &m.t, &zap, err);
-	}
-	if (rv == FM_OK) {
-		fm_log(FM_LOG_INFO, "FM-DEPLOY", "monitor %s listening on %s for "
-		    "%u peers", d->server_name, url, m.n);
-		rv = mon_loop(&m, err);
-	}
-	fmi_tran_close(m.t);
-	fmi_zap_stop(zap);
-	if (zctx != NULL) {
-		zmq_ctx_term(zctx);
-	}
-	mon_free(&m);
-	res->seconds = fmi_now() - t0;
-	res->nparams = cfg->arch.nparams;
-	if (rv != FM_OK) {
-		fmi_fed_result_free(res);
-	}
 	return rv;
 }
