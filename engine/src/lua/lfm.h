@@ -65,8 +65,6 @@ typedef struct lexp {
 	lfm_comp cons;
 	uint32_t eval_samples;
 	uint8_t *byzantine; /* [peers] or NULL */
-	uint32_t byz_kind;
-	double byz_scale;
 	int independent_init;
 	int on_round; /* registry ref or LUA_NOREF */
 	int quiet;

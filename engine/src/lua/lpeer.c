@@ -7,41 +7,35 @@
 #include "lua/lfm.h"
 #include "node/peer.h"
 
+/* Refuses an attack that does not poison updates (data poisoning: a
+ * peer's training runs without the attack hooks a client host has). */
+static void
+p2p_check_attack(lua_State *L, const lexp *x, const char *fn)
+{
+	if (!fmi_component_poisons_updates(x->atk.c)) {
+		luaL_error(L, "%s: peers of a graph run \"gaussian\" (their "
+		    "update replaced by N(0, sigma^2) noise), \"sign_flip\" "
+		    "(their update reversed, times scale) or another attack "
+		    "that poisons updates (scaling, alie, ipm), not '%s', which "
+		    "poisons training data", fn, x->atk.c->desc->name);
+	}
+}
+
 /* attack = "gaussian" | { "gaussian", sigma = 1 } | "sign_flip" |
- * { "sign_flip", scale = 1 }: the form star experiments use, with the
- * attack plugins' names and parameters. Byzantine peers send their model
- * plus Gaussian noise of std sigma, or their update reversed times scale;
- * the other attack plugins are not yet run by peers. */
+ * { "sign_flip", scale = 1 } | any attack plugin with poison_updates,
+ * as star experiments give it. A Byzantine peer's update y - x goes
+ * through the plugin and the peer sends x + the result (peer.c). */
 static void
 p2p_read_attack(lua_State *L, lexp *x, int t)
 {
 	const char *fn = "fm.experiment: attack";
-	const char *name = lua_tostring(L, t);
-	if (lua_istable(L, t)) {
-		lua_rawgeti(L, t, 1);
-		name = lua_tostring(L, -1); /* anchored in the table */
-		lua_pop(L, 1);
-	} else if (lua_type(L, t) != LUA_TSTRING) {
+	if (lua_type(L, t) != LUA_TTABLE && lua_type(L, t) != LUA_TSTRING) {
 		luaL_error(L, "%s: expected a plugin name or { \"name\", "
 		    "param = value }, got %s", fn, luaL_typename(L, t));
 	}
-	if (name == NULL || (strcmp(name, "gaussian") != 0 &&
-	    strcmp(name, "sign_flip") != 0)) {
-		luaL_error(L, "%s: peers of a graph run \"gaussian\" (their "
-		    "model plus N(0, sigma^2) noise) or \"sign_flip\" (their "
-		    "update reversed, times scale), not '%s'", fn,
-		    name ? name : "?");
-	}
-	int noise = strcmp(name, "gaussian") == 0;
-	static const char *const gf[] = { "sigma", NULL }, *const sf[] = {
-		"scale", NULL };
-	x->byz_kind = noise ? FMI_BYZ_NOISE : FMI_BYZ_SIGN_FLIP;
-	x->byz_scale = 1.0;
-	if (lua_istable(L, t)) {
-		lfm_check_fields(L, t, fn, noise ? gf : sf);
-		x->byz_scale = lfm_opt_num(L, t, fn, noise ? "sigma" : "scale",
-		    1.0, 0, 1e12);
-	}
+	lfm_read_component(L, t, FM_KIND_ATTACK, "fm.experiment", "attack",
+	    "gaussian", &x->atk);
+	p2p_check_attack(L, x, fn);
 }
 
 /* adversaries = { peers = { 3, 7 } | clients = { 3, 7 } | fraction = 0.2 }
@@ -83,20 +77,29 @@ p2p_read_adversaries(lua_State *L, lexp *x, uint32_t n, int has_attack)
 	if (has_attack) {
 		return;
 	}
-	static const char *const kinds[] = { "noise", "sign_flip", NULL };
+	/* the old form maps onto the plugins: "noise" of std scale is the
+	 * gaussian attack with sigma = scale */
 	const char *a = lfm_opt_str(L, t, fn, "attack", "noise");
-	x->byz_kind = strcmp(a, kinds[1]) == 0 ? FMI_BYZ_SIGN_FLIP :
-	    strcmp(a, kinds[0]) == 0 ? FMI_BYZ_NOISE : 0;
-	if (x->byz_kind == 0) {
+	int noise = strcmp(a, "noise") == 0;
+	if (!noise && strcmp(a, "sign_flip") != 0) {
 		luaL_error(L, "%s: attack '%s' is not one of \"noise\", "
 		    "\"sign_flip\"", fn, a);
 	}
-	x->byz_scale = lfm_opt_num(L, t, fn, "scale", 1.0, 0, 1e12);
+	double scale = lfm_opt_num(L, t, fn, "scale", 1.0, 0, 1e12);
+	const char *name = noise ? "gaussian" : "sign_flip";
+	const char *param = noise ? "sigma" : "scale";
 	fm_log(FM_LOG_WARN, "FM-DEPRECATED", "adversaries = { attack = \"%s\", "
 	    "scale = %g } is the old form; write attack = { \"%s\", %s = %g }, "
-	    "adversaries = { ... } as star experiments do", a, x->byz_scale,
-	    x->byz_kind == FMI_BYZ_NOISE ? "gaussian" : "sign_flip",
-	    x->byz_kind == FMI_BYZ_NOISE ? "sigma" : "scale", x->byz_scale);
+	    "adversaries = { ... } as star experiments do", a, scale, name,
+	    param, scale);
+	lua_createtable(L, 1, 1);
+	lua_pushstring(L, name);
+	lua_rawseti(L, -2, 1);
+	lua_pushnumber(L, scale);
+	lua_setfield(L, -2, param);
+	lfm_read_component(L, -1, FM_KIND_ATTACK, "fm.experiment", "attack",
+	    name, &x->atk);
+	lua_pop(L, 1);
 }
 
 /* Called by fm.experiment when `topology` (at index t) is a graph. */
@@ -177,8 +180,8 @@ lfm_p2p_cfg(const lexp *x, fmi_p2p_cfg *p)
 	p->eval_every = c->eval_every;
 	p->eval_samples = x->eval_samples;
 	p->byzantine = x->byzantine;
-	p->byz_kind = x->byz_kind;
-	p->byz_scale = x->byz_scale;
+	p->attack = x->atk.c;
+	p->atk_params = x->atk.params;
 	p->independent_init = x->independent_init;
 	p->init_params = x->cfg.init_params;
 	p->round_timeout_ms = c->round_timeout_ms;

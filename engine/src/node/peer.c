@@ -34,6 +34,21 @@ fmi_p2p_validate(const fmi_p2p_cfg *c, fm_error *err)
 		    "into one shard per peer", c->part->nclients,
 		    fmi_graph_n(c->graph));
 	}
+	int adversaries = 0;
+	for (uint32_t i = 0; c->byzantine != NULL && i < c->part->nclients;
+	    i++) {
+		adversaries |= c->byzantine[i] != 0;
+	}
+	if (adversaries && c->attack == NULL) {
+		return fm_error_set(err, FM_EINVAL, "adversarial peers need an "
+		    "attack, e.g. attack = { \"gaussian\", sigma = 1 }");
+	}
+	if (c->attack != NULL && !fmi_component_poisons_updates(c->attack)) {
+		return fm_error_set(err, FM_EINVAL, "attack '%s' does not poison "
+		    "updates; adversarial peers run a model-poisoning attack "
+		    "(sign_flip, gaussian, scaling, alie, ipm)",
+		    c->attack->desc->name);
+	}
 	if (c->rounds < 1 || c->local.epochs < 1 || c->local.batch < 1) {
 		return fm_error_set(err, FM_EINVAL, "rounds, epochs and batch "
 		    "must be at least 1");
@@ -74,6 +89,16 @@ fmi_peer_init(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t id, fm_error *err)
 		(int32_t)id, fmi_hash64(cfg->seed ^ (0x70656572ULL + id)), 0, 0,
 		NULL };
 	int rv = fmi_cons_open(&p->cons, cfg->consensus, &a, err);
+	if (rv == FM_OK && !fmi_p2p_honest(cfg, id)) {
+		fmi_open_args t = { cfg->atk_params, p->dim, FM_ROLE_PEER,
+			(int32_t)id + 1, fmi_hash64(cfg->seed ^ (0x61746bULL + id)),
+			2, 0, NULL };
+		p->stride = (p->dim + 15) & ~(size_t)15; /* 64-byte rows */
+		p->rows = aligned_alloc(64, 2 * p->stride * sizeof(float));
+		rv = p->rows != NULL ? fmi_atk_open(&p->atk, cfg->attack, &t,
+		    err) : fm_error_set(err, FM_ENOMEM, "peer %u: no memory for "
+		    "its attack", id + 1);
+	}
 	if (rv != FM_OK) {
 		fmi_peer_fini(p);
 	}
@@ -84,26 +109,50 @@ void
 fmi_peer_fini(fmi_peer *p)
 {
 	fmi_cons_close(p->cons);
+	fmi_atk_close(p->atk);
+	free(p->rows);
 	free(p->x);
 	free(p->y);
 	memset(p, 0, sizeof *p);
 }
 
-/* What an adversarial peer sends: replaces y. */
+/*
+ * An adversarial peer's update u = y - x goes through its attack plugin
+ * as row 0 of a round (adversarial); row 1 is the same honest update, the
+ * reference colluding attacks (alie, ipm) read, and carries no examples
+ * (it is no participant: scaling's default boost stays 1). The peer then
+ * sends y = x + row 0. A failed attack sends the honest model.
+ */
 static void
-peer_byzantine(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t round)
+peer_poison(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t round)
 {
-	if (cfg->byz_kind == FMI_BYZ_SIGN_FLIP) {
-		for (size_t i = 0; i < p->dim; i++) {
-			p->y[i] = p->x[i] -
-			    (float)cfg->byz_scale * (p->y[i] - p->x[i]);
-		}
+	float *u = p->rows, *ref = p->rows + p->stride;
+	for (size_t k = 0; k < p->dim; k++) {
+		u[k] = p->y[k] - p->x[k];
+	}
+	memcpy(ref, u, p->dim * sizeof(float));
+	fm_update up[2] = {
+		{ sizeof up[0], (int32_t)p->id + 1, round, 0, u, p->dim,
+			p->examples, p->loss, 0 },
+		{ sizeof up[1], (int32_t)p->id + 1, round, 0, ref, p->dim, 0,
+			p->loss, 0 },
+	};
+	static const uint8_t adv[2] = { 1, 0 };
+	uint32_t keep[2] = { 0, 1 };
+	uint64_t keep_ne[2] = { p->examples, 0 };
+	fm_rows r = { sizeof r, round, 2, 1, p->dim, p->rows, p->stride, up,
+		p->x, NULL, adv,
+		fmi_task_seed(cfg->seed ^ 0x61746b, round, p->id + 1), keep,
+		keep_ne, 2, 0 };
+	int rv = fmi_atk_poison_updates(p->atk, &r);
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_WARN, "FM-ATTACK", "round %u, peer %u: attack "
+		    "'%s' failed (%s); the peer sends its honest model", round,
+		    p->id + 1, cfg->attack->desc->name, fm_strerror(rv));
 		return;
 	}
-	fm_rng r;
-	fmi_rng_seed(&r, cfg->seed ^ 0x62797a, ((uint64_t)round << 32) | p->id);
-	for (size_t i = 0; i < p->dim; i++) {
-		p->y[i] = (float)(cfg->byz_scale * fmi_rng_normal(&r));
+	for (size_t k = 0; k < p->dim; k++) {
+		p->y[k] = p->x[k] + u[k];
 	}
 }
 
@@ -127,8 +176,8 @@ fmi_peer_train(fmi_peer *p, const fmi_p2p_cfg *cfg, fmi_trainer *tr,
 	memcpy(p->y, w, p->dim * sizeof(float));
 	p->examples = st.examples;
 	p->loss = st.loss;
-	if (!fmi_p2p_honest(cfg, p->id)) {
-		peer_byzantine(p, cfg, round);
+	if (p->atk != NULL) {
+		peer_poison(p, cfg, round);
 	}
 	p->mass = 0;
 	return FM_OK;

@@ -5,7 +5,8 @@
  * Every peer holds its own model and its own data shard (client i of the
  * partition is peer i of the graph). Round r at peer i:
  *   1. train: y_i = local training of x_i on shard i (seeded by run seed,
- *      peer and round, so results never depend on placement);
+ *      peer and round, so results never depend on placement); an
+ *      adversarial peer's attack plugin then rewrites y_i - x_i;
  *   2. send y_i (and the consensus plugin's mass) to the out-neighbours of
  *      round r's graph;
  *   3. receive the in-neighbours' y_j until all came or the round's
@@ -14,9 +15,11 @@
  *      plugin (gossip, push-sum, robust gossip, ...);
  *   5. evaluate x_i on the test set (every eval_every rounds).
  * The simulation (p2p_sim.c) runs every peer in one process with worker
- * threads; a deployment (p2p_node.c) runs each peer as its own process
- * over ZeroMQ. Both use the functions below, so for the same seed and no
- * faults they compute the same models.
+ * threads, its models travelling over inproc://; a deployment runs each
+ * peer as its own process (p2p_peer_node.c) over tcp:// or ipc://, and a
+ * monitor (p2p_monitor.c) collects their metrics. Both use the functions
+ * below and the same GOSSIP messages, so for the same seed and no faults
+ * they compute the same models.
  */
 #ifndef FMI_NODE_PEER_H
 #define FMI_NODE_PEER_H
@@ -26,13 +29,6 @@
 #include "node/fed.h"
 #include "topo/graph.h"
 #include "transports/transport.h"
-
-/* What an adversarial (Byzantine) peer sends instead of its model. */
-typedef enum fmi_byz_kind {
-	FMI_BYZ_NONE = 0,
-	FMI_BYZ_NOISE = 1,     /* Gaussian noise of std `scale` */
-	FMI_BYZ_SIGN_FLIP = 2, /* x - scale * (y - x): reversed update */
-} fmi_byz_kind;
 
 typedef struct fmi_p2p_cfg {
 	fmi_arch arch;
@@ -48,8 +44,11 @@ typedef struct fmi_p2p_cfg {
 	uint32_t eval_every;   /* evaluate every k rounds and the last; 0: 1 */
 	uint32_t eval_samples; /* test examples per evaluation; 0: all */
 	const uint8_t *byzantine; /* [peers] or NULL: 1 = adversarial */
-	uint32_t byz_kind;        /* fmi_byz_kind */
-	double byz_scale;
+	/* What an adversarial (Byzantine) peer sends: an attack plugin with
+	 * t_poison_updates (sign_flip, gaussian, scaling, alie, ipm) rewrites
+	 * its update y - x, and it sends x + the poisoned update. */
+	const fmi_component *attack;
+	const fm_value *atk_params;
 	int independent_init; /* each peer draws its own initial model */
 	const float *init_params; /* warm start: every peer's initial model
 	                           * [arch.nparams], or NULL */
@@ -103,6 +102,9 @@ typedef struct fmi_peer {
 	uint64_t examples;
 	double loss; /* mean local training loss this round */
 	fmi_cons *cons;
+	fmi_atk *atk;  /* an adversarial peer's attack instance, or NULL */
+	float *rows;   /* its attack's update rows [2][stride] */
+	size_t stride;
 } fmi_peer;
 
 int fmi_peer_init(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t id,

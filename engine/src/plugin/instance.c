@@ -183,6 +183,13 @@ fmi_component_handles_messages(const fmi_component *c)
 }
 
 int
+fmi_component_poisons_updates(const fmi_component *c)
+{
+	return c->kind == FM_KIND_ATTACK &&
+	    ((const fm_attack_ops *)c->ops)->poison_updates != NULL;
+}
+
+int
 fmi_inst_saves(const fmi_inst_head *h)
 {
 	return h->base->save != NULL && h->base->load != NULL;

@@ -144,6 +144,8 @@ int fmi_inst_timer(fmi_inst_head *h, uint64_t tag);
 int fmi_inst_handles_messages(const fmi_inst_head *h);
 /* Whether c's instances take messages (a protocol with counterparts). */
 int fmi_component_handles_messages(const fmi_component *c);
+/* Whether attack component c has poison_updates (model poisoning). */
+int fmi_component_poisons_updates(const fmi_component *c);
 int fmi_inst_saves(const fmi_inst_head *h);
 int fmi_inst_save(fmi_inst_head *h, void *buf, size_t cap, size_t *len);
 int fmi_inst_load(fmi_inst_head *h, const void *buf, size_t len);
