@@ -17,3 +17,21 @@ for i, r in ipairs(result.rounds) do
   assert(r.pongs == 5, string.format("round %d: %s pongs, want 5", i, tostring(r.pongs)))
 end
 print("messaging ok")
+
+-- every kind has a node link: the "talkdef" test defence says hello to
+-- the round's clients from its begin, their client-side instances ack,
+-- its timer fires before the round closes, and its apply counts both
+local talk = fm.experiment {
+  model = fm.model.logreg { 60, 10 }, train = parts, test = te,
+  rounds = 3, clients_per_round = 5, seed = 2, quiet = true, threads = 2,
+  local_training = { epochs = 1, batch = 10, lr = 0.01 },
+  defence = "talkdef",
+}:simulate()
+for i, r in ipairs(talk.rounds) do
+  assert(r.acks == 5, string.format("round %d: %s acks, want 5", i, tostring(r.acks)))
+  assert(r.defence_kept == 5, "talkdef keeps every update")
+end
+-- a round's 1 ms timer has fired by the end of the next round at the
+-- latest (each round trains 5 clients first)
+assert(talk.rounds[3].def_timers >= 2, "the defence's timers fire")
+print("defence messaging ok")

@@ -433,6 +433,11 @@ typedef struct fm_defence_ops {
 	fm_ops base;
 	/* Required. Fills keep/keep_examples/nkeep; may rewrite rows. */
 	int (*apply)(void *st, fm_rows *r);
+	/* Optional: a round starts on the aggregating node (before the
+	 * broadcast: what it host->send's reaches the round's clients'
+	 * instances before they train), for defences that run a protocol
+	 * with their clients. A failure fails the round. */
+	int (*begin)(void *st, const fm_round *r);
 } fm_defence_ops;
 
 /* ------------------------------------------------------------------ */

@@ -23,6 +23,7 @@ typedef struct cli_task {
 	fmi_rmsg req;
 	fmi_loc *inst; /* the local rule's client side, or NULL */
 	fmi_agg *agg;  /* the aggregator's client side, when it talks */
+	fmi_def *def;  /* the defence's client side, when it talks */
 	const char *state_comp; /* holds this component's client state */
 	/* a simulated straggler: its update (or its failure) leaves only
 	 * once the server said the round ended */
@@ -154,17 +155,27 @@ cli_plugin_send(void *node, const char *comp, int32_t to, const void *data,
 	return fmi_tran_send_bytes(task->h->t, NULL, &m, data, len);
 }
 
+/* The task's client-side instances: local rule, aggregator, defence
+ * (NULL where it has none). */
+#define CLI_TALKERS 3
+static void
+cli_talkers(const cli_task *task, fmi_inst_head *out[CLI_TALKERS])
+{
+	out[0] = task->inst != NULL ? &task->inst->h : NULL;
+	out[1] = task->agg != NULL ? &task->agg->h : NULL;
+	out[2] = task->def != NULL ? &task->def->h : NULL;
+}
+
 /* The task's client-side instance of component `name`, or NULL. */
 static fmi_inst_head *
 cli_instance(cli_task *task, const char *name)
 {
-	if (task->inst != NULL &&
-	    strcmp(name, task->inst->h.comp->desc->name) == 0) {
-		return &task->inst->h;
-	}
-	if (task->agg != NULL &&
-	    strcmp(name, task->agg->h.comp->desc->name) == 0) {
-		return &task->agg->h;
+	fmi_inst_head *h[CLI_TALKERS];
+	cli_talkers(task, h);
+	for (int i = 0; i < CLI_TALKERS; i++) {
+		if (h[i] != NULL && strcmp(name, h[i]->comp->desc->name) == 0) {
+			return h[i];
+		}
 	}
 	return NULL;
 }
@@ -195,8 +206,9 @@ cli_plugin_state(void *node, const char *comp, size_t size)
 	return p;
 }
 
-/* Opens the client sides of the experiment's local rule and of its
- * aggregator when that talks to its clients (a protocol plugin). */
+/* Opens the client sides of the experiment's local rule, and of its
+ * aggregator and defence when they talk to their clients (protocol
+ * plugins). */
 static int
 cli_open_instance(cli_host *h, cli_task *task)
 {
@@ -217,6 +229,12 @@ cli_open_instance(cli_host *h, cli_task *task)
 		aa.params = params;
 		rv = fmi_agg_open(&task->agg, ac, &aa, &e);
 	}
+	if (rv == FM_OK && cfg->defence != NULL &&
+	    fmi_component_handles_messages(cfg->defence)) {
+		fmi_open_args da = a;
+		da.params = cfg->def_params;
+		rv = fmi_def_open(&task->def, cfg->defence, &da, &e);
+	}
 	if (rv == FM_OK && cfg->rule != NULL) {
 		rv = fmi_loc_open(&task->inst, cfg->rule, &a, &e);
 	}
@@ -231,14 +249,16 @@ static void
 cli_task_free(cli_host *h, cli_task *task)
 {
 	fmi_store_release(h->store, task->client, task->state_comp, task);
-	if (task->inst != NULL) {
-		fmi_timers_drop(&h->timers, &task->inst->h);
-	}
-	if (task->agg != NULL) {
-		fmi_timers_drop(&h->timers, &task->agg->h);
+	fmi_inst_head *talk[CLI_TALKERS];
+	cli_talkers(task, talk);
+	for (int i = 0; i < CLI_TALKERS; i++) {
+		if (talk[i] != NULL) {
+			fmi_timers_drop(&h->timers, talk[i]);
+		}
 	}
 	fmi_loc_close(task->inst);
 	fmi_agg_close(task->agg);
+	fmi_def_close(task->def);
 	fmi_rmsg_close(&task->req);
 	fmi_payload_unref(task->late_data);
 	free(task);

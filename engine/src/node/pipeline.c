@@ -119,6 +119,13 @@ fmi_pipe_begin(fmi_pipe *p, const fm_round *r)
 		    p->loc->h.comp->desc->name,
 		    pipe_reason(&p->loc->h, rv, b, sizeof b));
 	}
+	if (rv == FM_OK && p->def != NULL &&
+	    (rv = fmi_def_begin(p->def, r)) != FM_OK) {
+		char b[256];
+		pipe_why(p, "defence %s failed to begin: %s",
+		    p->def->h.comp->desc->name,
+		    pipe_reason(&p->def->h, rv, b, sizeof b));
+	}
 	return rv;
 }
 

@@ -112,7 +112,7 @@ srv_open_node(fmi_server *s, uint32_t i, fm_error *err)
 	if (rv == FM_OK && edge && cfg->defence != NULL) {
 		fmi_open_args d = { cfg->def_params, s->dim, role, n->id,
 			fmi_hash64(seed ^ 0x646566ULL ^ i), most,
-			cfg->root_data != NULL ? FM_INST_ROOT_DATA : 0, NULL };
+			cfg->root_data != NULL ? FM_INST_ROOT_DATA : 0, &link };
 		rv = fmi_def_open(&n->def, cfg->defence, &d, err);
 	}
 	if (rv == FM_OK && edge && cfg->rule != NULL) {

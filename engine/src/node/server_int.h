@@ -130,6 +130,7 @@ int srv_plugin_send(void *node, const char *comp, int32_t to, const void *data,
     size_t len);
 int srv_plugin_timer(void *node, const char *comp, uint32_t ms, uint64_t tag);
 void srv_plugin_metric(void *node, const char *name, double value);
+fmi_inst_head *srv_node_instance(srv_agg *n, const char *name);
 void srv_on_plugin(fmi_server *s, fmi_rmsg *r);
 
 /* server_hosts.c */

@@ -105,14 +105,29 @@ srv_plugin_send(void *node, const char *comp, int32_t to, const void *data,
 	    len);
 }
 
+/* Aggregator n's instance of component `name` (its aggregator, local
+ * rule or defence: every kind talks to its clients), or NULL. */
+fmi_inst_head *
+srv_node_instance(srv_agg *n, const char *name)
+{
+	fmi_inst_head *h[3] = { n->agg != NULL ? &n->agg->h : NULL,
+		n->loc != NULL ? &n->loc->h : NULL,
+		n->def != NULL ? &n->def->h : NULL };
+	for (int i = 0; i < 3; i++) {
+		if (h[i] != NULL && strcmp(name, h[i]->comp->desc->name) == 0) {
+			return h[i];
+		}
+	}
+	return NULL;
+}
+
 int
 srv_plugin_timer(void *node, const char *comp, uint32_t ms, uint64_t tag)
 {
 	srv_agg *n = node;
-	fmi_inst_head *h = n->loc != NULL &&
-	    strcmp(comp, n->loc->h.comp->desc->name) == 0 ? &n->loc->h
-	                                                  : &n->agg->h;
-	return fmi_timers_add(&n->s->timers, h, ms, tag);
+	fmi_inst_head *h = srv_node_instance(n, comp);
+	return h != NULL ? fmi_timers_add(&n->s->timers, h, ms, tag)
+	                 : FM_ENOENT;
 }
 
 void
@@ -123,8 +138,8 @@ srv_plugin_metric(void *node, const char *name, double value)
 }
 
 /* The instance on the client's aggregating node that a plugin message
- * from client `from` for component `name` is for: the edge's local rule
- * or its aggregator, whichever has that name; NULL if none. */
+ * from client `from` for component `name` is for (srv_node_instance);
+ * NULL if none. */
 static fmi_inst_head *
 srv_plugin_target(fmi_server *s, int32_t from, const char *name)
 {
@@ -134,14 +149,7 @@ srv_plugin_target(fmi_server *s, int32_t from, const char *name)
 	} else if (from >= 1 && (uint32_t)from <= s->cfg->part->nclients) {
 		n = &s->nodes[srv_edge_of(s, (uint32_t)from - 1)];
 	}
-	if (n != NULL && n->loc != NULL &&
-	    strcmp(name, n->loc->h.comp->desc->name) == 0) {
-		return &n->loc->h;
-	}
-	if (n != NULL && strcmp(name, n->agg->h.comp->desc->name) == 0) {
-		return &n->agg->h;
-	}
-	return NULL;
+	return n != NULL ? srv_node_instance(n, name) : NULL;
 }
 
 void

@@ -236,6 +236,12 @@ fmi_def_apply(fmi_def *d, fm_rows *r)
 }
 
 int
+fmi_def_begin(fmi_def *d, const fm_round *r)
+{
+	return d->ops->begin != NULL ? d->ops->begin(d->h.state, r) : FM_OK;
+}
+
+int
 fmi_atk_poisons_data(const fmi_atk *t)
 {
 	return t->ops->poison_data != NULL;

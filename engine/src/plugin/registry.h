@@ -181,6 +181,7 @@ int fmi_agg_finish(fmi_agg *a, const float *global, float *out, size_t dim);
 
 /* Defence. */
 int fmi_def_apply(fmi_def *d, fm_rows *r);
+int fmi_def_begin(fmi_def *d, const fm_round *r); /* FM_OK without one */
 
 /* Attack: what the component can do, and the calls (FM_ENOTSUP when it
  * cannot). */
