@@ -6,7 +6,8 @@
 
 /*
  * Aggregating node: begin sends "hello" to every sampled client and sets
- * a 1 ms timer; base.on_message counts the round's "ack"s; apply keeps
+ * a 0 ms timer (it fires while the node waits for the round's updates);
+ * base.on_message counts the round's "ack"s; apply keeps
  * every row and reports the metrics "acks" and "def_timers". Client
  * (FM_ROLE_CLIENT): answers "hello" with "ack". Shows that a defence,
  * like any kind, has a node link (messages, timers, metrics).
@@ -46,7 +47,7 @@ td_begin(void *st, const fm_round *r)
 			return rv;
 		}
 	}
-	return t->host->timer(t->self, 1, r->round);
+	return t->host->timer(t->self, 0, r->round); /* at the next chance */
 }
 
 static int
