@@ -367,7 +367,7 @@ ld_check_comp(reg_load *ld, size_t i, fm_error *e)
 		rc->desc.ops = &rc->ops;
 		rc->desc.ops_size = rc->ops.base.struct_size;
 		rc->c = (fmi_component) { c->kind, &rc->desc, &rc->ops,
-			ld->legacy == NULL ? ld->info : NULL, NULL,
+			ld->info, NULL,
 			ld->info->abi_major, ld->info->abi_minor };
 		if (ld->legacy != NULL) {
 			/* abi1.c's thunks find their 1.x table from its own

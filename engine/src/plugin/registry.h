@@ -29,7 +29,9 @@ typedef struct fmi_component {
 	                                * for a 1.x plugin, the host's 2.0
 	                                * translation of it */
 	const void *ops;               /* desc->ops: starts with fm_ops */
-	const fm_plugin_info *plugin;  /* NULL for a 1.x plugin's */
+	const fm_plugin_info *plugin;  /* for a 1.x plugin (abi_major 1),
+	                                * only the fields up to description
+	                                * (1.x's layout is the same so far) */
 	const char *path;              /* file it came from */
 	uint32_t abi_major;            /* what the plugin was built for */
 	uint32_t abi_minor;
