@@ -181,26 +181,101 @@ fmi_inst_error(fmi_inst_head *h, char *buf, size_t size)
 
 /* ---- threads and limits ---------------------------------------------- */
 
-typedef struct host_chunk {
-	fm_task_fn fn;
+/*
+ * The host's worker pool for host->parallel_for: threads started on first
+ * use (at most HOST_MAX_THREADS - 1; the caller is one more) and kept for
+ * the process. One parallel_for runs on it at a time; a call that finds
+ * it busy (another instance on another thread) runs its chunks on the
+ * calling thread, which gives the same results: chunk bounds depend only
+ * on n and the thread count, and a plugin's results may not depend on
+ * how chunks are spread.
+ */
+#define HOST_MAX_THREADS 64
+
+static struct host_pool {
+	pthread_mutex_t busy; /* held by the parallel_for using the pool */
+	pthread_mutex_t mu;
+	pthread_cond_t go, done;
+	pthread_t th[HOST_MAX_THREADS];
+	uint32_t nth;         /* workers started */
+	uint64_t gen;         /* bumped per job */
+	fm_task_fn fn;        /* the job: */
 	void *ud;
-	size_t begin, end;
-	pthread_t th;
-	int started;
-} host_chunk;
+	size_t n, k;          /* items, chunks */
+	size_t next;          /* next chunk to take */
+	size_t left;          /* chunks not finished */
+} host_pool = { .busy = PTHREAD_MUTEX_INITIALIZER,
+	.mu = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER,
+	.done = PTHREAD_COND_INITIALIZER };
+
+/* Runs chunks of the current job until none is left; mu held on entry
+ * and exit. */
+static void
+pool_work(struct host_pool *p)
+{
+	while (p->next < p->k) {
+		size_t c = p->next++;
+		fm_task_fn fn = p->fn;
+		void *ud = p->ud;
+		size_t lo = p->n * c / p->k, hi = p->n * (c + 1) / p->k;
+		pthread_mutex_unlock(&p->mu);
+		fn(ud, lo, hi);
+		pthread_mutex_lock(&p->mu);
+		if (--p->left == 0) {
+			pthread_cond_broadcast(&p->done);
+		}
+	}
+}
 
 static void *
-host_chunk_main(void *arg)
+pool_main(void *arg)
 {
-	host_chunk *c = arg;
-	c->fn(c->ud, c->begin, c->end);
+	struct host_pool *p = arg;
+	uint64_t seen = 0;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (p->gen == seen) {
+			pthread_cond_wait(&p->go, &p->mu);
+		}
+		seen = p->gen;
+		pool_work(p);
+	}
 	return NULL;
 }
 
-#define HOST_MAX_THREADS 64
+/* A forked child has none of the parent's threads (fedmesh launch execs
+ * right away, but a child may still get here). */
+static void
+pool_after_fork(void)
+{
+	host_pool.nth = 0;
+	pthread_mutex_init(&host_pool.busy, NULL);
+	pthread_mutex_init(&host_pool.mu, NULL);
+	pthread_cond_init(&host_pool.go, NULL);
+	pthread_cond_init(&host_pool.done, NULL);
+}
 
-/* [0, n) in k equal chunks (k = the link's threads, at most n), chunk 0
- * on the calling thread; a chunk whose thread cannot start runs here. */
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void
+pool_register_fork(void)
+{
+	pthread_atfork(NULL, NULL, pool_after_fork);
+}
+
+/* Starts workers up to want (with mu held); fewer if threads cannot
+ * start. */
+static void
+pool_grow(struct host_pool *p, uint32_t want)
+{
+	while (p->nth < want &&
+	    pthread_create(&p->th[p->nth], NULL, pool_main, p) == 0) {
+		pthread_detach(p->th[p->nth]);
+		p->nth++;
+	}
+}
+
+/* [0, n) in k equal chunks, k = the link's threads (at most n). */
 static void
 host_parallel_for(const fm_instance *self, size_t n, fm_task_fn fn, void *ud)
 {
@@ -210,26 +285,30 @@ host_parallel_for(const fm_instance *self, size_t n, fm_task_fn fn, void *ud)
 	if (fn == NULL || n == 0) {
 		return;
 	}
-	if (k <= 1) {
-		fn(ud, 0, n);
+	struct host_pool *p = &host_pool;
+	if (k <= 1 || pthread_mutex_trylock(&p->busy) != 0) {
+		for (size_t c = 0; c < k; c++) { /* the same chunks, here */
+			fn(ud, n * c / k, n * (c + 1) / k);
+		}
 		return;
 	}
-	host_chunk c[HOST_MAX_THREADS];
-	for (size_t i = 0; i < k; i++) {
-		c[i] = (host_chunk) { fn, ud, n * i / k, n * (i + 1) / k, 0, 0 };
+	pthread_once(&pool_once, pool_register_fork);
+	pthread_mutex_lock(&p->mu);
+	pool_grow(p, (uint32_t)k - 1);
+	p->fn = fn;
+	p->ud = ud;
+	p->n = n;
+	p->k = k;
+	p->next = 0;
+	p->left = k;
+	p->gen++;
+	pthread_cond_broadcast(&p->go);
+	pool_work(p); /* the caller works too: all chunks run without workers */
+	while (p->left > 0) {
+		pthread_cond_wait(&p->done, &p->mu);
 	}
-	for (size_t i = 1; i < k; i++) {
-		c[i].started = pthread_create(&c[i].th, NULL, host_chunk_main,
-		    &c[i]) == 0;
-	}
-	fn(ud, c[0].begin, c[0].end);
-	for (size_t i = 1; i < k; i++) {
-		if (c[i].started) {
-			pthread_join(c[i].th, NULL);
-		} else {
-			fn(ud, c[i].begin, c[i].end);
-		}
-	}
+	pthread_mutex_unlock(&p->mu);
+	pthread_mutex_unlock(&p->busy);
 }
 
 static void
