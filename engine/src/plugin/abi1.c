@@ -27,13 +27,14 @@
 #include <link.h>
 #endif
 
-#include "plugin/abi1.h" /* first: see its note on struct fm_host_api */
 #include "core/core.h"
-#include "plugin/registry.h"
+#include "plugin/abi1.h"
+#include "plugin/plugin_int.h"
 
-#define ABI1_MAX_COMPONENTS 64 /* per file, as the 1.4 host */
-#define ABI1_MAX_NAME 63       /* component names travel on the wire */
-#define ABI1_MAX_PARAMS 64
+/* the 1.4 host's limits are the 2.0 host's */
+#define ABI1_MAX_COMPONENTS FMI_MAX_COMPONENTS
+#define ABI1_MAX_NAME FMI_PLUGIN_MAX_NAME
+#define ABI1_MAX_PARAMS FMI_MAX_PARAMS
 #define ABI1_MAGIC 0x31494241u /* "ABI1": an abi1_comp */
 
 /* The 1.x kinds: names and the smallest ops table the 1.4 host took (0:
@@ -146,34 +147,8 @@ kind1_name(uint32_t kind)
 						  "unknown";
 }
 
-static int
-nonempty(const char *s)
-{
-	return s != NULL && s[0] != '\0';
-}
 
-/* Component names: 1..63 of [A-Za-z0-9_.-]. */
-static int
-valid_name(const char *s)
-{
-	size_t n = s != NULL ? strlen(s) : 0;
-	if (n == 0 || n > ABI1_MAX_NAME) {
-		return 0;
-	}
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789_.-") == n;
-}
 
-/* Parameter names: snake_case, 1..63 characters. */
-static int
-snake_name(const char *s)
-{
-	size_t n = s != NULL ? strlen(s) : 0;
-	if (n == 0 || n > ABI1_MAX_NAME || s[0] < 'a' || s[0] > 'z') {
-		return 0;
-	}
-	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
-}
 
 /* The 1.x host table: the 2.0 one, as 1.4 knew it. */
 static void
@@ -191,22 +166,6 @@ host1_make(fm_host_api *h1, const fm_host_api *h2)
 	h1->limits = NULL;
 }
 
-/* The ELF size of a data symbol, or 0 when the platform cannot tell. */
-static size_t
-sym_size(const void *sym)
-{
-#if defined(__GLIBC__)
-	Dl_info info;
-	const ElfW(Sym) *es = NULL;
-	if (dladdr1(sym, &info, (void **)&es, RTLD_DL_SYMENT) != 0 &&
-	    es != NULL) {
-		return (size_t)es->st_size;
-	}
-#else
-	(void)sym;
-#endif
-	return 0;
-}
 
 /* ---- the descriptor, as the 1.4 host checked it ---------------------------- */
 
@@ -221,34 +180,6 @@ ld_fail(const abi1_load *ld, fm_error *e, int code, const char *fmt, ...)
 	return fm_error_set(e, code, "%s: %s", ld->path, why);
 }
 
-/* Why a parameter declaration is wrong (into why), or 0 if it is fine. */
-static int
-param_bad(const fm_param_desc *p, const fm_param_desc *prev, size_t n,
-    char *why, size_t size)
-{
-	int numeric = p->type == FM_PARAM_INT || p->type == FM_PARAM_REAL;
-	if (!snake_name(p->name)) {
-		snprintf(why, size, "name is not snake_case (1..63 of [a-z0-9_])");
-	} else if (p->type < FM_PARAM_INT || p->type > FM_PARAM_STRING) {
-		snprintf(why, size, "unknown type %d", (int)p->type);
-	} else if (numeric && !(p->min <= p->def && p->def <= p->max)) {
-		snprintf(why, size, "default %g is not in [%g, %g]", p->def,
-		    p->min, p->max);
-	} else if (p->type == FM_PARAM_INT && p->def != floor(p->def)) {
-		snprintf(why, size, "integer default %g", p->def);
-	} else if (p->type == FM_PARAM_BOOL && p->def != 0 && p->def != 1) {
-		snprintf(why, size, "boolean default %g is not 0 or 1", p->def);
-	} else {
-		for (size_t j = 0; j < n; j++) {
-			if (strcmp(prev[j].name, p->name) == 0) {
-				snprintf(why, size, "declared twice");
-				return 1;
-			}
-		}
-		return 0;
-	}
-	return 1;
-}
 
 static int
 check_params(const abi1_load *ld, const fm1_component_desc *c, fm_error *e)
@@ -261,7 +192,7 @@ check_params(const abi1_load *ld, const fm1_component_desc *c, fm_error *e)
 			    "declares more than %d parameters (is the array "
 			    "ended by { NULL }?)", c->name, ABI1_MAX_PARAMS);
 		}
-		if (param_bad(&p[n], p, n, why, sizeof why)) {
+		if (fmi_param_desc_bad(&p[n], p, n, why, sizeof why)) {
 			return ld_fail(ld, e, FM_EPLUGIN, "component '%s', "
 			    "parameter '%s': %s", c->name, p[n].name, why);
 		}
@@ -277,7 +208,7 @@ check_comp(const abi1_load *ld, uint32_t i, fm_error *e)
 		return ld_fail(ld, e, FM_EPLUGIN, "component %u has unknown "
 		    "kind %u", i, c->kind);
 	}
-	if (!valid_name(c->name) || !nonempty(c->description)) {
+	if (!fmi_component_name_ok(c->name) || !fmi_nonempty(c->description)) {
 		return ld_fail(ld, e, FM_EPLUGIN, "component %u needs a name "
 		    "(1..%d of [A-Za-z0-9_.-]) and a description", i,
 		    ABI1_MAX_NAME);
@@ -301,7 +232,7 @@ static int
 check_info(const abi1_load *ld, fm_error *e)
 {
 	const fm1_plugin_info *in = ld->info;
-	size_t symsize = sym_size(in);
+	size_t symsize = fmi_sym_size(in);
 	if (in->info_size < FM1_PLUGIN_INFO_SIZE_1_0) {
 		return ld_fail(ld, e, FM_EVERSION, "descriptor size %u is "
 		    "smaller than the ABI 1.0 descriptor (%zu bytes); rebuild "
@@ -312,8 +243,8 @@ check_info(const abi1_load *ld, fm_error *e)
 		return ld_fail(ld, e, FM_EPLUGIN, "descriptor claims %u bytes "
 		    "but the symbol has %zu", in->info_size, symsize);
 	}
-	if (!nonempty(in->name) || !nonempty(in->version) ||
-	    !nonempty(in->description)) {
+	if (!fmi_nonempty(in->name) || !fmi_nonempty(in->version) ||
+	    !fmi_nonempty(in->description)) {
 		return ld_fail(ld, e, FM_EPLUGIN, "the descriptor needs a "
 		    "name, a version and a description");
 	}
@@ -364,7 +295,7 @@ rr_head(abi1_load *ld, const void *ops, size_t size, abi1_head *h)
 		return rr_fail(ld, FM_EPLUGIN, "ops of unknown kind %u",
 		    h->kind);
 	}
-	if (!nonempty(h->name)) {
+	if (!fmi_nonempty(h->name)) {
 		return rr_fail(ld, FM_EPLUGIN, "ops without a name");
 	}
 	return FM_OK;
@@ -391,90 +322,60 @@ rr_declared(abi1_load *ld, const abi1_head *h, uint32_t *idx)
 	    "descriptor does not declare", kind1_name(h->kind), h->name);
 }
 
+/* The calls a 1.x ops table of each kind must have, as the 1.4 host
+ * required them: offsets and names. */
+typedef struct rr_req {
+	size_t off;
+	const char *name;
+} rr_req;
+
+#define RQ(T, f) { offsetof(T, f), #f }
+static const rr_req rq_agg[] = { RQ(fm1_aggregator_ops, a_init),
+	RQ(fm1_aggregator_ops, a_fini), RQ(fm1_aggregator_ops, a_begin),
+	RQ(fm1_aggregator_ops, a_accept), RQ(fm1_aggregator_ops, a_finish),
+	{ 0, NULL } };
+static const rr_req rq_def[] = { RQ(fm1_defence_ops, d_init),
+	RQ(fm1_defence_ops, d_fini), RQ(fm1_defence_ops, d_apply),
+	{ 0, NULL } };
+static const rr_req rq_atk[] = { RQ(fm1_attack_ops, t_init),
+	RQ(fm1_attack_ops, t_fini), { 0, NULL } };
+static const rr_req rq_cons[] = { RQ(fm1_consensus_ops, c_init),
+	RQ(fm1_consensus_ops, c_fini), RQ(fm1_consensus_ops, c_mix),
+	{ 0, NULL } };
+
+/* The 1.x table as a host-sized copy (what an older minor lacks reads as
+ * NULL), with the calls its kind requires; then the kind's own rules
+ * (2.0 moved the local-training hooks; an attack must attack). */
 static int
-rr_agg(abi1_load *ld, abi1_comp *c, const void *ops, size_t size)
+rr_copy(abi1_load *ld, abi1_comp *c, uint32_t kind, const char *name,
+    const void *ops, size_t size)
 {
-	fm1_aggregator_ops *a = &c->ops1.agg;
-	const char *missing = NULL;
-	memcpy(a, ops, FMI_MIN(size, sizeof *a));
-	if (a->a_init == NULL) {
-		missing = "a_init";
-	} else if (a->a_fini == NULL) {
-		missing = "a_fini";
-	} else if (a->a_begin == NULL) {
-		missing = "a_begin";
-	} else if (a->a_accept == NULL) {
-		missing = "a_accept";
-	} else if (a->a_finish == NULL) {
-		missing = "a_finish";
+	const rr_req *req = kind == FM_KIND_AGGREGATOR ? rq_agg :
+	    kind == FM_KIND_DEFENCE ? rq_def : kind == FM_KIND_ATTACK ?
+	    rq_atk : rq_cons;
+	memcpy(&c->ops1, ops, FMI_MIN(size, sizeof c->ops1));
+	for (const rr_req *q = req; q->name != NULL; q++) {
+		void (*fn)(void);
+		memcpy(&fn, (const char *)&c->ops1 + q->off, sizeof fn);
+		if (fn == NULL) {
+			return rr_fail(ld, FM_EPLUGIN, "%s '%s' has no %s "
+			    "(required)", kind1_name(kind), name, q->name);
+		}
 	}
-	if (missing != NULL) {
-		return rr_fail(ld, FM_EPLUGIN, "aggregator '%s' has no %s "
-		    "(required)", a->a_name, missing);
-	}
-	if (a->a_local_begin != NULL || a->a_local_grad != NULL ||
-	    a->a_local_step != NULL || a->a_local_end != NULL) {
+	const fm1_aggregator_ops *a = &c->ops1.agg;
+	if (kind == FM_KIND_AGGREGATOR && (a->a_local_begin != NULL ||
+	    a->a_local_grad != NULL || a->a_local_step != NULL ||
+	    a->a_local_end != NULL)) {
 		return rr_fail(ld, FM_EVERSION, "component '%s' uses the ABI "
 		    "1.2 local-training hooks, which 2.0 moved to the local "
 		    "kind: rebuild it against ABI 2.0 (docs/plugin-guide.md, "
-		    "'ABI 1.x plugins')", a->a_name);
+		    "'ABI 1.x plugins')", name);
 	}
-	return FM_OK;
-}
-
-static int
-rr_def(abi1_load *ld, abi1_comp *c, const void *ops, size_t size)
-{
-	fm1_defence_ops *d = &c->ops1.def;
-	const char *missing = NULL;
-	memcpy(d, ops, FMI_MIN(size, sizeof *d));
-	if (d->d_init == NULL) {
-		missing = "d_init";
-	} else if (d->d_fini == NULL) {
-		missing = "d_fini";
-	} else if (d->d_apply == NULL) {
-		missing = "d_apply";
-	}
-	if (missing != NULL) {
-		return rr_fail(ld, FM_EPLUGIN, "defence '%s' has no %s "
-		    "(required)", d->d_name, missing);
-	}
-	return FM_OK;
-}
-
-static int
-rr_atk(abi1_load *ld, abi1_comp *c, const void *ops, size_t size)
-{
-	fm1_attack_ops *t = &c->ops1.atk;
-	memcpy(t, ops, FMI_MIN(size, sizeof *t));
-	if (t->t_init == NULL || t->t_fini == NULL) {
-		return rr_fail(ld, FM_EPLUGIN, "attack '%s' has no %s "
-		    "(required)", t->t_name,
-		    t->t_init == NULL ? "t_init" : "t_fini");
-	}
-	if (t->t_poison_data == NULL && t->t_poison_updates == NULL) {
+	const fm1_attack_ops *t = &c->ops1.atk;
+	if (kind == FM_KIND_ATTACK && t->t_poison_data == NULL &&
+	    t->t_poison_updates == NULL) {
 		return rr_fail(ld, FM_EPLUGIN, "attack '%s' has neither "
-		    "t_poison_data nor t_poison_updates", t->t_name);
-	}
-	return FM_OK;
-}
-
-static int
-rr_cons(abi1_load *ld, abi1_comp *c, const void *ops, size_t size)
-{
-	fm1_consensus_ops *k = &c->ops1.cons;
-	const char *missing = NULL;
-	memcpy(k, ops, FMI_MIN(size, sizeof *k));
-	if (k->c_init == NULL) {
-		missing = "c_init";
-	} else if (k->c_fini == NULL) {
-		missing = "c_fini";
-	} else if (k->c_mix == NULL) {
-		missing = "c_mix";
-	}
-	if (missing != NULL) {
-		return rr_fail(ld, FM_EPLUGIN, "consensus '%s' has no %s "
-		    "(required)", k->c_name, missing);
+		    "t_poison_data nor t_poison_updates", name);
 	}
 	return FM_OK;
 }
@@ -511,10 +412,7 @@ abi1_register(fm_registrar *r, const void *ops, size_t ops_size)
 	}
 	if (rv == FM_OK) {
 		memset(&c->ops1, 0, sizeof c->ops1);
-		rv = h.kind == FM_KIND_AGGREGATOR ? rr_agg(ld, c, ops, ops_size) :
-		    h.kind == FM_KIND_DEFENCE ? rr_def(ld, c, ops, ops_size) :
-		    h.kind == FM_KIND_ATTACK ? rr_atk(ld, c, ops, ops_size) :
-		    rr_cons(ld, c, ops, ops_size);
+		rv = rr_copy(ld, c, h.kind, h.name, ops, ops_size);
 	}
 	if (rv != FM_OK) {
 		return rv;

@@ -6,10 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* plugin.h 2.0 names struct fm_host_api in fm_plugin_info.init before it
- * declares it: declared here first, the tag has file scope. */
-struct fm_host_api;
-
 #include "fedmesh/errors.h"
 #include "fedmesh/plugin.h"
 

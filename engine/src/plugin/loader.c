@@ -42,34 +42,8 @@ typedef struct reg_load {
 	reg_comp **pending;             /* [ndescs] */
 } reg_load;
 
-static int
-nonempty(const char *s)
-{
-	return s != NULL && s[0] != '\0';
-}
 
-/* Component names: 1..63 of [A-Za-z0-9_.-]. */
-static int
-valid_name(const char *s)
-{
-	size_t n = s != NULL ? strlen(s) : 0;
-	if (n == 0 || n > FMI_PLUGIN_MAX_NAME) {
-		return 0;
-	}
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789_.-") == n;
-}
 
-/* Parameter names: snake_case, 1..63 characters. */
-static int
-snake_name(const char *s)
-{
-	size_t n = s != NULL ? strlen(s) : 0;
-	if (n == 0 || n > FMI_PLUGIN_MAX_NAME || s[0] < 'a' || s[0] > 'z') {
-		return 0;
-	}
-	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
-}
 
 /* Records a refusal: err names the file and the reason. */
 static int FM_PRINTF(5, 6)
@@ -115,22 +89,6 @@ ld_open(reg_load *ld, fm_error *e)
 	return FM_OK;
 }
 
-/* The ELF size of a data symbol, or 0 when the platform cannot tell. */
-static size_t
-sym_size(const void *sym)
-{
-#if defined(__GLIBC__)
-	Dl_info info;
-	const ElfW(Sym) *es = NULL;
-	if (dladdr1(sym, &info, (void **)&es, RTLD_DL_SYMENT) != 0 &&
-	    es != NULL) {
-		return (size_t)es->st_size;
-	}
-#else
-	(void)sym;
-#endif
-	return 0;
-}
 
 static int
 ld_descriptor(reg_load *ld, fm_error *e)
@@ -143,7 +101,7 @@ ld_descriptor(reg_load *ld, fm_error *e)
 		    " symbol)");
 	}
 	ld->info = sym;
-	ld->symsize = sym_size(sym);
+	ld->symsize = fmi_sym_size(sym);
 	return FM_OK;
 }
 
@@ -193,34 +151,6 @@ ld_check_abi(reg_load *ld, fm_error *e)
 	return FM_OK;
 }
 
-/* Why a parameter declaration is wrong (into why), or 0 if it is fine. */
-static int
-param_desc_bad(const fm_param_desc *p, const fm_param_desc *prev, size_t n,
-    char *why, size_t size)
-{
-	int numeric = p->type == FM_PARAM_INT || p->type == FM_PARAM_REAL;
-	if (!snake_name(p->name)) {
-		snprintf(why, size, "name is not snake_case (1..63 of [a-z0-9_])");
-	} else if (p->type < FM_PARAM_INT || p->type > FM_PARAM_STRING) {
-		snprintf(why, size, "unknown type %d", (int)p->type);
-	} else if (numeric && !(p->min <= p->def && p->def <= p->max)) {
-		snprintf(why, size, "default %g is not in [%g, %g]", p->def,
-		    p->min, p->max);
-	} else if (p->type == FM_PARAM_INT && p->def != floor(p->def)) {
-		snprintf(why, size, "integer default %g", p->def);
-	} else if (p->type == FM_PARAM_BOOL && p->def != 0 && p->def != 1) {
-		snprintf(why, size, "boolean default %g is not 0 or 1", p->def);
-	} else {
-		for (size_t j = 0; j < n; j++) {
-			if (strcmp(prev[j].name, p->name) == 0) {
-				snprintf(why, size, "declared twice");
-				return 1;
-			}
-		}
-		return 0;
-	}
-	return 1;
-}
 
 /* The declared parameters of c, stepped by c->param_size, into a
  * host-sized, NULL-terminated copy (*out, NULL when c declares none). */
@@ -253,7 +183,7 @@ ld_check_params(reg_load *ld, const fm_component_desc *c, fm_param_desc **out,
 		if (p[n].name == NULL) {
 			break;
 		}
-		if (param_desc_bad(&p[n], p, n, why, sizeof why)) {
+		if (fmi_param_desc_bad(&p[n], p, n, why, sizeof why)) {
 			return ld_fail(ld, e, "FM-PLUGIN-DESC", FM_EPLUGIN,
 			    "component '%s', parameter '%s': %s", c->name,
 			    p[n].name, why);
@@ -330,7 +260,7 @@ ld_check_comp(reg_load *ld, size_t i, fm_error *e)
 		return ld_fail(ld, e, "FM-PLUGIN-DESC", FM_EPLUGIN, "component "
 		    "%zu has unknown kind %u", i, c->kind);
 	}
-	if (!valid_name(c->name) || !nonempty(c->description)) {
+	if (!fmi_component_name_ok(c->name) || !fmi_nonempty(c->description)) {
 		return ld_fail(ld, e, "FM-PLUGIN-DESC", FM_EPLUGIN, "component "
 		    "%zu needs a name (1..%d of [A-Za-z0-9_.-]) and a "
 		    "description", i, FMI_PLUGIN_MAX_NAME);
@@ -426,8 +356,8 @@ static int
 ld_check_desc(reg_load *ld, fm_error *e)
 {
 	const fm_plugin_info *in = ld->info;
-	if (!nonempty(in->name) || !nonempty(in->version) ||
-	    !nonempty(in->description)) {
+	if (!fmi_nonempty(in->name) || !fmi_nonempty(in->version) ||
+	    !fmi_nonempty(in->description)) {
 		return ld_fail(ld, e, "FM-PLUGIN-DESC", FM_EPLUGIN, "the "
 		    "descriptor needs a name, a version and a description");
 	}

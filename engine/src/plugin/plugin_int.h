@@ -56,4 +56,13 @@ int fmi_registry_reserve(fmi_registry *r, size_t ncomps);
 size_t fmi_kind_ops_size(uint32_t kind);
 const char *fmi_kind_missing(uint32_t kind, const void *ops);
 
+/* checks.c: descriptor checks the 2.0 loader and the 1.x layer share */
+int fmi_nonempty(const char *s);
+int fmi_component_name_ok(const char *s); /* 1..63 of [A-Za-z0-9_.-] */
+int fmi_param_name_ok(const char *s);     /* snake_case, 1..63 */
+size_t fmi_sym_size(const void *sym);      /* ELF size, 0 if unknown */
+/* Why declaration p (after prev[0..n)) is wrong, into why; 0 if fine. */
+int fmi_param_desc_bad(const fm_param_desc *p, const fm_param_desc *prev,
+    size_t n, char *why, size_t size);
+
 #endif /* FMI_PLUGIN_INT_H */
