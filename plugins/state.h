@@ -134,4 +134,20 @@ fm_sr_done(const fm_sr *r)
 		}                                                           \
 	} while (0)
 
+/* Reads the version byte a save wrote first: FM_OK when it is `want`,
+ * else FM_EVERSION with the reason set (who: the plugin, for it). */
+static inline int
+fm_sr_version(fm_sr *r, const fm_instance *inst, uint8_t want,
+    const char *who)
+{
+	uint8_t version = fm_sr_u8(r);
+	if (r->bad || version != want) {
+		FM_STATE_REFUSE(inst, "saved state has format version %u, this "
+		    "%s reads %u: restart without the checkpoint",
+		    (unsigned)version, who, (unsigned)want);
+		return FM_EVERSION;
+	}
+	return FM_OK;
+}
+
 #endif /* FM_PLUGINS_STATE_H */

@@ -275,11 +275,7 @@ fedopt_load(void *st, const void *buf, size_t len)
 {
 	fedopt *f = st;
 	fm_sr r = FM_SR_INIT(buf, len);
-	uint8_t version = fm_sr_u8(&r);
-	if (r.bad || version != FEDOPT_STATE_VERSION) {
-		FM_STATE_REFUSE(f->inst, "saved state has format version %u, "
-		    "this fedopt reads %u: restart without the checkpoint",
-		    (unsigned)version, FEDOPT_STATE_VERSION);
+	if (fm_sr_version(&r, f->inst, FEDOPT_STATE_VERSION, "fedopt") != FM_OK) {
 		return FM_EVERSION;
 	}
 	uint8_t algo = fm_sr_u8(&r);

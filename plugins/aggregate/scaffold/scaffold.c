@@ -323,11 +323,7 @@ scaffold_load(void *st, const void *buf, size_t len)
 {
 	scaffold *s = st;
 	fm_sr r = FM_SR_INIT(buf, len);
-	uint8_t version = fm_sr_u8(&r);
-	if (r.bad || version != SCF_STATE_VERSION) {
-		FM_STATE_REFUSE(s->self, "saved state has format version %u, "
-		    "this scaffold reads %u: restart without the checkpoint",
-		    (unsigned)version, SCF_STATE_VERSION);
+	if (fm_sr_version(&r, s->self, SCF_STATE_VERSION, "scaffold") != FM_OK) {
 		return FM_EVERSION;
 	}
 	uint8_t has_c = fm_sr_u8(&r);

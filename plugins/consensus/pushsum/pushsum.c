@@ -152,11 +152,7 @@ pushsum_load(void *st, const void *buf, size_t len)
 {
 	pushsum *p = st;
 	fm_sr r = FM_SR_INIT(buf, len);
-	uint8_t version = fm_sr_u8(&r);
-	if (r.bad || version != PUSHSUM_STATE_VERSION) {
-		FM_STATE_REFUSE(p->inst, "saved state has format version %u, "
-		    "this pushsum reads %u: restart without the checkpoint",
-		    (unsigned)version, PUSHSUM_STATE_VERSION);
+	if (fm_sr_version(&r, p->inst, PUSHSUM_STATE_VERSION, "pushsum") != FM_OK) {
 		return FM_EVERSION;
 	}
 	double w = fm_sr_f64(&r);

@@ -214,11 +214,8 @@ centered_load(void *st, const void *buf, size_t len)
 {
 	clip *c = st;
 	fm_sr r = FM_SR_INIT(buf, len);
-	uint8_t version = fm_sr_u8(&r);
-	if (r.bad || version != CC_STATE_VERSION) {
-		dfc_error(&c->b, "centered_clipping: saved state has format "
-		    "version %u, this plugin reads %u: restart without the "
-		    "checkpoint", (unsigned)version, CC_STATE_VERSION);
+	if (fm_sr_version(&r, c->b.inst, CC_STATE_VERSION,
+	    "centered_clipping") != FM_OK) {
 		return FM_EVERSION;
 	}
 	uint64_t dim = fm_sr_u64(&r);
