@@ -15,7 +15,17 @@
  * round and mixes without training.
  *
  * After each round the peer sends the monitor a small REPORT
- * (accuracies, losses and a count sketch of its model).
+ * (accuracies, losses, a count sketch of its model and its consensus
+ * instance's metrics of the round).
+ *
+ * The consensus instance's node link: host->send goes out at once as an
+ * FMI_MSG_PLUGIN over the link to the neighbour (dialed on first use,
+ * lossy as the models' links: a message the link cannot queue fails with
+ * the transport's error); messages are delivered as they come, whenever
+ * the peer waits for models, from neighbours of its current round's
+ * graph. Timers run on the wall clock: they fire while the peer waits for
+ * models, and at the end of each round (after the mix, before the
+ * REPORT) those due by then.
  */
 #include <math.h>
 #include <stdio.h>
@@ -81,6 +91,9 @@ typedef struct p2p_node {
 	uint32_t *eval_idx;
 	size_t eval_n;
 	float sketch[FMI_P2P_SKETCH];
+	uint8_t report[FMI_P2P_SKETCH * sizeof(float) + FMI_PEER_METRICS_MAX];
+	fmi_adj adj;    /* the round's graph */
+	fmi_timers timers; /* the consensus instance's, wall clock */
 	uint64_t fed;
 	fm_peer_model *nb;
 	/* this round's outgoing model and who still has to get it */
@@ -180,6 +193,49 @@ p2p_give_up_sends(p2p_node *nd, uint32_t round)
 	}
 }
 
+/* The consensus instance's node link (peer.c builds the message). */
+static int
+p2p_net_send(void *ud, uint32_t from, const fmi_msg *m, const void *data,
+    size_t len)
+{
+	p2p_node *nd = ud;
+	fm_error e;
+	(void)from;
+	int rv = p2p_dial(nd, (uint32_t)m->to, &e);
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "peer %u: no link to peer "
+		    "%d: %s", nd->id + 1, m->to + 1, e.msg);
+		return rv;
+	}
+	return fmi_tran_send_bytes(nd->out[m->to], NULL, m, data, len);
+}
+
+static int
+p2p_net_timer(void *ud, uint32_t peer, fmi_inst_head *h, uint32_t ms,
+    uint64_t tag)
+{
+	p2p_node *nd = ud;
+	(void)peer;
+	return fmi_timers_add(&nd->timers, h, ms, tag);
+}
+
+/* A plugin message from a neighbour: delivered at once (peer.c checks
+ * it); its sender must be the peer it claims to be. */
+static void
+p2p_on_plugin(p2p_node *nd, fmi_rmsg *r)
+{
+	const fmi_msg *m = &r->m;
+	if (m->from < 0 || (uint32_t)m->from >= nd->n ||
+	    strcmp(r->peer, nd->d->clients[m->from]) != 0) {
+		fm_log(FM_LOG_WARN, "FM-SENDER", "peer %u dropped a message for "
+		    "plugin '%s': '%s' claims to be peer %d", nd->id + 1,
+		    m->plugin, r->peer, m->from + 1);
+	} else {
+		(void)fmi_peer_deliver(&nd->peer, r);
+	}
+	fmi_rmsg_close(r);
+}
+
 /* Why a GOSSIP message cannot be used, or NULL. */
 static const char *
 p2p_reject(p2p_node *nd, fmi_rmsg *r, uint32_t round, char *why, size_t n)
@@ -216,6 +272,10 @@ static void
 p2p_on_message(p2p_node *nd, fmi_rmsg *r, uint32_t round)
 {
 	char why[512];
+	if (r->m.type == FMI_MSG_PLUGIN) {
+		p2p_on_plugin(nd, r);
+		return;
+	}
 	const char *id = p2p_reject(nd, r, round, why, sizeof why);
 	int late = id != NULL && strcmp(id, "FM-ROUND") == 0;
 	if (late && nd->absent[r->m.from]) {
@@ -290,10 +350,12 @@ static int
 p2p_receive(p2p_node *nd, uint32_t round, int ms, fm_error *err)
 {
 	fmi_rmsg r;
-	int rv = fmi_tran_recv(nd->in, &r, ms, err);
+	int rv = fmi_tran_recv(nd->in, &r, fmi_timers_wait_ms(&nd->timers, ms),
+	    err);
 	if (rv == FM_OK) {
 		p2p_on_message(nd, &r, round);
 	}
+	(void)fmi_timers_fire_until(&nd->timers, fmi_now());
 	return rv == FM_EPROTO || rv == FM_EVERSION ? FM_OK : rv;
 }
 
@@ -381,8 +443,10 @@ p2p_report(p2p_node *nd, uint32_t round)
 	}
 	p2p_sketch(nd->peer.x, nd->dim, nd->sketch);
 	fmi_f32_to_le(nd->sketch, FMI_P2P_SKETCH);
-	int rv = fmi_tran_send_bytes(nd->mon, NULL, &m, nd->sketch,
-	    sizeof nd->sketch);
+	memcpy(nd->report, nd->sketch, sizeof nd->sketch);
+	size_t len = sizeof nd->sketch + fmi_peer_metrics_encode(
+	    &nd->peer.metrics, nd->report + sizeof nd->sketch);
+	int rv = fmi_tran_send_bytes(nd->mon, NULL, &m, nd->report, len);
 	if (rv != FM_OK) {
 		fm_log(FM_LOG_DEBUG, "FM-REPORT", "round %u: the monitor is "
 		    "unreachable (%s)", round, fm_strerror(rv));
@@ -394,12 +458,13 @@ p2p_report(p2p_node *nd, uint32_t round)
 static int
 p2p_node_round(p2p_node *nd, uint32_t round, int catch_up, fm_error *err)
 {
-	fmi_adj a;
+	const fmi_adj *a = &nd->adj;
 	const fmi_p2p_cfg *cfg = nd->cfg;
-	int rv = fmi_graph_round(cfg->graph, round, &a, err);
+	int rv = fmi_graph_round(cfg->graph, round, &nd->adj, err);
 	if (rv != FM_OK) {
 		return rv;
 	}
+	fmi_peer_begin_round(&nd->peer, a, round);
 	if (catch_up) {
 		memcpy(nd->peer.y, nd->peer.x, nd->dim * sizeof(float));
 	} else if ((rv = fmi_peer_train(&nd->peer, cfg, nd->tr, round)) !=
@@ -407,9 +472,9 @@ p2p_node_round(p2p_node *nd, uint32_t round, int catch_up, fm_error *err)
 		return fm_error_set(err, rv, "round %u: local training failed: "
 		    "%s", round, fm_strerror(rv));
 	}
-	rv = fmi_peer_prepare_send(&nd->peer, &a, round);
+	rv = fmi_peer_prepare_send(&nd->peer, a, round);
 	if (rv == FM_OK) {
-		rv = p2p_start_send(nd, &a, round, err);
+		rv = p2p_start_send(nd, a, round, err);
 	}
 	double wait = (cfg->round_timeout_ms ? cfg->round_timeout_ms : 60000) /
 	    1000.0;
@@ -419,7 +484,7 @@ p2p_node_round(p2p_node *nd, uint32_t round, int catch_up, fm_error *err)
 		(void)p2p_flush_sends(nd);
 		memset(nd->unsent, 0, nd->n);
 	} else if (rv == FM_OK) {
-		rv = p2p_collect(nd, &a, round, round == 1 ?
+		rv = p2p_collect(nd, a, round, round == 1 ?
 		    fmax(wait, nd->d->join_timeout) : wait, err);
 	}
 	if (rv == FM_OK && nd->behind > round) {
@@ -427,7 +492,9 @@ p2p_node_round(p2p_node *nd, uint32_t round, int catch_up, fm_error *err)
 		return FM_OK;
 	}
 	if (rv == FM_OK) {
-		p2p_mix(nd, &a, round);
+		p2p_mix(nd, a, round);
+		/* the end of the round: the timers due by now */
+		(void)fmi_timers_fire_until(&nd->timers, fmi_now());
 		p2p_report(nd, round);
 	}
 	return rv;
@@ -454,7 +521,8 @@ p2p_node_open(p2p_node *nd, fm_error *err)
 	}
 	int rv = fmi_tran_ctx_new(&nd->tc, NULL, err);
 	if (rv == FM_OK) {
-		rv = fmi_peer_init(&nd->peer, nd->cfg, nd->id, err);
+		fmi_peer_net net = { nd, p2p_net_send, p2p_net_timer };
+		rv = fmi_peer_init(&nd->peer, nd->cfg, nd->id, &net, err);
 	}
 	if (rv == FM_OK && fmi_trainer_new(&nd->tr, &nd->cfg->arch,
 	    FMI_MAX(nd->cfg->local.batch, 256)) != FM_OK) {
