@@ -23,7 +23,7 @@ end
 
 local names = { "accuracy", "loss", "train_loss", "consensus_distance",
   "accuracy_min", "accuracy_max", "peer_msgs", "peer_early", "peer_timers",
-  "peer_late_timers", "peer_bad", "peer_enoent" }
+  "peer_late_timers", "peer_bad", "peer_send_failed", "peer_enoent" }
 
 local one, three = run { threads = 1 }, run { threads = 3 }
 for i = 1, rounds do
@@ -43,7 +43,7 @@ local function want(i)
   return {
     peer_msgs = i >= 2 and 2 or 0, peer_early = i >= 2 and 2 or 0,
     peer_timers = i >= 2 and 1 or 0, peer_late_timers = i >= 3 and 1 or 0,
-    peer_bad = 0, peer_enoent = 3,
+    peer_bad = 0, peer_send_failed = 0, peer_enoent = 3,
   }
 end
 for i, r in ipairs(one.rounds) do

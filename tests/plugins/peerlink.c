@@ -20,8 +20,9 @@
  *     (the "M" r - 1 received), "peer_early" (the "O" r), "peer_timers"
  *     (timer r - 1 fired), "peer_late_timers" (timer LATE + r - 2 fired),
  *     "peer_bad" (messages whose header round is not their payload's, or
- *     malformed) and "peer_enoent" (of the three sends, those refused
- *     with FM_ENOENT).
+ *     malformed), "peer_send_failed" (sends to neighbours that failed, so
+ *     far) and "peer_enoent" (of the three sends, those refused with
+ *     FM_ENOENT).
  * Counts are kept by round in a small ring, so it does not matter when
  * in a round a message or timer comes, only that it comes before the mix
  * that reports it.
@@ -42,6 +43,8 @@ typedef struct peerlink {
 	size_t dim;
 	slot msgs[SLOTS], early[SLOTS], timers[SLOTS], late[SLOTS];
 	uint32_t bad;
+	uint32_t failed; /* sends to neighbours that failed (a deployed
+	                  * link full or down): counted, not fatal */
 	int32_t in_nb[MAX_NB]; /* in-neighbours of the last mix */
 	uint32_t nin;
 } peerlink;
@@ -126,12 +129,7 @@ pl_outgoing(void *st, uint32_t round, uint32_t out_degree, double *mass)
 	(void)out_degree;
 	*mass = 0;
 	for (uint32_t k = 0; k < p->nin; k++) {
-		int rv = pl_send(p, p->in_nb[k], 'O', round);
-		if (rv != FM_OK) {
-			p->host->set_error(p->self, "send to peer %d: %s",
-			    (int)p->in_nb[k], p->host->strerror(rv));
-			return rv;
-		}
+		p->failed += pl_send(p, p->in_nb[k], 'O', round) != FM_OK;
 	}
 	return FM_OK;
 }
@@ -152,6 +150,7 @@ pl_mix(void *st, const fm_mix *m, float *model, size_t dim)
 	h->metric(p->self, "peer_late_timers",
 	    r >= 2 ? slot_get(p->late, r - 2) : 0);
 	h->metric(p->self, "peer_bad", p->bad);
+	h->metric(p->self, "peer_send_failed", p->failed);
 	for (uint32_t k = 0; k < m->nneighbours; k++) {
 		sum += NB(m, k)->weight;
 	}
@@ -161,12 +160,7 @@ pl_mix(void *st, const fm_mix *m, float *model, size_t dim)
 		const fm_peer_model *nb = NB(m, k);
 		h->axpy(dim, (float)nb->weight, nb->params, model);
 		p->in_nb[p->nin++] = nb->peer;
-		int rv = pl_send(p, nb->peer, 'M', r);
-		if (rv != FM_OK) {
-			h->set_error(p->self, "send to peer %d: %s",
-			    (int)nb->peer, h->strerror(rv));
-			return rv;
-		}
+		p->failed += pl_send(p, nb->peer, 'M', r) != FM_OK;
 	}
 	int enoent = (pl_send(p, -1, 'M', r) == FM_ENOENT) +
 	    (pl_send(p, m->self, 'M', r) == FM_ENOENT) +

@@ -19,9 +19,11 @@
  * instance's metrics of the round).
  *
  * The consensus instance's node link: host->send goes out at once as an
- * FMI_MSG_PLUGIN over the link to the neighbour (dialed on first use,
- * lossy as the models' links: a message the link cannot queue fails with
- * the transport's error); messages are delivered as they come, whenever
+ * FMI_MSG_PLUGIN over the link to the neighbour (dialed on first use);
+ * when the link is full (it queues P2P_QUEUE messages, a model is big)
+ * the message waits in the peer's backlog for that neighbour (up to
+ * P2P_BACKLOG, then FM_EBUSY) and goes out, in order, before this peer's
+ * next model to it; messages are delivered as they come, whenever
  * the peer waits for models, from neighbours of its current round's
  * graph. Timers run on the wall clock: they fire while the peer waits for
  * models, and at the end of each round (after the mix, before the
@@ -37,6 +39,7 @@
 #include "node/peer.h"
 
 #define P2P_QUEUE 2 /* messages queued towards one neighbour */
+#define P2P_BACKLOG 256 /* plugin messages waiting for a full link */
 
 int
 fmi_p2p_url(const fmi_deploy_cfg *d, const char *addr, char *url, size_t n,
@@ -74,6 +77,17 @@ typedef struct p2p_held {
 	fmi_rmsg r;
 } p2p_held;
 
+/* Plugin messages a neighbour's link could not queue yet, in order. */
+typedef struct p2p_plmsg {
+	fmi_msg m;
+	void *data;
+} p2p_plmsg;
+
+typedef struct p2p_backlog {
+	p2p_plmsg *q;
+	uint32_t head, n, cap;
+} p2p_backlog;
+
 typedef struct p2p_node {
 	const fmi_p2p_cfg *cfg;
 	const fmi_deploy_cfg *d;
@@ -100,7 +114,75 @@ typedef struct p2p_node {
 	fmi_payload *payload;
 	uint32_t send_round;
 	uint8_t *unsent, *unreachable; /* [n] */
+	p2p_backlog *backlog; /* [n] */
 } p2p_node;
+
+/* Sends what waits for neighbour j, in order; FM_OK when nothing is
+ * left (then a model may follow). */
+static int
+p2p_send_backlog(p2p_node *nd, uint32_t j)
+{
+	p2p_backlog *b = &nd->backlog[j];
+	while (b->n > 0) {
+		p2p_plmsg *x = &b->q[b->head];
+		int rv = fmi_tran_send_bytes(nd->out[j], NULL, &x->m, x->data,
+		    x->m.n);
+		if (rv == FM_EBUSY) {
+			return rv;
+		}
+		if (rv != FM_OK) {
+			fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "peer %u: a message "
+			    "for plugin '%s' to peer %u was lost (%s)", nd->id + 1,
+			    x->m.plugin, j + 1, fm_strerror(rv));
+		}
+		free(x->data);
+		b->head = (b->head + 1) % b->cap;
+		b->n--;
+	}
+	return FM_OK;
+}
+
+static int
+p2p_backlog_push(p2p_backlog *b, const fmi_msg *m, const void *data,
+    size_t len)
+{
+	if (b->n == P2P_BACKLOG) {
+		return FM_EBUSY;
+	}
+	if (b->n == b->cap) {
+		uint32_t cap = b->cap ? 2 * b->cap : 8;
+		p2p_plmsg *q = malloc(cap * sizeof *q);
+		if (q == NULL) {
+			return FM_ENOMEM;
+		}
+		for (uint32_t k = 0; k < b->n; k++) {
+			q[k] = b->q[(b->head + k) % b->cap];
+		}
+		free(b->q);
+		b->q = q;
+		b->head = 0;
+		b->cap = cap;
+	}
+	p2p_plmsg *x = &b->q[(b->head + b->n) % b->cap];
+	if ((x->data = malloc(len ? len : 1)) == NULL) {
+		return FM_ENOMEM;
+	}
+	if (len > 0) {
+		memcpy(x->data, data, len);
+	}
+	x->m = *m;
+	b->n++;
+	return FM_OK;
+}
+
+static void
+p2p_backlog_free(p2p_backlog *b)
+{
+	for (uint32_t k = 0; k < b->n; k++) {
+		free(b->q[(b->head + k) % b->cap].data);
+	}
+	free(b->q);
+}
 
 static void
 p2p_drop_held(p2p_node *nd, uint32_t upto)
@@ -167,7 +249,8 @@ p2p_flush_sends(p2p_node *nd)
 		}
 		fmi_msg m;
 		fmi_peer_gossip(&nd->peer, nd->fed, nd->send_round, j, &m);
-		if (fmi_tran_send(nd->out[j], NULL, &m, nd->payload) == FM_OK) {
+		if (p2p_send_backlog(nd, j) == FM_OK &&
+		    fmi_tran_send(nd->out[j], NULL, &m, nd->payload) == FM_OK) {
 			nd->unsent[j] = 0;
 			nd->unreachable[j] = 0;
 		} else if (!nd->unreachable[j]) {
@@ -207,7 +290,15 @@ p2p_net_send(void *ud, uint32_t from, const fmi_msg *m, const void *data,
 		    "%d: %s", nd->id + 1, m->to + 1, e.msg);
 		return rv;
 	}
-	return fmi_tran_send_bytes(nd->out[m->to], NULL, m, data, len);
+	uint32_t j = (uint32_t)m->to;
+	rv = p2p_send_backlog(nd, j);
+	if (rv == FM_OK) {
+		rv = fmi_tran_send_bytes(nd->out[j], NULL, m, data, len);
+	}
+	/* a full link: the message waits, in order, for the link to drain
+	 * (retried with the models; sent before this peer's next model) */
+	return rv == FM_EBUSY ? p2p_backlog_push(&nd->backlog[j], m, data, len)
+	                      : rv;
 }
 
 static int
@@ -379,6 +470,11 @@ p2p_collect(p2p_node *nd, const fmi_adj *a, uint32_t round, double wait,
 		 * the round lasts; only the first round waits for them (the
 		 * links come up): later a slow link must not hold the round. */
 		uint32_t sending = p2p_flush_sends(nd);
+		for (uint32_t j = 0; j < nd->n; j++) {
+			if (nd->backlog[j].n > 0) {
+				(void)p2p_send_backlog(nd, j);
+			}
+		}
 		(void)p2p_count(nd, a, round, &all);
 		if ((all && (sending == 0 || round > 1)) || nd->behind > round) {
 			p2p_give_up_sends(nd, round);
@@ -515,8 +611,10 @@ p2p_node_open(p2p_node *nd, fm_error *err)
 	nd->nb = calloc(nd->n, sizeof *nd->nb);
 	nd->unsent = calloc(nd->n, 1);
 	nd->unreachable = calloc(nd->n, 1);
+	nd->backlog = calloc(nd->n, sizeof *nd->backlog);
 	if (nd->out == NULL || nd->held == NULL || nd->absent == NULL ||
-	    nd->nb == NULL || nd->unsent == NULL || nd->unreachable == NULL) {
+	    nd->nb == NULL || nd->unsent == NULL || nd->unreachable == NULL ||
+	    nd->backlog == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
 	int rv = fmi_tran_ctx_new(&nd->tc, NULL, err);
@@ -568,6 +666,10 @@ p2p_node_close(p2p_node *nd)
 	free(nd->nb);
 	free(nd->unsent);
 	free(nd->unreachable);
+	for (uint32_t j = 0; nd->backlog != NULL && j < nd->n; j++) {
+		p2p_backlog_free(&nd->backlog[j]);
+	}
+	free(nd->backlog);
 	fmi_payload_unref(nd->payload);
 	free(nd->eval_idx);
 }
