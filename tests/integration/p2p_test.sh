@@ -6,7 +6,10 @@
 #   1. fedmesh launch gives the same per-peer accuracies as fedmesh run;
 #   2. a peer killed with SIGKILL mid-run: its neighbours notice at the
 #      round deadline and keep mixing with the others; restarted, the peer
-#      catches up with its neighbours' round and rejoins; the run completes.
+#      catches up with its neighbours' round and rejoins; the run completes;
+#   3. the peers' consensus instances talk (the peerlink test consensus,
+#      tests/plugins/peerlink.c, found through FEDMESH_PLUGIN_PATH):
+#      deployed, the messages and 0 ms timers are counted as simulated.
 # Every wait is bounded; every process is killed on exit.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -71,6 +74,27 @@ check "after its return every peer reports" \
 	test "$(tail -n 2 "$T/kill.jsonl" | grep -c '"dropped":0')" -eq 2
 check "the peers finish" wait_for "$T/peer6.log" "finished 40 rounds" 60
 check "the restarted peer finishes" wait_for "$T/peer3b.log" "finished 40 rounds" 60
+
+# 3. plugin messages between deployed peers
+if [ -n "${FEDMESH_PLUGIN_PATH:-}" ]; then
+	ARGS="peers=6 rounds=4 eval_samples=500 port=$((PORT + 40)) keys=$T/keys consensus=peerlink"
+	"$FM" run --threads 2 --metrics "$T/psim.jsonl" "$S" $ARGS >"$T/psim.log" 2>&1
+	check "peerlink simulation runs" test "$(wc -l <"$T/psim.jsonl")" -eq 4
+	"$FM" launch --metrics "$T/pdep.jsonl" "$S" $ARGS >"$T/plaunch.log" 2>&1
+	check "peerlink launch runs to the end" test "$(wc -l <"$T/pdep.jsonl")" -eq 4
+	for k in peer_msgs peer_early peer_timers peer_bad peer_send_failed \
+	    peer_enoent accuracy; do
+		cols "$T/psim.jsonl" $k >"$T/a"
+		cols "$T/pdep.jsonl" $k >"$T/b"
+		check "deployed $k equals simulated" cmp -s "$T/a" "$T/b"
+	done
+	check "each peer hears its 2 neighbours from round 2 on" \
+		test "$(cols "$T/pdep.jsonl" peer_msgs | tr '\n' ' ')" = "0 2 2 2 "
+	check "no message dropped" sh -c "! grep -q FM-PLUGIN-MSG '$T/plaunch.log'"
+else
+	echo "skipped the peerlink deployment (no FEDMESH_PLUGIN_PATH)"
+fi
+
 if [ $fails -ne 0 ]; then
 	tail -n 20 "$T/monitor.log" "$T/peer2.log" "$T/peer3b.log"
 	echo "$fails check(s) failed"

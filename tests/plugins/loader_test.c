@@ -305,18 +305,19 @@ test_load_dir(void **state)
 	fm_log_set_sink(fmt_logcap_sink, &cap);
 	FMT_PASS(fmi_registry_load_dir(r, test_dir(), &n, NULL));
 	fm_log_set_sink(NULL, NULL);
-	/* Only future_minor, never_finishes, params, pingpong, talkdef,
-	 * tp_compressor and tp_privacy are good, in name order. */
-	assert_int_equal(n, 7);
-	assert_int_equal(fmi_registry_count(r), 8);
+	/* Only future_minor, never_finishes, params, peerlink, pingpong,
+	 * talkdef, tp_compressor and tp_privacy are good, in name order. */
+	assert_int_equal(n, 8);
+	assert_int_equal(fmi_registry_count(r), 9);
 	assert_string_equal(fmi_registry_at(r, 1)->desc->name, "future");
 	assert_string_equal(fmi_registry_at(r, 2)->desc->name,
 	    "never_finishes");
 	assert_string_equal(fmi_registry_at(r, 3)->desc->name, "paramtest");
-	assert_string_equal(fmi_registry_at(r, 4)->desc->name, "pingpong");
-	assert_string_equal(fmi_registry_at(r, 5)->desc->name, "talkdef");
-	assert_string_equal(fmi_registry_at(r, 6)->desc->name, "int8");
-	assert_string_equal(fmi_registry_at(r, 7)->desc->name, "clip_offset");
+	assert_string_equal(fmi_registry_at(r, 4)->desc->name, "peerlink");
+	assert_string_equal(fmi_registry_at(r, 5)->desc->name, "pingpong");
+	assert_string_equal(fmi_registry_at(r, 6)->desc->name, "talkdef");
+	assert_string_equal(fmi_registry_at(r, 7)->desc->name, "int8");
+	assert_string_equal(fmi_registry_at(r, 8)->desc->name, "clip_offset");
 	assert_true(fmt_logcap_find(&cap, "FM-PLUGIN-ABI") >= 0);
 	assert_true(fmt_logcap_find(&cap, "FM-PLUGIN-DUP") >= 0);
 	check_fedavg_usable(r);
@@ -344,7 +345,7 @@ test_load_defaults(void **state)
 	fm_log_set_sink(NULL, NULL);
 	unsetenv("FEDMESH_PLUGIN_PATH");
 	/* every built-in component once (the built-in dir is listed twice)
-	 * and the 7 good test plugins */
+	 * and the 8 good test plugins */
 	fmi_registry *b;
 	FMT_PASS(fmi_registry_new(&b));
 	FMT_PASS(fmi_registry_load_dir(b, builtin_dir(), NULL, NULL));
@@ -353,7 +354,7 @@ test_load_defaults(void **state)
 	 * geomedian 1, clipping 2 and fltrust 1 (defences), fedprox 1 and
 	 * scaffold 1 (local rules) */
 	assert_true(fmi_registry_count(b) >= 28);
-	assert_int_equal(fmi_registry_count(r), fmi_registry_count(b) + 7);
+	assert_int_equal(fmi_registry_count(r), fmi_registry_count(b) + 8);
 	fmi_registry_free(b);
 	const fmi_component *c = fmi_registry_find(r, 0, "fedavg");
 	assert_string_equal(c->plugin->name, "fedavg"); /* not the impostor */

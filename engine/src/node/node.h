@@ -20,6 +20,17 @@ typedef struct fmi_timers {
 } fmi_timers;
 int fmi_timers_add(fmi_timers *ts, fmi_inst_head *inst, uint32_t ms,
     uint64_t tag);
+/* A timer due at `due` on a clock of the caller's (fmi_timers_fire_until);
+ * fmi_timers_add's clock is fmi_now(). FM_EBUSY when FMI_MAX_TIMERS are
+ * armed. */
+int fmi_timers_add_at(fmi_timers *ts, fmi_inst_head *inst, double due,
+    uint64_t tag);
+/* Fires the timers due at `now` that were armed before the call, in a
+ * deterministic order: by due time, then tag, then the order they were
+ * set (timers their callbacks arm wait for the next call). Returns how
+ * many fired. Keep to this or to fmi_timers_fire on one fmi_timers:
+ * fmi_timers_fire does not keep the order set. */
+int fmi_timers_fire_until(fmi_timers *ts, double now);
 /* Milliseconds until the next timer (capped at cap_ms), 0 if one is due. */
 int fmi_timers_wait_ms(const fmi_timers *ts, int cap_ms);
 /* Fires due timers; drops those of instance inst (NULL: none) first. */

@@ -5,7 +5,9 @@
  *
  * The monitor collects a small REPORT per peer and round (accuracies,
  * losses and a FMI_P2P_SKETCH-float count sketch of the model, from which
- * it estimates the consensus distance) and turns them into round metrics.
+ * it estimates the consensus distance, then the peer's consensus metrics)
+ * and turns them into round metrics (a consensus metric: its mean over
+ * the peers that reported it, as in the simulation).
  * It never sends anything to peers: no node sees the whole federation.
  */
 #include <math.h>
@@ -27,6 +29,7 @@ typedef struct mon_round {
 	double *acc, *tloss, *loss;
 	uint64_t *ne;
 	float *sk;      /* [n][FMI_P2P_SKETCH] */
+	fmi_peer_metrics *pm; /* [n] */
 } mon_round;
 
 typedef struct p2p_mon {
@@ -52,8 +55,9 @@ mon_alloc(p2p_mon *m)
 		w->loss = calloc(m->n, sizeof *w->loss);
 		w->ne = calloc(m->n, sizeof *w->ne);
 		w->sk = calloc((size_t)m->n * FMI_P2P_SKETCH, sizeof(float));
+		w->pm = calloc(m->n, sizeof *w->pm);
 		if (!w->have || !w->acc || !w->tloss || !w->loss || !w->ne ||
-		    !w->sk) {
+		    !w->sk || !w->pm) {
 			return FM_ENOMEM;
 		}
 	}
@@ -71,6 +75,7 @@ mon_free(p2p_mon *m)
 		free(w->loss);
 		free(w->ne);
 		free(w->sk);
+		free(w->pm);
 	}
 }
 
@@ -132,6 +137,7 @@ mon_metrics(const p2p_mon *m, const mon_round *w, fmi_round_metrics *r)
 		fmi_round_metric(r, "accuracy_max", mx);
 	}
 	fmi_round_metric(r, "consensus_distance", w->got ? mon_consensus(m, w) : NAN);
+	fmi_peer_metrics_mean(r, w->pm, w->have, m->n);
 }
 
 /* Finalizes rounds in order while they are complete or past the
@@ -186,14 +192,20 @@ mon_on_report(p2p_mon *m, fmi_rmsg *r)
 	fm_error e;
 	const fmi_msg *h = &r->m;
 	const char *why = NULL;
+	const size_t sk = FMI_P2P_SKETCH * sizeof(float);
+	fmi_peer_metrics pm;
 	if (h->type != FMI_MSG_REPORT || h->fed != m->fed) {
 		why = "not a report of this federation";
 	} else if (h->from < 0 || (uint32_t)h->from >= m->n ||
 	    strcmp(r->peer, m->d->clients[h->from]) != 0) {
 		why = "the sender is not the peer it claims to be";
-	} else if (h->n != FMI_P2P_SKETCH || fmi_msg_check_tensor(h,
-	    fmi_rmsg_data(r), fmi_rmsg_len(r), FMI_P2P_SKETCH, &e) != FM_OK) {
+	} else if (h->n != FMI_P2P_SKETCH || fmi_rmsg_len(r) < sk ||
+	    fmi_msg_check_tensor(h, fmi_rmsg_data(r), sk, FMI_P2P_SKETCH,
+	        &e) != FM_OK) {
 		why = "bad sketch";
+	} else if (fmi_peer_metrics_decode(&pm, (const uint8_t *)
+	    fmi_rmsg_data(r) + sk, fmi_rmsg_len(r) - sk) != FM_OK) {
+		why = "bad consensus metrics";
 	} else if (h->round < m->next || h->round > m->cfg->rounds ||
 	    h->round >= m->next + P2P_WINDOW) {
 		why = "round outside the open window";
@@ -220,8 +232,8 @@ mon_on_report(p2p_mon *m, fmi_rmsg *r)
 	w->tloss[i] = h->test_loss;
 	w->loss[i] = h->loss;
 	w->ne[i] = h->num_examples;
-	memcpy(&w->sk[(size_t)i * FMI_P2P_SKETCH], fmi_rmsg_data(r),
-	    FMI_P2P_SKETCH * sizeof(float));
+	memcpy(&w->sk[(size_t)i * FMI_P2P_SKETCH], fmi_rmsg_data(r), sk);
+	w->pm[i] = pm;
 	fmi_f32_from_le(&w->sk[(size_t)i * FMI_P2P_SKETCH], FMI_P2P_SKETCH);
 }
 
@@ -292,7 +304,8 @@ fmi_p2p_run_monitor(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
 	}
 	if (rv == FM_OK) {
 		rv = fmi_deploy_listen(tc, d, d->server_name, url,
-		    FMI_P2P_SKETCH * sizeof(float), 0, &m.t, err);
+		    FMI_P2P_SKETCH * sizeof(float) + FMI_PEER_METRICS_MAX, 0,
+		    &m.t, err);
 	}
 	if (rv == FM_OK) {
 		fm_log(FM_LOG_INFO, "FM-DEPLOY", "monitor %s listening on %s for "

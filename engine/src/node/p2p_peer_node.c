@@ -15,7 +15,19 @@
  * round and mixes without training.
  *
  * After each round the peer sends the monitor a small REPORT
- * (accuracies, losses and a count sketch of its model).
+ * (accuracies, losses, a count sketch of its model and its consensus
+ * instance's metrics of the round).
+ *
+ * The consensus instance's node link: host->send goes out at once as an
+ * FMI_MSG_PLUGIN over the link to the neighbour (dialed on first use);
+ * when the link is full (it queues P2P_QUEUE messages, a model is big)
+ * the message waits in the peer's backlog for that neighbour (up to
+ * P2P_BACKLOG, then FM_EBUSY) and goes out, in order, before this peer's
+ * next model to it; messages are delivered as they come, whenever
+ * the peer waits for models, from neighbours of its current round's
+ * graph. Timers run on the wall clock: they fire while the peer waits for
+ * models, and at the end of each round (after the mix, before the
+ * REPORT) those due by then.
  */
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +39,7 @@
 #include "node/peer.h"
 
 #define P2P_QUEUE 2 /* messages queued towards one neighbour */
+#define P2P_BACKLOG 256 /* plugin messages waiting for a full link */
 
 int
 fmi_p2p_url(const fmi_deploy_cfg *d, const char *addr, char *url, size_t n,
@@ -64,6 +77,17 @@ typedef struct p2p_held {
 	fmi_rmsg r;
 } p2p_held;
 
+/* Plugin messages a neighbour's link could not queue yet, in order. */
+typedef struct p2p_plmsg {
+	fmi_msg m;
+	void *data;
+} p2p_plmsg;
+
+typedef struct p2p_backlog {
+	p2p_plmsg *q;
+	uint32_t head, n, cap;
+} p2p_backlog;
+
 typedef struct p2p_node {
 	const fmi_p2p_cfg *cfg;
 	const fmi_deploy_cfg *d;
@@ -81,13 +105,84 @@ typedef struct p2p_node {
 	uint32_t *eval_idx;
 	size_t eval_n;
 	float sketch[FMI_P2P_SKETCH];
+	uint8_t report[FMI_P2P_SKETCH * sizeof(float) + FMI_PEER_METRICS_MAX];
+	fmi_adj adj;    /* the round's graph */
+	fmi_timers timers; /* the consensus instance's, wall clock */
 	uint64_t fed;
 	fm_peer_model *nb;
 	/* this round's outgoing model and who still has to get it */
 	fmi_payload *payload;
 	uint32_t send_round;
 	uint8_t *unsent, *unreachable; /* [n] */
+	p2p_backlog *backlog; /* [n] */
 } p2p_node;
+
+/* Sends what waits for neighbour j, in order; FM_OK when nothing is
+ * left (then a model may follow). */
+static int
+p2p_send_backlog(p2p_node *nd, uint32_t j)
+{
+	p2p_backlog *b = &nd->backlog[j];
+	while (b->n > 0) {
+		p2p_plmsg *x = &b->q[b->head];
+		int rv = fmi_tran_send_bytes(nd->out[j], NULL, &x->m, x->data,
+		    x->m.n);
+		if (rv == FM_EBUSY) {
+			return rv;
+		}
+		if (rv != FM_OK) {
+			fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "peer %u: a message "
+			    "for plugin '%s' to peer %u was lost (%s)", nd->id + 1,
+			    x->m.plugin, j + 1, fm_strerror(rv));
+		}
+		free(x->data);
+		b->head = (b->head + 1) % b->cap;
+		b->n--;
+	}
+	return FM_OK;
+}
+
+static int
+p2p_backlog_push(p2p_backlog *b, const fmi_msg *m, const void *data,
+    size_t len)
+{
+	if (b->n == P2P_BACKLOG) {
+		return FM_EBUSY;
+	}
+	if (b->n == b->cap) {
+		uint32_t cap = b->cap ? 2 * b->cap : 8;
+		p2p_plmsg *q = malloc(cap * sizeof *q);
+		if (q == NULL) {
+			return FM_ENOMEM;
+		}
+		for (uint32_t k = 0; k < b->n; k++) {
+			q[k] = b->q[(b->head + k) % b->cap];
+		}
+		free(b->q);
+		b->q = q;
+		b->head = 0;
+		b->cap = cap;
+	}
+	p2p_plmsg *x = &b->q[(b->head + b->n) % b->cap];
+	if ((x->data = malloc(len ? len : 1)) == NULL) {
+		return FM_ENOMEM;
+	}
+	if (len > 0) {
+		memcpy(x->data, data, len);
+	}
+	x->m = *m;
+	b->n++;
+	return FM_OK;
+}
+
+static void
+p2p_backlog_free(p2p_backlog *b)
+{
+	for (uint32_t k = 0; k < b->n; k++) {
+		free(b->q[(b->head + k) % b->cap].data);
+	}
+	free(b->q);
+}
 
 static void
 p2p_drop_held(p2p_node *nd, uint32_t upto)
@@ -154,7 +249,8 @@ p2p_flush_sends(p2p_node *nd)
 		}
 		fmi_msg m;
 		fmi_peer_gossip(&nd->peer, nd->fed, nd->send_round, j, &m);
-		if (fmi_tran_send(nd->out[j], NULL, &m, nd->payload) == FM_OK) {
+		if (p2p_send_backlog(nd, j) == FM_OK &&
+		    fmi_tran_send(nd->out[j], NULL, &m, nd->payload) == FM_OK) {
 			nd->unsent[j] = 0;
 			nd->unreachable[j] = 0;
 		} else if (!nd->unreachable[j]) {
@@ -178,6 +274,57 @@ p2p_give_up_sends(p2p_node *nd, uint32_t round)
 		}
 		nd->unsent[j] = 0;
 	}
+}
+
+/* The consensus instance's node link (peer.c builds the message). */
+static int
+p2p_net_send(void *ud, uint32_t from, const fmi_msg *m, const void *data,
+    size_t len)
+{
+	p2p_node *nd = ud;
+	fm_error e;
+	(void)from;
+	int rv = p2p_dial(nd, (uint32_t)m->to, &e);
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "peer %u: no link to peer "
+		    "%d: %s", nd->id + 1, m->to + 1, e.msg);
+		return rv;
+	}
+	uint32_t j = (uint32_t)m->to;
+	rv = p2p_send_backlog(nd, j);
+	if (rv == FM_OK) {
+		rv = fmi_tran_send_bytes(nd->out[j], NULL, m, data, len);
+	}
+	/* a full link: the message waits, in order, for the link to drain
+	 * (retried with the models; sent before this peer's next model) */
+	return rv == FM_EBUSY ? p2p_backlog_push(&nd->backlog[j], m, data, len)
+	                      : rv;
+}
+
+static int
+p2p_net_timer(void *ud, uint32_t peer, fmi_inst_head *h, uint32_t ms,
+    uint64_t tag)
+{
+	p2p_node *nd = ud;
+	(void)peer;
+	return fmi_timers_add(&nd->timers, h, ms, tag);
+}
+
+/* A plugin message from a neighbour: delivered at once (peer.c checks
+ * it); its sender must be the peer it claims to be. */
+static void
+p2p_on_plugin(p2p_node *nd, fmi_rmsg *r)
+{
+	const fmi_msg *m = &r->m;
+	if (m->from < 0 || (uint32_t)m->from >= nd->n ||
+	    strcmp(r->peer, nd->d->clients[m->from]) != 0) {
+		fm_log(FM_LOG_WARN, "FM-SENDER", "peer %u dropped a message for "
+		    "plugin '%s': '%s' claims to be peer %d", nd->id + 1,
+		    m->plugin, r->peer, m->from + 1);
+	} else {
+		(void)fmi_peer_deliver(&nd->peer, r);
+	}
+	fmi_rmsg_close(r);
 }
 
 /* Why a GOSSIP message cannot be used, or NULL. */
@@ -216,6 +363,10 @@ static void
 p2p_on_message(p2p_node *nd, fmi_rmsg *r, uint32_t round)
 {
 	char why[512];
+	if (r->m.type == FMI_MSG_PLUGIN) {
+		p2p_on_plugin(nd, r);
+		return;
+	}
 	const char *id = p2p_reject(nd, r, round, why, sizeof why);
 	int late = id != NULL && strcmp(id, "FM-ROUND") == 0;
 	if (late && nd->absent[r->m.from]) {
@@ -290,10 +441,12 @@ static int
 p2p_receive(p2p_node *nd, uint32_t round, int ms, fm_error *err)
 {
 	fmi_rmsg r;
-	int rv = fmi_tran_recv(nd->in, &r, ms, err);
+	int rv = fmi_tran_recv(nd->in, &r, fmi_timers_wait_ms(&nd->timers, ms),
+	    err);
 	if (rv == FM_OK) {
 		p2p_on_message(nd, &r, round);
 	}
+	(void)fmi_timers_fire_until(&nd->timers, fmi_now());
 	return rv == FM_EPROTO || rv == FM_EVERSION ? FM_OK : rv;
 }
 
@@ -317,6 +470,11 @@ p2p_collect(p2p_node *nd, const fmi_adj *a, uint32_t round, double wait,
 		 * the round lasts; only the first round waits for them (the
 		 * links come up): later a slow link must not hold the round. */
 		uint32_t sending = p2p_flush_sends(nd);
+		for (uint32_t j = 0; j < nd->n; j++) {
+			if (nd->backlog[j].n > 0) {
+				(void)p2p_send_backlog(nd, j);
+			}
+		}
 		(void)p2p_count(nd, a, round, &all);
 		if ((all && (sending == 0 || round > 1)) || nd->behind > round) {
 			p2p_give_up_sends(nd, round);
@@ -381,8 +539,10 @@ p2p_report(p2p_node *nd, uint32_t round)
 	}
 	p2p_sketch(nd->peer.x, nd->dim, nd->sketch);
 	fmi_f32_to_le(nd->sketch, FMI_P2P_SKETCH);
-	int rv = fmi_tran_send_bytes(nd->mon, NULL, &m, nd->sketch,
-	    sizeof nd->sketch);
+	memcpy(nd->report, nd->sketch, sizeof nd->sketch);
+	size_t len = sizeof nd->sketch + fmi_peer_metrics_encode(
+	    &nd->peer.metrics, nd->report + sizeof nd->sketch);
+	int rv = fmi_tran_send_bytes(nd->mon, NULL, &m, nd->report, len);
 	if (rv != FM_OK) {
 		fm_log(FM_LOG_DEBUG, "FM-REPORT", "round %u: the monitor is "
 		    "unreachable (%s)", round, fm_strerror(rv));
@@ -394,12 +554,13 @@ p2p_report(p2p_node *nd, uint32_t round)
 static int
 p2p_node_round(p2p_node *nd, uint32_t round, int catch_up, fm_error *err)
 {
-	fmi_adj a;
+	const fmi_adj *a = &nd->adj;
 	const fmi_p2p_cfg *cfg = nd->cfg;
-	int rv = fmi_graph_round(cfg->graph, round, &a, err);
+	int rv = fmi_graph_round(cfg->graph, round, &nd->adj, err);
 	if (rv != FM_OK) {
 		return rv;
 	}
+	fmi_peer_begin_round(&nd->peer, a, round);
 	if (catch_up) {
 		memcpy(nd->peer.y, nd->peer.x, nd->dim * sizeof(float));
 	} else if ((rv = fmi_peer_train(&nd->peer, cfg, nd->tr, round)) !=
@@ -407,9 +568,9 @@ p2p_node_round(p2p_node *nd, uint32_t round, int catch_up, fm_error *err)
 		return fm_error_set(err, rv, "round %u: local training failed: "
 		    "%s", round, fm_strerror(rv));
 	}
-	rv = fmi_peer_prepare_send(&nd->peer, &a, round);
+	rv = fmi_peer_prepare_send(&nd->peer, a, round);
 	if (rv == FM_OK) {
-		rv = p2p_start_send(nd, &a, round, err);
+		rv = p2p_start_send(nd, a, round, err);
 	}
 	double wait = (cfg->round_timeout_ms ? cfg->round_timeout_ms : 60000) /
 	    1000.0;
@@ -419,7 +580,7 @@ p2p_node_round(p2p_node *nd, uint32_t round, int catch_up, fm_error *err)
 		(void)p2p_flush_sends(nd);
 		memset(nd->unsent, 0, nd->n);
 	} else if (rv == FM_OK) {
-		rv = p2p_collect(nd, &a, round, round == 1 ?
+		rv = p2p_collect(nd, a, round, round == 1 ?
 		    fmax(wait, nd->d->join_timeout) : wait, err);
 	}
 	if (rv == FM_OK && nd->behind > round) {
@@ -427,7 +588,9 @@ p2p_node_round(p2p_node *nd, uint32_t round, int catch_up, fm_error *err)
 		return FM_OK;
 	}
 	if (rv == FM_OK) {
-		p2p_mix(nd, &a, round);
+		p2p_mix(nd, a, round);
+		/* the end of the round: the timers due by now */
+		(void)fmi_timers_fire_until(&nd->timers, fmi_now());
 		p2p_report(nd, round);
 	}
 	return rv;
@@ -448,13 +611,16 @@ p2p_node_open(p2p_node *nd, fm_error *err)
 	nd->nb = calloc(nd->n, sizeof *nd->nb);
 	nd->unsent = calloc(nd->n, 1);
 	nd->unreachable = calloc(nd->n, 1);
+	nd->backlog = calloc(nd->n, sizeof *nd->backlog);
 	if (nd->out == NULL || nd->held == NULL || nd->absent == NULL ||
-	    nd->nb == NULL || nd->unsent == NULL || nd->unreachable == NULL) {
+	    nd->nb == NULL || nd->unsent == NULL || nd->unreachable == NULL ||
+	    nd->backlog == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
 	int rv = fmi_tran_ctx_new(&nd->tc, NULL, err);
 	if (rv == FM_OK) {
-		rv = fmi_peer_init(&nd->peer, nd->cfg, nd->id, err);
+		fmi_peer_net net = { nd, p2p_net_send, p2p_net_timer };
+		rv = fmi_peer_init(&nd->peer, nd->cfg, nd->id, &net, err);
 	}
 	if (rv == FM_OK && fmi_trainer_new(&nd->tr, &nd->cfg->arch,
 	    FMI_MAX(nd->cfg->local.batch, 256)) != FM_OK) {
@@ -500,6 +666,10 @@ p2p_node_close(p2p_node *nd)
 	free(nd->nb);
 	free(nd->unsent);
 	free(nd->unreachable);
+	for (uint32_t j = 0; nd->backlog != NULL && j < nd->n; j++) {
+		p2p_backlog_free(&nd->backlog[j]);
+	}
+	free(nd->backlog);
 	fmi_payload_unref(nd->payload);
 	free(nd->eval_idx);
 }

@@ -13,9 +13,27 @@
  *   2. (per host) the host receives the round's models for its peers,
  *      sorts them by (receiver, sender) and mixes each of its peers with
  *      its in-neighbours' models in peer-id order;
- *   3. (any worker) evaluation.
+ *   3. (per host) the end of the round: plugin messages, timers;
+ *   4. (any worker) evaluation.
  * Mixing order and every peer's RNG streams do not depend on the thread
  * count, so neither do the results.
+ *
+ * The consensus instances' node link (plugin messages, timers, metrics)
+ * is as deterministic. What an instance sends (host->send) waits in its
+ * peer's outbox until the phase ends; the caller then sends every
+ * outbox, peer by peer, as FMI_MSG_PLUGIN messages over inproc:// to the
+ * receivers' hosts, and the next phase delivers them, sorted by
+ * (receiver, sender, send order): what was sent while training (outgoing)
+ * or at the end of the previous round arrives right before the
+ * receiver's mix; what was sent while mixing (mix, or a message handler
+ * before the mix) at the end of the round. Timers run on a round clock:
+ * it reads r - 1 seconds all through round r, and at the end of round r
+ * the timers due by r seconds fire (after that point's messages, by due
+ * time, tag and the order they were set). So a timer of up to 1000 ms
+ * fires at the end of the round it was set in, one of 1001..2000 ms at
+ * the end of the next, and so on; a timer set while timers fire waits
+ * for the next round's end. Messages and timers left after the last
+ * round are dropped.
  */
 #include <math.h>
 #include <pthread.h>
@@ -29,6 +47,17 @@
 #include "node/peer.h"
 
 typedef struct p2p_sim p2p_sim;
+
+/* A plugin message waiting in its sender's outbox. */
+typedef struct p2p_out {
+	fmi_msg m;
+	void *data;
+} p2p_out;
+
+typedef struct p2p_box {
+	p2p_out *o;
+	uint32_t n, cap;
+} p2p_box;
 typedef int (*p2p_task)(p2p_sim *s, uint32_t peer, uint32_t worker);
 
 struct p2p_sim {
@@ -43,6 +72,14 @@ struct p2p_sim {
 	fmi_tran **out;     /* [nworkers][nworkers]: worker w to host h */
 	fmi_rmsg **held;    /* [nworkers]: host h's models of this round */
 	uint32_t *cap;      /* [nworkers]: their capacity */
+	/* plugin messages (the consensus instances' node link) */
+	p2p_box *box;       /* [n]: peer i's outbox */
+	fmi_rmsg **pheld;   /* [nworkers]: host h's plugin messages */
+	uint32_t *pcap;     /* [nworkers]: their capacity */
+	uint32_t *pwant;    /* [nworkers]: sent to host h's peers, due */
+	fmi_timers *timers; /* [n]: peer i's, on the round clock */
+	fmi_peer_metrics *pm; /* [n]: this round's plugin metrics */
+	uint8_t *honest;    /* [n] */
 	uint64_t fed;
 	int shared;         /* one payload for all neighbours (little-endian
 	                     * hosts: receivers convert nothing in place) */
@@ -125,6 +162,7 @@ p2p_train_one(p2p_sim *s, uint32_t i, uint32_t w)
 	const fmi_adj *a = &s->adj;
 	fmi_peer *p = &s->peers[i];
 	fmi_payload *pl = NULL;
+	fmi_peer_begin_round(p, a, s->round);
 	int rv = fmi_peer_train(p, s->cfg, s->tr[w], s->round);
 	if (rv == FM_OK) {
 		rv = fmi_peer_prepare_send(p, a, s->round);
@@ -156,27 +194,140 @@ p2p_by_receiver(const void *pa, const void *pb)
 	if (a->to != b->to) {
 		return a->to < b->to ? -1 : 1;
 	}
-	return (a->from > b->from) - (a->from < b->from);
+	if (a->from != b->from) {
+		return a->from < b->from ? -1 : 1;
+	}
+	return (a->seq > b->seq) - (a->seq < b->seq);
 }
 
-/* Receives the want models of this round that host h's peers get. */
+/* ---- the consensus instances' node link ------------------------------ */
+
+static int
+p2p_net_send(void *ud, uint32_t from, const fmi_msg *m, const void *data,
+    size_t len)
+{
+	p2p_sim *s = ud;
+	p2p_box *b = &s->box[from];
+	if (b->n == b->cap) {
+		uint32_t cap = b->cap ? 2 * b->cap : 8;
+		p2p_out *o = realloc(b->o, cap * sizeof *o);
+		if (o == NULL) {
+			return FM_ENOMEM;
+		}
+		b->o = o;
+		b->cap = cap;
+	}
+	void *copy = malloc(len ? len : 1);
+	if (copy == NULL) {
+		return FM_ENOMEM;
+	}
+	if (len > 0) {
+		memcpy(copy, data, len);
+	}
+	b->o[b->n++] = (p2p_out) { *m, copy };
+	return FM_OK;
+}
+
+static int
+p2p_net_timer(void *ud, uint32_t peer, fmi_inst_head *h, uint32_t ms,
+    uint64_t tag)
+{
+	p2p_sim *s = ud;
+	/* the round clock reads round - 1 seconds all through a round */
+	return fmi_timers_add_at(&s->timers[peer], h,
+	    (double)(s->round - 1) + ms / 1000.0, tag);
+}
+
+static void
+p2p_box_clear(p2p_box *b)
+{
+	for (uint32_t k = 0; k < b->n; k++) {
+		free(b->o[k].data);
+	}
+	b->n = 0;
+}
+
+/* Between two phases (on the calling thread, worker 0): sends every
+ * outbox, peer by peer, to the receivers' hosts; s->pwant[h] counts what
+ * host h's next phase receives. */
+static void
+p2p_flush_boxes(p2p_sim *s)
+{
+	memset(s->pwant, 0, s->nworkers * sizeof *s->pwant);
+	for (uint32_t i = 0; i < s->n; i++) {
+		p2p_box *b = &s->box[i];
+		for (uint32_t k = 0; k < b->n; k++) {
+			const fmi_msg *m = &b->o[k].m;
+			uint32_t h = (uint32_t)m->to % s->nworkers;
+			int rv = fmi_tran_send_bytes(s->out[h], NULL, m,
+			    b->o[k].data, m->n);
+			if (rv == FM_OK) {
+				s->pwant[h]++;
+			} else {
+				fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "round %u: "
+				    "a message for plugin '%s' from peer %d to "
+				    "peer %d was lost (%s)", s->round, m->plugin,
+				    m->from + 1, m->to + 1, fm_strerror(rv));
+			}
+		}
+		p2p_box_clear(b);
+	}
+}
+
+/* Host h's plugin messages arrive in s->pheld[h][0..pwant) (sorted). */
+static int
+p2p_grow(fmi_rmsg **held, uint32_t *cap, uint32_t want)
+{
+	if (want > *cap) {
+		fmi_rmsg *g = realloc(*held, want * sizeof *g);
+		if (g == NULL) {
+			return FM_ENOMEM;
+		}
+		*held = g;
+		*cap = want;
+	}
+	return FM_OK;
+}
+
+/* Delivers the (sorted) plugin messages for peer j from *k on. */
+static void
+p2p_deliver(p2p_sim *s, uint32_t h, uint32_t j, uint32_t *k)
+{
+	fmi_rmsg *ph = s->pheld[h];
+	while (*k < s->pwant[h] && (uint32_t)ph[*k].m.to == j) {
+		(void)fmi_peer_deliver(&s->peers[j], &ph[*k]);
+		fmi_rmsg_close(&ph[(*k)++]);
+	}
+}
+
+/* Receives the want models of this round that host h's peers get, and
+ * the s->pwant[h] plugin messages sent to them. */
 static int
 p2p_receive(p2p_sim *s, uint32_t h, uint32_t want)
 {
-	fmi_rmsg *held = s->held[h];
-	uint32_t got = 0;
-	while (got < want) {
+	fmi_rmsg *held = s->held[h], *ph = s->pheld[h];
+	uint32_t got = 0, pgot = 0, pwant = s->pwant[h];
+	while (got < want || pgot < pwant) {
 		char why[512];
-		fmi_rmsg *r = &held[got];
+		fmi_rmsg *r = got < want ? &held[got] : &ph[pgot];
 		int rv = fmi_tran_recv(s->in[h], r, 60000, NULL);
 		if (rv == FM_EPROTO || rv == FM_EVERSION) {
 			continue; /* logged and dropped by the transport */
 		}
 		if (rv != FM_OK) {
 			fm_log(FM_LOG_ERR, "FM-GOSSIP", "round %u: %u of %u "
-			    "models for the peers of host %u came", s->round,
-			    got, want, h);
+			    "models and %u of %u plugin messages for the peers "
+			    "of host %u came", s->round, got, want, pgot, pwant,
+			    h);
 			break;
+		}
+		if (r->m.type == FMI_MSG_PLUGIN && pgot < pwant &&
+		    r->m.to >= 0 && (uint32_t)r->m.to % s->nworkers == h) {
+			if (r != &ph[pgot]) {
+				ph[pgot] = *r;
+			}
+			pgot++;
+			continue;
 		}
 		const char *id = fmi_peer_gossip_check(r, s->fed, s->n,
 		    s->cfg->arch.nparams, why, sizeof why);
@@ -187,9 +338,9 @@ p2p_receive(p2p_sim *s, uint32_t h, uint32_t want)
 			    s->round);
 			id = "FM-ROUND";
 		}
-		if (id != NULL) {
-			fm_log(FM_LOG_WARN, id, "simulation dropped a model: %s",
-			    why);
+		if (id != NULL || got >= want) {
+			fm_log(FM_LOG_WARN, id ? id : "FM-GOSSIP", "simulation "
+			    "dropped a model: %s", id ? why : "one too many");
 			fmi_rmsg_close(r);
 			continue;
 		}
@@ -199,14 +350,21 @@ p2p_receive(p2p_sim *s, uint32_t h, uint32_t want)
 		}
 		got++;
 	}
-	if (got < want) {
+	if (got < want || pgot < pwant) {
 		for (uint32_t k = 0; k < got; k++) {
 			fmi_rmsg_close(&held[k]);
 		}
+		for (uint32_t k = 0; k < pgot; k++) {
+			fmi_rmsg_close(&ph[k]);
+		}
+		s->pwant[h] = 0;
 		return FM_ETIMEDOUT;
 	}
 	if (want > 1) { /* none when the host's peers have no in-neighbour */
 		qsort(held, want, sizeof *held, p2p_by_receiver);
+	}
+	if (pwant > 1) {
+		qsort(ph, pwant, sizeof *ph, p2p_by_receiver);
 	}
 	return FM_OK;
 }
@@ -218,21 +376,20 @@ p2p_mix_host(p2p_sim *s, uint32_t h, uint32_t w)
 {
 	const fmi_adj *a = &s->adj;
 	fm_peer_model *nb = s->nb[w];
-	uint32_t want = 0, k = 0;
+	uint32_t want = 0, k = 0, pk = 0;
 	for (uint32_t j = h; j < s->n; j += s->nworkers) {
 		want += fmi_adj_in_degree(a, j);
 	}
-	if (want > s->cap[h]) {
-		fmi_rmsg *g = realloc(s->held[h], want * sizeof *g);
-		if (g == NULL) {
-			return FM_ENOMEM;
-		}
-		s->held[h] = g;
-		s->cap[h] = want;
+	int rv = p2p_grow(&s->held[h], &s->cap[h], want);
+	if (rv == FM_OK) {
+		rv = p2p_grow(&s->pheld[h], &s->pcap[h], s->pwant[h]);
 	}
-	int rv = p2p_receive(s, h, want);
+	if (rv == FM_OK) {
+		rv = p2p_receive(s, h, want);
+	}
 	for (uint32_t j = h; rv == FM_OK && j < s->n; j += s->nworkers) {
 		uint32_t nnb = 0;
+		p2p_deliver(s, h, j, &pk); /* plugin messages before the mix */
 		while (k < want && (uint32_t)s->held[h][k].m.to == j) {
 			nb[nnb++] = fmi_peer_model_of(&s->held[h][k++]);
 		}
@@ -248,6 +405,43 @@ p2p_mix_host(p2p_sim *s, uint32_t h, uint32_t w)
 		fmi_rmsg_close(&s->held[h][i]);
 	}
 	return rv;
+}
+
+/* Step 3 at host h: the end of the round for its peers, in peer-id
+ * order: the plugin messages sent while mixing, then the timers due. */
+static int
+p2p_end_host(p2p_sim *s, uint32_t h, uint32_t w)
+{
+	uint32_t pk = 0;
+	(void)w;
+	int rv = p2p_grow(&s->pheld[h], &s->pcap[h], s->pwant[h]);
+	if (rv == FM_OK) {
+		rv = p2p_receive(s, h, 0);
+	}
+	for (uint32_t j = h; rv == FM_OK && j < s->n; j += s->nworkers) {
+		p2p_deliver(s, h, j, &pk);
+		(void)fmi_timers_fire_until(&s->timers[j], (double)s->round);
+	}
+	return rv;
+}
+
+/* Whether the end of the round has anything to do. */
+static int
+p2p_end_due(const p2p_sim *s)
+{
+	for (uint32_t h = 0; h < s->nworkers; h++) {
+		if (s->pwant[h] > 0) {
+			return 1;
+		}
+	}
+	for (uint32_t i = 0; i < s->n; i++) {
+		for (int k = 0; k < s->timers[i].n; k++) {
+			if (s->timers[i].t[k].due <= (double)s->round) {
+				return 1;
+			}
+		}
+	}
+	return 0;
 }
 
 static int
@@ -339,6 +533,10 @@ p2p_round_metrics(p2p_sim *s, fmi_round_metrics *m, float *mean)
 		fmi_round_metric(m, "accuracy_max", mx);
 	}
 	fmi_round_metric(m, "consensus_distance", p2p_consensus_distance(s, mean));
+	for (uint32_t i = 0; i < s->n; i++) {
+		s->pm[i] = s->peers[i].metrics;
+	}
+	fmi_peer_metrics_mean(m, s->pm, s->honest, s->n);
 }
 
 static int
@@ -359,10 +557,18 @@ p2p_round(p2p_sim *s, fmi_round_metrics *m, float *mean, fm_error *err)
 		return fm_error_set(err, rv, "round %u: local training or "
 		    "sending the models failed: %s", s->round, fm_strerror(rv));
 	}
+	p2p_flush_boxes(s);
 	if (rv == FM_OK && (rv = p2p_parallel(s, p2p_mix_host, s->nworkers)) !=
 	    FM_OK) {
 		return fm_error_set(err, rv, "round %u: the peers' models did "
 		    "not all arrive (%s)", s->round, fm_strerror(rv));
+	}
+	p2p_flush_boxes(s);
+	if (p2p_end_due(s) && (rv = p2p_parallel(s, p2p_end_host,
+	    s->nworkers)) != FM_OK) {
+		return fm_error_set(err, rv, "round %u: the peers' plugin "
+		    "messages did not all arrive (%s)", s->round,
+		    fm_strerror(rv));
 	}
 	int eval = cfg->test != NULL &&
 	    (s->round % every == 0 || s->round == cfg->rounds);
@@ -390,6 +596,14 @@ p2p_free(p2p_sim *s)
 	for (uint32_t i = 0; s->peers != NULL && i < s->n; i++) {
 		fmi_peer_fini(&s->peers[i]);
 	}
+	for (uint32_t i = 0; s->box != NULL && i < s->n; i++) {
+		p2p_box_clear(&s->box[i]); /* sent after the last round */
+		free(s->box[i].o);
+	}
+	free(s->box);
+	free(s->timers);
+	free(s->pm);
+	free(s->honest);
 	for (uint32_t k = 0; s->out != NULL &&
 	    k < s->nworkers * s->nworkers; k++) {
 		fmi_tran_close(s->out[k]);
@@ -400,6 +614,9 @@ p2p_free(p2p_sim *s)
 		}
 		if (s->held != NULL) {
 			free(s->held[w]);
+		}
+		if (s->pheld != NULL) {
+			free(s->pheld[w]);
 		}
 		if (s->tr != NULL) {
 			fmi_trainer_free(s->tr[w]);
@@ -413,6 +630,9 @@ p2p_free(p2p_sim *s)
 	free(s->out);
 	free(s->held);
 	free(s->cap);
+	free(s->pheld);
+	free(s->pcap);
+	free(s->pwant);
 	free(s->peers);
 	free(s->tr);
 	free(s->nb);
@@ -443,8 +663,12 @@ p2p_links(p2p_sim *s, fm_error *err)
 	s->out = calloc((size_t)nw * nw, sizeof *s->out);
 	s->held = calloc(nw, sizeof *s->held);
 	s->cap = calloc(nw, sizeof *s->cap);
+	s->pheld = calloc(nw, sizeof *s->pheld);
+	s->pcap = calloc(nw, sizeof *s->pcap);
+	s->pwant = calloc(nw, sizeof *s->pwant);
 	if (s->in == NULL || s->out == NULL || s->held == NULL ||
-	    s->cap == NULL) {
+	    s->cap == NULL || s->pheld == NULL || s->pcap == NULL ||
+	    s->pwant == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
 	int rv = fmi_tran_ctx_new(&s->tc, NULL, err);
@@ -474,9 +698,17 @@ p2p_setup(p2p_sim *s, const fmi_p2p_cfg *cfg, fm_error *err)
 	s->nb = calloc(s->nworkers, sizeof *s->nb);
 	s->acc = calloc(s->n, sizeof *s->acc);
 	s->loss = calloc(s->n, sizeof *s->loss);
+	s->box = calloc(s->n, sizeof *s->box);
+	s->timers = calloc(s->n, sizeof *s->timers);
+	s->pm = calloc(s->n, sizeof *s->pm);
+	s->honest = calloc(s->n, 1);
 	if (s->peers == NULL || s->tr == NULL || s->nb == NULL ||
-	    s->acc == NULL || s->loss == NULL) {
+	    s->acc == NULL || s->loss == NULL || s->box == NULL ||
+	    s->timers == NULL || s->pm == NULL || s->honest == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
+	}
+	for (uint32_t i = 0; i < s->n; i++) {
+		s->honest[i] = (uint8_t)p2p_honest(s, i);
 	}
 	for (uint32_t k = 0; k < s->nworkers; k++) {
 		size_t b = FMI_MAX(cfg->local.batch, 256);
@@ -486,8 +718,9 @@ p2p_setup(p2p_sim *s, const fmi_p2p_cfg *cfg, fm_error *err)
 			return fm_error_set(err, FM_ENOMEM, "out of memory");
 		}
 	}
+	fmi_peer_net net = { s, p2p_net_send, p2p_net_timer };
 	for (uint32_t i = 0; i < s->n; i++) {
-		int rv = fmi_peer_init(&s->peers[i], cfg, i, err);
+		int rv = fmi_peer_init(&s->peers[i], cfg, i, &net, err);
 		if (rv != FM_OK) {
 			return rv;
 		}

@@ -71,12 +71,201 @@ fmi_peer_initial_model(const fmi_p2p_cfg *cfg, uint32_t id, float *x)
 	}
 }
 
+/* ---- the consensus instance's node link ------------------------------ */
+
 int
-fmi_peer_init(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t id, fm_error *err)
+fmi_peer_is_neighbour(const fmi_adj *a, uint32_t i, uint32_t j)
+{
+	for (uint32_t e = a->in_off[i]; e < a->in_off[i + 1]; e++) {
+		if (a->in_adj[e] == j) {
+			return j != i;
+		}
+	}
+	for (uint32_t e = a->out_off[i]; e < a->out_off[i + 1]; e++) {
+		if (a->out_adj[e] == j) {
+			return j != i;
+		}
+	}
+	return 0;
+}
+
+/* host->send: to a neighbour of the round's graph only (FM_ENOENT
+ * otherwise, also before the first round). */
+static int
+peer_link_send(void *node, const char *comp, int32_t to, const void *data,
+    size_t len)
+{
+	fmi_peer *p = node;
+	fmi_msg m;
+	if (p->adj == NULL || to < 0 || (uint32_t)to >= p->n ||
+	    !fmi_peer_is_neighbour(p->adj, p->id, (uint32_t)to)) {
+		return FM_ENOENT;
+	}
+	if (len > 0 && data == NULL) {
+		return FM_EINVAL;
+	}
+	fmi_plugin_msg(&m, p->fed, p->round, (int32_t)p->id, to, ++p->seq,
+	    comp, len);
+	return p->net.send(p->net.ud, p->id, &m, data, len);
+}
+
+static int
+peer_link_timer(void *node, const char *comp, uint32_t ms, uint64_t tag)
+{
+	fmi_peer *p = node;
+	(void)comp; /* the consensus instance is the peer's only one linked */
+	if (p->cons == NULL) {
+		return FM_ESTATE; /* from init: the instance is not open yet */
+	}
+	return p->net.timer(p->net.ud, p->id, &p->cons->h, ms, tag);
+}
+
+static void
+peer_link_metric(void *node, const char *name, double value)
+{
+	fmi_peer *p = node;
+	fmi_peer_metrics *pm = &p->metrics;
+	char key[sizeof pm->kv[0].name];
+	fmi_strlcpy(key, name, sizeof key);
+	for (uint32_t k = 0; k < pm->n; k++) {
+		if (strcmp(pm->kv[k].name, key) == 0) {
+			pm->kv[k].value = value; /* the last value counts */
+			return;
+		}
+	}
+	if (pm->n < FMI_MAX_EXTRA_METRICS) {
+		memcpy(pm->kv[pm->n].name, key, sizeof key);
+		pm->kv[pm->n++].value = value;
+	}
+}
+
+void
+fmi_peer_begin_round(fmi_peer *p, const fmi_adj *adj, uint32_t round)
+{
+	p->adj = adj;
+	p->round = round;
+	p->metrics.n = 0;
+}
+
+int
+fmi_peer_deliver(fmi_peer *p, fmi_rmsg *r)
+{
+	const fmi_msg *m = &r->m;
+	const char *why = NULL;
+	const char *name = p->cons->h.comp->desc->name;
+	if (m->type != FMI_MSG_PLUGIN || m->fed != p->fed ||
+	    m->to != (int32_t)p->id) {
+		why = "not for this peer of this federation";
+	} else if (m->from < 0 || (uint32_t)m->from >= p->n ||
+	    p->adj == NULL ||
+	    !fmi_peer_is_neighbour(p->adj, p->id, (uint32_t)m->from)) {
+		why = "the sender is no neighbour of this round";
+	} else if (strcmp(m->plugin, name) != 0) {
+		why = "the peer's consensus component is another";
+	} else if (!fmi_inst_handles_messages(&p->cons->h)) {
+		why = "the consensus component takes no messages";
+	}
+	if (why != NULL) {
+		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "round %u: peer %u dropped "
+		    "a message for plugin '%s' from peer %d: %s", p->round,
+		    p->id + 1, m->plugin, m->from + 1, why);
+		return FM_EPROTO;
+	}
+	fm_message msg = { sizeof msg, m->from, m->round, 0, fmi_rmsg_data(r),
+		fmi_rmsg_len(r) };
+	int rv = fmi_inst_message(&p->cons->h, &msg);
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_DEBUG, "FM-PLUGIN-MSG", "round %u: peer %u: '%s' "
+		    "refused a message from peer %d (%s)", p->round, p->id + 1,
+		    name, m->from + 1, fm_strerror(rv));
+	}
+	return FM_OK;
+}
+
+void
+fmi_peer_metrics_mean(fmi_round_metrics *m, const fmi_peer_metrics *pm,
+    const uint8_t *use, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		for (uint32_t k = 0; use[i] && k < pm[i].n; k++) {
+			const char *name = pm[i].kv[k].name;
+			int seen = 0;
+			for (uint32_t q = 0; q < i && !seen; q++) {
+				for (uint32_t l = 0; use[q] && l < pm[q].n; l++) {
+					seen |= strcmp(pm[q].kv[l].name, name) == 0;
+				}
+			}
+			if (seen) {
+				continue; /* averaged at its first peer */
+			}
+			double sum = 0;
+			uint32_t cnt = 0;
+			for (uint32_t q = i; q < n; q++) {
+				for (uint32_t l = 0; use[q] && l < pm[q].n; l++) {
+					if (strcmp(pm[q].kv[l].name, name) == 0) {
+						sum += pm[q].kv[l].value;
+						cnt++;
+					}
+				}
+			}
+			fmi_round_metric(m, name, sum / cnt);
+		}
+	}
+}
+
+size_t
+fmi_peer_metrics_encode(const fmi_peer_metrics *pm, uint8_t *buf)
+{
+	for (uint32_t k = 0; k < pm->n; k++) {
+		uint8_t *e = buf + (size_t)k * FMI_PEER_METRIC_BYTES;
+		uint64_t v;
+		memset(e, 0, 32);
+		memcpy(e, pm->kv[k].name, strlen(pm->kv[k].name));
+		memcpy(&v, &pm->kv[k].value, sizeof v);
+		for (int b = 0; b < 8; b++) {
+			e[32 + b] = (uint8_t)(v >> (8 * b));
+		}
+	}
+	return (size_t)pm->n * FMI_PEER_METRIC_BYTES;
+}
+
+int
+fmi_peer_metrics_decode(fmi_peer_metrics *pm, const uint8_t *buf, size_t len)
+{
+	pm->n = 0;
+	if (len % FMI_PEER_METRIC_BYTES != 0 || len > FMI_PEER_METRICS_MAX) {
+		return FM_EPROTO;
+	}
+	for (size_t off = 0; off < len; off += FMI_PEER_METRIC_BYTES) {
+		const uint8_t *e = buf + off;
+		uint64_t v = 0;
+		if (e[0] == '\0' || memchr(e, '\0', 32) == NULL) {
+			pm->n = 0;
+			return FM_EPROTO;
+		}
+		for (int b = 0; b < 8; b++) {
+			v |= (uint64_t)e[32 + b] << (8 * b);
+		}
+		memcpy(pm->kv[pm->n].name, e, 32);
+		memcpy(&pm->kv[pm->n++].value, &v, sizeof v);
+	}
+	return FM_OK;
+}
+
+int
+fmi_peer_init(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t id,
+    const fmi_peer_net *net, fm_error *err)
 {
 	memset(p, 0, sizeof *p);
 	p->id = id;
 	p->dim = cfg->arch.nparams;
+	p->n = fmi_graph_n(cfg->graph);
+	p->fed = fmi_fed_id(cfg->seed);
+	fmi_node_link link = { p, peer_link_send, peer_link_timer,
+		peer_link_metric, NULL, 1, 0 }; /* peers train on workers */
+	if (net != NULL) {
+		p->net = *net;
+	}
 	p->x = malloc(p->dim * sizeof(float));
 	p->y = malloc(p->dim * sizeof(float));
 	if (p->x == NULL || p->y == NULL) {
@@ -87,7 +276,7 @@ fmi_peer_init(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t id, fm_error *err)
 	fmi_peer_initial_model(cfg, id, p->x);
 	fmi_open_args a = { cfg->cons_params, p->dim, FM_ROLE_PEER,
 		(int32_t)id, fmi_hash64(cfg->seed ^ (0x70656572ULL + id)), 0, 0,
-		NULL };
+		net != NULL ? &link : NULL };
 	int rv = fmi_cons_open(&p->cons, cfg->consensus, &a, err);
 	if (rv == FM_OK && !fmi_p2p_honest(cfg, id)) {
 		fmi_open_args t = { cfg->atk_params, p->dim, FM_ROLE_PEER,

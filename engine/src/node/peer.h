@@ -93,6 +93,29 @@ int fmi_p2p_run_monitor(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
 
 /* ---- one peer (peer.c) ---------------------------------------------- */
 
+/*
+ * The consensus instance's node link (host->send, timer, metric, limits):
+ * peer.c checks and builds, the node moves the bytes. send gets a
+ * complete FMI_MSG_PLUGIN (fmi_plugin_msg) for peer m->to, a neighbour of
+ * the round's graph; timer arms a one-shot timer of the peer's consensus
+ * instance h (the simulation on its round clock, a deployment on the wall
+ * clock). Both return FM_OK or an fm_errno the plugin gets back.
+ */
+typedef struct fmi_peer_net {
+	void *ud;
+	int (*send)(void *ud, uint32_t from, const fmi_msg *m,
+	    const void *data, size_t len);
+	int (*timer)(void *ud, uint32_t peer, fmi_inst_head *h, uint32_t ms,
+	    uint64_t tag);
+} fmi_peer_net;
+
+/* What a peer's consensus instance reported this round (host->metric):
+ * one value per name, the last one given. */
+typedef struct fmi_peer_metrics {
+	uint32_t n;
+	fmi_metric_kv kv[FMI_MAX_EXTRA_METRICS];
+} fmi_peer_metrics;
+
 typedef struct fmi_peer {
 	uint32_t id;
 	size_t dim;
@@ -105,10 +128,48 @@ typedef struct fmi_peer {
 	fmi_atk *atk;  /* an adversarial peer's attack instance, or NULL */
 	float *rows;   /* its attack's update rows [2][stride] */
 	size_t stride;
+	/* the node link (net NULL: none) */
+	fmi_peer_net net;
+	uint64_t fed, seq;  /* FMI_MSG_PLUGIN headers */
+	uint32_t n;         /* peers */
+	uint32_t round;     /* the round under way */
+	const fmi_adj *adj; /* its graph (neighbours), NULL before round 1 */
+	fmi_peer_metrics metrics;
 } fmi_peer;
 
+/* net NULL: the consensus instance has no node link (send and timer are
+ * FM_ENOTSUP, metrics are dropped). */
 int fmi_peer_init(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t id,
-    fm_error *err);
+    const fmi_peer_net *net, fm_error *err);
+/* Starts round `round` with graph adj (kept by pointer until the next
+ * call; plugin messages go to and come from its neighbours) and clears
+ * the round's plugin metrics. */
+void fmi_peer_begin_round(fmi_peer *p, const fmi_adj *adj, uint32_t round);
+/* j is an in- or out-neighbour of peer i in a (j != i). */
+int fmi_peer_is_neighbour(const fmi_adj *a, uint32_t i, uint32_t j);
+/*
+ * A received FMI_MSG_PLUGIN for peer p: delivered to its consensus
+ * instance (fmi_inst_message) when it is of this federation, for this
+ * peer, from a neighbour of p's current round's graph and for the
+ * consensus component (which takes messages); otherwise dropped and
+ * logged (FM-PLUGIN-MSG). Returns FM_OK when delivered. Does not close r.
+ */
+int fmi_peer_deliver(fmi_peer *p, fmi_rmsg *r);
+/* The mean over the peers with use[i] of metrics[i] into m's extras, per
+ * name (a name counts the peers that reported it), names in the order
+ * they first appear by peer id. */
+void fmi_peer_metrics_mean(fmi_round_metrics *m,
+    const fmi_peer_metrics *metrics, const uint8_t *use, uint32_t n);
+/* The metrics as bytes (a REPORT's payload after the sketch): per metric
+ * 32 bytes of NUL-padded name and a little-endian double. encode returns
+ * the bytes written into buf (FMI_PEER_METRICS_MAX); decode is
+ * FM_EPROTO for a length that is no whole number of entries or a bad
+ * name. */
+#define FMI_PEER_METRIC_BYTES 40
+#define FMI_PEER_METRICS_MAX (FMI_MAX_EXTRA_METRICS * FMI_PEER_METRIC_BYTES)
+size_t fmi_peer_metrics_encode(const fmi_peer_metrics *pm, uint8_t *buf);
+int fmi_peer_metrics_decode(fmi_peer_metrics *pm, const uint8_t *buf,
+    size_t len);
 void fmi_peer_fini(fmi_peer *p);
 /* Peer id's initial model: the same seeded model for every peer (as the
  * star server's), or its own with cfg->independent_init. */

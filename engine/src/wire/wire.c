@@ -781,6 +781,21 @@ fmi_msg_check_tensor(const fmi_msg *m, const void *payload, size_t len,
 }
 
 void
+fmi_plugin_msg(fmi_msg *m, uint64_t fed, uint32_t round, int32_t from,
+    int32_t to, uint64_t seq, const char *component, size_t len)
+{
+	memset(m, 0, sizeof *m);
+	m->type = FMI_MSG_PLUGIN;
+	m->fed = fed;
+	m->round = round;
+	m->from = from;
+	m->to = to;
+	m->seq = seq;
+	snprintf(m->plugin, sizeof m->plugin, "%s", component);
+	m->n = len;
+}
+
+void
 fmi_f32_to_le(float *x, size_t n)
 {
 #if WIRE_BIG_ENDIAN

@@ -90,6 +90,11 @@ int fmi_msg_decode(fmi_msg *m, const void *buf, size_t len, fm_error *err);
 int fmi_msg_check_tensor(const fmi_msg *m, const void *payload, size_t len,
     size_t dim, fm_error *err);
 
+/* The header of a PLUGIN message: len bytes from node `from` to node
+ * `to` for component `component` (cut to FMI_WIRE_MAX_NAME). */
+void fmi_plugin_msg(fmi_msg *m, uint64_t fed, uint32_t round, int32_t from,
+    int32_t to, uint64_t seq, const char *component, size_t len);
+
 /* Little-endian float32 conversion (no-ops on little-endian hosts). */
 void fmi_f32_to_le(float *x, size_t n);
 void fmi_f32_from_le(float *x, size_t n);
