@@ -60,6 +60,12 @@ struct cli_host {
 
 /* seq counts per client node (from the round), not per host, so messages
  * are the same whichever thread hosts the client. */
+static uint64_t
+cli_seq(uint32_t round, uint64_t *seq)
+{
+	return ((uint64_t)round << 20) + ++*seq;
+}
+
 static void
 cli_msg(cli_host *h, fmi_msg *m, uint32_t type, uint32_t round, int32_t from,
     uint64_t *seq)
@@ -70,7 +76,7 @@ cli_msg(cli_host *h, fmi_msg *m, uint32_t type, uint32_t round, int32_t from,
 	m->round = round;
 	m->from = from;
 	m->to = FM_NODE_SERVER;
-	m->seq = ((uint64_t)round << 20) + ++*seq;
+	m->seq = cli_seq(round, seq);
 }
 
 /* Tells the server this client's training failed (an update of no
@@ -148,10 +154,9 @@ cli_plugin_send(void *node, const char *comp, int32_t to, const void *data,
 	if (to != FM_NODE_SERVER) {
 		return FM_ENOENT; /* a star client only reaches the server */
 	}
-	cli_msg(task->h, &m, FMI_MSG_PLUGIN, task->round, task->client,
-	    &task->seq);
-	fmi_strlcpy(m.plugin, comp, sizeof m.plugin);
-	m.n = len;
+	fmi_plugin_msg(&m, fmi_fed_id(task->h->cfg->seed), task->round,
+	    task->client, FM_NODE_SERVER,
+	    cli_seq(task->round, &task->seq), comp, len);
 	return fmi_tran_send_bytes(task->h->t, NULL, &m, data, len);
 }
 

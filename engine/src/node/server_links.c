@@ -95,9 +95,8 @@ srv_plugin_send(void *node, const char *comp, int32_t to, const void *data,
 		return FM_ENOENT; /* a client of another edge */
 	}
 	fmi_msg m;
-	srv_msg(s, &m, FMI_MSG_PLUGIN, to);
-	fmi_strlcpy(m.plugin, comp, sizeof m.plugin);
-	m.n = len;
+	fmi_plugin_msg(&m, fmi_fed_id(s->cfg->seed), s->round, FM_NODE_SERVER,
+	    to, ++s->seq, comp, len);
 	if (s->holding) {
 		return srv_hold_msg(s, &m, data, len);
 	}
