@@ -393,9 +393,7 @@ cli_deliver(cli_task *task, fmi_rmsg *r)
 		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "dropped message for "
 		    "plugin '%s' of client %d", r->m.plugin, r->m.to);
 	} else {
-		fm_message msg = { sizeof msg, r->m.from, r->m.round, 0,
-			fmi_rmsg_data(r), fmi_rmsg_len(r) };
-		(void)fmi_inst_message(to, &msg);
+		(void)fmi_inst_deliver(to, r);
 	}
 	fmi_rmsg_close(r);
 }

@@ -7,7 +7,10 @@
 #include "node/fed.h"
 #include "transports/transport.h"
 
-/* ---- plugin timers (timers.c) --------------------------------------- */
+/* ---- plugin timers and messages (plugin_link.c) ---------------------- */
+/* A received FMI_MSG_PLUGIN to instance h (its on_message's result). */
+int fmi_inst_deliver(fmi_inst_head *h, fmi_rmsg *r);
+
 #define FMI_MAX_TIMERS 64
 typedef struct fmi_timer {
 	double due;

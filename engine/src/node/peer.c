@@ -171,9 +171,7 @@ fmi_peer_deliver(fmi_peer *p, fmi_rmsg *r)
 		    p->id + 1, m->plugin, m->from + 1, why);
 		return FM_EPROTO;
 	}
-	fm_message msg = { sizeof msg, m->from, m->round, 0, fmi_rmsg_data(r),
-		fmi_rmsg_len(r) };
-	int rv = fmi_inst_message(&p->cons->h, &msg);
+	int rv = fmi_inst_deliver(&p->cons->h, r);
 	if (rv != FM_OK) {
 		fm_log(FM_LOG_DEBUG, "FM-PLUGIN-MSG", "round %u: peer %u: '%s' "
 		    "refused a message from peer %d (%s)", p->round, p->id + 1,

@@ -166,9 +166,7 @@ srv_on_plugin(fmi_server *s, fmi_rmsg *r)
 		fm_log(FM_LOG_WARN, "FM-PLUGIN-MSG", "dropped message for "
 		    "plugin '%s' from node %d", r->m.plugin, r->m.from);
 	} else {
-		fm_message msg = { sizeof msg, r->m.from, r->m.round, 0,
-			fmi_rmsg_data(r), fmi_rmsg_len(r) };
-		(void)fmi_inst_message(h, &msg);
+		(void)fmi_inst_deliver(h, r);
 	}
 	fmi_rmsg_close(r);
 }

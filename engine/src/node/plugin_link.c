@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* timers.c: one-shot plugin timers for a node's event loop. */
+/* plugin_link.c: what every node does for its plugin instances: one-shot
+ * timers for its event loop, and delivering a received plugin message. */
 #include <stdlib.h>
 
 #include "core/core.h"
@@ -102,4 +103,12 @@ fmi_timers_fire(fmi_timers *ts)
 			(void)fmi_inst_timer(t.inst, t.tag);
 		}
 	}
+}
+
+int
+fmi_inst_deliver(fmi_inst_head *h, fmi_rmsg *r)
+{
+	fm_message msg = { sizeof msg, r->m.from, r->m.round, 0,
+		fmi_rmsg_data(r), fmi_rmsg_len(r) };
+	return fmi_inst_message(h, &msg);
 }
