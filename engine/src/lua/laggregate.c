@@ -72,12 +72,11 @@ read_updates(lua_State *L, const float *global, float *d, uint64_t *ne,
 }
 
 /* One round through the aggregation pipeline, as on a server: the
- * defence (if any), then the aggregator, over deltas[n][stride]; the new
+ * defence (if any), then the aggregator, over deltas[n][dim]; the new
  * model into global. No Lua errors in here; why gets the reason. */
 static int
 run_round(fmi_agg *a, fmi_def *d, fmi_loc *l, float *global,
-    const float *deltas,
-    size_t stride, const uint64_t *ne, int32_t *ids, size_t dim,
+    const float *deltas, const uint64_t *ne, int32_t *ids, size_t dim,
     lua_Integer n, const float *server_delta, char *why, size_t nwhy)
 {
 	fmi_pipe p = { .def = d, .agg = a, .loc = l };
@@ -93,7 +92,7 @@ run_round(fmi_agg *a, fmi_def *d, fmi_loc *l, float *global,
 	}
 	for (lua_Integer k = 0; rv == FM_OK && k < n; k++) {
 		fm_update u = { sizeof u, (int32_t)k + 1, 1, 0,
-			deltas + (size_t)k * stride, dim, ne[k], 0.0, 0 };
+			deltas + (size_t)k * dim, dim, ne[k], 0.0, 0 };
 		rv = fmi_pipe_add(&p, &u);
 	}
 	fmi_pipe_ctx c = { global, server_delta, NULL, 0, NULL, NULL };
@@ -163,11 +162,6 @@ lfm_aggregate(lua_State *L)
 		return luaL_error(L, "fm.aggregate: no model (give updates or a "
 		    "global model)");
 	}
-	/* rows of stride floats, 64-byte aligned, as defences get them */
-	size_t stride = (dim + 15) & ~(size_t)15;
-	size_t cells = (size_t)(n + 1) * stride + 16;
-	char *raw = lua_newuserdatauv(L, cells * sizeof(float) + 64, 0);
-	float *deltas = (float *)(raw + (64 - ((uintptr_t)raw & 63)));
 	float *global = lua_newuserdatauv(L, dim * sizeof(float), 0);
 	uint64_t *ne = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *ne, 0);
 	int32_t *ids = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *ids, 0);
@@ -175,13 +169,10 @@ lfm_aggregate(lua_State *L)
 	if (!lua_isnoneornil(L, 4)) {
 		read_vector(L, 4, "global", global, dim);
 	}
-	float *tmp = lua_newuserdatauv(L, (size_t)(n + 1) * dim * sizeof *tmp,
-	    0);
-	read_updates(L, global, tmp, ne, dim, n);
-	for (lua_Integer k = 0; k < n; k++) {
-		memcpy(deltas + (size_t)k * stride, tmp + (size_t)k * dim,
-		    dim * sizeof(float));
-	}
+	/* dense; the pipeline holds them as aligned rows when a stage needs */
+	float *deltas = lua_newuserdatauv(L, (size_t)(n + 1) * dim *
+	    sizeof *deltas, 0);
+	read_updates(L, global, deltas, ne, dim, n);
 	const float *sdelta = read_server_delta(L, global, dim);
 	fm_value *vals = lua_newuserdatauv(L, (fmi_component_nparams(c) + 1) *
 	    sizeof *vals, 0);
@@ -217,7 +208,7 @@ lfm_aggregate(lua_State *L)
 	}
 	int opened = rv == FM_OK;
 	if (opened) {
-		rv = run_round(a, d, l, global, deltas, stride, ne, ids, dim, n,
+		rv = run_round(a, d, l, global, deltas, ne, ids, dim, n,
 		    sdelta, why, sizeof why);
 	}
 	fmi_loc_close(l);

@@ -197,11 +197,11 @@ pipe_rows(fmi_pipe *p, const fmi_pipe_ctx *c)
 static void
 pipe_attack(fmi_pipe *p, const fmi_pipe_ctx *c)
 {
-	fm_rows r = pipe_rows(p, c);
 	if (p->atk == NULL || !fmi_atk_poisons_updates(p->atk) ||
 	    c->adversarial == NULL) {
 		return;
 	}
+	fm_rows r = pipe_rows(p, c);
 	for (uint32_t k = 0; k < p->n; k++) {
 		p->adv[k] = c->adversarial[p->meta[k].client - 1] != 0;
 		r.nadv += p->adv[k];

@@ -65,7 +65,7 @@ typedef struct fmi_server {
 	uint64_t period[FMI_HIER_MAX_LEVELS]; /* aggregates every k rounds */
 	fmi_trainer *eval;
 	float *global;  /* the root's model */
-	float *scratch; /* previous model; unaligned payloads */
+	float *scratch; /* an unaligned payload, copied */
 	const float *view; /* the model evaluated (global, or avg) */
 	float *delta, *avg; /* hierarchies: a child's update; edge mean */
 	double *avgd;       /* the edge mean, accumulated */

@@ -705,19 +705,27 @@ agg_finish(void *st, const float *global, float *out, size_t dim)
 	return s->c->ops1.agg.a_finish(state1(s), out, dim);
 }
 
-/* ---- defence ----------------------------------------------------------------- */
-
+/* A round's rows for a 1.x defence or attack: their updates in the 1.x
+ * layout (s->ups). */
 static int
-def_apply(void *st, fm_rows *r)
+rows1(abi1_state *s, const fm_rows *r)
 {
-	abi1_state *s = st;
 	if (s->c == NULL) {
 		return FM_ESTATE;
 	}
 	if (r == NULL) {
 		return FM_EINVAL;
 	}
-	int rv = updates1(s, r->updates, r->n);
+	return updates1(s, r->updates, r->n);
+}
+
+/* ---- defence ----------------------------------------------------------------- */
+
+static int
+def_apply(void *st, fm_rows *r)
+{
+	abi1_state *s = st;
+	int rv = rows1(s, r);
 	if (rv != FM_OK) {
 		return rv;
 	}
@@ -750,13 +758,7 @@ static int
 atk_poison_updates(void *st, fm_rows *r)
 {
 	abi1_state *s = st;
-	if (s->c == NULL) {
-		return FM_ESTATE;
-	}
-	if (r == NULL) {
-		return FM_EINVAL;
-	}
-	int rv = updates1(s, r->updates, r->n);
+	int rv = rows1(s, r);
 	if (rv != FM_OK) {
 		return rv;
 	}

@@ -286,14 +286,6 @@ fmi_cons_mix(fmi_cons *k, const fm_mix *m, float *model, size_t dim)
 }
 
 int
-fmi_loc_trains(const fmi_loc *l)
-{
-	const fm_local_ops *o = l->ops;
-	return o->begin != NULL || o->grad != NULL || o->step != NULL ||
-	    o->end != NULL;
-}
-
-int
 fmi_loc_has_grad(const fmi_loc *l)
 {
 	return l->ops->grad != NULL;

@@ -25,12 +25,6 @@ sappend(char *buf, size_t size, size_t *at, const char *fmt, ...)
 	}
 }
 
-const fm_param_desc *
-fmi_param_at(const fm_component_desc *d, size_t i)
-{
-	return &d->params[i];
-}
-
 size_t
 fmi_component_nparams(const fmi_component *c)
 {

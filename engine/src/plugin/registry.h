@@ -37,8 +37,6 @@ typedef struct fmi_component {
 	uint32_t abi_minor;
 } fmi_component;
 
-/* Parameter i of a component (stepped by desc->param_size). */
-const fm_param_desc *fmi_param_at(const fm_component_desc *d, size_t i);
 
 int fmi_registry_new(fmi_registry **out);
 void fmi_registry_free(fmi_registry *r); /* dlcloses everything; NULL ok */
@@ -198,8 +196,7 @@ int fmi_cons_outgoing(fmi_cons *k, uint32_t round, uint32_t out_degree,
 int fmi_cons_mix(fmi_cons *k, const fm_mix *m, float *model, size_t dim);
 
 /* Local-training rule; each call is FM_OK (grad: NULL) when the rule
- * does not have it. fmi_loc_trains: it has a client-side call. */
-int fmi_loc_trains(const fmi_loc *l);
+ * does not have it. */
 int fmi_loc_has_grad(const fmi_loc *l);
 int fmi_loc_has_step(const fmi_loc *l);
 int fmi_loc_begin(fmi_loc *l, const fm_local_task *t);
