@@ -33,7 +33,7 @@ const char fmi_run_usage[] =
     "\n" OPTS_NOTE;
 
 const char fmi_node_usage[] =
-    "usage: fedmesh node SCRIPT --node NAME [--resume] [--metrics FILE] [--threads N] [ARGS...]\n"
+    "usage: fedmesh node SCRIPT --node NAME [--role ROLE] [--resume] [--metrics FILE] [--threads N] [ARGS...]\n"
     "\n"
     "Runs the script as one node of the deployment its experiment's `deploy`\n"
     "section describes: exp:run() makes this process the server or the\n"
@@ -42,6 +42,10 @@ const char fmi_node_usage[] =
     "or PMI_RANK): rank 0 is the server, rank k the k-th client.\n"
     "\n"
     "  --node NAME      the node to be (a name from the deploy section)\n"
+    "  --role ROLE      what fm.node() tells the script before the deploy\n"
+    "                   section is read: server, client, edge, peer or\n"
+    "                   monitor (default: from the name; fedmesh launch\n"
+    "                   gives every node its role)\n"
     "  --resume         server: continue after the last checkpointed round\n"
     "  --metrics FILE   server: JSON Lines metrics, as with fedmesh run\n"
     "  --threads N      worker threads of a client host (default: cores)\n"
@@ -86,6 +90,7 @@ static const run_opt run_opts[] = {
 	{ "--threads", 1, OPT_RUN | OPT_NODE | OPT_LAUNCH },
 	{ "--resume", 0, OPT_RUN | OPT_NODE | OPT_LAUNCH },
 	{ "--node", 1, OPT_NODE },
+	{ "--role", 1, OPT_NODE },
 	{ NULL, 0, 0 },
 };
 
@@ -180,6 +185,14 @@ take_opt(lua_State *L, int argc, char **argv, int *i, const char *mode,
 	} else if (strcmp(o->name, "--node") == 0) {
 		lua_pushstring(L, val);
 		lua_setfield(L, LUA_REGISTRYINDEX, "fedmesh.node");
+	} else if (strcmp(o->name, "--role") == 0) {
+		if (lfm_node_role_valid(val) == 0) {
+			fprintf(stderr, "fedmesh %s: --role takes server, client, "
+			    "edge, peer or monitor, not '%s'\n", mode, val);
+			return 2;
+		}
+		lua_pushstring(L, val);
+		lua_setfield(L, LUA_REGISTRYINDEX, "fedmesh.role");
 	} else if (strcmp(o->name, "--metrics") == 0) {
 		lua_pushstring(L, val);
 		lua_setfield(L, LUA_REGISTRYINDEX, "fedmesh.metrics");

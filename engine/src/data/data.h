@@ -125,4 +125,18 @@ int fmi_partition_natural(fmi_partition **out, const fmi_dataset *d,
 void fmi_partition_label_hist(const fmi_partition *p, const fmi_dataset *d,
     uint32_t c, uint32_t *hist);
 
+/* ---- sites: data each site brings itself (sites.c) ---------------------- */
+
+/* Stacks the datasets of n sites (same features) into one, with owner =
+ * site and *part one client per site (its rows, in order): a simulation
+ * of n sites. nclasses is the largest of the sites'. */
+int fmi_sites_stack(fmi_dataset *const *sites, uint32_t n, fmi_dataset **out,
+    fmi_partition **part, fm_error *err);
+/* A deployed node's view of a federation of nclients sites: client site
+ * (0-based) holds rows 0..rows-1 of this host's own dataset, every other
+ * client nothing here. site < 0 (a server or an edge): every client is
+ * empty, their sizes come from the clients themselves. */
+int fmi_sites_partition(fmi_partition **out, uint32_t nclients, int64_t site,
+    size_t rows, fm_error *err);
+
 #endif /* FMI_DATA_H */

@@ -202,8 +202,6 @@ lfm_release_deploy(lexp *x)
 	x->has_deploy = 0;
 }
 
-/* ---- node mode ------------------------------------------------------------- */
-
 static const char *
 reg_str(lua_State *L, const char *k)
 {
@@ -212,6 +210,119 @@ reg_str(lua_State *L, const char *k)
 	lua_pop(L, 1);
 	return s;
 }
+
+/* ---- fm.node() ------------------------------------------------------------ */
+
+static const char *const node_roles[] = { "server", "client", "edge", "peer",
+	"monitor", NULL };
+
+int
+lfm_node_role_valid(const char *role)
+{
+	for (int i = 0; node_roles[i] != NULL; i++) {
+		if (strcmp(role, node_roles[i]) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* "peer3" -> 1 for prefix "peer": the default names of the roles. */
+static int
+numbered(const char *name, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	if (strncmp(name, prefix, n) != 0 || name[n] == '\0') {
+		return 0;
+	}
+	for (const char *c = name + n; *c != '\0'; c++) {
+		if (*c < '0' || *c > '9') {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* The role this process was started for, before any deploy section is
+ * read: --role, else the cluster rank (0: server), else the default
+ * names ("server", "monitor", "edgeN", "peerN"; any other name is a
+ * client host). NULL when this process is no node. */
+static const char *
+told_role(lua_State *L, const char **name)
+{
+	*name = reg_str(L, "fedmesh.node");
+	const char *role = reg_str(L, "fedmesh.role");
+	if (role != NULL) {
+		return role;
+	}
+	if (*name == NULL) {
+		lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.rank");
+		int ok;
+		lua_Integer rank = lua_tointegerx(L, -1, &ok);
+		lua_pop(L, 1);
+		return !ok ? NULL : rank == 0 ? "server" : "client";
+	}
+	return strcmp(*name, "server") == 0 ? "server"
+	    : strcmp(*name, "monitor") == 0 ? "monitor"
+	    : numbered(*name, "edge") ? "edge"
+	    : numbered(*name, "peer") ? "peer" : "client";
+}
+
+/* fm.node() -> { name = "c2", role = "client" }: which node the script
+ * runs as, so that a site loads its own data. { role = "simulation" }
+ * under fedmesh run, { role = "launcher" } in the process of fedmesh
+ * launch that starts the nodes. */
+int
+lfm_node(lua_State *L)
+{
+	const char *mode = reg_str(L, "fedmesh.mode");
+	const char *name = NULL, *role = NULL;
+	lua_newtable(L);
+	if (mode == NULL || strcmp(mode, "run") == 0) {
+		role = "simulation";
+	} else if (strcmp(mode, "launch") == 0) {
+		role = "launcher";
+	} else {
+		role = told_role(L, &name);
+		if (role == NULL) {
+			return luaL_error(L, "fm.node: this process has no node "
+			    "name: start it with --node NAME (or under srun/"
+			    "mpirun, which set a rank)");
+		}
+		if (name != NULL) {
+			lfm_set_str(L, "name", name);
+		}
+		lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.rank");
+		if (name == NULL && lua_isinteger(L, -1)) {
+			lua_setfield(L, -2, "rank");
+		} else {
+			lua_pop(L, 1);
+		}
+		lua_pushstring(L, role);
+		lua_setfield(L, LUA_REGISTRYINDEX, "fedmesh.told");
+	}
+	lfm_set_str(L, "role", role);
+	return 1;
+}
+
+/* A node whose script asked fm.node() must be the role it was told. */
+static void
+check_told(lua_State *L, const char *name, const char *role)
+{
+	const char *told = reg_str(L, "fedmesh.told");
+	int rank = reg_str(L, "fedmesh.node") == NULL &&
+	    reg_str(L, "fedmesh.role") == NULL;
+	if (told == NULL || strcmp(told, role) == 0 ||
+	    (rank && strcmp(told, "server") == 0 && strcmp(role, "monitor") == 0) ||
+	    (rank && strcmp(told, "client") == 0 && strcmp(role, "peer") == 0)) {
+		return;
+	}
+	luaL_error(L, "run: fm.node() told the script that %s is a %s, but the "
+	    "deploy section makes it a %s node: start it with --role %s (or "
+	    "give it a name that says so)", name, told, role, role);
+}
+
+/* ---- node mode ------------------------------------------------------------- */
 
 /* The node this process is: --node, else the cluster launcher's rank
  * (0 is the server, k the k-th client). */
@@ -258,12 +369,14 @@ run_p2p_node(lua_State *L, lexp *x, const char *name)
 	fm_error e = { 0, "" };
 	fmi_p2p_cfg p;
 	if (strcmp(name, x->deploy.server_name) == 0) {
+		check_told(L, name, "monitor");
 		return lfm_exp_execute(L, x, run_monitor, "run");
 	}
 	for (uint32_t i = 0; i < x->deploy.nclients; i++) {
 		if (strcmp(name, x->deploy.clients[i]) != 0) {
 			continue;
 		}
+		check_told(L, name, "peer");
 		lfm_p2p_cfg(x, &p);
 		if (fmi_p2p_run_peer(&p, &x->deploy, i, &e) != FM_OK) {
 			return luaL_error(L, "run: %s", e.msg);
@@ -293,8 +406,10 @@ run_node(lua_State *L, lexp *x)
 	x->cfg.checkpoint = x->checkpoint;
 	switch (fmi_deploy_role(&x->deploy, name)) {
 	case 1:
+		check_told(L, name, "server");
 		return lfm_exp_execute(L, x, run_server, "run");
 	case 2:
+		check_told(L, name, "client");
 		if (fmi_deploy_run_client(&x->cfg, &x->deploy, name, &e) != FM_OK) {
 			return luaL_error(L, "run: %s", e.msg);
 		}
@@ -333,6 +448,9 @@ launch_argv(void *ud, uint32_t i, const char *name)
 	c->argv[n++] = "node";
 	c->argv[n++] = "--node";
 	c->argv[n++] = (char *)name;
+	c->argv[n++] = "--role";
+	c->argv[n++] = (char *)(i == 0 ? (c->x->graph ? "monitor" : "server")
+	                               : (c->x->graph ? "peer" : "client"));
 	if (i == 0) {
 		c->argv[n++] = "--metrics";
 		c->argv[n++] = (char *)c->metrics;

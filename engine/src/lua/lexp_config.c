@@ -432,22 +432,167 @@ exp_read_star_only(lua_State *L)
 	}
 }
 
+/* The deployment's client names (deploy.clients, or "peer<i>" for each
+ * of deploy.peers) and where this node is among them: *site is its
+ * 0-based index, -1 for a server, edge, monitor or the launcher. 0 when
+ * arg 1 has no deploy section. */
+static int
+exp_sites(lua_State *L, uint32_t *nsites, int64_t *site)
+{
+	const char *me = NULL;
+	int rank_ok = 0;
+	lua_Integer rank = 0;
+	*nsites = 0;
+	*site = -1;
+	if (lua_getfield(L, 1, "deploy") != LUA_TTABLE) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.node");
+	me = lua_tostring(L, -1); /* anchored in the registry */
+	lua_pop(L, 1);
+	lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.rank");
+	rank = lua_tointegerx(L, -1, &rank_ok);
+	lua_pop(L, 1);
+	if (lua_getfield(L, -1, "clients") == LUA_TTABLE) {
+		*nsites = (uint32_t)FMI_MIN(luaL_len(L, -1), UINT32_MAX);
+		for (uint32_t i = 0; me != NULL && i < *nsites; i++) {
+			lua_rawgeti(L, -1, (lua_Integer)i + 1);
+			const char *n = lua_tostring(L, -1);
+			if (n != NULL && strcmp(n, me) == 0) {
+				*site = i;
+			}
+			lua_pop(L, 1);
+		}
+	} else if (lua_getfield(L, -2, "peers") == LUA_TTABLE) {
+		*nsites = (uint32_t)FMI_MIN(luaL_len(L, -1), UINT32_MAX);
+		for (uint32_t i = 0; me != NULL && i < *nsites; i++) {
+			char n[32];
+			snprintf(n, sizeof n, "peer%u", i + 1);
+			*site = strcmp(n, me) == 0 ? (int64_t)i : *site;
+		}
+		lua_pop(L, 1);
+	} else {
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 2);
+	if (me == NULL && rank_ok && rank >= 1 && rank <= *nsites) {
+		*site = rank - 1;
+	}
+	return 1;
+}
+
+/* How the experiment's data reached this process (x->data_form). */
+enum { DATA_PARTITION = 0, DATA_SITES = 1, DATA_SITE = 2 };
+
+/* A list of Datasets at idx, one per site, stacked (simulated sites). */
+static void
+exp_stack_sites(lua_State *L, int idx, const char *field, fmi_dataset **d,
+    fmi_partition **p)
+{
+	lua_Integer n = luaL_len(L, idx);
+	fm_error e;
+	if (n < 1 || n > 1000000) {
+		luaL_error(L, "fm.experiment: field '%s' is an empty list; give "
+		    "one Dataset per site, e.g. { fm.data.csv(\"a.csv\"), "
+		    "fm.data.csv(\"b.csv\") }", field);
+	}
+	fmi_dataset **ds = lua_newuserdatauv(L, (size_t)n * sizeof *ds, 0);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, idx, i);
+		lfm_dataset *u = luaL_testudata(L, -1, LFM_DATASET);
+		if (u == NULL) {
+			luaL_error(L, "fm.experiment: %s[%I] must be a "
+			    "fedmesh.Dataset (one per site), got %s", field, i,
+			    luaL_typename(L, -1));
+		}
+		ds[i - 1] = u->d;
+		lua_pop(L, 1);
+	}
+	if (fmi_sites_stack(ds, (uint32_t)n, d, p, &e) != FM_OK) {
+		luaL_error(L, "fm.experiment: %s: %s", field, e.msg);
+	}
+	lua_pop(L, 1);
+}
+
+/*
+ * train and client_test: a Partition (every client's share of one
+ * dataset), a list of Datasets (one client per site: a simulation of
+ * sites, or a replay of one on every node), or, deployed, the Dataset of
+ * this site alone (nil where no training happens: server, edges, the
+ * launcher). The value is at the top of the stack; *form says which.
+ */
+static void
+exp_read_part(lua_State *L, const char *field, fmi_dataset **d,
+    fmi_partition **p, int *form)
+{
+	uint32_t nsites;
+	int64_t site;
+	fm_error e;
+	int top = lua_gettop(L);
+	*d = NULL;
+	*p = NULL;
+	if (luaL_testudata(L, top, LFM_PARTITION) != NULL) {
+		lfm_partition *u = lua_touserdata(L, top);
+		*p = u->p;
+		*d = u->d;
+		fmi_partition_ref(*p);
+		fmi_dataset_ref(*d);
+		*form = DATA_PARTITION;
+		return;
+	}
+	if (lua_type(L, top) == LUA_TTABLE) {
+		exp_stack_sites(L, top, field, d, p);
+		*form = DATA_SITES;
+		return;
+	}
+	lfm_dataset *u = luaL_testudata(L, top, LFM_DATASET);
+	if (u == NULL && !lua_isnil(L, top)) {
+		luaL_error(L, "fm.experiment: field '%s' must be a "
+		    "fedmesh.Partition, a list of Datasets (one per site) or, "
+		    "in a deployment, this site's Dataset; got %s", field,
+		    luaL_typename(L, top));
+	}
+	lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.mode");
+	const char *mode = lua_tostring(L, -1);
+	int deployed = mode != NULL && strcmp(mode, "run") != 0;
+	lua_pop(L, 1);
+	if (!exp_sites(L, &nsites, &site) || !deployed || nsites == 0) {
+		luaL_error(L, "fm.experiment: field '%s' is %s: that is a "
+		    "deployment's form, where each client host brings its own "
+		    "data (fedmesh node / launch with a deploy section). To "
+		    "simulate the sites, give them all as a list: %s = { d1, "
+		    "d2, d3 } (one client each)%s", field,
+		    u != NULL ? "one Dataset" : "missing", field,
+		    strcmp(field, "train") == 0 ? ", or a Partition such as "
+		    "fm.partition.iid(data, { clients = 100 })" : "");
+	}
+	if (site >= 0 && u == NULL && strcmp(field, "train") == 0) {
+		luaL_error(L, "fm.experiment: this client host has no train "
+		    "data: give it its own Dataset (e.g. train = fm.data.csv("
+		    "\"data/\" .. fm.node().name .. \".csv\"))");
+	}
+	if (site < 0 && u != NULL) {
+		fm_log(FM_LOG_INFO, "FM-DATA", "%s: not used on this node (only "
+		    "clients train and evaluate on their own data)", field);
+	}
+	if (site >= 0 && u != NULL) {
+		*d = u->d;
+		fmi_dataset_ref(*d);
+	}
+	if (fmi_sites_partition(p, nsites, site, *d ? (*d)->n : 0, &e) != FM_OK) {
+		luaL_error(L, "fm.experiment: %s: %s", field, e.msg);
+	}
+	*form = DATA_SITE;
+}
+
 static void
 exp_read_data(lua_State *L, lexp *x)
 {
-	if (lua_getfield(L, 1, "train") == LUA_TNIL) {
-		luaL_error(L, "fm.experiment: field 'train' (a partition, e.g. "
-		    "fm.partition.iid(train, { clients = 100 })) is required");
-	}
-	if (luaL_testudata(L, -1, LFM_PARTITION) == NULL) {
-		luaL_error(L, "fm.experiment: field 'train' must be a "
-		    "fedmesh.Partition, got %s", luaL_typename(L, -1));
-	}
-	lfm_partition *p = lua_touserdata(L, -1);
-	x->cfg.part = p->p;
-	x->cfg.train = p->d;
-	fmi_partition_ref(p->p);
-	fmi_dataset_ref(p->d);
+	int form;
+	lua_getfield(L, 1, "train");
+	exp_read_part(L, "train", &x->cfg.train, &x->cfg.part, &form);
+	x->cfg.site_data = form == DATA_SITE;
 	lua_pop(L, 1);
 	if (lua_getfield(L, 1, "test") != LUA_TNIL) {
 		if (luaL_testudata(L, -1, LFM_DATASET) == NULL) {
@@ -456,6 +601,28 @@ exp_read_data(lua_State *L, lexp *x)
 		}
 		x->cfg.test = ((lfm_dataset *)lua_touserdata(L, -1))->d;
 		fmi_dataset_ref(x->cfg.test);
+	}
+	lua_pop(L, 1);
+	if (lua_getfield(L, 1, "client_test") != LUA_TNIL ||
+	    x->cfg.site_data) {
+		int tform;
+		exp_read_part(L, "client_test", &x->cfg.client_test,
+		    &x->cfg.client_test_part, &tform);
+		if (tform != form && !(tform == DATA_SITE && form == DATA_SITE)) {
+			luaL_error(L, "fm.experiment: 'client_test' must have the "
+			    "form of 'train' (a Partition, a list of sites, or "
+			    "this site's Dataset)");
+		}
+		if (x->cfg.client_test_part->nclients != x->cfg.part->nclients) {
+			luaL_error(L, "fm.experiment: 'client_test' has %d clients "
+			    "but 'train' has %d", (int)x->cfg.client_test_part->
+			    nclients, (int)x->cfg.part->nclients);
+		}
+		/* a site without held-out data, or a node that has none */
+		if (x->cfg.client_test == NULL) {
+			fmi_partition_unref(x->cfg.client_test_part);
+			x->cfg.client_test_part = NULL;
+		}
 	}
 	lua_pop(L, 1);
 }
@@ -474,8 +641,14 @@ exp_read_model(lua_State *L, lexp *x)
 	}
 	const lfm_model *m = lua_touserdata(L, -1);
 	x->cfg.arch = m->arch;
-	lfm_model_check_data(L, &m->arch, x->cfg.train, "fm.experiment",
-	    "train data");
+	if (x->cfg.train != NULL) { /* a site deployment's server has none */
+		lfm_model_check_data(L, &m->arch, x->cfg.train,
+		    "fm.experiment", "train data");
+	}
+	if (x->cfg.client_test != NULL) {
+		lfm_model_check_data(L, &m->arch, x->cfg.client_test,
+		    "fm.experiment", "client_test data");
+	}
 	if (x->cfg.test != NULL) {
 		lfm_model_check_data(L, &m->arch, x->cfg.test, "fm.experiment",
 		    "test data");
@@ -547,6 +720,8 @@ exp_read_scalars(lua_State *L, lexp *x)
 	    c->clients_per_round);
 	c->eval_every = (uint32_t)lfm_opt_int(L, 1, fn, "eval_every", 1, 1,
 	    1000000);
+	c->client_eval_fraction = lfm_opt_num(L, 1, fn, "client_eval_fraction",
+	    1, 0, 1);
 	x->quiet = lfm_opt_bool(L, 1, fn, "quiet", 0);
 	lfm_read_metrics(L, x);
 	lfm_read_faults(L, x);
@@ -563,7 +738,8 @@ lfm_experiment(lua_State *L)
 		"min_updates", "eval_every", "quiet", "metrics", "deploy",
 		"consensus", "eval_samples", "adversaries", "init", "defence",
 		"root_data", "attack", "faults", "server_lr_schedule",
-		"checkpoint", "resume", NULL };
+		"checkpoint", "resume", "client_test", "client_eval_fraction",
+		NULL };
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lfm_check_fields(L, 1, "fm.experiment", fields);
 	lexp *x = lua_newuserdatauv(L, sizeof *x, 0);

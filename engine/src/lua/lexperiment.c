@@ -24,6 +24,10 @@ exp_release(lua_State *L, lexp *x)
 	fmi_dataset_unref(x->cfg.train);
 	fmi_dataset_unref(x->cfg.test);
 	fmi_partition_unref(x->cfg.part);
+	fmi_dataset_unref(x->cfg.client_test);
+	fmi_partition_unref(x->cfg.client_test_part);
+	x->cfg.client_test = NULL;
+	x->cfg.client_test_part = NULL;
 	x->cfg.train = x->cfg.test = NULL;
 	x->cfg.part = NULL;
 	lfm_comp_free(&x->agg);

@@ -455,6 +455,7 @@ static const luaL_Reg fm_funcs[] = {
 	{ "log", l_log },
 	{ "args", l_args },
 	{ "aggregate", lfm_aggregate },
+	{ "node", lfm_node },
 	{ NULL, NULL },
 };
 

@@ -117,6 +117,8 @@ lexp *lfm_check_exp(lua_State *L, int idx);
 void lfm_read_deploy(lua_State *L, lexp *x);  /* field 'deploy' of arg 1 */
 void lfm_release_deploy(lexp *x);
 int lfm_exp_run(lua_State *L);                /* exp:run() */
+int lfm_node(lua_State *L);                   /* fm.node() */
+int lfm_node_role_valid(const char *role);    /* a --role value */
 /* Reads a JSON Lines metrics file written by --metrics into a new table
  * of rows at the top of the stack. */
 int lfm_read_jsonl(lua_State *L, const char *path);

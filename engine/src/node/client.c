@@ -432,6 +432,48 @@ cli_deliver_early(cli_host *h, cli_task *task)
 	h->nearly = j;
 }
 
+/* Federated evaluation: the global model on client `to`'s held-out
+ * shard (0 examples when it has none here), answered at once. */
+static void
+cli_on_evaluate(cli_host *h, fmi_rmsg *r)
+{
+	const fmi_fed_cfg *cfg = h->cfg;
+	const fmi_partition *p = cfg->client_test_part;
+	fm_error e = { 0, "" };
+	fmi_eval ev = { 0, 0, 0 };
+	int32_t c = r->m.to;
+	if (c < 1 || (uint32_t)c > cfg->part->nclients) {
+		fm_log(FM_LOG_WARN, "FM-WIRE", "client host: dropped evaluate: no "
+		    "client %d here (1..%u)", c, cfg->part->nclients);
+		return;
+	}
+	if (fmi_msg_check_tensor(&r->m, fmi_rmsg_data(r), fmi_rmsg_len(r),
+	        h->dim, &e) != FM_OK) {
+		fm_log(FM_LOG_WARN, "FM-WIRE", "client %d: dropped evaluate: %s",
+		    c, e.msg);
+		return;
+	}
+	if (cfg->client_test != NULL && p != NULL &&
+	    fmi_partition_size(p, (uint32_t)c - 1) > 0) {
+		memcpy(h->global, fmi_rmsg_data(r), h->dim * sizeof(float));
+		fmi_f32_from_le(h->global, h->dim);
+		if (fmi_evaluate(h->tr, h->global, cfg->client_test,
+		        p->idx + p->off[c - 1], fmi_partition_size(p,
+		        (uint32_t)c - 1), &ev) != FM_OK) {
+			fm_log(FM_LOG_ERR, "FM-EVAL", "client %d: evaluation "
+			    "failed", c);
+			ev.n = 0;
+		}
+	}
+	fmi_msg m;
+	cli_msg(h, &m, FMI_MSG_EVAL, r->m.round, c, &h->seq);
+	m.num_examples = ev.n;
+	m.acc = ev.n ? ev.accuracy : 0;
+	m.test_loss = ev.n ? ev.loss : 0;
+	(void)fmi_tran_send(h->t, NULL, &m, NULL);
+	h->last_sent = fmi_now();
+}
+
 static void
 cli_dispatch(cli_host *h, fmi_rmsg *r)
 {
@@ -439,6 +481,9 @@ cli_dispatch(cli_host *h, fmi_rmsg *r)
 	case FMI_MSG_TRAIN:
 		cli_on_train(h, r);
 		return;
+	case FMI_MSG_EVALUATE:
+		cli_on_evaluate(h, r);
+		break;
 	case FMI_MSG_PLUGIN:
 		cli_on_plugin(h, r);
 		return;
@@ -769,6 +814,11 @@ fmi_client_host_run(const fmi_fed_cfg *cfg, fmi_tran *t, const char *name,
 	if (rv == FM_OK) {
 		fmi_msg hello;
 		cli_msg(&h, &hello, FMI_MSG_HELLO, 0, -1, &h.seq);
+		if (cfg->site_data) { /* this host's site: its rows alone */
+			hello.num_examples = cfg->part->off[cfg->part->nclients];
+			hello.num_test = cfg->client_test_part == NULL ? 0
+			    : cfg->client_test_part->off[cfg->part->nclients];
+		}
 		rv = fmi_tran_send(t, NULL, &hello, NULL);
 	}
 	if (rv == FM_OK) {

@@ -196,6 +196,19 @@ typedef struct fmi_fed_cfg {
 	 * instance on every client and on every edge (a star's server) */
 	const fmi_component *rule;  /* FM_KIND_LOCAL, or NULL */
 	const fm_value *rule_params;
+	/* issue 11: sites bring their own data. With site_data, client k
+	 * (0-based) is the site of client host k alone and reports its
+	 * example count in HELLO; the server and edges have train == NULL
+	 * and a partition of empty clients (fmi_sites_partition). */
+	int site_data;
+	/* Federated evaluation: every eval_every rounds (and the last), the
+	 * server sends the new global model to a seeded client_eval_fraction
+	 * of the clients (0: none), which evaluate it on their shard of
+	 * client_test_part over client_test (held-out data; a client with
+	 * none there answers with 0 examples). */
+	fmi_dataset *client_test;
+	fmi_partition *client_test_part;
+	double client_eval_fraction;
 } fmi_fed_cfg;
 
 typedef struct fmi_fed_result {

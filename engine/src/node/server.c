@@ -298,6 +298,9 @@ srv_open(fmi_server *s, fm_error *err)
 		rv = srv_open_rows(s, err);
 	}
 	if (rv == FM_OK) {
+		rv = srv_fedeval_open(s, err);
+	}
+	if (rv == FM_OK) {
 		rv = srv_check_sampling(cfg, err);
 	}
 	if (rv != FM_OK) {
@@ -347,6 +350,7 @@ srv_close(fmi_server *s)
 	fmi_atk_close(s->atk);
 	fmi_dataset_unref(s->asr);
 	free(s->plan);
+	srv_fedeval_close(s);
 }
 
 /* Starts the round at every edge with a sampled client. */
@@ -465,6 +469,7 @@ srv_round(fmi_server *s, uint32_t *picked, fmi_round_metrics *m)
 	}
 	m->train_loss = s->ne_sum ? s->loss_sum / (double)s->ne_sum : NAN;
 	srv_evaluate(s, m);
+	srv_fedeval(s);
 	fmi_tran_get_stats(s->t, &after);
 	m->bytes_sent = after.bytes_sent - before.bytes_sent;
 	m->bytes_received = after.bytes_received - before.bytes_received;

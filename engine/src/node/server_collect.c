@@ -228,7 +228,7 @@ srv_on_update(fmi_server *s, fmi_rmsg *r)
 	srv_flush(s, 0);
 }
 
-static void
+void
 srv_dispatch(fmi_server *s, fmi_rmsg *r)
 {
 	int h = srv_host_index(s, r->peer);
@@ -242,7 +242,13 @@ srv_dispatch(fmi_server *s, fmi_rmsg *r)
 	case FMI_MSG_PLUGIN:
 		srv_on_plugin(s, r);
 		break;
+	case FMI_MSG_EVAL:
+		srv_on_eval(s, r);
+		break;
 	case FMI_MSG_HELLO:
+		srv_on_hello(s, h, &r->m);
+		fmi_rmsg_close(r);
+		break;
 	case FMI_MSG_HEARTBEAT:
 		fmi_rmsg_close(r);
 		break;

@@ -40,6 +40,9 @@ srv_wait_hosts(fmi_server *s, fm_error *err)
 		if (h >= 0) {
 			s->heard[h] = fmi_now();
 		}
+		if (h >= 0 && r.m.type == FMI_MSG_HELLO) {
+			srv_on_hello(s, h, &r.m);
+		}
 		if (h < 0) {
 			fm_log(FM_LOG_WARN, "FM-SENDER", "ignored %s message from "
 			    "'%s': not a node of this federation",

@@ -114,6 +114,11 @@ typedef struct fmi_server {
 	double deadline;
 	int def_ran, def_combined;
 	uint32_t def_rej, def_rej_adv; /* rows rejected; adversaries among */
+	/* issue 11: site data and federated evaluation (server_fedeval.c) */
+	uint64_t *site_ne, *site_nt; /* per client = host, from its HELLO */
+	struct srv_evalr *evals;     /* this round's evaluators */
+	uint32_t nevals, eval_waiting;
+	int eval_open;
 } fmi_server;
 
 /* server.c */
@@ -133,6 +138,13 @@ void srv_plugin_metric(void *node, const char *name, double value);
 fmi_inst_head *srv_node_instance(srv_agg *n, const char *name);
 void srv_on_plugin(fmi_server *s, fmi_rmsg *r);
 
+/* server_fedeval.c */
+int srv_fedeval_open(fmi_server *s, fm_error *err);
+void srv_fedeval_close(fmi_server *s);
+void srv_on_hello(fmi_server *s, int host, const fmi_msg *m);
+void srv_on_eval(fmi_server *s, fmi_rmsg *r);
+void srv_fedeval(fmi_server *s); /* after the round's own evaluation */
+
 /* server_hosts.c */
 int srv_host_index(const fmi_server *s, const char *peer);
 int srv_wait_hosts(fmi_server *s, fm_error *err);
@@ -151,6 +163,7 @@ srv_slot *srv_slot_of(fmi_server *s, int32_t client);
 const char *srv_sender_why(const fmi_server *s, const fmi_rmsg *r,
     char *why, size_t n);
 void srv_collect(fmi_server *s);
+void srv_dispatch(fmi_server *s, fmi_rmsg *r); /* any message of a round */
 void srv_end_round(fmi_server *s);
 
 /* server_aggregate.c */

@@ -124,19 +124,35 @@ validate_hier(const fmi_fed_cfg *c, fm_error *err)
 int
 fmi_fed_validate(const fmi_fed_cfg *c, fm_error *err)
 {
-	if (c->train == NULL || c->part == NULL || c->aggregator == NULL) {
+	if ((c->train == NULL && !c->site_data) || c->part == NULL ||
+	    c->aggregator == NULL) {
 		return fm_error_set(err, FM_EINVAL, "a federation needs train "
 		    "data, a partition and an aggregator");
 	}
-	if (c->arch.nparams == 0 || c->arch.widths[0] != c->train->dim) {
+	/* a site deployment's server has no train data: its test set, if
+	 * any, says what the model must fit */
+	const fmi_dataset *fit = c->train != NULL ? c->train : c->test;
+	if (c->arch.nparams == 0 ||
+	    (fit != NULL && c->arch.widths[0] != fit->dim)) {
 		return fm_error_set(err, FM_EINVAL, "model input size %u does "
 		    "not match the data's %zu features", c->arch.widths[0],
-		    c->train->dim);
+		    fit != NULL ? fit->dim : 0);
 	}
-	if (c->arch.widths[c->arch.nlayers] < c->train->nclasses) {
+	if (fit != NULL && c->arch.widths[c->arch.nlayers] < fit->nclasses) {
 		return fm_error_set(err, FM_EINVAL, "model has %u outputs but "
 		    "the data has %u classes", c->arch.widths[c->arch.nlayers],
-		    c->train->nclasses);
+		    fit->nclasses);
+	}
+	if (c->client_test != NULL && (c->client_test_part == NULL ||
+	    c->client_test_part->nclients != c->part->nclients ||
+	    c->client_test->dim != c->arch.widths[0])) {
+		return fm_error_set(err, FM_EINVAL, "client_test: held-out data "
+		    "for every client, with the model's %u features",
+		    c->arch.widths[0]);
+	}
+	if (!(c->client_eval_fraction >= 0 && c->client_eval_fraction <= 1)) {
+		return fm_error_set(err, FM_EINVAL, "client_eval_fraction must "
+		    "be in [0, 1]");
 	}
 	if (c->clients_per_round < 1 ||
 	    c->clients_per_round > c->part->nclients) {

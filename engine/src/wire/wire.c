@@ -38,8 +38,8 @@
 enum wire_kind { WK_U64, WK_U32, WK_I32, WK_F32, WK_F64, WK_NAME };
 
 #define WT(t) (1u << (t))
-#define WT_ALL 0x3FEu
-#define WT_TENSOR (WT(FMI_MSG_TRAIN) | WT(FMI_MSG_UPDATE))
+#define WT_ALL 0xFFEu
+#define WT_TENSOR (WT(FMI_MSG_TRAIN) | WT(FMI_MSG_UPDATE) | WT(FMI_MSG_EVALUATE))
 #define WT_STATS (WT(FMI_MSG_UPDATE) | WT(FMI_MSG_GOSSIP) | WT(FMI_MSG_REPORT))
 
 typedef struct wire_field {
@@ -70,12 +70,15 @@ static const wire_field wire_fields[] = {
 	WF_FLT("momentum", WK_F32, WT(FMI_MSG_TRAIN), momentum, 1),
 	WF_FLT("wd", WK_F32, WT(FMI_MSG_TRAIN), weight_decay, 1),
 	WF_INT("seed", WK_U64, WT(FMI_MSG_TRAIN), seed, 0, UINT64_MAX),
-	WF_INT("ne", WK_U64, WT_STATS, num_examples, 0, WIRE_MAX_NE),
+	WF_INT("ne", WK_U64, WT_STATS | WT(FMI_MSG_HELLO) | WT(FMI_MSG_EVAL),
+	    num_examples, 0, WIRE_MAX_NE),
+	WF_INT("nt", WK_U64, WT(FMI_MSG_HELLO), num_test, 0, WIRE_MAX_NE),
 	WF_FLT("loss", WK_F64, WT_STATS, loss, 0),
 	WF_INT("steps", WK_U64, WT(FMI_MSG_UPDATE), steps, 0, WIRE_MAX_NE),
 	WF_FLT("mass", WK_F64, WT(FMI_MSG_GOSSIP), mass, 0),
-	WF_FLT("acc", WK_F64, WT(FMI_MSG_REPORT), acc, 0),
-	WF_FLT("tloss", WK_F64, WT(FMI_MSG_REPORT), test_loss, 0),
+	WF_FLT("acc", WK_F64, WT(FMI_MSG_REPORT) | WT(FMI_MSG_EVAL), acc, 0),
+	WF_FLT("tloss", WK_F64, WT(FMI_MSG_REPORT) | WT(FMI_MSG_EVAL),
+	    test_loss, 0),
 	{ "plugin", WK_NAME, WT(FMI_MSG_PLUGIN), 0, 0, 0, 0 },
 	WF_INT("n", WK_U64, WT_TENSOR | WT(FMI_MSG_PLUGIN) | WT(FMI_MSG_GOSSIP) |
 	    WT(FMI_MSG_REPORT), n, 0, WIRE_MAX_N),
@@ -88,7 +91,7 @@ static const wire_field wire_fields[] = {
 
 static const char *const wire_type_names[] = { "?", "hello", "train",
 	"update", "plugin", "round_end", "shutdown", "heartbeat", "gossip",
-	"report" };
+	"report", "evaluate", "eval" };
 
 const char *
 fmi_msg_type_name(uint32_t type)

@@ -36,12 +36,19 @@ enum fmi_msg_type {
 	FMI_MSG_HEARTBEAT = 7, /* either way: I am alive */
 	FMI_MSG_GOSSIP = 8,    /* peer -> peer: trained model + mass */
 	FMI_MSG_REPORT = 9,    /* peer -> monitor: round metrics + sketch */
-	FMI_MSG_MAX = 9
+	FMI_MSG_EVALUATE = 10, /* server -> client: evaluate this model */
+	FMI_MSG_EVAL = 11,     /* client -> server: its held-out results */
+	FMI_MSG_MAX = 11
 };
 
 /*
  * A decoded header. Which fields are meaningful depends on type:
  *   all:       v, t, fed, round, from, to, seq
+ *   HELLO:     num_examples (train examples the host's clients hold),
+ *              num_test (their held-out examples)
+ *   EVALUATE:  client (= to), n (floats in the payload)
+ *   EVAL:      client (= from), num_examples (held-out examples), acc,
+ *              test_loss
  *   TRAIN:     client (= to), epochs, batch, lr, momentum, weight_decay,
  *              seed, n (floats in the payload)
  *   UPDATE:    client (= from), num_examples, loss, n
@@ -66,8 +73,11 @@ typedef struct fmi_msg {
 	/* GOSSIP: the consensus plugin's scalar (push-sum mass) */
 	double mass;
 	/* REPORT: test accuracy and loss of the peer's model (-1: not
-	 * evaluated this round) */
+	 * evaluated this round); EVAL: of the global model on a client's
+	 * held-out data */
 	double acc, test_loss;
+	/* HELLO: held-out examples (federated evaluation) */
+	uint64_t num_test;
 	/* PLUGIN */
 	char plugin[FMI_WIRE_MAX_NAME + 1];
 	/* payload element count (floats for TRAIN/UPDATE, bytes for PLUGIN) */

@@ -46,6 +46,17 @@ sample_msg(fmi_msg *m, uint32_t type)
 		m->acc = 0.8125;
 		m->test_loss = 0.375;
 		m->n = 1024;
+	} else if (type == FMI_MSG_HELLO) {
+		m->num_examples = 2000;
+		m->num_test = 250;
+	} else if (type == FMI_MSG_EVALUATE) {
+		m->to = 3;
+		m->n = 199210;
+	} else if (type == FMI_MSG_EVAL) {
+		m->from = 3;
+		m->num_examples = 250;
+		m->acc = 0.625;
+		m->test_loss = 0.875;
 	}
 }
 
@@ -62,7 +73,7 @@ msg_equal(const fmi_msg *a, const fmi_msg *b)
 	    a->weight_decay == b->weight_decay && a->seed == b->seed &&
 	    a->num_examples == b->num_examples && a->loss == b->loss &&
 	    a->mass == b->mass && a->acc == b->acc && a->steps == b->steps &&
-	    a->test_loss == b->test_loss &&
+	    a->test_loss == b->test_loss && a->num_test == b->num_test &&
 	    strcmp(a->plugin, b->plugin) == 0 && a->n == b->n;
 }
 
@@ -245,9 +256,16 @@ base_kvs(uint32_t type, kv *out)
 		out[n++] = (kv){ .key = "steps", .kind = K_UINT, .u = 19 };
 	} else if (type == FMI_MSG_PLUGIN) {
 		out[n++] = (kv){ .key = "plugin", .kind = K_STR, .s = "secagg" };
+	} else if (type == FMI_MSG_HELLO) {
+		out[n++] = (kv){ .key = "ne", .kind = K_UINT, .u = 600 };
+		out[n++] = (kv){ .key = "nt", .kind = K_UINT, .u = 100 };
+	} else if (type == FMI_MSG_EVAL) {
+		out[n++] = (kv){ .key = "ne", .kind = K_UINT, .u = 100 };
+		out[n++] = (kv){ .key = "acc", .kind = K_F64, .d = 0.75 };
+		out[n++] = (kv){ .key = "tloss", .kind = K_F64, .d = 0.6 };
 	}
 	if (type == FMI_MSG_TRAIN || type == FMI_MSG_UPDATE ||
-	    type == FMI_MSG_PLUGIN) {
+	    type == FMI_MSG_PLUGIN || type == FMI_MSG_EVALUATE) {
 		out[n++] = (kv){ .key = "n", .kind = K_UINT, .u = 10 };
 	}
 	return n;
@@ -340,7 +358,12 @@ static const bad_case bad_cases[] = {
 	    "field 'v' is a string, expected an integer" },
 	{ T_TR, { OMIT("t") }, FM_EPROTO, "missing field 't'" },
 	{ T_TR, { UI("t", 0) }, FM_EPROTO, "unknown message type 0" },
-	{ T_TR, { UI("t", 10) }, FM_EPROTO, "unknown message type 10" },
+	{ T_TR, { UI("t", 12) }, FM_EPROTO, "unknown message type 12" },
+	{ FMI_MSG_HELLO, { { .key = "nt", .kind = K_OMIT } }, FM_EPROTO,
+	    "'nt'" },
+	{ FMI_MSG_EVAL, { ST("acc", "x") }, FM_EPROTO, "'acc'" },
+	{ FMI_MSG_EVALUATE, { { .key = "n", .kind = K_OMIT } }, FM_EPROTO,
+	    "'n'" },
 	{ T_TR, { SI("t", -3) }, FM_EPROTO, "unknown message type -3" },
 	{ T_TR, { DB("t", 2) }, FM_EPROTO, "field 't' is a float" },
 	{ FMI_MSG_HELLO, { OMIT("seq") }, FM_EPROTO,
