@@ -14,12 +14,13 @@
 -- script gives every site's dataset as a list, one client each, and the
 -- metrics are those of the deployment.
 --
--- Arguments: rounds=N dir=DIR host=H port=P keys=DIR save=FILE (the
--- final model, saved by the server) metrics as usual (--metrics FILE).
+-- Arguments: rounds=N dir=DIR host=H port=P keys=DIR round_timeout=S
+-- eval_every=K save=FILE (the final model, saved by the server).
 local fm = require "fedmesh"
 
 local opt = fm.args { rounds = 20, dir = "data", sites = 3, host = "127.0.0.1",
-  port = 5560, keys = "keys", save = "", eval_every = 1, seed = 1 }
+  port = 5560, keys = "keys", save = "", eval_every = 1, seed = 1,
+  round_timeout = 60 }
 
 local names = {}
 for i = 1, opt.sites do names[i] = "c" .. i end
@@ -43,7 +44,7 @@ local result = fm.experiment {
   rounds = opt.rounds, clients_per_round = #names, seed = opt.seed,
   eval_every = opt.eval_every,
   local_training = { epochs = 2, batch = 16, lr = 0.05 },
-  round_timeout = 60,
+  round_timeout = opt.round_timeout, -- seconds the server waits for the sites
   deploy = {
     transport = "tcp",
     server = opt.host .. ":" .. opt.port,

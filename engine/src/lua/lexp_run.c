@@ -5,6 +5,7 @@
  * summary and the result; lfm_exp_execute), and exp:simulate(). exp:run()
  * (deployments) is in ldeploy.c.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +39,32 @@ push_row(lua_State *L, const fmi_round_metrics *m)
 	lfm_push_participants(L, m);
 }
 
+/* The round's metric name, or NAN. */
+static double
+extra_metric(const fmi_round_metrics *m, const char *name)
+{
+	for (uint32_t i = 0; i < m->nextra; i++) {
+		if (strcmp(m->extra[i].name, name) == 0) {
+			return m->extra[i].value;
+		}
+	}
+	return NAN;
+}
+
 static void
 print_progress(const lexp *x, const fmi_round_metrics *m)
 {
-	char acc[64] = "";
+	char acc[128] = "";
+	double cacc = extra_metric(m, "client_accuracy");
+	int n = 0;
 	if (m->evaluated) {
-		snprintf(acc, sizeof acc, "  acc %.4f  loss %.4f", m->accuracy,
-		    m->loss);
+		n = snprintf(acc, sizeof acc, "  acc %.4f  loss %.4f",
+		    m->accuracy, m->loss);
+	}
+	if (!isnan(cacc)) { /* federated evaluation */
+		snprintf(acc + n, sizeof acc - (size_t)n, "  client_acc %.4f "
+		    "[%.4f, %.4f]", cacc, extra_metric(m, "client_accuracy_min"),
+		    extra_metric(m, "client_accuracy_max"));
 	}
 	printf("round %4u/%u%s  train_loss %.4f  sent %.2f MB  recv %.2f MB  "
 	    "%.2f s\n", m->round, x->cfg.rounds, acc, m->train_loss,
@@ -164,10 +184,23 @@ print_summary(const lexp *x, const fmi_fed_result *res)
 		sent += res->rounds[i].bytes_sent;
 		recv += res->rounds[i].bytes_received;
 	}
-	printf("done: %u rounds in %.1f s; best accuracy %.4f at round %d; "
-	    "%.1f MB sent, %.1f MB received; %zu parameters\n", res->nrounds,
-	    res->seconds, x->best_acc, x->best_round, (double)sent / 1e6,
-	    (double)recv / 1e6, res->nparams);
+	char best[96] = "no test set here";
+	if (x->best_round > 0) {
+		snprintf(best, sizeof best, "best accuracy %.4f at round %d",
+		    x->best_acc, x->best_round);
+	}
+	for (uint32_t i = res->nrounds; i-- > 0;) {
+		double c = extra_metric(&res->rounds[i], "client_accuracy");
+		if (!isnan(c)) {
+			size_t k = strlen(best);
+			snprintf(best + k, sizeof best - k, "; clients' accuracy "
+			    "%.4f at round %u", c, res->rounds[i].round);
+			break;
+		}
+	}
+	printf("done: %u rounds in %.1f s; %s; %.1f MB sent, %.1f MB "
+	    "received; %zu parameters\n", res->nrounds, res->seconds, best,
+	    (double)sent / 1e6, (double)recv / 1e6, res->nparams);
 	fflush(stdout);
 }
 

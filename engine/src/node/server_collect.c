@@ -246,6 +246,11 @@ srv_dispatch(fmi_server *s, fmi_rmsg *r)
 		srv_on_eval(s, r);
 		break;
 	case FMI_MSG_HELLO:
+		if (h >= 0) { /* a host joining late, or coming back */
+			fm_log(FM_LOG_INFO, "FM-JOIN", "round %u: client host %s "
+			    "said hello: it gets work from the next round",
+			    s->round, r->peer);
+		}
 		srv_on_hello(s, h, &r->m);
 		fmi_rmsg_close(r);
 		break;
