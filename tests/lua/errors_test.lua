@@ -43,7 +43,10 @@ c = base(); c.model = fm.model.logreg { 784, 10 }
 expect_error(c, "model input size 784 does not match the data's 60 features")
 
 c = base(); c.train = tr
-expect_error(c, "field 'train' must be a fedmesh.Partition")
+expect_error(c, "field 'train' is one Dataset: that is a deployment's form")
+
+c = base(); c.train = 5
+expect_error(c, "field 'train' must be a fedmesh.Partition, a list of Datasets")
 
 c = base(); c.local_training = { epochs = 1, lr = "fast" }
 expect_error(c, "local_training: field 'lr' must be a number")

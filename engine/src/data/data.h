@@ -138,5 +138,8 @@ int fmi_sites_stack(fmi_dataset *const *sites, uint32_t n, fmi_dataset **out,
  * empty, their sizes come from the clients themselves. */
 int fmi_sites_partition(fmi_partition **out, uint32_t nclients, int64_t site,
     size_t rows, fm_error *err);
+/* A new dataset of rows idx[0..n) of d, in that order (same classes). */
+int fmi_dataset_rows(const fmi_dataset *d, const uint32_t *idx, size_t n,
+    fmi_dataset **out, fm_error *err);
 
 #endif /* FMI_DATA_H */

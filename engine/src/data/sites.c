@@ -97,3 +97,21 @@ fmi_sites_partition(fmi_partition **out, uint32_t nclients, int64_t site,
 	*out = p;
 	return FM_OK;
 }
+
+int
+fmi_dataset_rows(const fmi_dataset *d, const uint32_t *idx, size_t n,
+    fmi_dataset **out, fm_error *err)
+{
+	fmi_dataset *o = NULL;
+	if (fmi_dataset_new(&o, n, d->dim, d->nclasses) != FM_OK) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory for %zu "
+		    "samples", n);
+	}
+	for (size_t i = 0; i < n; i++) {
+		memcpy(o->x + i * d->dim, d->x + (size_t)idx[i] * d->dim,
+		    d->dim * sizeof(float));
+		o->y[i] = d->y[idx[i]];
+	}
+	*out = o;
+	return FM_OK;
+}

@@ -404,6 +404,30 @@ pt_dataset(lua_State *L)
 	return 1;
 }
 
+/* p:sites() -> { Dataset of client 1, ... }: each client's samples as a
+ * dataset of its own, in the partition's order; as train = p:sites(),
+ * a simulation of sites that runs exactly as train = p. */
+static int
+pt_sites(lua_State *L)
+{
+	lfm_partition *u = lfm_check_partition(L, 1);
+	const fmi_partition *p = u->p;
+	fm_error e;
+	lua_createtable(L, (int)FMI_MIN(p->nclients, (uint32_t)INT32_MAX), 0);
+	for (uint32_t c = 0; c < p->nclients; c++) {
+		fmi_dataset *o = NULL;
+		if (fmi_dataset_rows(u->d, p->idx + p->off[c],
+		        fmi_partition_size(p, c), &o, &e) != FM_OK) {
+			return luaL_error(L, "sites: %s", e.msg);
+		}
+		snprintf(o->name, sizeof o->name, "%.40s client %u", u->d->name,
+		    c + 1);
+		lfm_push_dataset(L, o);
+		lua_rawseti(L, -2, (lua_Integer)c + 1);
+	}
+	return 1;
+}
+
 static int
 pt_tostring(lua_State *L)
 {
@@ -419,6 +443,7 @@ static const luaL_Reg pt_methods[] = {
 	{ "histogram", pt_histogram },
 	{ "summary", pt_summary },
 	{ "dataset", pt_dataset },
+	{ "sites", pt_sites },
 	{ NULL, NULL },
 };
 
