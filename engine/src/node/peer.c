@@ -12,21 +12,24 @@
 int
 fmi_p2p_validate(const fmi_p2p_cfg *c, fm_error *err)
 {
-	if (c->train == NULL || c->part == NULL || c->graph == NULL ||
-	    c->consensus == NULL) {
+	/* train is NULL only on the monitor of a deployment whose peers
+	 * bring their own data: it trains nothing */
+	if (c->part == NULL || c->graph == NULL || c->consensus == NULL) {
 		return fm_error_set(err, FM_EINVAL, "a decentralized federation "
 		    "needs train data, a partition, a graph and a consensus "
 		    "plugin");
 	}
-	if (c->arch.nparams == 0 || c->arch.widths[0] != c->train->dim) {
+	const fmi_dataset *fit = c->train != NULL ? c->train : c->test;
+	if (c->arch.nparams == 0 ||
+	    (fit != NULL && c->arch.widths[0] != fit->dim)) {
 		return fm_error_set(err, FM_EINVAL, "model input size %u does "
 		    "not match the data's %zu features", c->arch.widths[0],
-		    c->train->dim);
+		    fit != NULL ? fit->dim : 0);
 	}
-	if (c->arch.widths[c->arch.nlayers] < c->train->nclasses) {
+	if (fit != NULL && c->arch.widths[c->arch.nlayers] < fit->nclasses) {
 		return fm_error_set(err, FM_EINVAL, "model has %u outputs but "
 		    "the data has %u classes", c->arch.widths[c->arch.nlayers],
-		    c->train->nclasses);
+		    fit->nclasses);
 	}
 	if (c->part->nclients != fmi_graph_n(c->graph)) {
 		return fm_error_set(err, FM_EINVAL, "the partition has %u "
