@@ -19,6 +19,7 @@ typedef struct cli_task {
 	int32_t client;
 	uint32_t round;
 	int trained;
+	uint64_t serial; /* unique among this process's tasks (store.h) */
 	uint64_t seq; /* this client's message counter */
 	fmi_rmsg req;
 	fmi_loc *inst; /* the local rule's client side, or NULL */
@@ -199,7 +200,8 @@ static void *
 cli_plugin_state(void *node, const char *comp, size_t size)
 {
 	cli_task *task = node;
-	void *p = fmi_store_get(task->h->store, task->client, comp, size, task);
+	void *p = fmi_store_take(task->h->store, task->client, comp, size, task,
+	    task->round, task->serial);
 	if (p != NULL) {
 		task->state_comp = comp; /* released with the task */
 	} else {
@@ -374,7 +376,9 @@ cli_on_train(cli_host *h, fmi_rmsg *r)
 		fmi_rmsg_close(r);
 		return;
 	}
+	static atomic_uint_fast64_t serials;
 	task->h = h;
+	task->serial = atomic_fetch_add(&serials, 1) + 1;
 	task->client = r->m.to;
 	task->round = r->m.round;
 	task->late = fault == FMI_FAULT_STRAGGLER;
