@@ -628,6 +628,9 @@ cli_train(cli_host *h, cli_task *task)
 	 * round may train this client on another worker. */
 	fmi_store_release(h->store, task->client, task->state_comp, task);
 	task->state_comp = NULL;
+	if (rv == FM_OK) { /* on disk before the update leaves */
+		fmi_client_state_save(h->store, h->cfg, &h->opts);
+	}
 	fmi_payload *d = rv == FM_OK ? fmi_payload_new(h->dim * sizeof(float))
 	                             : NULL;
 	if (d == NULL) {
@@ -762,6 +765,12 @@ fmi_client_host_run(const fmi_fed_cfg *cfg, fmi_tran *t, const char *name,
 		    "memory", name);
 	}
 	h.store = h.store != NULL ? h.store : h.own_store;
+	int lrv = h.own_store != NULL ?
+	    fmi_client_state_load(h.own_store, cfg, &h.opts, err) : FM_OK;
+	if (lrv != FM_OK) {
+		fmi_store_free(h.own_store);
+		return lrv;
+	}
 	h.cfg = cfg;
 	h.t = t;
 	h.dim = cfg->arch.nparams;

@@ -134,12 +134,30 @@ typedef struct fmi_client_opts {
 	struct fmi_store *store; /* per-client plugin state shared with other
 	                          * hosts (a simulation's workers); NULL: the
 	                          * host keeps its own */
+	/* deploy.client_state: the host's own store is kept in this file
+	 * (FOLDER/NAME.state) and loaded from it at start; NULL: memory only */
+	const char *state_file;
+	const char *state_host; /* NAME, recorded in the file */
 } fmi_client_opts;
 
 /* Serves TRAIN requests for any client of cfg->part until SHUTDOWN (FM_OK)
  * or the idle timeout (FM_ETIMEDOUT). opts may be NULL. */
 int fmi_client_host_run(const fmi_fed_cfg *cfg, fmi_tran *t,
     const char *name, const fmi_client_opts *opts, fm_error *err);
+
+/* client_state.c: a client host's own store (not a simulation's shared
+ * one). load prepares it at start: it keeps every entry's value from
+ * before its last round (a restarted server may run that round again),
+ * and with opts->state_file it is filled from that file (none yet: the
+ * clients start from zero; a file of another federation or a bad one is
+ * an error, and the file is left as it is). save writes the file when a
+ * task took state since the last write: after each client trained,
+ * before its update leaves, so the file holds every change the server
+ * can have counted; a failure is logged and the host goes on. */
+int fmi_client_state_load(struct fmi_store *st, const fmi_fed_cfg *cfg,
+    const fmi_client_opts *opts, fm_error *err);
+void fmi_client_state_save(struct fmi_store *st, const fmi_fed_cfg *cfg,
+    const fmi_client_opts *opts);
 
 /* Per-task seeds and streams derived from the run seed. */
 uint64_t fmi_fed_id(uint64_t seed);

@@ -511,6 +511,9 @@ srv_loop(fmi_server *s, fmi_fed_result *res, uint32_t start, fm_error *err)
 	const fmi_fed_cfg *cfg = s->cfg;
 	uint32_t *picked = malloc(cfg->clients_per_round * sizeof *picked);
 	int rv = picked ? FM_OK : FM_ENOMEM;
+	if (start > 1) { /* resumed: what the hosts hold of later rounds */
+		srv_ckpt_void_rounds(s, start);
+	}
 
 	for (uint32_t r = start; r <= cfg->rounds && rv == FM_OK; r++) {
 		s->round = r;

@@ -464,3 +464,22 @@ srv_ckpt_resume(fmi_server *s, fmi_fed_result *res, uint32_t *nrounds,
 	free(v);
 	return rv;
 }
+
+/* A client host still holds the tasks a killed server sent for the round
+ * the resumed one runs again, and the plugin messages that came for them
+ * (SCAFFOLD's c): a new message would go to the old task, and the new
+ * TRAIN request then replace that task, message lost. ROUND_END of that
+ * round makes every host drop them first (the same ordered link carries
+ * what follows). The message counter stays as the checkpoint had it, so
+ * a resumed simulation's traffic is the uninterrupted one's. */
+void
+srv_ckpt_void_rounds(fmi_server *s, uint32_t start)
+{
+	for (uint32_t i = 0; i < s->hosts->n; i++) {
+		fmi_msg m;
+		srv_msg(s, &m, FMI_MSG_ROUND_END, -1);
+		s->seq--;
+		m.round = start;
+		(void)fmi_tran_send(s->t, s->hosts->names[i], &m, NULL);
+	}
+}

@@ -167,6 +167,9 @@ int srv_ckpt_write(fmi_server *s, const fmi_fed_result *res, uint32_t nrounds,
     int first, fm_error *err);
 int srv_ckpt_resume(fmi_server *s, fmi_fed_result *res, uint32_t *nrounds,
     fm_error *err);
+/* Before the first round of a resumed run: the client hosts drop what
+ * they hold of rounds >= start (an earlier server's tasks and messages). */
+void srv_ckpt_void_rounds(fmi_server *s, uint32_t start);
 
 /* server_metrics.c */
 void srv_why(fmi_server *s, const char *fmt, ...) FM_PRINTF(2, 3);

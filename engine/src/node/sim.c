@@ -27,7 +27,7 @@ sim_worker_main(void *arg)
 	fm_error e;
 	int rv = fmi_tran_dial(&t, w->tc, w->url, w->name, &e);
 	if (rv == FM_OK) {
-		fmi_client_opts opts = { 0, 0, w->store };
+		fmi_client_opts opts = { 0, 0, w->store, NULL, NULL };
 		rv = fmi_client_host_run(w->cfg, t, w->name, &opts, &e);
 	}
 	if (rv != FM_OK) {

@@ -147,6 +147,8 @@ store_round(fmi_store *s, store_ent *e, uint32_t round, uint64_t serial)
 	}
 	s->dirty = 1;
 	e->taker = serial;
+	fm_log(FM_LOG_DEBUG, "FM-STATE", "client %d: %s: taken for round %u",
+	    e->client, e->component, round);
 	if (e->round == round && e->prev != NULL) {
 		memcpy(e->data, e->prev, e->size);
 		fm_log(FM_LOG_INFO, "FM-STATE", "client %d: %s: round %u runs "
