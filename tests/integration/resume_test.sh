@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# resume_test.sh FEDMESH SRCDIR: exact resume of real deployments
+# resume_test.sh FEDMESH SRCDIR ABI1DIR: exact resume of real deployments
 # (tests/integration/resume_deploy.lua: 1 server, 4 client hosts on
 # loopback TCP, 8 clients, all of them every round). Each case's metrics
 # are compared with the uninterrupted run (`fedmesh run` of the same
@@ -15,12 +15,16 @@
 #      its c_i of before it;
 #   3. the same with c2's state file deleted before its restart: the
 #      metrics differ (the comparison can fail), and a state file of
-#      another federation is refused.
+#      another federation is refused;
+#   4. a plugin that keeps state it cannot save (a 1.x aggregator: no
+#      save/load, not declared stateless) is named in a warning when the
+#      first checkpoint is written and on resume; stateless ones are not.
 # Every wait is bounded; every process is killed on exit.
 set -u
 . "$(dirname "$0")/lib.sh"
 FM=$1
 SRC=$2
+ABI1=$3
 S=$SRC/tests/integration/resume_deploy.lua
 T=$(mktemp -d)
 PORT=$(free_ports 32000 100) # PORT .. PORT+99
@@ -124,6 +128,31 @@ cp "$ST/c1.state" "$T/c1.copy"
 check "another federation's state file: the host refuses to start" test $? -ne 0
 check "and says why" grep -q "belongs to another federation" "$T/foreign.log"
 check "and leaves the file as it was" cmp -s "$ST/c1.state" "$T/c1.copy"
+
+# 4. warnings for state a checkpoint cannot hold
+cat >"$T/warn.lua" <<EOF
+local fm = require "fedmesh"
+local agg, rounds = ...
+fm.plugin_path("$ABI1")
+local tr, te = fm.data.synthetic { devices = 10, seed = 1 }
+fm.experiment { model = fm.model.mlp { 60, 10 }, train = fm.partition.iid(tr,
+  { clients = 10, seed = 1 }), test = te, rounds = tonumber(rounds),
+  clients_per_round = 4, aggregator = agg, checkpoint = "$T/w.ckpt",
+  resume = true, quiet = true }:simulate()
+EOF
+for a in a1_mean fedavg; do
+	FEDMESH_LOG=warn "$FM" run "$T/warn.lua" $a 2 >"$T/w_$a.log" 2>&1
+	check "$a: runs and checkpoints" test $? -eq 0
+	FEDMESH_LOG=warn "$FM" run "$T/warn.lua" $a 3 >"$T/w2_$a.log" 2>&1
+	check "$a: resumes" test $? -eq 0
+	rm -f "$T/w.ckpt"
+done
+check "a1_mean: the first checkpoint warns that a resume is not exact for it" \
+	grep -q "FM-RESUME.*aggregator 'a1_mean' (global) has no save/load.*a resume from it is not exact" "$T/w_a1_mean.log"
+check "a1_mean: the resume warns too" \
+	grep -q "FM-RESUME.*a1_mean.*this resume is not exact for it" "$T/w2_a1_mean.log"
+check "fedavg (stateless): no such warning" \
+	sh -c "! grep -q 'FM-RESUME.*no save' '$T/w_fedavg.log' '$T/w2_fedavg.log'"
 
 if [ $fails -ne 0 ]; then
 	echo "--- logs"; tail -n 20 "$T"/*.log

@@ -526,7 +526,7 @@ srv_loop(fmi_server *s, fmi_fed_result *res, uint32_t start, fm_error *err)
 		}
 		res->nrounds = r;
 		if (cfg->checkpoint != NULL) {
-			rv = srv_ckpt_write(s, res, r, r == start, err);
+			rv = srv_ckpt_write(s, res, r, r == 1, err);
 		}
 		if (rv == FM_OK && cfg->on_round && cfg->on_round(cfg->ud, m)) {
 			rv = fm_error_set(err, FM_ESCRIPT, "stopped by the "

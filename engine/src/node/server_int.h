@@ -160,9 +160,9 @@ void srv_aggregate(fmi_server *s);
 /* server_hierarchy.c */
 void srv_hier_round(fmi_server *s);
 
-/* server_ckpt.c: the checkpoint after round nrounds (first: the run's
- * first, which warns about plugins whose state it cannot hold), and a
- * resume from one (FM_ENOENT: there is none). */
+/* server_ckpt.c: the checkpoint after round nrounds (first: round 1's,
+ * which warns about plugins whose state it cannot hold; a resume warns
+ * itself), and a resume from one (FM_ENOENT: there is none). */
 int srv_ckpt_write(fmi_server *s, const fmi_fed_result *res, uint32_t nrounds,
     int first, fm_error *err);
 int srv_ckpt_resume(fmi_server *s, fmi_fed_result *res, uint32_t *nrounds,
