@@ -205,8 +205,9 @@ assert(viaflag.rounds[6].loss == straight.rounds[6].loss, "--resume")
 -- checkpoint refusals
 expect_error(function() exp { resume = true } end, "resume = true needs checkpoint = path")
 expect_error(function()
-  exp { checkpoint = "h.ckpt", topology = fm.topology.hierarchical { fanouts = { 4, 5 } } }
-end, "hierarchical federations cannot be checkpointed")
+  fm.experiment { model = fm.model.mlp { 60, 32, 10 }, train = parts, test = te,
+    topology = fm.topology.ring { peers = 20 }, checkpoint = "p.ckpt" }
+end, "peer%-to%-peer experiments cannot be checkpointed")
 expect_error(function()
   exp { checkpoint = "other.ckpt", model = fm.model.mlp { 60, 10 } }:simulate()
   exp { checkpoint = "other.ckpt", resume = true }:simulate()

@@ -49,6 +49,7 @@
  *        privacy and compressor kinds; host->parallel_for and
  *        host->limits. The host still loads 1.x plugins (see
  *        docs/plugin-guide.md, "ABI 1.x plugins").
+ *   2.1  FM_COMP_STATELESS (a component flag of every kind).
  */
 #ifndef FEDMESH_PLUGIN_H
 #define FEDMESH_PLUGIN_H
@@ -64,7 +65,7 @@ extern "C" {
 
 #define FM_PLUGIN_MAGIC 0x4c504d46u /* "FMPL" little endian */
 #define FM_PLUGIN_ABI_MAJOR 2
-#define FM_PLUGIN_ABI_MINOR 0
+#define FM_PLUGIN_ABI_MINOR 1
 
 /*
  * Build signature: anything a compile flag could change in the layout of
@@ -147,6 +148,15 @@ typedef struct fm_component_desc {
 	uint32_t ops_size;           /* sizeof that table */
 	uint32_t reserved0;
 } fm_component_desc;
+
+/*
+ * fm_component_desc.flags of every kind (2.1): the component keeps
+ * nothing across rounds that a restart would need, so it needs no
+ * base.save/load. A component with neither this flag nor save/load is
+ * named in a warning when a run checkpoints or resumes: the resume is not
+ * exact for it. (Kind-specific flags use the low bits.)
+ */
+#define FM_COMP_STATELESS 0x80000000u
 
 struct fm_host_api;
 

@@ -137,7 +137,8 @@ lfm_read_deploy(lua_State *L, lexp *x)
 {
 	static const char *const f[] = { "transport", "server", "bind",
 		"server_name", "clients", "keys", "join_timeout",
-		"idle_timeout", "heartbeat", "checkpoint", "peers", NULL };
+		"idle_timeout", "heartbeat", "checkpoint", "peers",
+		"client_state", NULL };
 	const char *fn = "fm.experiment: deploy";
 	fmi_deploy_cfg *d = &x->deploy;
 	if (lua_getfield(L, 1, "deploy") == LUA_TNIL) {
@@ -153,6 +154,8 @@ lfm_read_deploy(lua_State *L, lexp *x)
 	copy_opt(L, t, "server_name", d->server_name, sizeof d->server_name,
 	    x->graph != NULL ? "monitor" : "server");
 	copy_opt(L, t, "keys", d->keys, sizeof d->keys, "");
+	copy_opt(L, t, "client_state", d->client_state,
+	    sizeof d->client_state, "");
 	if (d->server[0] == '\0') {
 		luaL_error(L, "%s: field 'server' (host:port, or a socket path "
 		    "for ipc) is required", fn);
@@ -167,6 +170,10 @@ lfm_read_deploy(lua_State *L, lexp *x)
 		luaL_error(L, "%s: bad server_name '%s'", fn, d->server_name);
 	}
 	d->nclients = 0;
+	if (x->graph != NULL && d->client_state[0] != '\0') {
+		luaL_error(L, "%s: 'client_state' is for the client hosts of a "
+		    "star deployment; peers keep no per-client state", fn);
+	}
 	if (x->graph != NULL) {
 		read_peers(L, t, x);
 	} else {

@@ -680,13 +680,10 @@ exp_read_checkpoint(lua_State *L, lexp *x)
 		}
 		return;
 	}
-	if (x->graph != NULL || x->cfg.hier.levels > 0) {
-		luaL_error(L, "%s: checkpoint: %s cannot be checkpointed or "
-		    "resumed yet (%s are not saved); remove 'checkpoint'", fn,
-		    x->graph ? "peer-to-peer experiments" : "hierarchical "
-		    "federations", x->graph ? "the peers' models and consensus "
-		    "states" : "the edge and intermediate aggregators' models "
-		    "and optimizer states");
+	if (x->graph != NULL) {
+		luaL_error(L, "%s: checkpoint: peer-to-peer experiments cannot "
+		    "be checkpointed or resumed yet (the peers' models and "
+		    "consensus states are not saved); remove 'checkpoint'", fn);
 	}
 	if (x->checkpoint != NULL && strcmp(x->checkpoint, ck) != 0) {
 		luaL_error(L, "%s: checkpoint '%s' and deploy.checkpoint '%s' "

@@ -264,37 +264,6 @@ lfm_exp_execute(lua_State *L, lexp *x, lfm_runner run, const char *what)
 	return luaL_error(L, "%s: %s", what, e.msg);
 }
 
-/* Resuming restarts plugins' state (issue 10): warn unless the
- * aggregator and defence are known to keep none across rounds. */
-static void
-warn_stateful(const fmi_fed_cfg *c)
-{
-	static const char *const stateless[] = { "fedavg", "fedprox",
-		"fednova", "krum", "multikrum", "bulyan", "median",
-		"trimmed_mean", "geomedian", "clipping", "fltrust", NULL };
-	const fmi_component *comp[2] = { c->aggregator, c->defence };
-	if (!c->resume || c->checkpoint == NULL || access(c->checkpoint,
-	    F_OK) != 0) {
-		return;
-	}
-	for (int i = 0; i < 2; i++) {
-		const char *name = comp[i] ? comp[i]->desc->name : NULL;
-		int k = 0;
-		while (name != NULL && stateless[k] != NULL &&
-		    strcmp(stateless[k], name) != 0) {
-			k++;
-		}
-		if (name != NULL && stateless[k] == NULL) {
-			fm_log(FM_LOG_WARN, "FM-RESUME", "'%s' is not known to be "
-			    "stateless: state it keeps across rounds (FedAdam's "
-			    "moments, SCAFFOLD's control variates, centered "
-			    "clipping's center) is not in the checkpoint and "
-			    "restarts, so the resumed run can differ from an "
-			    "uninterrupted one (exact for FedAvg)", name);
-		}
-	}
-}
-
 static int
 run_simulation(lexp *x, fmi_fed_result *res, fm_error *err)
 {
@@ -315,7 +284,6 @@ run_simulation(lexp *x, fmi_fed_result *res, fm_error *err)
 		    "without --resume");
 	}
 	c.resume = x->resume || flag;
-	warn_stateful(&c);
 	return fmi_fed_simulate(&c, res, err);
 }
 

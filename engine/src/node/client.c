@@ -19,6 +19,7 @@ typedef struct cli_task {
 	int32_t client;
 	uint32_t round;
 	int trained;
+	uint64_t serial; /* unique among this process's tasks (store.h) */
 	uint64_t seq; /* this client's message counter */
 	fmi_rmsg req;
 	fmi_loc *inst; /* the local rule's client side, or NULL */
@@ -199,7 +200,8 @@ static void *
 cli_plugin_state(void *node, const char *comp, size_t size)
 {
 	cli_task *task = node;
-	void *p = fmi_store_get(task->h->store, task->client, comp, size, task);
+	void *p = fmi_store_take(task->h->store, task->client, comp, size, task,
+	    task->round, task->serial);
 	if (p != NULL) {
 		task->state_comp = comp; /* released with the task */
 	} else {
@@ -374,7 +376,9 @@ cli_on_train(cli_host *h, fmi_rmsg *r)
 		fmi_rmsg_close(r);
 		return;
 	}
+	static atomic_uint_fast64_t serials;
 	task->h = h;
+	task->serial = atomic_fetch_add(&serials, 1) + 1;
 	task->client = r->m.to;
 	task->round = r->m.round;
 	task->late = fault == FMI_FAULT_STRAGGLER;
@@ -669,6 +673,9 @@ cli_train(cli_host *h, cli_task *task)
 	 * round may train this client on another worker. */
 	fmi_store_release(h->store, task->client, task->state_comp, task);
 	task->state_comp = NULL;
+	if (rv == FM_OK) { /* on disk before the update leaves */
+		fmi_client_state_save(h->store, h->cfg, &h->opts);
+	}
 	fmi_payload *d = rv == FM_OK ? fmi_payload_new(h->dim * sizeof(float))
 	                             : NULL;
 	if (d == NULL) {
@@ -803,6 +810,12 @@ fmi_client_host_run(const fmi_fed_cfg *cfg, fmi_tran *t, const char *name,
 		    "memory", name);
 	}
 	h.store = h.store != NULL ? h.store : h.own_store;
+	int lrv = h.own_store != NULL ?
+	    fmi_client_state_load(h.own_store, cfg, &h.opts, err) : FM_OK;
+	if (lrv != FM_OK) {
+		fmi_store_free(h.own_store);
+		return lrv;
+	}
 	h.cfg = cfg;
 	h.t = t;
 	h.dim = cfg->arch.nparams;

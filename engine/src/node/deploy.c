@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* deploy.c: run this process as one node of a deployment (tcp:// or ipc://). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -117,7 +119,7 @@ fmi_deploy_run_server(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 	/* A host that missed three heartbeats gets no work. */
 	double hb = (d->heartbeat_ms ? d->heartbeat_ms : 1000) / 1000.0;
 	fmi_server_hosts hosts = { NULL, d->nclients, 1, d->join_timeout,
-		3 * hb + 1 };
+		3 * hb + 1, NULL };
 	memset(res, 0, sizeof *res); /* empty, not garbage, if we fail early */
 	int rv = fmi_fed_validate(cfg, err);
 	if (rv == FM_OK) {
@@ -174,16 +176,40 @@ fmi_deploy_dial(fmi_tran_ctx *c, const fmi_deploy_cfg *d, const char *self,
 	return rv;
 }
 
+/* deploy.client_state: FOLDER/NAME.state, the folder made if missing. */
+static int
+deploy_state_file(const fmi_deploy_cfg *d, const char *name, char *buf,
+    size_t n, fm_error *err)
+{
+	if (d->client_state[0] == '\0') {
+		return FM_OK;
+	}
+	if (snprintf(buf, n, "%s/%s.state", d->client_state, name) >= (int)n) {
+		return fm_error_set(err, FM_EINVAL, "deploy.client_state: path "
+		    "too long");
+	}
+	if (mkdir(d->client_state, 0700) != 0 && errno != EEXIST) {
+		return fm_error_set(err, FM_EIO, "deploy.client_state: cannot "
+		    "make folder %s: %s", d->client_state, strerror(errno));
+	}
+	return FM_OK;
+}
+
 int
 fmi_deploy_run_client(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
     const char *name, fm_error *err)
 {
 	char url[300];
 	fmi_tran *t = NULL;
+	char state[1024];
 	fmi_client_opts opts = { d->heartbeat_ms ? d->heartbeat_ms : 1000,
-		d->idle_timeout > 0 ? d->idle_timeout : 600, NULL };
+		d->idle_timeout > 0 ? d->idle_timeout : 600, NULL, NULL, name };
 	fmi_tran_ctx *c = NULL;
-	int rv = deploy_url(d, 0, url, sizeof url, err);
+	int rv = deploy_state_file(d, name, state, sizeof state, err);
+	opts.state_file = d->client_state[0] != '\0' ? state : NULL;
+	if (rv == FM_OK) {
+		rv = deploy_url(d, 0, url, sizeof url, err);
+	}
 	if (rv == FM_OK) {
 		rv = fmi_tran_ctx_new(&c, NULL, err);
 	}

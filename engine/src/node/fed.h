@@ -271,6 +271,9 @@ typedef struct fmi_deploy_cfg {
 	double join_timeout;   /* server: wait for hosts (s) */
 	double idle_timeout;   /* client: give up without the server (s) */
 	uint32_t heartbeat_ms; /* client: idle heartbeat period */
+	/* client hosts: a folder where host NAME keeps its clients' plugin
+	 * state (NAME.state, client_state.c); "" for none */
+	char client_state[512];
 } fmi_deploy_cfg;
 
 /* 1 for the server, 2 for a client host, 0 for a name not in the

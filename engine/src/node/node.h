@@ -58,6 +58,9 @@ typedef struct fmi_server_hosts {
 	double silent_timeout; /* a host not heard from for this long (s) at
 	                        * the start of a round is not sent work: its
 	                        * clients drop out at once; 0: never */
+	struct fmi_store *store; /* the hosts' shared client state when they
+	                          * run in this process (a simulation): it
+	                          * goes into the server's checkpoints */
 } fmi_server_hosts;
 
 int fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,
@@ -65,19 +68,49 @@ int fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,
 
 /* ---- checkpoints (checkpoint.c) -------------------------------------- */
 /*
- * A server checkpoint: the global model and the metrics of every completed
- * round, tied to the run by its seed and model size. Written atomically
- * (temporary file, fsync, rename, fsync of the folder): a crash leaves the
- * previous checkpoint or the new one, never a torn file.
+ * A server checkpoint: the global model, the metrics of every completed
+ * round, and sections for everything else a resumed run needs (what they
+ * hold: server_ckpt.c), tied to the run by its seed and model size.
+ * Written atomically and checksummed (ckfile.h): a crash leaves the
+ * previous checkpoint or the new one, never a torn file, and a truncated
+ * or corrupt file is refused.
  */
+#define FMI_CK_NAME_MAX 64
+enum fmi_ck_type {
+	FMI_CK_ENGINE = 1, /* the server's own state (server_ckpt.c) */
+	FMI_CK_MODEL = 2,  /* the model of aggregator `node` (> 0) */
+	FMI_CK_PLUGIN = 3, /* what plugin `name` of kind `kind` on
+	                    * aggregator `node` saved (fm_ops.save) */
+	FMI_CK_STORE = 4   /* the simulated clients' plugin state */
+};
+typedef struct fmi_ck_section {
+	uint32_t type, node, kind; /* enum fmi_ck_type; kind: enum fm_kind */
+	char name[FMI_CK_NAME_MAX];
+	void *data;
+	size_t len;
+} fmi_ck_section;
+/* A checkpoint as read: its format, and its sections (malloc'ed). */
+typedef struct fmi_ck {
+	uint32_t version; /* 1: model and metrics only; 2: sections too */
+	uint32_t nrounds, nsections;
+	fmi_ck_section *sec;
+	uint32_t cursor; /* where fmi_ck_find looks first */
+} fmi_ck;
+
 int fmi_checkpoint_write(const char *path, uint64_t seed, const float *params,
     size_t nparams, const fmi_round_metrics *rounds, uint32_t nrounds,
-    fm_error *err);
-/* Reads a checkpoint into params[nparams] and rounds[max_rounds]; refuses
- * one from another run (seed, model size) or format version. */
+    const fmi_ck_section *sec, uint32_t nsec, fm_error *err);
+/* Reads a checkpoint into params[nparams], rounds[max_rounds] and ck
+ * (free it with fmi_ck_free); refuses one from another run (seed, model
+ * size), another format version or build, and a truncated or corrupt
+ * one. FM_ENOENT when there is no file. */
 int fmi_checkpoint_read(const char *path, uint64_t seed, float *params,
     size_t nparams, fmi_round_metrics *rounds, uint32_t max_rounds,
-    uint32_t *nrounds, fm_error *err);
+    fmi_ck *ck, fm_error *err);
+/* The section (type, node, kind), or NULL. */
+const fmi_ck_section *fmi_ck_find(fmi_ck *ck, uint32_t type, uint32_t node,
+    uint32_t kind);
+void fmi_ck_free(fmi_ck *ck);
 
 /* ---- deployment links (deploy.c) ------------------------------------- */
 /* Listens on url as node self; with d->keys, CURVE and c's authenticator
@@ -101,12 +134,30 @@ typedef struct fmi_client_opts {
 	struct fmi_store *store; /* per-client plugin state shared with other
 	                          * hosts (a simulation's workers); NULL: the
 	                          * host keeps its own */
+	/* deploy.client_state: the host's own store is kept in this file
+	 * (FOLDER/NAME.state) and loaded from it at start; NULL: memory only */
+	const char *state_file;
+	const char *state_host; /* NAME, recorded in the file */
 } fmi_client_opts;
 
 /* Serves TRAIN requests for any client of cfg->part until SHUTDOWN (FM_OK)
  * or the idle timeout (FM_ETIMEDOUT). opts may be NULL. */
 int fmi_client_host_run(const fmi_fed_cfg *cfg, fmi_tran *t,
     const char *name, const fmi_client_opts *opts, fm_error *err);
+
+/* client_state.c: a client host's own store (not a simulation's shared
+ * one). load prepares it at start: it keeps every entry's value from
+ * before its last round (a restarted server may run that round again),
+ * and with opts->state_file it is filled from that file (none yet: the
+ * clients start from zero; a file of another federation or a bad one is
+ * an error, and the file is left as it is). save writes the file when a
+ * task took state since the last write: after each client trained,
+ * before its update leaves, so the file holds every change the server
+ * can have counted; a failure is logged and the host goes on. */
+int fmi_client_state_load(struct fmi_store *st, const fmi_fed_cfg *cfg,
+    const fmi_client_opts *opts, fm_error *err);
+void fmi_client_state_save(struct fmi_store *st, const fmi_fed_cfg *cfg,
+    const fmi_client_opts *opts);
 
 /* Per-task seeds and streams derived from the run seed. */
 uint64_t fmi_fed_id(uint64_t seed);

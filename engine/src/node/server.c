@@ -488,8 +488,7 @@ srv_resume(fmi_server *s, fmi_fed_result *res, uint32_t *start, fm_error *err)
 	if (cfg->checkpoint == NULL || !cfg->resume) {
 		return FM_OK;
 	}
-	int rv = fmi_checkpoint_read(cfg->checkpoint, cfg->seed, s->global,
-	    s->dim, res->rounds, cfg->rounds, &n, err);
+	int rv = srv_ckpt_resume(s, res, &n, err); /* server_ckpt.c */
 	if (rv == FM_ENOENT) {
 		fm_log(FM_LOG_INFO, "FM-RESUME", "no checkpoint at %s: starting "
 		    "from round 1", cfg->checkpoint);
@@ -517,6 +516,9 @@ srv_loop(fmi_server *s, fmi_fed_result *res, uint32_t start, fm_error *err)
 	const fmi_fed_cfg *cfg = s->cfg;
 	uint32_t *picked = malloc(cfg->clients_per_round * sizeof *picked);
 	int rv = picked ? FM_OK : FM_ENOMEM;
+	if (start > 1) { /* resumed: what the hosts hold of later rounds */
+		srv_ckpt_void_rounds(s, start);
+	}
 
 	for (uint32_t r = start; r <= cfg->rounds && rv == FM_OK; r++) {
 		s->round = r;
@@ -529,8 +531,7 @@ srv_loop(fmi_server *s, fmi_fed_result *res, uint32_t start, fm_error *err)
 		}
 		res->nrounds = r;
 		if (cfg->checkpoint != NULL) {
-			rv = fmi_checkpoint_write(cfg->checkpoint, cfg->seed,
-			    s->global, s->dim, res->rounds, r, err);
+			rv = srv_ckpt_write(s, res, r, r == 1, err);
 		}
 		if (rv == FM_OK && cfg->on_round && cfg->on_round(cfg->ud, m)) {
 			rv = fm_error_set(err, FM_ESCRIPT, "stopped by the "

@@ -173,6 +173,17 @@ void srv_aggregate(fmi_server *s);
 /* server_hierarchy.c */
 void srv_hier_round(fmi_server *s);
 
+/* server_ckpt.c: the checkpoint after round nrounds (first: round 1's,
+ * which warns about plugins whose state it cannot hold; a resume warns
+ * itself), and a resume from one (FM_ENOENT: there is none). */
+int srv_ckpt_write(fmi_server *s, const fmi_fed_result *res, uint32_t nrounds,
+    int first, fm_error *err);
+int srv_ckpt_resume(fmi_server *s, fmi_fed_result *res, uint32_t *nrounds,
+    fm_error *err);
+/* Before the first round of a resumed run: the client hosts drop what
+ * they hold of rounds >= start (an earlier server's tasks and messages). */
+void srv_ckpt_void_rounds(fmi_server *s, uint32_t start);
+
 /* server_metrics.c */
 void srv_why(fmi_server *s, const char *fmt, ...) FM_PRINTF(2, 3);
 void srv_metric(fmi_server *s, const char *name, double value);

@@ -27,7 +27,7 @@ sim_worker_main(void *arg)
 	fm_error e;
 	int rv = fmi_tran_dial(&t, w->tc, w->url, w->name, &e);
 	if (rv == FM_OK) {
-		fmi_client_opts opts = { 0, 0, w->store };
+		fmi_client_opts opts = { 0, 0, w->store, NULL, NULL };
 		rv = fmi_client_host_run(w->cfg, t, w->name, &opts, &e);
 	}
 	if (rv != FM_OK) {
@@ -99,8 +99,7 @@ validate_levels(const fmi_fed_cfg *c, fm_error *err)
 	return FM_OK;
 }
 
-/* A hierarchical tree: its levels, and no checkpoint (only the root's
- * model would be saved). */
+/* A hierarchical tree: its levels. */
 static int
 validate_hier(const fmi_fed_cfg *c, fm_error *err)
 {
@@ -111,12 +110,6 @@ validate_hier(const fmi_fed_cfg *c, fm_error *err)
 		return fm_error_set(err, FM_EINVAL, "topology.fanouts: %u levels;"
 		    " a hierarchy has 1 to %d", c->hier.levels,
 		    FMI_HIER_MAX_LEVELS);
-	}
-	if (c->checkpoint != NULL) {
-		return fm_error_set(err, FM_ENOTSUP, "checkpoint: hierarchical "
-		    "federations cannot be checkpointed or resumed (the edge and "
-		    "intermediate aggregators' models and optimizer states are "
-		    "not saved); remove deploy.checkpoint");
 	}
 	return validate_levels(c, err);
 }
@@ -201,7 +194,7 @@ sim_run(const fmi_fed_cfg *cfg, fmi_tran_ctx *tc, sim_worker *ws, uint32_t n,
 	static atomic_uint sim_counter;
 	char url[96];
 	fmi_tran *srv = NULL;
-	fmi_server_hosts hosts = { NULL, n, 0, 0, 0 };
+	fmi_server_hosts hosts = { NULL, n, 0, 0, 0, NULL };
 	fmi_store *store = NULL; /* any worker may train any client */
 
 	snprintf(url, sizeof url, "inproc://fedmesh-sim-%u",
@@ -210,6 +203,7 @@ sim_run(const fmi_fed_cfg *cfg, fmi_tran_ctx *tc, sim_worker *ws, uint32_t n,
 	int rv = hosts.names && fmi_store_new(&store) == FM_OK
 	             ? fmi_tran_listen(&srv, tc, url, err)
 	             : fm_error_set(err, FM_ENOMEM, "out of memory");
+	hosts.store = store; /* saved in the server's checkpoints */
 	for (uint32_t i = 0; i < n && rv == FM_OK; i++) {
 		ws[i].cfg = cfg;
 		ws[i].store = store;

@@ -94,7 +94,7 @@ static const fm_param_desc fedavg_params[] = {
 static const fm_component_desc fedavg_components[] = {
 	FM_COMPONENT(FM_KIND_AGGREGATOR, "fedavg",
 	    "FedAvg: client deltas averaged, weighted by example count",
-	    fedavg_params, fedavg_ops, 0),
+	    fedavg_params, fedavg_ops, FM_COMP_STATELESS),
 };
 
 FM_PLUGIN("fedavg", "2.0.0", "MIT",

@@ -121,7 +121,7 @@ static const fm_param_desc fednova_params[] = {
 static const fm_component_desc fednova_components[] = {
 	FM_COMPONENT(FM_KIND_AGGREGATOR, "fednova",
 	    "FedNova: updates normalized by local steps, rescaled by the "
-	    "effective step count", fednova_params, fednova_ops, 0),
+	    "effective step count", fednova_params, fednova_ops, FM_COMP_STATELESS),
 };
 
 FM_PLUGIN("fednova", "2.0.0", "MIT",

@@ -114,7 +114,7 @@ static const fm_param_desc fedprox_params[] = {
 static const fm_component_desc fedprox_components[] = {
 	FM_COMPONENT(FM_KIND_LOCAL, "fedprox",
 	    "FedProx: clients add a proximal term mu/2 |w - w_t|^2 (with "
-	    "FedAvg on the server)", fedprox_params, fedprox_ops, 0),
+	    "FedAvg on the server)", fedprox_params, fedprox_ops, FM_COMP_STATELESS),
 };
 
 FM_PLUGIN("fedprox", "2.0.0", "MIT", "FedProx (Li et al., MLSys 2020)",

@@ -333,7 +333,7 @@ static const fm_component_desc dp_components[] = {
 	FM_COMPONENT(FM_KIND_ATTACK, "backdoor",
 	    "Pixel-pattern backdoor (Gu et al., 2017; Ozdayi et al., 2021) "
 	    "with its attack success rate",
-	    backdoor_params, backdoor_ops, 0),
+	    backdoor_params, backdoor_ops, FM_COMP_STATELESS),
 };
 
 FM_PLUGIN("data_poison", "2.0.0", "MIT",

@@ -445,21 +445,21 @@ MP_PARAM(epsilon, 0.1, 1e6, "Adversarial rows become -epsilon times the "
 static const fm_component_desc mp_components[] = {
 	FM_COMPONENT(FM_KIND_ATTACK, "sign_flip",
 	    "Sign flipping: adversaries send -scale times their update",
-	    scale_params, sign_flip_ops, 0),
+	    scale_params, sign_flip_ops, FM_COMP_STATELESS),
 	FM_COMPONENT(FM_KIND_ATTACK, "gaussian",
 	    "Gaussian noise updates N(0, sigma^2) (Xie et al., 2018)",
-	    sigma_params, gaussian_ops, 0),
+	    sigma_params, gaussian_ops, FM_COMP_STATELESS),
 	FM_COMPONENT(FM_KIND_ATTACK, "scaling",
 	    "Scaling / model replacement (Bagdasaryan et al., 2020)",
-	    boost_params, scaling_ops, 0),
+	    boost_params, scaling_ops, FM_COMP_STATELESS),
 	FM_COMPONENT(FM_KIND_ATTACK, "alie",
 	    "A Little Is Enough: mu - z sigma of the honest updates "
 	    "(Baruch et al., 2019)",
-	    z_params, alie_ops, 0),
+	    z_params, alie_ops, FM_COMP_STATELESS),
 	FM_COMPONENT(FM_KIND_ATTACK, "ipm",
 	    "Inner-product manipulation: -epsilon times the honest mean "
 	    "(Xie et al., 2019)",
-	    epsilon_params, ipm_ops, 0),
+	    epsilon_params, ipm_ops, FM_COMP_STATELESS),
 };
 
 FM_PLUGIN("model_poison", "2.0.0", "MIT",

@@ -141,7 +141,7 @@ static const fm_component_desc gossip_components[] = {
 	FM_COMPONENT(FM_KIND_CONSENSUS, "gossip",
 	    "Gossip averaging with the topology's weights: D-PSGD "
 	    "(Lian et al., 2017)",
-	    gossip_params, gossip_ops, 0),
+	    gossip_params, gossip_ops, FM_COMP_STATELESS),
 };
 
 FM_PLUGIN("gossip", "2.0.0", "MIT",

@@ -401,11 +401,11 @@ static const fm_component_desc robust_components[] = {
 	FM_COMPONENT(FM_KIND_CONSENSUS, "clipped_gossip",
 	    "ClippedGossip: gossip on clipped model differences "
 	    "(He, Karimireddy & Jaggi, 2022)",
-	    clipped_params, clipped_ops, 0),
+	    clipped_params, clipped_ops, FM_COMP_STATELESS),
 	FM_COMPONENT(FM_KIND_CONSENSUS, "trimmed_gossip",
 	    "Coordinate-wise trimmed mean over the own and the neighbours' "
 	    "models (BRIDGE-T, Fang, Yang & Bajwa, 2022)",
-	    trimmed_params, trimmed_ops, 0),
+	    trimmed_params, trimmed_ops, FM_COMP_STATELESS),
 };
 
 FM_PLUGIN("robust", "2.0.0", "MIT",

@@ -277,7 +277,7 @@ static const fm_param_desc centered_params[] = {
 static const fm_component_desc clip_components[] = {
 	FM_COMPONENT(FM_KIND_DEFENCE, "clipping",
 	    "Norm clipping: every update scaled to L2 norm at most tau",
-	    clipping_params, clipping_ops, 0),
+	    clipping_params, clipping_ops, FM_COMP_STATELESS),
 	FM_COMPONENT(FM_KIND_DEFENCE, "centered_clipping",
 	    "Centered clipping around the previous aggregate (Karimireddy, He "
 	    "& Jaggi, 2021)",

@@ -155,10 +155,10 @@ static const fm_param_desc trimmed_params[] = {
 static const fm_component_desc coord_components[] = {
 	FM_COMPONENT(FM_KIND_DEFENCE, "median",
 	    "Coordinate-wise median of the updates (Yin et al., 2018)",
-	    median_params, median_ops, 0),
+	    median_params, median_ops, FM_COMP_STATELESS),
 	FM_COMPONENT(FM_KIND_DEFENCE, "trimmed_mean",
 	    "Coordinate-wise trimmed mean of the updates (Yin et al., 2018)",
-	    trimmed_params, trimmed_ops, 0),
+	    trimmed_params, trimmed_ops, FM_COMP_STATELESS),
 };
 
 FM_PLUGIN("coordinate", "2.0.0", "MIT",

@@ -186,7 +186,7 @@ static const fm_component_desc fltrust_components[] = {
 	FM_COMPONENT(FM_KIND_DEFENCE, "fltrust",
 	    "FLTrust: updates weighted by their cosine with the server's "
 	    "root-data update, rescaled to its norm (Cao et al., 2021)",
-	    fltrust_params, fltrust_ops, 0),
+	    fltrust_params, fltrust_ops, FM_COMP_STATELESS),
 };
 
 FM_PLUGIN("fltrust", "2.0.0", "MIT",

@@ -222,7 +222,7 @@ static const fm_component_desc geomed_components[] = {
 	FM_COMPONENT(FM_KIND_DEFENCE, "geomedian",
 	    "Geometric median by smoothed Weiszfeld (RFA, Pillutla et al., "
 	    "2022)",
-	    geomed_params, geomed_ops, 0),
+	    geomed_params, geomed_ops, FM_COMP_STATELESS),
 };
 
 FM_PLUGIN("geomedian", "2.0.0", "MIT",

@@ -718,15 +718,15 @@ static const fm_component_desc krum_components[] = {
 	FM_COMPONENT(FM_KIND_DEFENCE, "krum",
 	    "Krum: the update closest to its n-f-2 nearest others passes "
 	    "alone (Blanchard et al., 2017)",
-	    krum_params, krum_ops, 0),
+	    krum_params, krum_ops, FM_COMP_STATELESS),
 	FM_COMPONENT(FM_KIND_DEFENCE, "multikrum",
 	    "Multi-Krum: the m updates with the lowest Krum scores pass "
 	    "(Blanchard et al., 2017)",
-	    multikrum_params, multikrum_ops, 0),
+	    multikrum_params, multikrum_ops, FM_COMP_STATELESS),
 	FM_COMPONENT(FM_KIND_DEFENCE, "bulyan",
 	    "Bulyan: iterated Krum, then a coordinate-wise trimmed average "
 	    "around the median (El Mhamdi et al., 2018)",
-	    bulyan_params, bulyan_ops, 0),
+	    bulyan_params, bulyan_ops, FM_COMP_STATELESS),
 };
 
 FM_PLUGIN("krum", "2.0.0", "MIT",
