@@ -117,7 +117,7 @@ fmi_deploy_run_server(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 	/* A host that missed three heartbeats gets no work. */
 	double hb = (d->heartbeat_ms ? d->heartbeat_ms : 1000) / 1000.0;
 	fmi_server_hosts hosts = { NULL, d->nclients, 1, d->join_timeout,
-		3 * hb + 1 };
+		3 * hb + 1, 0, 0 };
 	memset(res, 0, sizeof *res); /* empty, not garbage, if we fail early */
 	int rv = fmi_fed_validate(cfg, err);
 	if (rv == FM_OK) {

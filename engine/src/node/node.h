@@ -58,10 +58,36 @@ typedef struct fmi_server_hosts {
 	double silent_timeout; /* a host not heard from for this long (s) at
 	                        * the start of a round is not sent work: its
 	                        * clients drop out at once; 0: never */
+	/* A hierarchy deployed as a tree of processes: the hosts are the
+	 * edge aggregators (names in the hierarchy's edge order), and this
+	 * server runs the levels above them (server_tree.c). */
+	int edges;
+	double edge_timeout; /* seconds an edge may take beyond
+	                      * round_timeout to report; 0: 10 */
 } fmi_server_hosts;
 
 int fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,
     const fmi_server_hosts *hosts, fmi_fed_result *res, fm_error *err);
+
+/* ---- an edge aggregator of a tree of processes (edge.c) --------------- */
+typedef struct fmi_edge_opts {
+	uint32_t heartbeat_ms; /* HEARTBEAT to the parent when idle; 0: none */
+	double idle_timeout;   /* give up after this long without a word from
+	                        * the parent (seconds); 0: never */
+	double edge_timeout;   /* the parent's edge_timeout (s); 0: 10 */
+	/* Client c lives on client host c % nhosts of the deployment;
+	 * host_ids[i] is the deployment's index of hosts->names[i]. */
+	uint32_t nhosts;
+	const uint32_t *host_ids;
+} fmi_edge_opts;
+
+/* Runs edge aggregator j (0-based, in the hierarchy's edge order) for
+ * its client hosts (`hosts`, pinned, listening on `clients`) under its
+ * parent (`up`, dialed as `name`), until the parent's SHUTDOWN (FM_OK,
+ * passed on to the client hosts) or the idle timeout (FM_ETIMEDOUT). */
+int fmi_edge_run(const fmi_fed_cfg *cfg, fmi_tran *clients,
+    const fmi_server_hosts *hosts, fmi_tran *up, const char *name,
+    uint32_t j, const fmi_edge_opts *o, fm_error *err);
 
 /* ---- checkpoints (checkpoint.c) -------------------------------------- */
 /*

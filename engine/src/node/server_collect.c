@@ -228,7 +228,7 @@ srv_on_update(fmi_server *s, fmi_rmsg *r)
 	srv_flush(s, 0);
 }
 
-static void
+void
 srv_dispatch(fmi_server *s, fmi_rmsg *r)
 {
 	int h = srv_host_index(s, r->peer);
