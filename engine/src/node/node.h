@@ -113,6 +113,17 @@ int fmi_checkpoint_read(const char *path, uint64_t seed, float *params,
 int fmi_deploy_listen(fmi_tran_ctx *c, const fmi_deploy_cfg *d,
     const char *self, const char *url, size_t max_frame, int handover,
     fmi_tran **t, fm_error *err);
+/* As fmi_deploy_listen, accepting the keys of the nodes allow[nallow]
+ * (deploy.edges: the server accepts its edges', an edge its client
+ * hosts'). */
+int fmi_deploy_listen_allow(fmi_tran_ctx *c, const fmi_deploy_cfg *d,
+    const char *self, const char *url, char (*allow)[FMI_NODE_NAME_MAX + 1],
+    uint32_t nallow, size_t max_frame, int handover, fmi_tran **t,
+    fm_error *err);
+/* The node client host `host` dials (*to: its edge with deploy.edges,
+ * else the server) and its url. */
+int fmi_deploy_parent_of(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
+    const char *host, const char **to, char *url, size_t n, fm_error *err);
 /* Dials node `to` at url as node self (CURVE with to's public key when
  * d->keys is set); queue > 0 makes the link lossy (fmi_tran_dial_lossy). */
 int fmi_deploy_dial(fmi_tran_ctx *c, const fmi_deploy_cfg *d, const char *self,

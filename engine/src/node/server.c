@@ -247,7 +247,7 @@ static int
 srv_open_hier(fmi_server *s, fm_error *err)
 {
 	uint32_t maxfan = 1;
-	if (s->levels == 1) {
+	if (s->levels == 1 || s->own != 0) { /* an edge's process: no log */
 		return FM_OK;
 	}
 	for (uint32_t l = 0; l + 1 < s->levels; l++) {
