@@ -13,7 +13,8 @@
 -- All three give the same per-round metrics for the same seed. Arguments:
 --   rounds=6 clients=8 edges=2 every=2 clients_per_round=0 (0: all)
 --   levels=2 (3: a root, 2 regions and `edges` edges; the regions run in
---            the root's process) root=fedadam root_lr=0.01
+--            the root's process) root=fedadam root_lr=0.01 (any aggregator
+--            with an lr; fedavg; fedavgm also takes momentum=0.9)
 --   data=fmnist (or synthetic: small generated data, quick to load)
 --   epochs=1 batch=32 lr=0.05 alpha=0.5 seed=1
 --   host=127.0.0.1 port=5600 (root on port, edge i on port + i)
@@ -31,7 +32,7 @@ local opt = fm.args {
   epochs = 1, batch = 32, lr = 0.05, alpha = 0.5, seed = 1,
   host = "127.0.0.1", port = 5600, subnet = "", keys = "keys",
   round_timeout = 600, min_updates = 0, edge_timeout = 10, tree = 1,
-  swap = 0, heartbeat = 1.0,
+  swap = 0, heartbeat = 1.0, momentum = 0.9,
 }
 if opt.clients % opt.edges ~= 0 then
   error(string.format("clients (%d) must be a multiple of edges (%d)",
@@ -54,6 +55,7 @@ end
 local per_edge = opt.clients // opt.edges
 local root = { opt.root, lr = opt.root_lr }
 if opt.root == "fedavg" then root = "fedavg" end
+if opt.root == "fedavgm" then root.momentum = opt.momentum end
 local topology
 if opt.levels == 3 then
   assert(opt.edges % 2 == 0, "levels=3 needs an even number of edges")

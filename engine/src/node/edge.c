@@ -179,6 +179,9 @@ edge_take_round(edge_node *e, fmi_rmsg *r, uint32_t *n, char *why,
 		    "its model from the parent (it just joined, or lost a round)");
 		return why;
 	}
+	fm_log(FM_LOG_INFO, "FM-EDGE", "edge %s: round %u, %u client%s%s",
+	    e->name, r->m.round, b.nclients, b.nclients == 1 ? "" : "s",
+	    model != NULL ? ", with its model from the parent" : "");
 	if (model != NULL) {
 		float *w = e->s.nodes[e->s.own].model;
 		memcpy(w, model, e->s.dim * sizeof(float));

@@ -310,11 +310,13 @@ tree_dispatch(fmi_server *s, fmi_rmsg *r)
 	int32_t id = s->nodes[te->node].id;
 	s->heard[k] = fmi_now();
 	if (r->m.type == FMI_MSG_HELLO) {
-		int mid = te->state == TE_SENT || te->state == TE_COLLECTED;
-		fm_log(FM_LOG_INFO, "FM-JOIN", "edge %s joined%s; it gets its "
-		    "model with its next round", r->peer, mid ? " (restarted: "
-		    "its part of this round is lost)" : "");
-		if (mid) {
+		fm_log(FM_LOG_INFO, "FM-JOIN", "edge %s joined; it gets its "
+		    "model with its next round", r->peer);
+		if (te->state == TE_SENT || te->state == TE_COLLECTED) {
+			uint32_t n = s->nodes[te->node].nsampled;
+			fm_log(FM_LOG_WARN, "FM-EDGE", "round %u: edge %s restarted "
+			    "mid-round; its %u sampled client%s drop out",
+			    s->round, r->peer, n, n == 1 ? "" : "s");
 			te->state = TE_OUT;
 		}
 		te->lost = 0;
