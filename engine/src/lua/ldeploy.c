@@ -132,13 +132,117 @@ read_peers(lua_State *L, int t, lexp *x)
 	d->nclients = n;
 }
 
+/* One address field of an edge's table (or the entry itself). */
+static void
+edge_addr(lua_State *L, int t, const char *k, int i, char *dst, size_t n,
+    int required)
+{
+	const char *fn = "fm.experiment: deploy";
+	lua_getfield(L, t, k);
+	const char *a = lua_tostring(L, -1);
+	if ((a == NULL && required) || (a != NULL && (a[0] == '\0' ||
+	    fmi_strlcpy(dst, a, n) != FM_OK))) {
+		luaL_error(L, "%s: edges[%d].%s must be an address such as "
+		    "\"10.0.1.1:5560\" (a socket path for ipc)", fn, i, k);
+	}
+	lua_pop(L, 1);
+}
+
+/* deploy.edges: the i-th entry is the hierarchy's i-th edge aggregator,
+ * "host:port" (named "edge<i>") or { name = , address = [, bind = ] }. */
+static void
+read_edges(lua_State *L, int t, lexp *x)
+{
+	static const char *const ef[] = { "name", "address", "bind", NULL };
+	const char *fn = "fm.experiment: deploy";
+	fmi_deploy_cfg *d = &x->deploy;
+	fm_error e;
+	if (lua_getfield(L, t, "edges") == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	if (x->cfg.hier.levels < 2) {
+		luaL_error(L, "%s: 'edges' places the edge aggregators of a "
+		    "hierarchical topology (fm.topology.hierarchical with two or "
+		    "more levels); this experiment has none", fn);
+	}
+	uint64_t want = 1;
+	for (uint32_t l = 0; l + 1 < x->cfg.hier.levels; l++) {
+		want *= x->cfg.hier.level[l].fanout;
+	}
+	if (!lua_istable(L, -1) || (uint64_t)luaL_len(L, -1) != want) {
+		luaL_error(L, "%s: 'edges' must list the topology's %d edge "
+		    "aggregators in edge order, each \"host:port\" or { name = "
+		    "\"e1\", address = \"host:port\" }; it lists %d", fn,
+		    (int)want, lua_istable(L, -1) ? (int)luaL_len(L, -1) : 0);
+	}
+	uint32_t n = (uint32_t)want;
+	x->edge_names = calloc(n, sizeof *x->edge_names);
+	x->edge_addrs = calloc(n, sizeof *x->edge_addrs);
+	x->edge_binds = calloc(n, sizeof *x->edge_binds);
+	if (!x->edge_names || !x->edge_addrs || !x->edge_binds) {
+		luaL_error(L, "out of memory");
+	}
+	d->edge_names = x->edge_names;
+	d->edge_addrs = x->edge_addrs;
+	d->edge_binds = x->edge_binds;
+	for (uint32_t i = 0; i < n; i++) {
+		char name[FMI_NODE_NAME_MAX + 1];
+		int k = (int)i + 1;
+		snprintf(name, sizeof name, "edge%u", i + 1);
+		lua_rawgeti(L, -1, k);
+		int et = lua_gettop(L);
+		if (lua_type(L, et) == LUA_TTABLE) {
+			lfm_check_fields(L, et, "fm.experiment: deploy.edges[i]", ef);
+			lua_getfield(L, et, "name");
+			const char *s = lua_tostring(L, -1);
+			if (s != NULL && (!valid_name(s) ||
+			    fmi_strlcpy(name, s, sizeof name) != FM_OK)) {
+				luaL_error(L, "%s: edges[%d].name must be a name of "
+				    "1-%d letters, digits, '-', '_' or '.'", fn, k,
+				    FMI_NODE_NAME_MAX);
+			}
+			lua_pop(L, 1);
+			edge_addr(L, et, "address", k, d->edge_addrs[i],
+			    sizeof d->edge_addrs[0], 1);
+			edge_addr(L, et, "bind", k, d->edge_binds[i],
+			    sizeof d->edge_binds[0], 0);
+		} else if (lua_type(L, et) == LUA_TSTRING) {
+			const char *a = lua_tostring(L, et);
+			if (a[0] == '\0' || fmi_strlcpy(d->edge_addrs[i], a,
+			    sizeof d->edge_addrs[0]) != FM_OK) {
+				luaL_error(L, "%s: edges[%d] must be an address such "
+				    "as \"10.0.1.1:5560\" (a socket path for ipc)", fn,
+				    k);
+			}
+		} else {
+			luaL_error(L, "%s: edges[%d] must be \"host:port\" or { "
+			    "name = \"e1\", address = \"host:port\" }", fn, k);
+		}
+		if (fmi_deploy_role(d, name) != 0) {
+			luaL_error(L, "%s: node name '%s' is used twice", fn, name);
+		}
+		fmi_strlcpy(d->edge_names[i], name, sizeof d->edge_names[0]);
+		d->nedges = i + 1;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	/* the hosts' placement, once the tree's shape is right (a wrong one
+	 * is fm.experiment's to report) */
+	if (want * x->cfg.hier.level[x->cfg.hier.levels - 1].fanout ==
+	    x->cfg.part->nclients &&
+	    fmi_deploy_check_edges(&x->cfg, d, &e) != FM_OK) {
+		luaL_error(L, "fm.experiment: %s", e.msg);
+	}
+}
+
 void
 lfm_read_deploy(lua_State *L, lexp *x)
 {
 	static const char *const f[] = { "transport", "server", "bind",
 		"server_name", "clients", "keys", "join_timeout",
 		"idle_timeout", "heartbeat", "checkpoint", "peers",
-		"client_state", NULL };
+		"client_state", "edges", "edge_timeout", NULL };
 	const char *fn = "fm.experiment: deploy";
 	fmi_deploy_cfg *d = &x->deploy;
 	if (lua_getfield(L, 1, "deploy") == LUA_TNIL) {
@@ -184,7 +288,16 @@ lfm_read_deploy(lua_State *L, lexp *x)
 		}
 		lua_pop(L, 1);
 		read_clients(L, t, x);
+		read_edges(L, t, x);
 	}
+	if (x->graph != NULL && lua_getfield(L, t, "edges") != LUA_TNIL) {
+		luaL_error(L, "%s: 'edges' is for hierarchical topologies; a "
+		    "peer-to-peer deployment has no aggregators", fn);
+	}
+	if (x->graph != NULL) {
+		lua_pop(L, 1);
+	}
+	d->edge_timeout = lfm_opt_num(L, t, fn, "edge_timeout", 10, 0.1, 86400);
 	d->join_timeout = lfm_opt_num(L, t, fn, "join_timeout", 60, 0.1, 86400);
 	d->idle_timeout = lfm_opt_num(L, t, fn, "idle_timeout", 600, 1, 1e7);
 	d->heartbeat_ms = (uint32_t)(1000 * lfm_opt_num(L, t, fn, "heartbeat",
@@ -201,6 +314,14 @@ lfm_release_deploy(lexp *x)
 	free(x->node_names);
 	free(x->checkpoint);
 	free(x->peer_addrs);
+	free(x->edge_names);
+	free(x->edge_addrs);
+	free(x->edge_binds);
+	x->edge_names = NULL;
+	x->edge_addrs = x->edge_binds = NULL;
+	x->deploy.edge_names = NULL;
+	x->deploy.edge_addrs = x->deploy.edge_binds = NULL;
+	x->deploy.nedges = 0;
 	x->peer_addrs = NULL;
 	x->deploy.peer_addrs = NULL;
 	x->node_names = NULL;
@@ -348,11 +469,15 @@ node_name(lua_State *L, lexp *x)
 		luaL_error(L, "run: give --node NAME (or start under srun/mpirun,"
 		    " which set a rank)");
 	}
-	if (rank < 0 || rank > x->deploy.nclients) {
+	const fmi_deploy_cfg *d = &x->deploy;
+	if (rank < 0 || rank > (lua_Integer)d->nclients + d->nedges) {
 		luaL_error(L, "run: rank %I is outside this deployment (0 is the "
-		    "server, 1..%d the clients)", rank, (int)x->deploy.nclients);
+		    "server, 1..%d the clients%s)", rank, (int)d->nclients,
+		    d->nedges ? ", then the edges" : "");
 	}
-	return rank == 0 ? x->deploy.server_name : x->deploy.clients[rank - 1];
+	/* with deploy.edges, the edges come after the client hosts */
+	return rank == 0 ? d->server_name : rank <= d->nclients ?
+	    d->clients[rank - 1] : d->edge_names[rank - 1 - d->nclients];
 }
 
 static int
@@ -424,6 +549,15 @@ run_node(lua_State *L, lexp *x)
 		lfm_push_result(L, -1, 0, x->cfg.arch.nparams);
 		lfm_set_str(L, "node", name);
 		lfm_set_str(L, "role", "client");
+		return 1;
+	case 3:
+		if (fmi_deploy_run_edge(&x->cfg, &x->deploy, name, &e) != FM_OK) {
+			return luaL_error(L, "run: %s", e.msg);
+		}
+		lua_newtable(L);
+		lfm_push_result(L, -1, 0, x->cfg.arch.nparams);
+		lfm_set_str(L, "node", name);
+		lfm_set_str(L, "role", "edge");
 		return 1;
 	default:
 		return luaL_error(L, "run: no node named '%s' in the deployment "
@@ -535,16 +669,24 @@ run_launch(lua_State *L, lexp *x)
 	char fdpath[64];
 	int mfd = -1;
 	launch_ctx c = { L, x, x->metrics, { NULL }, 0, "" };
-	uint32_t n = FMI_MIN(d->nclients + 1, 256);
+	uint32_t n = d->nclients + d->nedges + 1;
 	int status = -1;
 	fm_error e = { 0, "" };
 
 	if (reg_str(L, "fedmesh.exe") == NULL) {
 		return luaL_error(L, "run: launch needs the fedmesh command");
 	}
+	if (n > 256) {
+		return luaL_error(L, "run: fedmesh launch starts at most 256 "
+		    "nodes on this host, this deployment has %d; start them with "
+		    "fedmesh node", (int)n);
+	}
 	names[0] = d->server_name;
-	for (uint32_t i = 1; i < n; i++) {
-		names[i] = d->clients[i - 1];
+	for (uint32_t i = 0; i < d->nedges; i++) { /* edges, then hosts */
+		names[1 + i] = d->edge_names[i];
+	}
+	for (uint32_t i = 0; i < d->nclients; i++) {
+		names[1 + d->nedges + i] = d->clients[i];
 	}
 	ensure_keys(L, d, names, n);
 	lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.resume");

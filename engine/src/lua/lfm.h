@@ -84,6 +84,10 @@ typedef struct lexp {
 	fmi_deploy_cfg deploy;
 	char (*node_names)[FMI_NODE_NAME_MAX + 1];
 	char (*peer_addrs)[256];
+	/* deploy.edges: names, addresses and binds of the edge aggregators */
+	char (*edge_names)[FMI_NODE_NAME_MAX + 1];
+	char (*edge_addrs)[256];
+	char (*edge_binds)[256];
 	char *checkpoint;
 	/* the top-level checkpoint (simulations) and resume = true */
 	char *ckpt_path;

@@ -23,7 +23,7 @@ fmi_deploy_role(const fmi_deploy_cfg *d, const char *name)
 			return 2;
 		}
 	}
-	return 0;
+	return fmi_deploy_edge_index(d, name) >= 0 ? 3 : 0;
 }
 
 static int
@@ -91,12 +91,22 @@ fmi_deploy_listen(fmi_tran_ctx *c, const fmi_deploy_cfg *d, const char *self,
     const char *url, size_t max_frame, int handover, fmi_tran **t,
     fm_error *err)
 {
+	return fmi_deploy_listen_allow(c, d, self, url, d->clients, d->nclients,
+	    max_frame, handover, t, err);
+}
+
+int
+fmi_deploy_listen_allow(fmi_tran_ctx *c, const fmi_deploy_cfg *d,
+    const char *self, const char *url, char (*allow)[FMI_NODE_NAME_MAX + 1],
+    uint32_t nallow, size_t max_frame, int handover, fmi_tran **t,
+    fm_error *err)
+{
 	fmi_keypair kp;
 	fmi_tran_listen_opts o = { NULL, 0, handover };
 	if (d->keys[0] == '\0') {
 		return fmi_tran_listen_with(t, c, url, &o, err);
 	}
-	int rv = listen_security(c, d, self, d->clients, d->nclients, &kp, err);
+	int rv = listen_security(c, d, self, allow, nallow, &kp, err);
 	if (rv == FM_OK) {
 		/* No frame larger than an update: a peer without a key cannot
 		 * make the server buffer more during the handshake. */
@@ -118,31 +128,43 @@ fmi_deploy_run_server(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 	fmi_tran_ctx *c = NULL;
 	/* A host that missed three heartbeats gets no work. */
 	double hb = (d->heartbeat_ms ? d->heartbeat_ms : 1000) / 1000.0;
-	fmi_server_hosts hosts = { NULL, d->nclients, 1, d->join_timeout,
-		3 * hb + 1, NULL };
+	/* deploy.edges: the server's hosts are the edge aggregators */
+	uint32_t nhosts = d->nedges ? d->nedges : d->nclients;
+	char (*names)[FMI_NODE_NAME_MAX + 1] = d->nedges ? d->edge_names
+	                                                : d->clients;
+	size_t max_frame = cfg->arch.nparams * sizeof(float);
+	fmi_server_hosts hosts = { NULL, nhosts, 1, d->join_timeout,
+		3 * hb + 1, NULL, d->nedges > 0, d->edge_timeout };
 	memset(res, 0, sizeof *res); /* empty, not garbage, if we fail early */
 	int rv = fmi_fed_validate(cfg, err);
+	if (rv == FM_OK && d->nedges > 0) {
+		rv = fmi_deploy_check_edges(cfg, d, err);
+		max_frame += fmi_edge_body_bound(FMI_MSG_EDGE_RESULT,
+		    cfg->clients_per_round, 3 * FMI_MAX_EXTRA_METRICS);
+	}
 	if (rv == FM_OK) {
 		rv = deploy_url(d, 1, url, sizeof url, err);
 	}
 	if (rv == FM_OK) {
 		rv = fmi_tran_ctx_new(&c, NULL, err);
 	}
-	hosts.names = calloc(d->nclients, sizeof *hosts.names);
+	hosts.names = calloc(nhosts, sizeof *hosts.names);
 	if (rv == FM_OK && hosts.names == NULL) {
 		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
-	for (uint32_t i = 0; rv == FM_OK && i < d->nclients; i++) {
-		memcpy(hosts.names[i], d->clients[i], FMI_PEER_MAX);
+	for (uint32_t i = 0; rv == FM_OK && i < nhosts; i++) {
+		memcpy(hosts.names[i], names[i], FMI_PEER_MAX);
 	}
 	if (rv == FM_OK) {
-		/* handover: a restarted client takes its name back */
-		rv = fmi_deploy_listen(c, d, d->server_name, url,
-		    cfg->arch.nparams * sizeof(float), 1, &t, err);
+		/* handover: a restarted client (or edge) takes its name back;
+		 * with edges, only their keys are accepted */
+		rv = fmi_deploy_listen_allow(c, d, d->server_name, url, names,
+		    nhosts, max_frame, 1, &t, err);
 	}
 	if (rv == FM_OK) {
 		fm_log(FM_LOG_INFO, "FM-DEPLOY", "server %s listening on %s for "
-		    "%u client hosts%s", d->server_name, url, d->nclients,
+		    "%u %s%s", d->server_name, url, nhosts, d->nedges ?
+		    "edge aggregators" : "client hosts",
 		    d->keys[0] ? " (CURVE, listed keys only)" : "");
 		fmi_blas_set_threads(1); /* same numerics as the simulation */
 		rv = fmi_server_run(cfg, t, &hosts, res, err);
@@ -205,17 +227,20 @@ fmi_deploy_run_client(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
 	fmi_client_opts opts = { d->heartbeat_ms ? d->heartbeat_ms : 1000,
 		d->idle_timeout > 0 ? d->idle_timeout : 600, NULL, NULL, name };
 	fmi_tran_ctx *c = NULL;
+	const char *to = d->server_name;
 	int rv = deploy_state_file(d, name, state, sizeof state, err);
 	opts.state_file = d->client_state[0] != '\0' ? state : NULL;
+	/* deploy.edges: a client host dials its own edge */
 	if (rv == FM_OK) {
-		rv = deploy_url(d, 0, url, sizeof url, err);
+		rv = d->nedges > 0 ?
+		    fmi_deploy_parent_of(cfg, d, name, &to, url, sizeof url, err) :
+		    deploy_url(d, 0, url, sizeof url, err);
 	}
 	if (rv == FM_OK) {
 		rv = fmi_tran_ctx_new(&c, NULL, err);
 	}
 	if (rv == FM_OK) {
-		rv = fmi_deploy_dial(c, d, name, d->server_name, url, 0, &t,
-		    err);
+		rv = fmi_deploy_dial(c, d, name, to, url, 0, &t, err);
 	}
 	if (rv == FM_OK) {
 		fm_log(FM_LOG_INFO, "FM-DEPLOY", "client host %s connecting to "

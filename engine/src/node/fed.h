@@ -274,11 +274,37 @@ typedef struct fmi_deploy_cfg {
 	/* client hosts: a folder where host NAME keeps its clients' plugin
 	 * state (NAME.state, client_state.c); "" for none */
 	char client_state[512];
+	/* deploy.edges: a hierarchy's edge aggregators as processes, in the
+	 * hierarchy's edge order: their names, the addresses their client
+	 * hosts dial (host:port, or a path for ipc), and where they listen
+	 * ("" : the address) */
+	char (*edge_names)[FMI_NODE_NAME_MAX + 1];
+	char (*edge_addrs)[256];
+	char (*edge_binds)[256];
+	uint32_t nedges;
+	double edge_timeout;   /* server: how long an edge may take beyond
+	                        * round_timeout (s); 0: 10 */
 } fmi_deploy_cfg;
 
-/* 1 for the server, 2 for a client host, 0 for a name not in the
- * deployment. */
+/* 1 for the server, 2 for a client host, 3 for an edge aggregator, 0
+ * for a name not in the deployment. */
 int fmi_deploy_role(const fmi_deploy_cfg *d, const char *name);
+
+/* ---- deploy.edges: a hierarchy as a tree of processes (deploy_edge.c) - */
+/* The position of edge `name` in d->edge_names, or -1. */
+int fmi_deploy_edge_index(const fmi_deploy_cfg *d, const char *name);
+/* The edge (0-based) client host h (index into d->clients) belongs to:
+ * client k (1-based) lives on host clients[(k - 1) % nclients + 1]. */
+uint32_t fmi_deploy_host_edge(const fmi_fed_cfg *cfg,
+    const fmi_deploy_cfg *d, uint32_t h);
+/* Checks d->edges against the hierarchy: one entry per edge aggregator,
+ * and every client host holding clients of exactly one edge (err says
+ * which host spans which edges and how to fix it). */
+int fmi_deploy_check_edges(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
+    fm_error *err);
+/* Runs this process as edge aggregator `name`. */
+int fmi_deploy_run_edge(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
+    const char *name, fm_error *err);
 /* Runs this process as the deployment's server / as client host name. */
 int fmi_deploy_run_server(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
     fmi_fed_result *res, fm_error *err);

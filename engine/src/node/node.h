@@ -61,10 +61,36 @@ typedef struct fmi_server_hosts {
 	struct fmi_store *store; /* the hosts' shared client state when they
 	                          * run in this process (a simulation): it
 	                          * goes into the server's checkpoints */
+	/* A hierarchy deployed as a tree of processes: the hosts are the
+	 * edge aggregators (names in the hierarchy's edge order), and this
+	 * server runs the levels above them (server_tree.c). */
+	int edges;
+	double edge_timeout; /* seconds an edge may take beyond
+	                      * round_timeout to report; 0: 10 */
 } fmi_server_hosts;
 
 int fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,
     const fmi_server_hosts *hosts, fmi_fed_result *res, fm_error *err);
+
+/* ---- an edge aggregator of a tree of processes (edge.c) --------------- */
+typedef struct fmi_edge_opts {
+	uint32_t heartbeat_ms; /* HEARTBEAT to the parent when idle; 0: none */
+	double idle_timeout;   /* give up after this long without a word from
+	                        * the parent (seconds); 0: never */
+	double edge_timeout;   /* the parent's edge_timeout (s); 0: 10 */
+	/* Client c lives on client host c % nhosts of the deployment;
+	 * host_ids[i] is the deployment's index of hosts->names[i]. */
+	uint32_t nhosts;
+	const uint32_t *host_ids;
+} fmi_edge_opts;
+
+/* Runs edge aggregator j (0-based, in the hierarchy's edge order) for
+ * its client hosts (`hosts`, pinned, listening on `clients`) under its
+ * parent (`up`, dialed as `name`), until the parent's SHUTDOWN (FM_OK,
+ * passed on to the client hosts) or the idle timeout (FM_ETIMEDOUT). */
+int fmi_edge_run(const fmi_fed_cfg *cfg, fmi_tran *clients,
+    const fmi_server_hosts *hosts, fmi_tran *up, const char *name,
+    uint32_t j, const fmi_edge_opts *o, fm_error *err);
 
 /* ---- checkpoints (checkpoint.c) -------------------------------------- */
 /*
@@ -120,6 +146,17 @@ void fmi_ck_free(fmi_ck *ck);
 int fmi_deploy_listen(fmi_tran_ctx *c, const fmi_deploy_cfg *d,
     const char *self, const char *url, size_t max_frame, int handover,
     fmi_tran **t, fm_error *err);
+/* As fmi_deploy_listen, accepting the keys of the nodes allow[nallow]
+ * (deploy.edges: the server accepts its edges', an edge its client
+ * hosts'). */
+int fmi_deploy_listen_allow(fmi_tran_ctx *c, const fmi_deploy_cfg *d,
+    const char *self, const char *url, char (*allow)[FMI_NODE_NAME_MAX + 1],
+    uint32_t nallow, size_t max_frame, int handover, fmi_tran **t,
+    fm_error *err);
+/* The node client host `host` dials (*to: its edge with deploy.edges,
+ * else the server) and its url. */
+int fmi_deploy_parent_of(const fmi_fed_cfg *cfg, const fmi_deploy_cfg *d,
+    const char *host, const char **to, char *url, size_t n, fm_error *err);
 /* Dials node `to` at url as node self (CURVE with to's public key when
  * d->keys is set); queue > 0 makes the link lossy (fmi_tran_dial_lossy). */
 int fmi_deploy_dial(fmi_tran_ctx *c, const fmi_deploy_cfg *d, const char *self,

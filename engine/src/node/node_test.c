@@ -151,7 +151,7 @@ run_wired(const fmi_fed_cfg *cfg, const char **names, const int *modes,
 	    k++) {
 		usleep(10000);
 	}
-	fmi_server_hosts hosts = { hn, nserved, 0, 0, 0, NULL };
+	fmi_server_hosts hosts = { hn, nserved, 0, 0, 0, NULL, 0, 0 };
 	fmi_blas_set_threads(1);
 	int rv = fmi_server_run(cfg, srv, &hosts, res, &e);
 	if (modes[n - 1] == 2) { /* release the rogue */

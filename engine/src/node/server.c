@@ -106,6 +106,9 @@ srv_open_node(fmi_server *s, uint32_t i, fm_error *err)
 		return fm_error_set(err, FM_ENOMEM, "out of memory for the "
 		    "model of aggregator %u", i);
 	}
+	if (edge && s->tree != NULL) {
+		return FM_OK; /* a remote edge: the root's copy of its model */
+	}
 	fmi_open_args a = { params, s->dim, role, n->id,
 		i == 0 ? seed : fmi_hash64(seed ^ i), most, 0, &link };
 	int rv = fmi_agg_open(&n->agg, c, &a, err);
@@ -133,7 +136,7 @@ static int
 srv_open_asr(fmi_server *s, fm_error *err)
 {
 	const fmi_dataset *t = s->cfg->test;
-	if (!fmi_atk_poisons_data(s->atk) || t == NULL) {
+	if (!fmi_atk_poisons_data(s->atk) || t == NULL || s->own != 0) {
 		return FM_OK;
 	}
 	if (fmi_dataset_new(&s->asr, t->n, t->dim, t->nclasses) != FM_OK) {
@@ -179,7 +182,8 @@ srv_open_rows(fmi_server *s, fm_error *err)
 {
 	const fmi_fed_cfg *cfg = s->cfg;
 	size_t n = cfg->clients_per_round;
-	const fmi_pipe *p = &s->nodes[s->first[s->levels - 1]].pipe;
+	const fmi_pipe *p = &s->nodes[s->own ? s->own
+	                                     : s->first[s->levels - 1]].pipe;
 	if (!fmi_pipe_holds(p)) {
 		return FM_OK;
 	}
@@ -219,6 +223,9 @@ srv_open_tree(fmi_server *s, fm_error *err)
 		}
 	}
 	for (uint32_t i = 0; i < s->nnodes; i++) {
+		if (s->own != 0 && i != s->own) {
+			continue; /* an edge's process: its own aggregator only */
+		}
 		int rv = srv_open_node(s, i, err);
 		if (rv != FM_OK) {
 			return rv;
@@ -230,7 +237,7 @@ srv_open_tree(fmi_server *s, fm_error *err)
 	for (uint32_t i = s->nnodes; i-- > 1;) {
 		s->nodes[srv_parent(s, i)].data += s->nodes[i].data;
 	}
-	s->global = s->nodes[0].model;
+	s->global = s->nodes[s->own].model;
 	s->view = s->global;
 	return FM_OK;
 }
@@ -240,7 +247,7 @@ static int
 srv_open_hier(fmi_server *s, fm_error *err)
 {
 	uint32_t maxfan = 1;
-	if (s->levels == 1) {
+	if (s->levels == 1 || s->own != 0) { /* an edge's process: no log */
 		return FM_OK;
 	}
 	for (uint32_t l = 0; l + 1 < s->levels; l++) {
@@ -264,7 +271,7 @@ srv_open_hier(fmi_server *s, fm_error *err)
 	return FM_OK;
 }
 
-static int
+int
 srv_open(fmi_server *s, fm_error *err)
 {
 	const fmi_fed_cfg *cfg = s->cfg;
@@ -288,6 +295,9 @@ srv_open(fmi_server *s, fm_error *err)
 		    "of %zu parameters", s->dim);
 	}
 	int rv = srv_open_attack(s, err); /* the edges' pipelines use it */
+	if (rv == FM_OK && s->hosts->edges) {
+		rv = srv_tree_open(s, err); /* before the tree: edges remote */
+	}
 	if (rv == FM_OK) {
 		rv = srv_open_tree(s, err);
 	}
@@ -313,14 +323,18 @@ srv_open(fmi_server *s, fm_error *err)
 		memcpy(s->global, cfg->init_params, s->dim * sizeof(float));
 	}
 	for (uint32_t i = 1; i < s->nnodes; i++) {
-		memcpy(s->nodes[i].model, s->global, s->dim * sizeof(float));
+		if (s->nodes[i].model != NULL && s->nodes[i].model != s->global) {
+			memcpy(s->nodes[i].model, s->global,
+			    s->dim * sizeof(float));
+		}
 	}
 	return FM_OK;
 }
 
-static void
+void
 srv_close(fmi_server *s)
 {
+	srv_tree_close(s);
 	for (uint32_t i = 0; s->nodes != NULL && i < s->nnodes; i++) {
 		fmi_pipe_fini(&s->nodes[i].pipe);
 		fmi_agg_close(s->nodes[i].agg);
@@ -354,7 +368,7 @@ srv_close(fmi_server *s)
 }
 
 /* Starts the round at every edge with a sampled client. */
-static int
+int
 srv_begin_edges(fmi_server *s)
 {
 	int rv = FM_OK;
@@ -454,13 +468,21 @@ srv_round(fmi_server *s, uint32_t *picked, fmi_round_metrics *m)
 	s->def_rej = s->def_rej_adv = 0;
 	s->deadline = fmi_now();
 	s->m = m;
-	int rv = srv_begin_round(s, picked);
+	/* a tree of processes: the edges collect and aggregate remotely */
+	int rv = s->tree != NULL ? srv_tree_round(s, picked)
+	                         : srv_begin_round(s, picked);
 	if (rv == FM_OK) {
-		srv_collect(s);
-		srv_aggregate(s);
+		if (s->tree == NULL) {
+			srv_collect(s);
+			srv_aggregate(s);
+		}
 		srv_hier_round(s);
 	}
-	srv_end_round(s); /* and the stragglers */
+	if (s->tree != NULL) {
+		srv_tree_end_round(s);
+	} else {
+		srv_end_round(s); /* and the stragglers */
+	}
 	if (rv == FM_OK && s->cfg->client_detail) {
 		rv = srv_detail(s, m);
 	}
@@ -560,7 +582,8 @@ fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,
 		rv = srv_resume(&s, res, &start, err);
 	}
 	if (rv == FM_OK && start <= cfg->rounds) {
-		rv = srv_wait_hosts(&s, err);
+		rv = s.tree != NULL ? srv_tree_wait(&s, err)
+		                    : srv_wait_hosts(&s, err);
 	}
 	double t0 = fmi_now();
 	if (rv == FM_OK && start <= cfg->rounds) {

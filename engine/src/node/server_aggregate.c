@@ -33,7 +33,7 @@ srv_finish(fmi_server *s, uint32_t i, int quorum_ok)
 }
 
 /* An edge's clients trained: count their examples up the tree. */
-static void
+void
 srv_credit(fmi_server *s, uint32_t i)
 {
 	srv_agg *e = &s->nodes[i];
@@ -114,19 +114,12 @@ srv_run_pipe(fmi_server *s, uint32_t i)
 	}
 }
 
-/* Every edge with a sampled client aggregates its updates. */
-void
-srv_aggregate(fmi_server *s)
+/* Every edge with a sampled client aggregates its updates when ok (the
+ * round met its quorum); returns how many edges' models moved. */
+uint32_t
+srv_aggregate_edges(fmi_server *s, int ok)
 {
-	uint32_t quorum = s->cfg->min_updates ? s->cfg->min_updates : s->nslots;
-	int ok = s->m->updates >= quorum;
-	if (!ok) {
-		fm_log(FM_LOG_WARN, "FM-QUORUM", "round %u: %u updates, quorum "
-		    "is %u; %s kept", s->round, s->m->updates, quorum,
-		    s->levels == 1 ? "global model" : "edge models");
-		srv_why(s, "%u updates arrived, the quorum (min_updates) is %u",
-		    s->m->updates, quorum);
-	}
+	uint32_t moved = 0;
 	s->fed = 0;
 	for (uint32_t i = s->first[s->levels - 1]; i < s->nnodes; i++) {
 		int held = fmi_pipe_holds(&s->nodes[i].pipe);
@@ -134,6 +127,7 @@ srv_aggregate(fmi_server *s)
 			srv_run_pipe(s, i);
 		}
 		if (s->nodes[i].nsampled > 0 && srv_finish(s, i, ok) == FM_OK) {
+			moved++;
 			srv_credit(s, i);
 			/* streamed updates went in as they arrived */
 			s->m->aggregated |= held ? s->fed > 0
@@ -149,5 +143,22 @@ srv_aggregate(fmi_server *s)
 			}
 		}
 	}
+	return moved;
+}
+
+/* Every edge with a sampled client aggregates its updates. */
+void
+srv_aggregate(fmi_server *s)
+{
+	uint32_t quorum = s->cfg->min_updates ? s->cfg->min_updates : s->nslots;
+	int ok = s->m->updates >= quorum;
+	if (!ok) {
+		fm_log(FM_LOG_WARN, "FM-QUORUM", "round %u: %u updates, quorum "
+		    "is %u; %s kept", s->round, s->m->updates, quorum,
+		    s->levels == 1 ? "global model" : "edge models");
+		srv_why(s, "%u updates arrived, the quorum (min_updates) is %u",
+		    s->m->updates, quorum);
+	}
+	(void)srv_aggregate_edges(s, ok);
 	srv_defence_metrics(s);
 }

@@ -119,9 +119,18 @@ typedef struct fmi_server {
 	struct srv_evalr *evals;     /* this round's evaluators */
 	uint32_t nevals, eval_waiting;
 	int eval_open;
+	/* A hierarchy deployed as a tree of processes: in the root's
+	 * process the edges are remote (tree is set, their nodes hold only
+	 * the root's copy of their models; server_tree.c); in an edge's
+	 * process only aggregator `own` is opened (edge.c). */
+	struct srv_tree *tree;
+	uint32_t own;
 } fmi_server;
 
 /* server.c */
+int srv_open(fmi_server *s, fm_error *err);
+void srv_close(fmi_server *s);
+int srv_begin_edges(fmi_server *s);
 uint32_t srv_edge_of(const fmi_server *s, uint32_t c);
 uint32_t srv_parent(const fmi_server *s, uint32_t i);
 const char *srv_node_name(const fmi_server *s, uint32_t i, char *buf,
@@ -162,13 +171,23 @@ double srv_norm(const float *x, size_t n);
 srv_slot *srv_slot_of(fmi_server *s, int32_t client);
 const char *srv_sender_why(const fmi_server *s, const fmi_rmsg *r,
     char *why, size_t n);
+void srv_dispatch(fmi_server *s, fmi_rmsg *r);
 void srv_collect(fmi_server *s);
 void srv_dispatch(fmi_server *s, fmi_rmsg *r); /* any message of a round */
 void srv_end_round(fmi_server *s);
 
 /* server_aggregate.c */
 int srv_finish(fmi_server *s, uint32_t i, int quorum_ok);
+void srv_credit(fmi_server *s, uint32_t i);
+uint32_t srv_aggregate_edges(fmi_server *s, int quorum_ok);
 void srv_aggregate(fmi_server *s);
+
+/* server_tree.c: the root of a tree of processes */
+int srv_tree_open(fmi_server *s, fm_error *err);
+void srv_tree_close(fmi_server *s);
+int srv_tree_wait(fmi_server *s, fm_error *err);
+int srv_tree_round(fmi_server *s, uint32_t *picked);
+void srv_tree_end_round(fmi_server *s);
 
 /* server_hierarchy.c */
 void srv_hier_round(fmi_server *s);

@@ -194,7 +194,7 @@ sim_run(const fmi_fed_cfg *cfg, fmi_tran_ctx *tc, sim_worker *ws, uint32_t n,
 	static atomic_uint sim_counter;
 	char url[96];
 	fmi_tran *srv = NULL;
-	fmi_server_hosts hosts = { NULL, n, 0, 0, 0, NULL };
+	fmi_server_hosts hosts = { NULL, n, 0, 0, 0, NULL, 0, 0 };
 	fmi_store *store = NULL; /* any worker may train any client */
 
 	snprintf(url, sizeof url, "inproc://fedmesh-sim-%u",

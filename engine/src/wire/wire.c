@@ -32,15 +32,17 @@
 #define WIRE_MAX_KEYS 64                 /* map entries in one header */
 #define WIRE_MAX_N (UINT64_C(1) << 34)    /* payload elements */
 #define WIRE_MAX_NE (UINT64_C(1) << 53)   /* num_examples: exact in double */
+#define WIRE_MAX_BODY (UINT64_C(1) << 28) /* an EDGE_* body's bytes */
 
 /* ---- field table ------------------------------------------------------- */
 
 enum wire_kind { WK_U64, WK_U32, WK_I32, WK_F32, WK_F64, WK_NAME };
 
 #define WT(t) (1u << (t))
-#define WT_ALL 0xFFEu
+#define WT_ALL 0xFFFEu
 #define WT_TENSOR (WT(FMI_MSG_TRAIN) | WT(FMI_MSG_UPDATE) | WT(FMI_MSG_EVALUATE))
 #define WT_STATS (WT(FMI_MSG_UPDATE) | WT(FMI_MSG_GOSSIP) | WT(FMI_MSG_REPORT))
+#define WT_EDGE_BODY (WT(FMI_MSG_EDGE_ROUND) | WT(FMI_MSG_EDGE_RESULT))
 
 typedef struct wire_field {
 	const char *key;
@@ -66,7 +68,7 @@ static const wire_field wire_fields[] = {
 	WF_INT("seq", WK_U64, WT_ALL, seq, 0, UINT64_MAX),
 	WF_INT("epochs", WK_U32, WT(FMI_MSG_TRAIN), epochs, 1, 10000),
 	WF_INT("batch", WK_U32, WT(FMI_MSG_TRAIN), batch, 1, 1000000),
-	WF_FLT("lr", WK_F32, WT(FMI_MSG_TRAIN), lr, 1),
+	WF_FLT("lr", WK_F32, WT(FMI_MSG_TRAIN) | WT(FMI_MSG_EDGE_ROUND), lr, 1),
 	WF_FLT("momentum", WK_F32, WT(FMI_MSG_TRAIN), momentum, 1),
 	WF_FLT("wd", WK_F32, WT(FMI_MSG_TRAIN), weight_decay, 1),
 	WF_INT("seed", WK_U64, WT(FMI_MSG_TRAIN), seed, 0, UINT64_MAX),
@@ -81,7 +83,12 @@ static const wire_field wire_fields[] = {
 	    test_loss, 0),
 	{ "plugin", WK_NAME, WT(FMI_MSG_PLUGIN), 0, 0, 0, 0 },
 	WF_INT("n", WK_U64, WT_TENSOR | WT(FMI_MSG_PLUGIN) | WT(FMI_MSG_GOSSIP) |
-	    WT(FMI_MSG_REPORT), n, 0, WIRE_MAX_N),
+	    WT(FMI_MSG_REPORT) | WT_EDGE_BODY, n, 0, WIRE_MAX_N),
+	WF_FLT("lrs", WK_F64, WT(FMI_MSG_EDGE_ROUND), lr_scale, 1),
+	WF_INT("upd", WK_U32, WT(FMI_MSG_EDGE_COLLECTED), updates, 0,
+	    UINT32_MAX),
+	WF_INT("ok", WK_U32, WT(FMI_MSG_EDGE_VERDICT), ok, 0, 1),
+	WF_INT("nb", WK_U64, WT_EDGE_BODY, body, 1, WIRE_MAX_BODY),
 };
 
 #define WIRE_NFIELDS (sizeof wire_fields / sizeof wire_fields[0])
@@ -91,7 +98,8 @@ static const wire_field wire_fields[] = {
 
 static const char *const wire_type_names[] = { "?", "hello", "train",
 	"update", "plugin", "round_end", "shutdown", "heartbeat", "gossip",
-	"report", "evaluate", "eval" };
+	"report", "evaluate", "eval", "edge_round", "edge_collected",
+	"edge_verdict", "edge_result" };
 
 const char *
 fmi_msg_type_name(uint32_t type)
@@ -323,8 +331,8 @@ ps_step(ps_state *s, fm_error *err)
 	return FM_OK;
 }
 
-static int
-wire_scan(const void *buf, size_t len, fm_error *err)
+int
+fmi_wire_scan(const void *buf, size_t len, fm_error *err)
 {
 	ps_state s = { buf, len, 0, 1 };
 	while (s.pending > 0) {
@@ -706,7 +714,7 @@ fmi_msg_decode(fmi_msg *m, const void *buf, size_t len, fm_error *err)
 		return fm_error_set(err, FM_EPROTO, "header is %zu bytes, limit "
 		    "%d", len, FMI_WIRE_MAX_HEADER);
 	}
-	int rv = wire_scan(buf, len, err);
+	int rv = fmi_wire_scan(buf, len, err);
 	if (rv != FM_OK) {
 		return rv;
 	}

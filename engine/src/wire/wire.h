@@ -38,7 +38,14 @@ enum fmi_msg_type {
 	FMI_MSG_REPORT = 9,    /* peer -> monitor: round metrics + sketch */
 	FMI_MSG_EVALUATE = 10, /* server -> client: evaluate this model */
 	FMI_MSG_EVAL = 11,     /* client -> server: its held-out results */
-	FMI_MSG_MAX = 11
+	/* a hierarchy deployed as a tree of processes (wire_edge.c) */
+	FMI_MSG_EDGE_ROUND = 12,     /* parent -> edge: the round's clients,
+	                              * lr, lr scale [+ the edge's model] */
+	FMI_MSG_EDGE_COLLECTED = 13, /* edge -> parent: updates collected */
+	FMI_MSG_EDGE_VERDICT = 14,   /* parent -> edge: quorum met or not */
+	FMI_MSG_EDGE_RESULT = 15,    /* edge -> parent: per-client outcome,
+	                              * stats, metrics [+ its new model] */
+	FMI_MSG_MAX = 15
 };
 
 /*
@@ -53,6 +60,11 @@ enum fmi_msg_type {
  *              seed, n (floats in the payload)
  *   UPDATE:    client (= from), num_examples, loss, n
  *   PLUGIN:    plugin (component name), n (payload bytes)
+ *   EDGE_ROUND:     lr, lr_scale, n (model floats: 0 or the model's),
+ *                   body (bytes of the msgpack body after the floats)
+ *   EDGE_COLLECTED: updates
+ *   EDGE_VERDICT:   ok
+ *   EDGE_RESULT:    n, body (as EDGE_ROUND)
  * Encoders write only the fields that belong to the type.
  */
 typedef struct fmi_msg {
@@ -82,6 +94,13 @@ typedef struct fmi_msg {
 	char plugin[FMI_WIRE_MAX_NAME + 1];
 	/* payload element count (floats for TRAIN/UPDATE, bytes for PLUGIN) */
 	uint64_t n;
+	/* EDGE_*: the aggregators' learning-rate factor (fm_round.lr_scale),
+	 * the updates an edge collected, the parent's verdict (1: aggregate),
+	 * and the bytes of the msgpack body after the n floats */
+	double lr_scale;
+	uint32_t updates;
+	uint32_t ok;
+	uint64_t body;
 } fmi_msg;
 
 const char *fmi_msg_type_name(uint32_t type); /* "train", ..., "?" */
@@ -104,6 +123,75 @@ int fmi_msg_check_tensor(const fmi_msg *m, const void *payload, size_t len,
  * `to` for component `component` (cut to FMI_WIRE_MAX_NAME). */
 void fmi_plugin_msg(fmi_msg *m, uint64_t fed, uint32_t round, int32_t from,
     int32_t to, uint64_t seq, const char *component, size_t len);
+
+/* ---- the bodies of EDGE_ROUND and EDGE_RESULT (wire_edge.c) ----------
+ *
+ * Their payload is n little-endian float32 (the model, or nothing) then a
+ * msgpack map of `body` bytes:
+ *   EDGE_ROUND:  "c": [client node ids, ascending], "f": [their simulated
+ *                fault, enum fmi_fault: 0 none, 1 dropout, 2 straggler]
+ *   EDGE_RESULT: "c": [[id, status, counted, examples, loss, norm], ...]
+ *                (status: enum fmi_client_status 1..5; counted: 1 when its
+ *                update entered the pipeline; loss, norm: NaN for none),
+ *                "x": [[phase, name, value], ...] the metrics the edge's
+ *                plugins set (phase 0 begin, 1 collecting, 2 aggregating),
+ *                "fin": 1 when the edge's model moved (its floats
+ *                follow), "held", "dr", "dc" (0/1: updates held as rows,
+ *                the defence ran, it combined all), "fed", "rej", "ra"
+ *                (rows the aggregator took; rows the defence rejected,
+ *                adversaries among them), "why" (why it failed, or "").
+ * Unknown keys are ignored, as in headers; known ones are checked for
+ * type and range. Which clients may appear is the node's check.
+ */
+#define FMI_EDGE_METRIC_NAME 31
+#define FMI_EDGE_WHY 255
+
+typedef struct fmi_edge_client {
+	int32_t client;    /* node id (partition index + 1) */
+	uint8_t fault;     /* EDGE_ROUND */
+	uint8_t status;    /* EDGE_RESULT, and what follows */
+	uint8_t counted;
+	uint64_t examples;
+	double loss, norm;
+} fmi_edge_client;
+
+typedef struct fmi_edge_metric {
+	uint8_t phase;
+	char name[FMI_EDGE_METRIC_NAME + 1];
+	double value;
+} fmi_edge_metric;
+
+typedef struct fmi_edge_body {
+	fmi_edge_client *clients; /* [cap_clients], the caller's */
+	uint32_t nclients, cap_clients;
+	fmi_edge_metric *metrics; /* [cap_metrics] (EDGE_RESULT) */
+	uint32_t nmetrics, cap_metrics;
+	uint8_t finished, held, def_ran, def_combined;
+	uint32_t fed, rejected, rejected_adv;
+	char why[FMI_EDGE_WHY + 1];
+} fmi_edge_body;
+
+/* Most bytes the body of type with nclients and nmetrics can take. */
+size_t fmi_edge_body_bound(uint32_t type, uint32_t nclients,
+    uint32_t nmetrics);
+/* Encodes b as the body of type (EDGE_ROUND or EDGE_RESULT) into
+ * buf[cap]; FM_ERANGE if it does not fit, FM_EINVAL for another type or
+ * a field out of range (a name of no or too many bytes). */
+int fmi_edge_body_encode(uint32_t type, const fmi_edge_body *b, void *buf,
+    size_t cap, size_t *len);
+/* Decodes and validates a body into b (its arrays and caps set by the
+ * caller; more entries than a cap are refused). */
+int fmi_edge_body_decode(uint32_t type, const void *buf, size_t len,
+    fmi_edge_body *b, fm_error *err);
+/* Splits the payload of an EDGE_ROUND / EDGE_RESULT header m: its length
+ * must be 4 m->n + m->body, m->n 0 or dim, every float finite. *model
+ * gets the floats (NULL when n is 0; any alignment), *body the body. */
+int fmi_edge_payload(const fmi_msg *m, const void *payload, size_t len,
+    size_t dim, const void **model, const void **body, fm_error *err);
+
+/* Pre-scan of one msgpack object in buf[len] (wire.c): complete, ending
+ * exactly at len, no container promising more elements than bytes. */
+int fmi_wire_scan(const void *buf, size_t len, fm_error *err);
 
 /* Little-endian float32 conversion (no-ops on little-endian hosts). */
 void fmi_f32_to_le(float *x, size_t n);

@@ -57,6 +57,18 @@ sample_msg(fmi_msg *m, uint32_t type)
 		m->num_examples = 250;
 		m->acc = 0.625;
 		m->test_loss = 0.875;
+	} else if (type == FMI_MSG_EDGE_ROUND) {
+		m->lr = 0.05f;
+		m->lr_scale = 0.5;
+		m->n = 199210;
+		m->body = 77;
+	} else if (type == FMI_MSG_EDGE_COLLECTED) {
+		m->updates = 17;
+	} else if (type == FMI_MSG_EDGE_VERDICT) {
+		m->ok = 1;
+	} else if (type == FMI_MSG_EDGE_RESULT) {
+		m->n = 0;
+		m->body = 1234;
 	}
 }
 
@@ -74,7 +86,9 @@ msg_equal(const fmi_msg *a, const fmi_msg *b)
 	    a->num_examples == b->num_examples && a->loss == b->loss &&
 	    a->mass == b->mass && a->acc == b->acc && a->steps == b->steps &&
 	    a->test_loss == b->test_loss && a->num_test == b->num_test &&
-	    strcmp(a->plugin, b->plugin) == 0 && a->n == b->n;
+	    strcmp(a->plugin, b->plugin) == 0 && a->n == b->n &&
+	    a->lr_scale == b->lr_scale && a->updates == b->updates &&
+	    a->ok == b->ok && a->body == b->body;
 }
 
 static size_t
@@ -170,6 +184,14 @@ test_type_names(void **state)
 	    "heartbeat");
 	assert_string_equal(fmi_msg_type_name(FMI_MSG_GOSSIP), "gossip");
 	assert_string_equal(fmi_msg_type_name(FMI_MSG_REPORT), "report");
+	assert_string_equal(fmi_msg_type_name(FMI_MSG_EDGE_ROUND),
+	    "edge_round");
+	assert_string_equal(fmi_msg_type_name(FMI_MSG_EDGE_COLLECTED),
+	    "edge_collected");
+	assert_string_equal(fmi_msg_type_name(FMI_MSG_EDGE_VERDICT),
+	    "edge_verdict");
+	assert_string_equal(fmi_msg_type_name(FMI_MSG_EDGE_RESULT),
+	    "edge_result");
 	assert_string_equal(fmi_msg_type_name(0), "?");
 	assert_string_equal(fmi_msg_type_name(FMI_MSG_MAX + 1), "?");
 	assert_string_equal(fmi_msg_type_name(UINT32_MAX), "?");
@@ -268,6 +290,18 @@ base_kvs(uint32_t type, kv *out)
 	    type == FMI_MSG_PLUGIN || type == FMI_MSG_EVALUATE) {
 		out[n++] = (kv){ .key = "n", .kind = K_UINT, .u = 10 };
 	}
+	if (type == FMI_MSG_EDGE_ROUND) {
+		out[n++] = (kv){ .key = "lr", .kind = K_F32, .d = 0.05 };
+		out[n++] = (kv){ .key = "lrs", .kind = K_F64, .d = 1 };
+	} else if (type == FMI_MSG_EDGE_COLLECTED) {
+		out[n++] = (kv){ .key = "upd", .kind = K_UINT, .u = 3 };
+	} else if (type == FMI_MSG_EDGE_VERDICT) {
+		out[n++] = (kv){ .key = "ok", .kind = K_UINT, .u = 1 };
+	}
+	if (type == FMI_MSG_EDGE_ROUND || type == FMI_MSG_EDGE_RESULT) {
+		out[n++] = (kv){ .key = "n", .kind = K_UINT, .u = 10 };
+		out[n++] = (kv){ .key = "nb", .kind = K_UINT, .u = 40 };
+	}
 	return n;
 }
 
@@ -343,6 +377,10 @@ typedef struct bad_case {
 #define T_TR FMI_MSG_TRAIN
 #define T_UP FMI_MSG_UPDATE
 #define T_PL FMI_MSG_PLUGIN
+#define T_ER FMI_MSG_EDGE_ROUND
+#define T_EC FMI_MSG_EDGE_COLLECTED
+#define T_EV FMI_MSG_EDGE_VERDICT
+#define T_ES FMI_MSG_EDGE_RESULT
 #define UI(k, v) { .key = k, .kind = K_UINT, .u = (v) }
 #define SI(k, v) { .key = k, .kind = K_INT, .i = (v) }
 #define DB(k, v) { .key = k, .kind = K_F64, .d = (v) }
@@ -358,7 +396,7 @@ static const bad_case bad_cases[] = {
 	    "field 'v' is a string, expected an integer" },
 	{ T_TR, { OMIT("t") }, FM_EPROTO, "missing field 't'" },
 	{ T_TR, { UI("t", 0) }, FM_EPROTO, "unknown message type 0" },
-	{ T_TR, { UI("t", 12) }, FM_EPROTO, "unknown message type 12" },
+	{ T_TR, { UI("t", 16) }, FM_EPROTO, "unknown message type 16" },
 	{ FMI_MSG_HELLO, { { .key = "nt", .kind = K_OMIT } }, FM_EPROTO,
 	    "'nt'" },
 	{ FMI_MSG_EVAL, { ST("acc", "x") }, FM_EPROTO, "'acc'" },
@@ -425,6 +463,21 @@ static const bad_case bad_cases[] = {
 	    "field 'plugin' is an integer, expected a string" },
 	{ T_TR, { { .key = "lr", .kind = K_F32, .d = 0.1, .dup = 1 } },
 	    FM_EPROTO, "duplicate key 'lr'" },
+	{ T_ER, { OMIT("lrs") }, FM_EPROTO,
+	    "missing field 'lrs' in a edge_round message" },
+	{ T_ER, { DB("lrs", -0.5) }, FM_ERANGE, "field 'lrs' is -0.5, must" },
+	{ T_ER, { DB("lrs", NAN) }, FM_ERANGE, "field 'lrs' is nan" },
+	{ T_ER, { SI("lr", -1) }, FM_ERANGE, "field 'lr' is -1" },
+	{ T_ER, { OMIT("nb") }, FM_EPROTO, "missing field 'nb'" },
+	{ T_ER, { UI("nb", 0) }, FM_ERANGE, "field 'nb' is 0, allowed 1.." },
+	{ T_ES, { UI("nb", (UINT64_C(1) << 28) + 1) }, FM_ERANGE,
+	    "field 'nb' is 268435457" },
+	{ T_ES, { OMIT("n") }, FM_EPROTO, "missing field 'n' in a edge_result" },
+	{ T_EC, { OMIT("upd") }, FM_EPROTO, "missing field 'upd'" },
+	{ T_EC, { SI("upd", -1) }, FM_ERANGE, "field 'upd' is -1" },
+	{ T_EC, { ST("upd", "3") }, FM_EPROTO, "field 'upd' is a string" },
+	{ T_EV, { UI("ok", 2) }, FM_ERANGE, "field 'ok' is 2, allowed 0..1" },
+	{ T_EV, { OMIT("ok") }, FM_EPROTO, "missing field 'ok'" },
 	{ T_UP, { { .key = "zz", .kind = K_NIL, .dup = 1 },
 	    { .key = "zz", .kind = K_UINT, .dup = 1 } }, FM_EPROTO,
 	    "duplicate key 'zz'" },
@@ -768,7 +821,8 @@ pack_random_value(fm_rng *r, msgpack_packer *pk)
 
 static const char *const fz_keys[] = { "fed", "round", "from", "to", "seq",
 	"epochs", "batch", "lr", "momentum", "wd", "seed", "ne", "loss",
-	"steps", "mass", "acc", "tloss", "plugin", "n", "x", "" };
+	"steps", "mass", "acc", "tloss", "plugin", "n", "x", "lrs", "upd",
+	"ok", "nb", "" };
 
 /* Mostly a plausible value for key k, sometimes anything. */
 static void
@@ -805,7 +859,8 @@ pack_random_header(fm_rng *r, msgpack_packer *pk)
 	msgpack_pack_str(pk, 1);
 	msgpack_pack_str_body(pk, "t", 1);
 	if (fmi_rng_below(r, 16)) {
-		msgpack_pack_uint32(pk, 1 + (uint32_t)fmi_rng_below(r, 7));
+		msgpack_pack_uint32(pk, 1 + (uint32_t)fmi_rng_below(r,
+		    FMI_MSG_MAX));
 	} else {
 		pack_random_value(r, pk);
 	}
@@ -948,6 +1003,354 @@ test_f32_le(void **state)
 	fmi_f32_to_le(NULL, 0);
 }
 
+/* ---- edge bodies (wire_edge.c) ------------------------------------------- */
+
+static void
+sample_result(fmi_edge_body *b, fmi_edge_client *c, fmi_edge_metric *x)
+{
+	memset(b, 0, sizeof *b);
+	c[0] = (fmi_edge_client){ 5, 0, 1, 1, 600, 0.25, 3.5 };
+	c[1] = (fmi_edge_client){ 7, 0, 3, 0, 0, NAN, NAN };
+	c[2] = (fmi_edge_client){ 9, 0, 2, 1, UINT64_C(1) << 53,
+		0.1234567890123, 1e-300 };
+	x[0] = (fmi_edge_metric){ 0, "scaffold_c_norm", 0.125 };
+	x[1] = (fmi_edge_metric){ 2, "defence_kept", 2 };
+	memset(x[2].name, 'n', FMI_EDGE_METRIC_NAME);
+	x[2].name[FMI_EDGE_METRIC_NAME] = '\0';
+	x[2].phase = 1;
+	x[2].value = -INFINITY;
+	b->clients = c;
+	b->nclients = b->cap_clients = 3;
+	b->metrics = x;
+	b->nmetrics = b->cap_metrics = 3;
+	b->finished = 1;
+	b->held = 1;
+	b->def_ran = 1;
+	b->fed = 2;
+	b->rejected = 1;
+	b->rejected_adv = 1;
+	snprintf(b->why, sizeof b->why, "round 3: defence krum: ünicode ok");
+}
+
+static int
+same_double(double a, double b)
+{
+	return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0;
+}
+
+static void
+test_edge_body_roundtrip(void **state)
+{
+	(void)state;
+	fmi_edge_client c[3], dc[8];
+	fmi_edge_metric x[3], dx[8];
+	fmi_edge_body b, d = { dc, 0, 8, dx, 0, 8, 0, 0, 0, 0, 0, 0, 0, "" };
+	uint8_t buf[2048];
+	size_t len;
+	fm_error e;
+	sample_result(&b, c, x);
+	FMT_PASS(fmi_edge_body_encode(FMI_MSG_EDGE_RESULT, &b, buf, sizeof buf,
+	    &len));
+	assert_true(len <= fmi_edge_body_bound(FMI_MSG_EDGE_RESULT, 3, 3));
+	FMT_PASS(fmi_edge_body_decode(FMI_MSG_EDGE_RESULT, buf, len, &d, &e));
+	assert_int_equal(d.nclients, 3);
+	assert_int_equal(d.nmetrics, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(dc[i].client, c[i].client);
+		assert_int_equal(dc[i].status, c[i].status);
+		assert_int_equal(dc[i].counted, c[i].counted);
+		assert_true(dc[i].examples == c[i].examples);
+		assert_true(same_double(dc[i].loss, c[i].loss));
+		assert_true(same_double(dc[i].norm, c[i].norm));
+		assert_int_equal(dx[i].phase, x[i].phase);
+		assert_string_equal(dx[i].name, x[i].name);
+		assert_true(same_double(dx[i].value, x[i].value));
+	}
+	assert_true(d.finished == 1 && d.held == 1 && d.def_ran == 1 &&
+	    d.def_combined == 0 && d.fed == 2 && d.rejected == 1 &&
+	    d.rejected_adv == 1);
+	assert_string_equal(d.why, b.why);
+	/* every cap below the encoded size fails cleanly */
+	for (size_t cap = 0; cap < len; cap++) {
+		size_t got;
+		FMT_FAIL(fmi_edge_body_encode(FMI_MSG_EDGE_RESULT, &b, buf, cap,
+		    &got), FM_ERANGE);
+	}
+	/* a list longer than the receiver's cap is refused */
+	d.cap_clients = 2;
+	FMT_PASS(fmi_edge_body_encode(FMI_MSG_EDGE_RESULT, &b, buf, sizeof buf,
+	    &len));
+	assert_reason(fmi_edge_body_decode(FMI_MSG_EDGE_RESULT, buf, len, &d,
+	    &e), FM_ERANGE, &e, "'c' has 3 entries, at most 2 expected");
+	assert_int_equal(d.nclients, 0);
+
+	/* EDGE_ROUND: ids and faults */
+	fmi_edge_client rc[3] = { { 1, 0, 0, 0, 0, 0, 0 },
+		{ 4, 2, 0, 0, 0, 0, 0 }, { INT32_MAX, 1, 0, 0, 0, 0, 0 } };
+	fmi_edge_body r = { rc, 3, 3, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, "" };
+	FMT_PASS(fmi_edge_body_encode(FMI_MSG_EDGE_ROUND, &r, buf, sizeof buf,
+	    &len));
+	assert_true(len <= fmi_edge_body_bound(FMI_MSG_EDGE_ROUND, 3, 0));
+	d.cap_clients = 8;
+	FMT_PASS(fmi_edge_body_decode(FMI_MSG_EDGE_ROUND, buf, len, &d, &e));
+	assert_int_equal(d.nclients, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(dc[i].client, rc[i].client);
+		assert_int_equal(dc[i].fault, rc[i].fault);
+	}
+	/* encoder refusals */
+	FMT_FAIL(fmi_edge_body_encode(FMI_MSG_TRAIN, &r, buf, sizeof buf, &len),
+	    FM_EINVAL);
+	x[0].name[0] = '\0';
+	FMT_FAIL(fmi_edge_body_encode(FMI_MSG_EDGE_RESULT, &b, buf, sizeof buf,
+	    &len), FM_EINVAL);
+}
+
+/* Bodies built by hand, each wrong in one way. */
+static void
+pack_bad_body(msgpack_packer *pk, int k)
+{
+#define KEY(s) (msgpack_pack_str(pk, strlen(s)), \
+	msgpack_pack_str_body(pk, s, strlen(s)))
+	switch (k) {
+	case 0: msgpack_pack_array(pk, 0); return;
+	case 1: msgpack_pack_map(pk, 1); KEY("f"); msgpack_pack_array(pk, 0);
+		return;
+	case 2: msgpack_pack_map(pk, 2); KEY("c"); msgpack_pack_uint8(pk, 1);
+		KEY("f"); msgpack_pack_array(pk, 0); return;
+	case 3: case 4: case 5: case 6:
+		msgpack_pack_map(pk, 2); KEY("c"); msgpack_pack_array(pk, 2);
+		msgpack_pack_int32(pk, 3);
+		if (k == 3) { msgpack_pack_int32(pk, 0); }
+		else if (k == 4) { msgpack_pack_int32(pk, -4); }
+		else { msgpack_pack_double(pk, 4.0); }
+		KEY("f"); msgpack_pack_array(pk, k == 6 ? 1 : 2);
+		msgpack_pack_uint8(pk, 0);
+		if (k != 6) { msgpack_pack_uint8(pk, 0); }
+		return;
+	case 7: msgpack_pack_map(pk, 2); KEY("c"); msgpack_pack_array(pk, 1);
+		msgpack_pack_int32(pk, 3); KEY("f"); msgpack_pack_array(pk, 1);
+		msgpack_pack_uint8(pk, 3); return;
+	case 8: msgpack_pack_map(pk, 3); KEY("c"); msgpack_pack_array(pk, 0);
+		KEY("f"); msgpack_pack_array(pk, 0); KEY("c");
+		msgpack_pack_array(pk, 0); return;
+	case 9: msgpack_pack_map(pk, 1); msgpack_pack_uint8(pk, 1);
+		msgpack_pack_nil(pk); return;
+	default: break;
+	}
+	/* EDGE_RESULT bodies: one client, then the rest correct */
+	static const double loss[14] = { 0.5, -1, INFINITY, NAN, 0.5, 0.5,
+		0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5 };
+	int j = k - 10;
+	msgpack_pack_map(pk, 10);
+	KEY("c");
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_array(pk, j == 4 ? 5 : 6);
+	msgpack_pack_int32(pk, 2);
+	msgpack_pack_uint8(pk, j == 5 ? 6 : j == 6 ? 0 : 1);
+	msgpack_pack_uint8(pk, j == 7 ? 2 : 1);
+	msgpack_pack_uint64(pk, j == 8 ? (UINT64_C(1) << 53) + 1 : 10);
+	msgpack_pack_double(pk, loss[j]);
+	if (j != 4) {
+		msgpack_pack_double(pk, j == 9 ? -0.5 : 1);
+	}
+	KEY("x");
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_array(pk, 3);
+	msgpack_pack_uint8(pk, j == 10 ? 3 : 0);
+	if (j == 11) {
+		msgpack_pack_str(pk, 32);
+		msgpack_pack_str_body(pk, "0123456789abcdef0123456789abcdef", 32);
+	} else {
+		msgpack_pack_str(pk, j == 12 ? 3 : 2);
+		msgpack_pack_str_body(pk, j == 12 ? "a\nb" : "ab", j == 12 ? 3 : 2);
+	}
+	msgpack_pack_double(pk, 1);
+	KEY("fin"); msgpack_pack_uint8(pk, 1);
+	KEY("held"); msgpack_pack_uint8(pk, 0);
+	KEY("dr"); msgpack_pack_uint8(pk, 0);
+	KEY("dc"); msgpack_pack_uint8(pk, 0);
+	KEY("fed"); msgpack_pack_uint8(pk, 1);
+	KEY("rej"); msgpack_pack_uint8(pk, j == 13 ? 2 : 0);
+	KEY("ra"); msgpack_pack_uint8(pk, 0);
+	KEY("why"); msgpack_pack_str(pk, 0);
+#undef KEY
+}
+
+static const struct {
+	int code;
+	const char *why;
+} bad_bodies[] = {
+	{ FM_EPROTO, "body is an array, expected a map" },
+	{ FM_EPROTO, "missing field 'c' in an edge_round message" },
+	{ FM_EPROTO, "'c' is an integer, expected an array" },
+	{ FM_ERANGE, "client #2 is 0, allowed 1..2147483647" },
+	{ FM_ERANGE, "client #2 is -4" },
+	{ FM_EPROTO, "client #2 is a float, expected an integer" },
+	{ FM_EPROTO, "'f' has 1 entries for 2 clients" },
+	{ FM_ERANGE, "fault #1 is 3, allowed 0..2" },
+	{ FM_EPROTO, "duplicate key 'c' in body" },
+	{ FM_EPROTO, "body key #1 is an integer" },
+	{ 0, NULL }, /* 10: a good result */
+	{ FM_ERANGE, "client 2: loss is -1, expected a finite number >= 0" },
+	{ FM_ERANGE, "client 2: loss is inf" },
+	{ FM_ERANGE, "client 2 was counted but has no loss" },
+	{ FM_EPROTO, "client #1 has 5 fields, expected 6" },
+	{ FM_ERANGE, "client 2: status is 6, allowed 1..5" },
+	{ FM_ERANGE, "client 2: status is 0" },
+	{ FM_ERANGE, "client 2: counted is 2, allowed 0..1" },
+	{ FM_ERANGE, "client 2: examples is 9007199254740993" },
+	{ FM_ERANGE, "client 2: norm is -0.5" },
+	{ FM_ERANGE, "metric #1 is 3, allowed 0..2" },
+	{ FM_EPROTO, "metric #1 is 32 bytes, expected 1..31" },
+	{ FM_EPROTO, "metric #1 has a control byte 0x0a at 1" },
+	{ FM_ERANGE, "2 rows rejected, 0 of them adversaries, of 1 clients" },
+};
+
+static void
+test_edge_body_bad(void **state)
+{
+	(void)state;
+	fmi_edge_client dc[4];
+	fmi_edge_metric dx[4];
+	for (size_t i = 0; i < FMI_ARRAY_LEN(bad_bodies); i++) {
+		msgpack_sbuffer sb;
+		msgpack_packer pk;
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		pack_bad_body(&pk, (int)i);
+		fmi_edge_body d = { dc, 0, 4, dx, 0, 4, 0, 0, 0, 0, 0, 0, 0, "" };
+		fm_error e = { 0, "" };
+		uint32_t type = i < 10 ? FMI_MSG_EDGE_ROUND : FMI_MSG_EDGE_RESULT;
+		int rv = fmi_edge_body_decode(type, sb.data, sb.size, &d, &e);
+		if (bad_bodies[i].code == 0) {
+			FMT_PASS(rv);
+			assert_int_equal(d.nclients, 1);
+			assert_string_equal(dx[0].name, "ab");
+		} else {
+			if (rv != bad_bodies[i].code ||
+			    strstr(e.msg, bad_bodies[i].why) == NULL) {
+				print_error("bad body %zu: ", i);
+			}
+			assert_reason(rv, bad_bodies[i].code, &e,
+			    bad_bodies[i].why);
+			assert_int_equal(d.nclients, 0);
+		}
+		msgpack_sbuffer_destroy(&sb);
+	}
+	fmi_edge_body d = { dc, 0, 4, dx, 0, 4, 0, 0, 0, 0, 0, 0, 0, "" };
+	fm_error e;
+	assert_reason(fmi_edge_body_decode(FMI_MSG_EDGE_RESULT, "", 0, &d, &e),
+	    FM_EPROTO, &e, "empty body");
+	assert_reason(fmi_edge_body_decode(FMI_MSG_EDGE_ROUND,
+	    "\x81\xa1" "c\xdd\xff\xff\xff\xff", 8, &d, &e), FM_EPROTO, &e,
+	    "body: msgpack array at offset 3 claims 4294967295");
+	assert_reason(fmi_edge_body_decode(FMI_MSG_EDGE_ROUND, "\x80\x00", 2,
+	    &d, &e), FM_EPROTO, &e, "body: 1 trailing bytes");
+	FMT_FAIL(fmi_edge_body_decode(FMI_MSG_UPDATE, "\x80", 1, &d, &e),
+	    FM_EINVAL);
+}
+
+/* Mutated result bodies: a clean refusal with a reason, or a body whose
+ * fields are in range and that encodes back to what decodes the same. */
+static void
+test_edge_body_fuzz(void **state)
+{
+	(void)state;
+	fmi_edge_client c[3], dc[4], dc2[4];
+	fmi_edge_metric x[3], dx[4], dx2[4];
+	fmi_edge_body b;
+	uint8_t orig[2048], buf[2048], again[4096];
+	size_t olen;
+	fm_rng r;
+	int ok = 0;
+	sample_result(&b, c, x);
+	FMT_PASS(fmi_edge_body_encode(FMI_MSG_EDGE_RESULT, &b, orig,
+	    sizeof orig, &olen));
+	fmi_rng_seed(&r, 4242, 5);
+	for (int it = 0; it < 20000; it++) {
+		size_t len = olen;
+		memcpy(buf, orig, olen);
+		for (int k = 0, n = 1 + (int)fmi_rng_below(&r, 3); k < n; k++) {
+			mutate(&r, buf, &len, sizeof buf);
+		}
+		uint8_t *p = malloc(len ? len : 1);
+		assert_non_null(p);
+		memcpy(p, buf, len);
+		fmi_edge_body d = { dc, 0, 4, dx, 0, 4, 0, 0, 0, 0, 0, 0, 0, "" };
+		fm_error e = { 0, "" };
+		int rv = fmi_edge_body_decode(FMI_MSG_EDGE_RESULT, p, len, &d, &e);
+		free(p);
+		if (rv != FM_OK) {
+			assert_true(rv == FM_EPROTO || rv == FM_ERANGE);
+			assert_true(e.msg[0] != '\0');
+			continue;
+		}
+		ok++;
+		for (uint32_t i = 0; i < d.nclients; i++) {
+			assert_true(dc[i].client >= 1);
+			assert_true(dc[i].status >= 1 && dc[i].status <= 5);
+		}
+		assert_true(d.rejected <= d.nclients);
+		size_t n2;
+		FMT_PASS(fmi_edge_body_encode(FMI_MSG_EDGE_RESULT, &d, again,
+		    sizeof again, &n2));
+		fmi_edge_body d2 = { dc2, 0, 4, dx2, 0, 4, 0, 0, 0, 0, 0, 0, 0,
+			"" };
+		FMT_PASS(fmi_edge_body_decode(FMI_MSG_EDGE_RESULT, again, n2, &d2,
+		    &e));
+		assert_int_equal(d2.nclients, d.nclients);
+		assert_int_equal(d2.nmetrics, d.nmetrics);
+		assert_string_equal(d2.why, d.why);
+	}
+	print_message("edge body fuzz: %d of 20000 mutations accepted\n", ok);
+}
+
+static void
+test_edge_payload(void **state)
+{
+	(void)state;
+	fmi_msg m;
+	fm_error e;
+	const void *model, *body;
+	uint8_t *buf = malloc(4 * 5 + 3 + 1);
+	assert_non_null(buf);
+	uint8_t *p = buf + 1; /* floats at an odd address */
+	for (int i = 0; i < 5; i++) {
+		float f = 0.5f * (float)i;
+		uint32_t u;
+		memcpy(&u, &f, sizeof u);
+		for (int k = 0; k < 4; k++) {
+			p[4 * i + k] = (uint8_t)(u >> (8 * k));
+		}
+	}
+	memcpy(p + 20, "\x80xy", 3);
+	sample_msg(&m, FMI_MSG_EDGE_ROUND);
+	m.n = 5;
+	m.body = 3;
+	FMT_PASS(fmi_edge_payload(&m, p, 23, 5, &model, &body, &e));
+	assert_ptr_equal(model, p);
+	assert_ptr_equal(body, p + 20);
+	assert_reason(fmi_edge_payload(&m, p, 22, 5, &model, &body, &e),
+	    FM_EPROTO, &e, "payload is 22 bytes, expected 23");
+	assert_reason(fmi_edge_payload(&m, p, 23, 6, &model, &body, &e),
+	    FM_EPROTO, &e, "carries 5 floats, the model has 6");
+	assert_reason(fmi_edge_payload(&m, NULL, 0, 5, &model, &body, &e),
+	    FM_EPROTO, &e, "payload is 0 bytes");
+	m.n = 0;
+	FMT_PASS(fmi_edge_payload(&m, p + 20, 3, 5, &model, &body, &e));
+	assert_null(model);
+	assert_ptr_equal(body, p + 20);
+	m.n = 5;
+	p[4 * 3 + 3] = 0x7f; /* float 3 becomes NaN */
+	p[4 * 3 + 2] = 0xc0;
+	assert_reason(fmi_edge_payload(&m, p, 23, 5, &model, &body, &e),
+	    FM_ERANGE, &e, "edge_round model is not finite at index 3");
+	m.type = FMI_MSG_UPDATE;
+	FMT_FAIL(fmi_edge_payload(&m, p, 23, 5, &model, &body, &e), FM_EINVAL);
+	free(buf);
+}
+
 int
 main(void)
 {
@@ -968,6 +1371,10 @@ main(void)
 		cmocka_unit_test(test_tensor),
 		cmocka_unit_test(test_tensor_every_offset),
 		cmocka_unit_test(test_f32_le),
+		cmocka_unit_test(test_edge_body_roundtrip),
+		cmocka_unit_test(test_edge_body_bad),
+		cmocka_unit_test(test_edge_body_fuzz),
+		cmocka_unit_test(test_edge_payload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
