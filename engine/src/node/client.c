@@ -494,6 +494,12 @@ cli_dispatch(cli_host *h, fmi_rmsg *r)
 	case FMI_MSG_ROUND_END:
 		cli_send_late(h, r->m.round);
 		cli_end_round(h, r->m.round);
+		if (r->m.to == -1) { /* a resumed server voids the round: all
+		                      * this host sent before is ahead of this */
+			fmi_msg m;
+			cli_msg(h, &m, FMI_MSG_HEARTBEAT, r->m.round, -1, &h->seq);
+			(void)fmi_tran_send(h->t, NULL, &m, NULL);
+		}
 		break;
 	case FMI_MSG_SHUTDOWN:
 		h->done = 1;

@@ -466,20 +466,61 @@ srv_ckpt_resume(fmi_server *s, fmi_fed_result *res, uint32_t *nrounds,
 }
 
 /* A client host still holds the tasks a killed server sent for the round
- * the resumed one runs again, and the plugin messages that came for them
- * (SCAFFOLD's c): a new message would go to the old task, and the new
- * TRAIN request then replace that task, message lost. ROUND_END of that
- * round makes every host drop them first (the same ordered link carries
- * what follows). The message counter stays as the checkpoint had it, so
- * a resumed simulation's traffic is the uninterrupted one's. */
+ * the resumed one runs again, the plugin messages that came for them
+ * (SCAFFOLD's c), and may still send what it computed for that server
+ * (a dc_i, an update). ROUND_END of that round with no client (to -1)
+ * makes every host drop those tasks and answer with a HEARTBEAT of that
+ * round; everything it sent before is ahead of that answer on the same
+ * ordered link, so the server drops what comes until every host it heard
+ * from answered (or 10 s passed): the round then starts clean (an old
+ * update taken without its dc_i would leave c short of it). The message
+ * counter stays as the checkpoint had it, so a resumed simulation's
+ * traffic is the uninterrupted one's. */
 void
 srv_ckpt_void_rounds(fmi_server *s, uint32_t start)
 {
-	for (uint32_t i = 0; i < s->hosts->n; i++) {
+	uint32_t n = s->hosts->n, left = 0;
+	uint8_t *wait = calloc(n, 1);
+	for (uint32_t i = 0; i < n; i++) {
 		fmi_msg m;
 		srv_msg(s, &m, FMI_MSG_ROUND_END, -1);
 		s->seq--;
 		m.round = start;
-		(void)fmi_tran_send(s->t, s->hosts->names[i], &m, NULL);
+		if (fmi_tran_send(s->t, s->hosts->names[i], &m, NULL) == FM_OK &&
+		    wait != NULL && s->heard[i] > 0) {
+			wait[i] = 1;
+			left++;
+		}
 	}
+	double deadline = fmi_now() + 10;
+	uint32_t dropped = 0;
+	while (left > 0 && fmi_now() < deadline) {
+		fmi_rmsg r;
+		if (fmi_tran_recv(s->t, &r, 100, NULL) != FM_OK) {
+			continue;
+		}
+		int h = srv_host_index(s, r.peer);
+		if (h >= 0) {
+			s->heard[h] = fmi_now();
+		}
+		if (h >= 0 && wait[h] && r.m.type == FMI_MSG_HEARTBEAT &&
+		    r.m.round == start) {
+			wait[h] = 0;
+			left--;
+		} else if (r.m.type == FMI_MSG_UPDATE ||
+		    r.m.type == FMI_MSG_PLUGIN) {
+			dropped++;
+		}
+		fmi_rmsg_close(&r);
+	}
+	if (dropped > 0) {
+		fm_log(FM_LOG_INFO, "FM-RESUME", "dropped %u messages the client "
+		    "hosts sent for the server that stopped", dropped);
+	}
+	if (left > 0) {
+		fm_log(FM_LOG_WARN, "FM-RESUME", "%u client hosts did not confirm "
+		    "within 10 s that they dropped the rounds after %u; what "
+		    "they still send of them may be taken", left, start - 1);
+	}
+	free(wait);
 }
