@@ -389,7 +389,11 @@ edge_loop(edge_node *e)
 	while (!e->shutdown) {
 		if (e->has_next) {
 			fmi_rmsg r;
-			edge_pump(e, 0); /* a newer round may be queued */
+			/* newer rounds may be queued: the newest is run */
+			while (!e->shutdown && fmi_tran_recv(e->up, &r, 0, NULL) ==
+			    FM_OK) {
+				edge_on_up(e, &r);
+			}
 			if (e->shutdown) {
 				break;
 			}
