@@ -15,7 +15,9 @@
 --
 -- `root=fedadam` (or any aggregator plugin) changes the cloud's aggregator
 -- only; the edges keep FedAvg. `fedmesh launch` runs the server (with the
--- edge tier inside it) and 4 client hosts as processes on loopback TCP.
+-- edge tier inside it) and 4 client hosts as processes on loopback TCP;
+-- scripts/hierfavg_tree.lua deploys the edges as processes of their own
+-- (deploy.edges).
 local fm = require "fedmesh"
 
 local opt = fm.args {

@@ -673,6 +673,13 @@ exp_read_checkpoint(lua_State *L, lexp *x)
 	const char *fn = "fm.experiment";
 	const char *ck = lfm_opt_str(L, 1, fn, "checkpoint", NULL);
 	x->resume = lfm_opt_bool(L, 1, fn, "resume", 0);
+	if ((ck != NULL || x->checkpoint != NULL) && x->deploy.nedges > 0) {
+		luaL_error(L, "%s: checkpoint: a hierarchy whose edges run as "
+		    "their own processes (deploy.edges) cannot be checkpointed "
+		    "yet (the edges' models and plugin state live in the edge "
+		    "processes); remove 'checkpoint', or drop deploy.edges to "
+		    "run the tree in the server process, which checkpoints", fn);
+	}
 	if (ck == NULL) {
 		if (x->resume) {
 			luaL_error(L, "%s: resume = true needs checkpoint = path, "

@@ -142,8 +142,9 @@ edge_drain_clients(edge_node *e)
 
 /* ---- a round ------------------------------------------------------------ */
 
-/* Why an EDGE_ROUND cannot be run, or NULL; on success the round's
- * clients are in e->c and its model (if any) in the edge's model. */
+/* The log id of why an EDGE_ROUND cannot be run (why says it), or NULL;
+ * on success the round's clients are in e->c and its model (if any) in
+ * the edge's model. */
 static const char *
 edge_take_round(edge_node *e, fmi_rmsg *r, uint32_t *n, char *why,
     size_t len)
@@ -160,24 +161,24 @@ edge_take_round(edge_node *e, fmi_rmsg *r, uint32_t *n, char *why,
 	}
 	if (rv != FM_OK) {
 		snprintf(why, len, "%s", err.msg);
-		return why;
+		return "FM-WIRE";
 	}
 	for (uint32_t i = 0; i < b.nclients; i++) {
 		uint32_t c = (uint32_t)b.clients[i].client - 1;
 		if (c < e->c0 || c >= e->c1) {
 			snprintf(why, len, "client %d is not under this edge "
 			    "(%u..%u)", b.clients[i].client, e->c0 + 1, e->c1);
-			return why;
+			return "FM-WIRE";
 		}
 		if (i > 0 && b.clients[i].client <= b.clients[i - 1].client) {
 			snprintf(why, len, "clients are not in ascending order");
-			return why;
+			return "FM-WIRE";
 		}
 	}
 	if (model == NULL && !e->synced) {
 		snprintf(why, len, "it carries no model and this edge waits for "
 		    "its model from the parent (it just joined, or lost a round)");
-		return why;
+		return "FM-EDGE";
 	}
 	fm_log(FM_LOG_INFO, "FM-EDGE", "edge %s: round %u, %u client%s%s",
 	    e->name, r->m.round, b.nclients, b.nclients == 1 ? "" : "s",
@@ -314,10 +315,10 @@ edge_round(edge_node *e, fmi_rmsg *r)
 	fmi_server *s = &e->s;
 	char why[320];
 	uint32_t n = 0;
-	if (edge_take_round(e, r, &n, why, sizeof why) != NULL) {
-		fm_log(FM_LOG_WARN, e->synced ? "FM-WIRE" : "FM-EDGE", "edge %s: "
-		    "dropped round %u from the parent: %s", e->name, r->m.round,
-		    why);
+	const char *id = edge_take_round(e, r, &n, why, sizeof why);
+	if (id != NULL) {
+		fm_log(FM_LOG_WARN, id, "edge %s: dropped round %u from the "
+		    "parent: %s", e->name, r->m.round, why);
 		return;
 	}
 	e->round = s->round = r->m.round;
@@ -388,7 +389,11 @@ edge_loop(edge_node *e)
 	while (!e->shutdown) {
 		if (e->has_next) {
 			fmi_rmsg r;
-			edge_pump(e, 0); /* a newer round may be queued */
+			/* newer rounds may be queued: the newest is run */
+			while (!e->shutdown && fmi_tran_recv(e->up, &r, 0, NULL) ==
+			    FM_OK) {
+				edge_on_up(e, &r);
+			}
 			if (e->shutdown) {
 				break;
 			}

@@ -64,7 +64,8 @@ edge_main(void *arg)
 		ids[k] = re->j * g->fan + k;
 		snprintf(names[k], sizeof names[k], "h%u", ids[k] + 1);
 	}
-	fmi_server_hosts hosts = { names, g->fan, 1, 10, 0, NULL, 0, 0 };
+	fmi_server_hosts hosts = { .names = names, .n = g->fan, .pinned = 1,
+	    .join_timeout = 10 };
 	fmi_edge_opts o = { 50, 0, 5, g->nhosts, ids };
 	re->rv = fmi_tran_listen(&clients, g->tc, g->edge_url[re->j], &re->err);
 	if (re->rv == FM_OK) {
@@ -93,7 +94,7 @@ host_main(void *arg)
 	snprintf(name, sizeof name, "h%u", rh->i + 1);
 	if (fmi_tran_dial(&t, g->tc, g->edge_url[rh->i / g->fan], name, &e) ==
 	    FM_OK) {
-		fmi_client_opts o = { 0, 0, NULL, NULL, NULL };
+		fmi_client_opts o = { 0, 0, NULL };
 		(void)fmi_client_host_run(g->cfg, t, name, &o, &e);
 	}
 	fmi_tran_close(t);
@@ -102,12 +103,14 @@ host_main(void *arg)
 
 static atomic_uint rig_counter;
 
-/* Runs cfg as a tree of threads: the root here, the edges and hosts on
- * their own threads. */
-static int
-tree_run(const fmi_fed_cfg *cfg, uint32_t skip_edge, fmi_fed_result *res,
-    fm_error *err)
+/* Starts the edges and client hosts of cfg on their own threads (edge
+ * skip, 1-based, and its hosts do not start; with only, just that edge
+ * and its hosts do), and listens as their root. */
+static rig *
+rig_open(const fmi_fed_cfg *cfg, uint32_t skip, uint32_t only,
+    fmi_tran **root, char (**names)[FMI_PEER_MAX + 1])
 {
+	fm_error e;
 	rig *g = calloc(1, sizeof *g);
 	assert_non_null(g);
 	uint32_t levels = fmi_fed_levels(cfg);
@@ -115,44 +118,46 @@ tree_run(const fmi_fed_cfg *cfg, uint32_t skip_edge, fmi_fed_result *res,
 	g->fan = fmi_fed_fanout(cfg, levels - 1);
 	g->nhosts = cfg->part->nclients;
 	g->nedges = g->nhosts / g->fan;
-	g->skip_edge = skip_edge;
+	g->skip_edge = skip;
 	assert_true(g->nhosts <= RIG_MAX && g->nedges <= RIG_MAX);
 	uint32_t id = atomic_fetch_add(&rig_counter, 1);
 	snprintf(g->root_url, sizeof g->root_url, "inproc://tree-%u-root", id);
-	char (*names)[FMI_PEER_MAX + 1] = calloc(g->nedges, sizeof *names);
-	assert_non_null(names);
+	*names = calloc(g->nedges, sizeof **names);
+	assert_non_null(*names);
 	for (uint32_t j = 0; j < g->nedges; j++) {
 		snprintf(g->edge_url[j], sizeof g->edge_url[j],
 		    "inproc://tree-%u-e%u", id, j + 1);
 		snprintf(g->edge_name[j], sizeof g->edge_name[j], "e%u", j + 1);
-		memcpy(names[j], g->edge_name[j], sizeof names[j]);
+		memcpy((*names)[j], g->edge_name[j], sizeof (*names)[j]);
 	}
-	FMT_PASS(fmi_tran_ctx_new(&g->tc, NULL, err));
-	fmi_tran *root = NULL;
-	FMT_PASS(fmi_tran_listen(&root, g->tc, g->root_url, err));
+	FMT_PASS(fmi_tran_ctx_new(&g->tc, NULL, &e));
+	FMT_PASS(fmi_tran_listen(root, g->tc, g->root_url, &e));
 	for (uint32_t j = 0; j < g->nedges; j++) {
 		g->edges[j].g = g;
 		g->edges[j].j = j;
-		if (j + 1 != skip_edge) {
+		if (j + 1 != skip && (only == 0 || j + 1 == only)) {
 			assert_int_equal(pthread_create(&g->edges[j].th, NULL,
 			    edge_main, &g->edges[j]), 0);
 			g->edges[j].started = 1;
 		}
 	}
 	for (uint32_t i = 0; i < g->nhosts; i++) {
+		uint32_t j = i / g->fan + 1;
 		g->hosts[i].g = g;
 		g->hosts[i].i = i;
-		if (i / g->fan + 1 != skip_edge) {
+		if (j != skip && (only == 0 || j == only)) {
 			assert_int_equal(pthread_create(&g->hosts[i].th, NULL,
 			    host_main, &g->hosts[i]), 0);
 			g->hosts[i].started = 1;
 		}
 	}
-	fmi_server_hosts hosts = { names, g->nedges, 1, 2, 0, NULL, 1, 2 };
-	int blas = fmi_blas_get_threads();
-	fmi_blas_set_threads(1);
-	int rv = fmi_server_run(cfg, root, &hosts, res, err);
-	fmi_blas_set_threads(blas);
+	return g;
+}
+
+/* Joins the threads; every edge must have ended well. */
+static void
+rig_close(rig *g, fmi_tran *root, char (*names)[FMI_PEER_MAX + 1])
+{
 	for (uint32_t j = 0; j < g->nedges; j++) {
 		if (g->edges[j].started) {
 			pthread_join(g->edges[j].th, NULL);
@@ -172,6 +177,24 @@ tree_run(const fmi_fed_cfg *cfg, uint32_t skip_edge, fmi_fed_result *res,
 	fmi_tran_ctx_free(g->tc);
 	free(names);
 	free(g);
+}
+
+/* Runs cfg as a tree of threads: the root here, the edges and hosts on
+ * their own threads. */
+static int
+tree_run(const fmi_fed_cfg *cfg, uint32_t skip_edge, fmi_fed_result *res,
+    fm_error *err)
+{
+	fmi_tran *root = NULL;
+	char (*names)[FMI_PEER_MAX + 1] = NULL;
+	rig *g = rig_open(cfg, skip_edge, 0, &root, &names);
+	fmi_server_hosts hosts = { .names = names, .n = g->nedges, .pinned = 1,
+	    .join_timeout = 2, .edges = 1, .edge_timeout = 2 };
+	int blas = fmi_blas_get_threads();
+	fmi_blas_set_threads(1);
+	int rv = fmi_server_run(cfg, root, &hosts, res, err);
+	fmi_blas_set_threads(blas);
+	rig_close(g, root, names);
 	return rv;
 }
 
@@ -433,6 +456,375 @@ test_missing_edge(void **state)
 	fmi_fed_result_free(&tree);
 }
 
+/* ---- bad input ---------------------------------------------------------- */
+
+/* Log lines by reason, from every thread. */
+typedef struct reasons {
+	atomic_int wire, round, edge, sender;
+} reasons;
+
+static void
+count_sink(void *ud, int level, const char *id, const char *line)
+{
+	reasons *c = ud;
+	(void)level;
+	(void)line;
+	atomic_fetch_add(&c->wire, strcmp(id, "FM-WIRE") == 0);
+	atomic_fetch_add(&c->round, strcmp(id, "FM-ROUND") == 0);
+	atomic_fetch_add(&c->edge, strcmp(id, "FM-EDGE") == 0);
+	atomic_fetch_add(&c->sender, strcmp(id, "FM-SENDER") == 0);
+}
+
+static void
+hdr(fmi_msg *m, uint32_t type, uint32_t round, int32_t from, int32_t to)
+{
+	static uint64_t seq;
+	memset(m, 0, sizeof *m);
+	m->type = type;
+	m->fed = fmi_fed_id(9);
+	m->round = round;
+	m->from = from;
+	m->to = to;
+	m->seq = ++seq;
+}
+
+/* Sends type with model[nf] (or nothing) then body b; body_len overrides
+ * the header's body size when nonzero (a lie). */
+static void
+send_body(fmi_tran *t, const char *peer, fmi_msg *m, const float *model,
+    size_t nf, const fmi_edge_body *b, uint64_t body_len)
+{
+	size_t bound = fmi_edge_body_bound(m->type, b->nclients, b->nmetrics);
+	fmi_payload *p = fmi_payload_new(nf * 4 + bound);
+	size_t blen;
+	assert_non_null(p);
+	if (nf > 0) {
+		memcpy(p->data, model, nf * 4);
+	}
+	FMT_PASS(fmi_edge_body_encode(m->type, b, (char *)p->data + nf * 4,
+	    bound, &blen));
+	p->len = nf * 4 + blen;
+	m->n = nf;
+	m->body = body_len ? body_len : blen;
+	FMT_PASS(fmi_tran_send(t, peer, m, p));
+	fmi_payload_unref(p);
+}
+
+static void
+send_raw(fmi_tran *t, const char *peer, fmi_msg *m, const void *data,
+    size_t len, uint64_t nf, uint64_t body)
+{
+	m->n = nf;
+	m->body = body;
+	FMT_PASS(fmi_tran_send_bytes(t, peer, m, data, len));
+}
+
+/* The next message of type (heartbeats skipped), within 20 s. */
+static void
+expect(fmi_tran *t, uint32_t type, fmi_rmsg *r)
+{
+	double until = fmi_now() + 20;
+	while (fmi_now() < until) {
+		if (fmi_tran_recv(t, r, 100, NULL) != FM_OK) {
+			continue;
+		}
+		if (r->m.type == type) {
+			return;
+		}
+		fmi_rmsg_close(r);
+	}
+	fail_msg("no %s message", fmi_msg_type_name(type));
+}
+
+typedef struct rogue {
+	const fmi_fed_cfg *cfg;
+	fmi_tran_ctx *tc;
+	char url[64];
+	int32_t id;
+	uint32_t rounds;
+} rogue;
+
+/* Edge e2 played by hand: every mistake an edge can make, then a correct
+ * answer in which all its clients dropped out. */
+static void *
+rogue_edge_main(void *arg)
+{
+	rogue *rg = arg;
+	size_t dim = rg->cfg->arch.nparams;
+	fmi_tran *t = NULL;
+	fm_error e;
+	fmi_msg m;
+	fmi_edge_client c[8], got[8];
+	float *bad = calloc(dim, sizeof *bad);
+	assert_non_null(bad);
+	bad[dim / 2] = NAN;
+	FMT_PASS(fmi_tran_dial(&t, rg->tc, rg->url, "e2", &e));
+	hdr(&m, FMI_MSG_HELLO, 0, rg->id, 0);
+	FMT_PASS(fmi_tran_send(t, NULL, &m, NULL));
+	for (;;) {
+		fmi_rmsg r;
+		if (fmi_tran_recv(t, &r, 20000, NULL) != FM_OK) {
+			break;
+		}
+		if (r.m.type == FMI_MSG_SHUTDOWN) {
+			fmi_rmsg_close(&r);
+			break;
+		}
+		if (r.m.type != FMI_MSG_EDGE_ROUND) {
+			fmi_rmsg_close(&r);
+			continue;
+		}
+		const void *model, *body;
+		fmi_edge_body rb = { got, 0, 8, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+			"" };
+		FMT_PASS(fmi_edge_payload(&r.m, fmi_rmsg_data(&r),
+		    fmi_rmsg_len(&r), dim, &model, &body, &e));
+		FMT_PASS(fmi_edge_body_decode(FMI_MSG_EDGE_ROUND, body, r.m.body,
+		    &rb, &e));
+		uint32_t round = r.m.round, n = rb.nclients;
+		fmi_rmsg_close(&r);
+		assert_true(n > 0);
+		for (uint32_t i = 0; i < n; i++) {
+			c[i] = (fmi_edge_client){ got[i].client, 0,
+				FMI_CLIENT_DROPPED, 0, 0, NAN, NAN };
+		}
+		fmi_edge_body ok = { c, n, 8, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+			"" };
+		/* before the verdict: stale, too many, not its id, early */
+		hdr(&m, FMI_MSG_EDGE_COLLECTED, round + 7, rg->id, 0);
+		FMT_PASS(fmi_tran_send(t, NULL, &m, NULL));
+		hdr(&m, FMI_MSG_EDGE_COLLECTED, round, rg->id, 0);
+		m.updates = n + 1;
+		FMT_PASS(fmi_tran_send(t, NULL, &m, NULL));
+		hdr(&m, FMI_MSG_EDGE_COLLECTED, round, rg->id + 1, 0);
+		FMT_PASS(fmi_tran_send(t, NULL, &m, NULL));
+		hdr(&m, FMI_MSG_EDGE_RESULT, round, rg->id, 0);
+		send_body(t, NULL, &m, NULL, 0, &ok, 0);
+		hdr(&m, FMI_MSG_EDGE_COLLECTED, round, rg->id, 0);
+		FMT_PASS(fmi_tran_send(t, NULL, &m, NULL));
+		fmi_rmsg v;
+		expect(t, FMI_MSG_EDGE_VERDICT, &v);
+		fmi_rmsg_close(&v);
+		/* after it: broken bodies and payloads, wrong contents */
+		hdr(&m, FMI_MSG_EDGE_RESULT, round, rg->id, 0);
+		send_raw(t, NULL, &m, "\xc1", 1, 0, 1);
+		hdr(&m, FMI_MSG_EDGE_RESULT, round, rg->id, 0);
+		send_raw(t, NULL, &m, "\x80\x80\x80", 3, 0, 5);
+		hdr(&m, FMI_MSG_EDGE_RESULT, round, rg->id, 0);
+		ok.finished = 1;
+		send_body(t, NULL, &m, bad, dim, &ok, 0); /* NaN */
+		hdr(&m, FMI_MSG_EDGE_RESULT, round, rg->id, 0);
+		send_body(t, NULL, &m, NULL, 0, &ok, 0); /* no model */
+		ok.finished = 0;
+		c[0].client++;
+		hdr(&m, FMI_MSG_EDGE_RESULT, round, rg->id, 0);
+		send_body(t, NULL, &m, NULL, 0, &ok, 0); /* another client */
+		c[0].client--;
+		c[0].counted = 1;
+		c[0].loss = 0.5;
+		hdr(&m, FMI_MSG_EDGE_RESULT, round, rg->id, 0);
+		send_body(t, NULL, &m, NULL, 0, &ok, 0); /* counts 1 of 0 */
+		c[0].counted = 0;
+		c[0].loss = NAN;
+		hdr(&m, FMI_MSG_EDGE_RESULT, round, rg->id, 0);
+		send_body(t, NULL, &m, NULL, 0, &ok, 0); /* at last, right */
+		rg->rounds++;
+	}
+	fmi_tran_close(t);
+	free(bad);
+	return NULL;
+}
+
+/* The root, told every kind of nonsense by an edge, logs each with its
+ * reason, drops it and goes on: its rounds are those of a run in which
+ * that edge's clients all dropped out (here: a run without the edge). */
+static void
+test_rogue_edge(void **state)
+{
+	fixture *f = *state;
+	fmi_fed_result ref, got;
+	fm_error e;
+	reasons cnt;
+	fmi_fed_cfg c = f->cfg;
+	c.rounds = 3;
+	c.clients_per_round = 12;
+	c.min_updates = 1;
+	set_tree(&c, (uint32_t[]) { 3, 4 }, (uint32_t[]) { 1, 1 }, 2);
+	FMT_PASS(tree_run(&c, 2, &ref, &e));
+
+	fmi_tran *root = NULL;
+	char (*names)[FMI_PEER_MAX + 1] = NULL;
+	rig *g = rig_open(&c, 2, 0, &root, &names);
+	rogue rg = { &c, g->tc, "", (int32_t)(c.part->nclients + 2), 0 };
+	snprintf(rg.url, sizeof rg.url, "%s", g->root_url);
+	pthread_t th;
+	memset(&cnt, 0, sizeof cnt);
+	fm_log_set_sink(count_sink, &cnt);
+	assert_int_equal(pthread_create(&th, NULL, rogue_edge_main, &rg), 0);
+	fmi_server_hosts hosts = { .names = names, .n = g->nedges, .pinned = 1,
+	    .join_timeout = 5, .edges = 1, .edge_timeout = 2 };
+	int rv = fmi_server_run(&c, root, &hosts, &got, &e);
+	pthread_join(th, NULL);
+	fm_log_set_sink(NULL, NULL);
+	rig_close(g, root, names);
+	FMT_PASS(rv);
+	assert_int_equal(rg.rounds, c.rounds);
+	assert_same_run(&ref, &got);
+	print_message("rogue edge: %d FM-ROUND, %d FM-EDGE, %d FM-SENDER, %d "
+	    "FM-WIRE\n", atomic_load(&cnt.round), atomic_load(&cnt.edge),
+	    atomic_load(&cnt.sender), atomic_load(&cnt.wire));
+	assert_true(atomic_load(&cnt.round) >= 2 * (int)c.rounds);
+	assert_true(atomic_load(&cnt.edge) >= 4 * (int)c.rounds);
+	assert_true(atomic_load(&cnt.sender) >= (int)c.rounds);
+	assert_true(atomic_load(&cnt.wire) >= 3 * (int)c.rounds);
+	fmi_fed_result_free(&ref);
+	fmi_fed_result_free(&got);
+}
+
+/* Waits (at most 20 s, draining t) until *count exceeds before. */
+static void
+wait_count(fmi_tran *t, atomic_int *count, int before)
+{
+	for (double until = fmi_now() + 20;
+	    atomic_load(count) == before && fmi_now() < until;) {
+		fmi_rmsg r;
+		if (fmi_tran_recv(t, &r, 10, NULL) == FM_OK) {
+			fmi_rmsg_close(&r); /* heartbeats */
+		}
+	}
+	assert_true(atomic_load(count) > before);
+}
+
+/* Sends an EDGE_ROUND to e1 and waits until the edge logged its verdict
+ * on it (count: the counter that must grow). */
+static void
+round_to_edge(fmi_tran *t, uint32_t round, int32_t to, const int32_t *ids,
+    uint32_t n, const float *model, size_t nf, atomic_int *count)
+{
+	fmi_edge_client c[8];
+	fmi_msg m;
+	for (uint32_t i = 0; i < n; i++) {
+		c[i] = (fmi_edge_client){ ids[i], 0, 0, 0, 0, NAN, NAN };
+	}
+	fmi_edge_body b = { c, n, 8, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, "" };
+	int before = count != NULL ? atomic_load(count) : 0;
+	hdr(&m, FMI_MSG_EDGE_ROUND, round, FM_NODE_SERVER, to);
+	m.lr = 0.05f;
+	m.lr_scale = 1;
+	send_body(t, "e1", &m, model, nf, &b, 0);
+	if (count != NULL) {
+		wait_count(t, count, before);
+	}
+}
+
+/* An edge told nonsense by its parent logs each with its reason, drops
+ * it and serves the next correct round. */
+static void
+test_rogue_parent(void **state)
+{
+	fixture *f = *state;
+	fmi_fed_cfg c = f->cfg;
+	size_t dim = c.arch.nparams;
+	reasons cnt;
+	set_tree(&c, (uint32_t[]) { 3, 4 }, (uint32_t[]) { 1, 1 }, 2);
+	fmi_tran *root = NULL;
+	char (*names)[FMI_PEER_MAX + 1] = NULL;
+	memset(&cnt, 0, sizeof cnt);
+	fm_log_set_sink(count_sink, &cnt);
+	rig *g = rig_open(&c, 0, 1, &root, &names);
+	int32_t id = (int32_t)c.part->nclients + 1;
+	float *w = malloc(dim * sizeof *w), *bad = calloc(dim, sizeof *bad);
+	assert_non_null(w);
+	assert_non_null(bad);
+	for (size_t i = 0; i < dim; i++) {
+		w[i] = 0.01f * (float)((i % 7) - 3);
+	}
+	bad[3] = INFINITY;
+	fmi_rmsg r;
+	fmi_msg m;
+	expect(root, FMI_MSG_HELLO, &r);
+	assert_string_equal(r.peer, "e1");
+	fmi_rmsg_close(&r);
+	const int32_t mine[4] = { 1, 2, 3, 4 }, other[2] = { 1, 5 },
+	              unsorted[2] = { 2, 1 };
+	/* a body that is not msgpack; no model yet; a model not finite;
+	 * another edge's client; clients out of order */
+	hdr(&m, FMI_MSG_EDGE_ROUND, 1, FM_NODE_SERVER, id);
+	m.lr = 0.05f;
+	int before = atomic_load(&cnt.wire);
+	send_raw(root, "e1", &m, "\xc1", 1, 0, 1);
+	wait_count(root, &cnt.wire, before);
+	round_to_edge(root, 1, id, mine, 4, NULL, 0, &cnt.edge);
+	round_to_edge(root, 1, id, mine, 4, bad, dim, &cnt.wire);
+	round_to_edge(root, 1, id, other, 2, w, dim, &cnt.wire);
+	round_to_edge(root, 1, id, unsorted, 2, w, dim, &cnt.wire);
+	/* not from the parent; a verdict nobody waits for; a message an
+	 * edge never gets */
+	hdr(&m, FMI_MSG_EDGE_VERDICT, 1, 3, id);
+	before = atomic_load(&cnt.sender);
+	FMT_PASS(fmi_tran_send(root, "e1", &m, NULL));
+	hdr(&m, FMI_MSG_EDGE_VERDICT, 1, FM_NODE_SERVER, id);
+	m.ok = 1;
+	FMT_PASS(fmi_tran_send(root, "e1", &m, NULL));
+	hdr(&m, FMI_MSG_ROUND_END, 1, FM_NODE_SERVER, id);
+	int wire = atomic_load(&cnt.wire);
+	FMT_PASS(fmi_tran_send(root, "e1", &m, NULL));
+	/* then a correct round: all four train, the verdict says aggregate */
+	round_to_edge(root, 1, id, mine, 4, w, dim, NULL);
+	expect(root, FMI_MSG_EDGE_COLLECTED, &r);
+	assert_int_equal(r.m.round, 1);
+	assert_int_equal(r.m.updates, 4);
+	fmi_rmsg_close(&r);
+	assert_true(atomic_load(&cnt.sender) > before);
+	assert_true(atomic_load(&cnt.wire) > wire);
+	hdr(&m, FMI_MSG_EDGE_VERDICT, 1, FM_NODE_SERVER, id);
+	m.ok = 1;
+	FMT_PASS(fmi_tran_send(root, "e1", &m, NULL));
+	expect(root, FMI_MSG_EDGE_RESULT, &r);
+	const void *model, *body;
+	fmi_edge_client got[8];
+	fmi_edge_metric x[48];
+	fmi_edge_body b = { got, 0, 8, x, 0, 48, 0, 0, 0, 0, 0, 0, 0, "" };
+	fm_error e;
+	FMT_PASS(fmi_edge_payload(&r.m, fmi_rmsg_data(&r), fmi_rmsg_len(&r),
+	    dim, &model, &body, &e));
+	FMT_PASS(fmi_edge_body_decode(FMI_MSG_EDGE_RESULT, body, r.m.body, &b,
+	    &e));
+	assert_int_equal(b.nclients, 4);
+	assert_true(b.finished);
+	assert_non_null(model);
+	assert_true(memcmp(model, w, dim * sizeof *w) != 0); /* it moved */
+	for (uint32_t i = 0; i < 4; i++) {
+		assert_int_equal(got[i].client, mine[i]);
+		assert_int_equal(got[i].status, FMI_CLIENT_KEPT);
+		assert_true(got[i].counted && got[i].examples > 0);
+	}
+	fmi_rmsg_close(&r);
+	/* round 2 needs no model now; the quorum fails: nothing moves */
+	round_to_edge(root, 2, id, mine + 1, 1, NULL, 0, NULL);
+	expect(root, FMI_MSG_EDGE_COLLECTED, &r);
+	fmi_rmsg_close(&r);
+	hdr(&m, FMI_MSG_EDGE_VERDICT, 2, FM_NODE_SERVER, id);
+	m.ok = 0;
+	FMT_PASS(fmi_tran_send(root, "e1", &m, NULL));
+	expect(root, FMI_MSG_EDGE_RESULT, &r);
+	FMT_PASS(fmi_edge_payload(&r.m, fmi_rmsg_data(&r), fmi_rmsg_len(&r),
+	    dim, &model, &body, &e));
+	FMT_PASS(fmi_edge_body_decode(FMI_MSG_EDGE_RESULT, body, r.m.body, &b,
+	    &e));
+	assert_null(model);
+	assert_false(b.finished);
+	assert_int_equal(b.nclients, 1);
+	assert_int_equal(got[0].status, FMI_CLIENT_UNUSED);
+	fmi_rmsg_close(&r);
+	hdr(&m, FMI_MSG_SHUTDOWN, 2, FM_NODE_SERVER, -1);
+	FMT_PASS(fmi_tran_send(root, "e1", &m, NULL));
+	rig_close(g, root, names); /* the edge and its hosts end well */
+	fm_log_set_sink(NULL, NULL);
+	free(w);
+	free(bad);
+}
+
 int
 main(void)
 {
@@ -446,6 +838,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_scaffold_edges_talk, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_missing_edge, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_rogue_edge, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_rogue_parent, setup,
 		    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
