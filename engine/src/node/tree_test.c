@@ -94,7 +94,7 @@ host_main(void *arg)
 	snprintf(name, sizeof name, "h%u", rh->i + 1);
 	if (fmi_tran_dial(&t, g->tc, g->edge_url[rh->i / g->fan], name, &e) ==
 	    FM_OK) {
-		fmi_client_opts o = { 0, 0, NULL };
+		fmi_client_opts o = { 0 };
 		(void)fmi_client_host_run(g->cfg, t, name, &o, &e);
 	}
 	fmi_tran_close(t);
