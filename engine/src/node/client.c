@@ -374,6 +374,8 @@ cli_on_train(cli_host *h, fmi_rmsg *r)
 		fmi_rmsg_close(r);
 		return;
 	}
+	fm_log(FM_LOG_DEBUG, "FM-TRAIN", "client %d: round %u model received",
+	    r->m.to, r->m.round);
 	task->h = h;
 	task->client = r->m.to;
 	task->round = r->m.round;
