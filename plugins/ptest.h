@@ -47,11 +47,12 @@ pt_args(const fm_value *params, size_t dim, uint32_t role, int32_t node_id,
 		.mass = (ms), .num_examples = (ne) }
 
 /* 1.x's fm_mix order: round, self, in_degree, out_degree, own,
- * neighbours, nneighbours, reserved. */
+ * neighbours, nneighbours, reserved. Every send went out, none late. */
 #define PT_MIX(rnd, slf, ind, outd, ow, nbs, nnb, rsv)                      \
 	{ .struct_size = sizeof(fm_mix), .round = (rnd), .self = (slf),      \
 		.in_degree = (ind), .out_degree = (outd),                  \
-		.nneighbours = (nnb), .own = (ow), .neighbours = (nbs) }
+		.nneighbours = (nnb), .own = (ow), .neighbours = (nbs),     \
+		.out_sent = (outd), .nlate = 0, .late = NULL }
 /* 1.x's fm_attack_round order: struct_size, round, n, nadv, dim, deltas,
  * stride, updates, adversarial, global, seed. */
 #define PT_ATTACK_ROWS(sz, rnd, nn, nad, d, dl, str, up, adv, gl, sd)        \

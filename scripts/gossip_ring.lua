@@ -18,7 +18,9 @@
 -- and `fedmesh node scripts/gossip_ring.lua --node peer3` runs one peer on
 -- any host. With subnet=10.0.0. the monitor is 10.0.0.1:port and peer i
 -- 10.0.0.(i+1):port (one host or namespace per peer); otherwise everything
--- is on host (default 127.0.0.1), peer i on port+i.
+-- is on host (default 127.0.0.1), peer i on port+i. checkpoint=DIR keeps
+-- each peer's state (its model, push-sum's weight) in DIR after every
+-- round; a peer restarted with `fedmesh node --resume` goes on from it.
 local fm = require "fedmesh"
 
 local opt = fm.args {
@@ -26,7 +28,7 @@ local opt = fm.args {
   partition = "iid", alpha = 0.5, epochs = 1, batch = 32, lr = 0.05,
   seed = 1, k = 4, eval_every = 1, eval_samples = 0, host = "127.0.0.1",
   port = 7100, keys = "keys", round_timeout = 60, adversaries = 0,
-  subnet = "", init = "same",
+  subnet = "", init = "same", checkpoint = "",
 }
 
 local topo
@@ -84,6 +86,8 @@ local result = fm.experiment {
   deploy = { -- used by fedmesh launch / fedmesh node only
     transport = "tcp", server = monitor, peers = addrs,
     keys = opt.keys,
+    -- a folder: each peer keeps its state there (restart it with --resume)
+    checkpoint = opt.checkpoint ~= "" and opt.checkpoint or nil,
   },
 }:run()
 

@@ -77,9 +77,12 @@ typedef struct fmi_rmsg {
 typedef struct fmi_tran_listen_opts {
 	/* CURVE (tcp:// or ipc://): sec->self is the key pair; the context
 	 * needs an authenticator (fmi_tran_allow) or listen refuses with
-	 * FM_ESTATE. A message is accepted only when the client's routing
-	 * identity equals the node name its key is listed under
-	 * (FM_ECRYPTO, logged "FM-AUTH", otherwise). */
+	 * FM_ESTATE. A message's sender (fmi_rmsg.peer) is then the node
+	 * name its key is listed under, never what the client claims; a
+	 * message whose claimed identity is another name is dropped
+	 * (FM_ECRYPTO, logged "FM-AUTH", once a minute per impostor). A
+	 * send to a name goes to the connection that name's latest message
+	 * came from, and FM_ENOENT before it spoke (see zmq_transport.c). */
 	const fmi_tran_security *sec;
 	/* Limit on the frames peers may send (0: none). Without one, a
 	 * ZeroMQ peer holding no key can make the server buffer what it
@@ -88,15 +91,20 @@ typedef struct fmi_tran_listen_opts {
 	 * FMI_WIRE_MAX_HEADER; a larger frame closes its connection (and
 	 * the sender's message is lost). */
 	size_t max_frame;
-	/* A new connection under a name already connected takes the name
-	 * over (a restarted node gets its messages); otherwise it is
-	 * ignored while the old one lives. */
+	/* A new connection under a routing id already connected takes it
+	 * over (a reconnecting node gets its messages); otherwise it is
+	 * ignored while the old one lives. Without CURVE the routing id is
+	 * the node name, unauthenticated: whoever dials under a name takes
+	 * it. With CURVE it carries a secret per-connection nonce, so only
+	 * the same client's reconnection can take a connection over. */
 	int handover;
 } fmi_tran_listen_opts;
 
 /* Options of a dialing endpoint; zero = plain, reliable. */
 typedef struct fmi_tran_dial_opts {
-	/* CURVE: sec->self and sec->server_public; needs an identity. */
+	/* CURVE: sec->self and sec->server_public; needs an identity (the
+	 * node name; the routing id sent is "NAME/NONCE", 128 random bits
+	 * per endpoint, see zmq_transport.c). */
 	const fmi_tran_security *sec;
 	/* 0: reliable (queues while the peer is away). > 0: a send queue of
 	 * at most `queue` messages, nothing while the peer is not

@@ -310,6 +310,9 @@ print_ops(void)
 	F(fm_mix, nneighbours);
 	F(fm_mix, own);
 	F(fm_mix, neighbours);
+	F(fm_mix, out_sent);
+	F(fm_mix, nlate);
+	F(fm_mix, late);
 	S(fm_consensus_ops);
 	F(fm_consensus_ops, base);
 	F(fm_consensus_ops, outgoing);

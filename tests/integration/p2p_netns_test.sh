@@ -6,8 +6,13 @@
 # bridge in a "switch" namespace (10.231.9.0/24 exists only inside them).
 # Mid-run the ring is partitioned into {1,2,3} and {4,5,6} by cutting the
 # links 3-4 and 6-1 (blackhole routes in those peers' namespaces): both
-# halves keep training and mixing on their own; when the links return the
-# halves mix again and their models re-converge.
+# halves keep training and mixing on their own. Then {1,2,3} is stopped
+# (SIGSTOP) while {4,5,6} trains on, so the halves are rounds apart, and
+# the links return: the halves mix again and their models re-converge,
+# and no peer skips a round to get there (the half ahead waits for the
+# one behind, which trains every round; a catch-up that jumped to the
+# neighbours' round used to open the same gap to the jumper's other
+# neighbours, and peers skipped training again and again).
 # Needs root and iproute2 (CI runs as root); exits 77 (skipped) otherwise.
 # The namespaces are removed on every exit path.
 set -u
@@ -62,41 +67,66 @@ check "namespaces are up" ip netns exec "$(ns peer6)" true
 # between peers is mostly the initial one, so the consensus distance shows
 # the mixing: it decays, stalls at the gap between the halves while they
 # are cut apart, and decays again once they mix.
-ARGS="peers=6 rounds=36 eval_samples=1000 port=7100 keys=$T/keys round_timeout=2 subnet=10.231.9. lr=0.001 init=independent"
+ARGS="peers=6 rounds=60 eval_samples=1000 port=7100 keys=$T/keys round_timeout=2 subnet=10.231.9. lr=0.001 init=independent"
 for n in $NODES; do
 	extra=""
 	[ $n = monitor ] && extra="--metrics $T/m.jsonl"
-	ip netns exec "$(ns $n)" "$FM" node --node $n $extra "$S" $ARGS >"$T/$n.log" 2>&1 &
+	# peers log each round (FM-ROUND, debug): trained or caught up
+	lvl=debug
+	[ $n = monitor ] && lvl=info
+	FEDMESH_LOG=$lvl ip netns exec "$(ns $n)" "$FM" node --node $n $extra "$S" $ARGS >"$T/$n.log" 2>&1 &
 	PIDS="$PIDS $!"
-	[ $n = monitor ] && MON=$!
+	case $n in
+	monitor) MON=$! ;;
+	peer[123]) HALF_A="${HALF_A:-} $!" ;;
+	*) HALF_B="${HALF_B:-} $!" ;;
+	esac
 done
-wait_for "$T/monitor.log" "round    4/36" 180
+# last_round K: the last round peer K finished
+last_round() {
+	sed -n "s/.*FM-ROUND\] peer $1 round \([0-9]*\):.*/\1/p" "$T/peer$1.log" | tail -n 1
+}
+wait_for "$T/monitor.log" "round    4/60" 180
 route add 3 4
 route add 6 1
 echo "partitioned the ring into {1,2,3} and {4,5,6}"
-wait_for "$T/monitor.log" "round   12/36" 240
+wait_for "$T/monitor.log" "round   12/60" 240
+# {1,2,3} stops; {4,5,6} trains 4 more rounds than {1,2,3} has (peer 3
+# stopped at most one round past its last one), then stops too, so the
+# gap stays while the links return
+kill -STOP $HALF_A
+a=$(last_round 3)
+check "half {4,5,6} trains on while {1,2,3} is stopped" \
+	wait_for "$T/peer4.log" "FM-ROUND\] peer 4 round $((a + 4)):" 120
+kill -STOP $HALF_B
 route del 3 4
 route del 6 1
-echo "healed the partition"
+kill -CONT $HALF_A $HALF_B
+echo "healed the partition: {1,2,3} at round $a or $((a + 1)), {4,5,6} at $((a + 4)) or later"
 check "the monitor finishes all rounds" wait_pid "$MON" 300
-check "36 rounds of metrics" test "$(wc -l <"$T/m.jsonl")" -eq 36
+check "60 rounds of metrics" test "$(wc -l <"$T/m.jsonl")" -eq 60
 check "peer3 notices the cut to peer4" grep -q "FM-ABSENT.*neighbour 4" "$T/peer3.log"
 check "peer1 notices the cut to peer6" grep -q "FM-ABSENT.*neighbour 6" "$T/peer1.log"
 check "peer4 takes peer3 back" grep -q "neighbour 3 is back" "$T/peer4.log"
-# every peer reports every round while cut apart (through round 12, when
-# the heal starts); after the heal a peer that finds its neighbours ahead
-# catches up, skipping rounds (FM-REJOIN), so only the last round must
-# have every peer again
+# every peer reports every round while cut apart (through round 12)
 check "both halves kept training: every peer reported rounds 1-12" \
 	test "$(head -n 12 "$T/m.jsonl" | grep -c '"dropped":0')" -eq 12
+# every peer trained every one of the 60 rounds, once: none skipped
+# rounds to catch up, before or after the heal
+for k in 1 2 3 4 5 6; do
+	check "peer $k trained all 60 rounds, each once" \
+		test "$(sed -n "s/.*FM-ROUND\] peer $k round \([0-9]*\): trained.*/\1/p" "$T/peer$k.log" | sort -un | wc -l)" -eq 60
+	check "peer $k never caught up by a jump" \
+		grep -q "peer $k finished 60 rounds: trained 60, caught up 0 times" "$T/peer$k.log"
+done
 check "after the heal every peer reports the last round" \
-	grep -q '"round":36,.*"dropped":0' "$T/m.jsonl"
+	grep -q '"round":60,.*"dropped":0' "$T/m.jsonl"
 cols "$T/m.jsonl" consensus_distance >"$T/cd"
 tr '\n' ' ' <"$T/cd"
 echo
 # disagreement at the end of the partition (round 12) vs at the end
 cut=$(sed -n 12p "$T/cd")
-healed=$(sed -n 36p "$T/cd")
+healed=$(sed -n 60p "$T/cd")
 echo "consensus distance: partitioned $cut, healed $healed"
 check "the halves re-converge after the partition heals" \
 	awk -v a="$healed" -v b="$cut" 'BEGIN { exit !(a < b / 4) }'

@@ -63,7 +63,7 @@ typedef struct fx {
 } fx;
 
 static int
-fx_open(void **state, size_t max_frame)
+fx_open_with(void **state, size_t max_frame, int handover)
 {
 	fx *f = calloc(1, sizeof *f);
 	f->zctx = zmq_ctx_new();
@@ -76,7 +76,11 @@ fx_open(void **state, size_t max_frame)
 	const char *names[] = { "alice", "bob" };
 	FMT_PASS(fmi_zap_start(&f->zap, f->zctx, keys, names, 2, NULL));
 	fmi_tran_security sec = { &f->srv_kp, NULL };
-	if (max_frame > 0) {
+	if (handover) { /* as a deployed server listens */
+		fmi_tran_listen_opts o = { &sec, max_frame, 1 };
+		FMT_PASS(fmi_tran_listen_with(&f->srv, f->tc,
+		    "tcp://127.0.0.1:*", &o, NULL));
+	} else if (max_frame > 0) {
 		FMT_PASS(fmi_tran_listen_limited(&f->srv, f->tc,
 		    "tcp://127.0.0.1:*", &sec, max_frame, NULL));
 	} else {
@@ -97,9 +101,21 @@ fx_open(void **state, size_t max_frame)
 }
 
 static int
+fx_open(void **state, size_t max_frame)
+{
+	return fx_open_with(state, max_frame, 0);
+}
+
+static int
 fx_setup(void **state)
 {
 	return fx_open(state, 0);
+}
+
+static int
+fx_setup_handover(void **state)
+{
+	return fx_open_with(state, 0, 1);
 }
 
 #define LIMIT (64 * 1024) /* frames the limited server takes */
@@ -268,14 +284,61 @@ test_identity_bound_to_key(void **state)
 	fm_error e;
 	send_update(fake, 1);
 	FMT_FAIL(fmi_tran_recv(f->srv, &r, WAIT_MS, &e), FM_ECRYPTO);
-	assert_non_null(strstr(e.msg, "'bob'"));
-	assert_true(cap_has("FM-AUTH", "dropped message from alice"));
+	assert_non_null(strstr(e.msg, "identity 'alice' is not the node name "
+	    "its key is listed under ('bob')"));
+	/* the log names the sender by its key, not by its claim */
+	assert_true(cap_has("FM-AUTH", "dropped message from bob"));
 	fmi_tran_stats st;
 	fmi_tran_get_stats(f->srv, &st);
 	assert_int_equal(st.msgs_dropped, 1);
 	hang_up(f, fake);
 	fmi_tran *b = dial(f, "bob", &f->bob);
 	exchange(f, b, "bob", 2);
+	hang_up(f, b);
+}
+
+/*
+ * The server listens with handover, as deployed. While alice is
+ * connected, bob (his own listed key) dials under alice's name: his
+ * message is dropped (FM-AUTH), and what the server sends to alice still
+ * reaches alice, never him. A name that never spoke cannot be sent to.
+ * Alice restarted (a new socket: a new connection) gets her messages on
+ * the new connection from her first message on; bob as himself works.
+ */
+static void
+test_impostor_cannot_take_a_slot(void **state)
+{
+	fx *f = *state;
+	fmi_rmsg r;
+	fm_error e;
+	fmi_tran *a = dial(f, "alice", &f->alice);
+	exchange(f, a, "alice", 1);
+	fmi_tran *fake = dial(f, "alice", &f->bob);
+	send_update(fake, 2);
+	FMT_FAIL(fmi_tran_recv(f->srv, &r, WAIT_MS, &e), FM_ECRYPTO);
+	assert_true(cap_has("FM-AUTH", "identity 'alice' is not the node name "
+	    "its key is listed under ('bob')"));
+	/* the impostor's connection is up and handed over nothing: the
+	 * server's next message for alice goes to alice */
+	exchange(f, a, "alice", 3);
+	exchange(f, a, "alice", 4);
+	FMT_FAIL(fmi_tran_recv(fake, &r, 100, NULL), FM_ETIMEDOUT);
+	fmi_msg end = { .type = FMI_MSG_ROUND_END, .round = 4 };
+	FMT_FAIL(fmi_tran_send(f->srv, "carol", &end, NULL), FM_ENOENT);
+	FMT_FAIL(fmi_tran_send(f->srv, "bob", &end, NULL), FM_ENOENT);
+	/* alice restarts: her old connection dies, a new one speaks */
+	hang_up(f, a);
+	fmi_tran *a2 = dial(f, "alice", &f->alice);
+	exchange(f, a2, "alice", 5);
+	FMT_FAIL(fmi_tran_recv(fake, &r, 0, NULL), FM_ETIMEDOUT);
+	fmi_tran *b = dial(f, "bob", &f->bob);
+	exchange(f, b, "bob", 6);
+	exchange(f, a2, "alice", 7);
+	fmi_tran_stats st;
+	fmi_tran_get_stats(f->srv, &st);
+	assert_int_equal(st.msgs_dropped, 1);
+	hang_up(f, fake);
+	hang_up(f, a2);
 	hang_up(f, b);
 }
 
@@ -469,6 +532,9 @@ main(void)
 		T(test_listed_client_exchanges),
 		T(test_unlisted_key_refused),
 		T(test_identity_bound_to_key),
+		cmocka_unit_test_setup_teardown(
+		    test_impostor_cannot_take_a_slot, fx_setup_handover,
+		    fx_teardown),
 		T(test_plain_client_refused),
 		T(test_hostile_tcp_does_not_disturb),
 		T(test_wrong_server_key),

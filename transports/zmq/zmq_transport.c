@@ -13,8 +13,31 @@
  * timeout to cross the link gets its connection dropped mid-transfer.
  * A header frame over FMI_WIRE_MAX_HEADER is refused by the decoder, but
  * only after ZeroMQ received (and allocated) all of it.
+ *
+ * Identities with CURVE. A ROUTER routes by the routing id each peer
+ * chooses itself, so the routing id proves nothing: with handover, a
+ * listed node that dialled under another's name would take that node's
+ * pipe and receive what the server sends it. A CURVE server therefore
+ * never takes a peer's word for who it is:
+ *   - a message's sender (fmi_rmsg.peer) is the node name the ZAP handler
+ *     gave the connection's key (its User-Id), never the routing id;
+ *   - the routing id a CURVE dialer sends is "NAME/NONCE": its own name
+ *     (the claim, checked: a message whose claim is not its User-Id is
+ *     dropped and logged, FM-AUTH) and 128 random bits drawn per socket,
+ *     which travel only inside the encrypted handshake, so no other node
+ *     can present them;
+ *   - the server keeps name -> routing id (routes), learnt from messages
+ *     that authenticated as that name, and a send to a name goes to the
+ *     connection its latest such message came from. A restarted node
+ *     dials with a fresh nonce: its first message (HELLO) moves its name
+ *     to the new connection. Handover now only lets a dialer's own
+ *     reconnection (same nonce) replace its stale pipe at once.
+ * An impostor can thus only ever speak, and be spoken to, as itself.
+ * Without CURVE (inproc://, ipc:// or tcp:// with no keys) nothing is
+ * authenticated: the routing id is the name, as before.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,12 +57,42 @@ typedef struct zmq_ctx {
 	int borrowed; /* zctx is the caller's (fmi_tran_zmq_wrap) */
 } zmq_ctx;
 
+#define RID_MAX 255 /* ZMTP's limit on a routing id */
+#define NONCE_BYTES 16 /* of a CURVE dialer's routing id */
+
+/* Where a CURVE server reaches node `name`: the routing id of the
+ * connection its latest authenticated message came from. */
+typedef struct zmq_route {
+	char name[FMI_PEER_MAX + 1];
+	uint8_t rid[RID_MAX];
+	size_t len;
+} zmq_route;
+
+/* Impostor drops logged lately (one line a minute per sender and claim:
+ * a client host heartbeats every second). */
+#define IMPOSTOR_RECENT 8
+#define IMPOSTOR_QUIET_S 60.0
+typedef struct zmq_impostor {
+	char user[FMI_PEER_MAX + 1], claim[FMI_PEER_MAX + 1];
+	double last;
+	unsigned long repeats;
+} zmq_impostor;
+
 typedef struct zmq_tran {
 	fmi_tran base;
 	void *sock;
 	int is_server, secure;
 	char url[256];
 	fmi_tran_stats stats;
+	/* CURVE server: the routing id of the message being received, and
+	 * the routes learnt (a linear list: a deployment has at most a few
+	 * thousand names, each allowed by the ZAP handler) */
+	uint8_t rid[RID_MAX];
+	size_t rid_len;
+	zmq_route *routes;
+	size_t nroutes, cap;
+	char claim[FMI_PEER_MAX + 1]; /* of the last refused message */
+	zmq_impostor impostors[IMPOSTOR_RECENT];
 } zmq_tran;
 
 typedef struct zmq_rbuf {
@@ -204,6 +257,25 @@ set_lossy(zmq_tran *t, int queue)
 
 static void z_close(fmi_tran *bt);
 
+/* A CURVE dialer's routing id: "NAME/" and NONCE_BYTES random bytes in
+ * hex (see the top of this file). */
+static int
+secure_identity(char *buf, size_t n, const char *name, fm_error *err)
+{
+	uint8_t nonce[NONCE_BYTES];
+	if (sodium_init() < 0) {
+		return fm_error_set(err, FM_ECRYPTO, "libsodium failed to "
+		    "initialise; no random connection nonce");
+	}
+	randombytes_buf(nonce, sizeof nonce);
+	size_t len = (size_t)snprintf(buf, n, "%s/", name);
+	for (size_t i = 0; i < sizeof nonce && len + 2 < n; i++) {
+		len += (size_t)snprintf(buf + len, n - len, "%02x", nonce[i]);
+	}
+	sodium_memzero(nonce, sizeof nonce);
+	return FM_OK;
+}
+
 /* Opens a ROUTER (listen) or DEALER (dial) socket with the options. */
 static int
 tran_open(fmi_tran **out, zmq_ctx *c, int type, const char *url,
@@ -211,8 +283,13 @@ tran_open(fmi_tran **out, zmq_ctx *c, int type, const char *url,
     int queue, int handover, fm_error *err)
 {
 	int server = type == ZMQ_ROUTER, one = 1;
+	char rid[FMI_PEER_MAX + 2 + 2 * NONCE_BYTES];
 	int rv = sec != NULL ? check_secure(c->zctx, url, sec, server, err) :
 	                       FM_OK;
+	if (rv == FM_OK && sec != NULL && !server) {
+		rv = secure_identity(rid, sizeof rid, identity, err);
+		identity = rid;
+	}
 	if (rv != FM_OK) {
 		return rv;
 	}
@@ -300,7 +377,54 @@ z_close(fmi_tran *bt)
 	if (t->sock != NULL) {
 		zmq_close(t->sock);
 	}
+	free(t->routes);
 	free(t);
+}
+
+/* ---- routes of a CURVE server ----------------------------------------- */
+
+static zmq_route *
+route_find(zmq_tran *t, const char *name)
+{
+	for (size_t i = 0; i < t->nroutes; i++) {
+		if (strcmp(t->routes[i].name, name) == 0) {
+			return &t->routes[i];
+		}
+	}
+	return NULL;
+}
+
+/* name's messages now come from the connection of t->rid. */
+static void
+route_learn(zmq_tran *t, const char *name)
+{
+	zmq_route *r = route_find(t, name);
+	if (r != NULL && r->len == t->rid_len &&
+	    memcmp(r->rid, t->rid, r->len) == 0) {
+		return;
+	}
+	if (r == NULL && t->nroutes == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 16;
+		zmq_route *g = realloc(t->routes, cap * sizeof *g);
+		if (g == NULL) {
+			fm_log(FM_LOG_WARN, "FM-AUTH", "%s: out of memory for "
+			    "the route to %s; it cannot be sent to", t->url,
+			    name);
+			return;
+		}
+		t->routes = g;
+		t->cap = cap;
+	}
+	if (r == NULL) {
+		r = &t->routes[t->nroutes++];
+		fmi_strlcpy(r->name, name, sizeof r->name);
+	} else {
+		fm_log(FM_LOG_INFO, "FM-AUTH", "%s: %s is on a new connection "
+		    "(reconnected or restarted); messages to it go there",
+		    t->url, name);
+	}
+	memcpy(r->rid, t->rid, t->rid_len);
+	r->len = t->rid_len;
 }
 
 static void
@@ -335,8 +459,19 @@ send_head(zmq_tran *t, const char *peer, const fmi_msg *m, int more)
 			return FM_EINVAL;
 		}
 		/* The routing frame addresses the peer; ROUTER consumes it
-		 * and it does not travel as data. */
-		if (zmq_send(t->sock, peer, strlen(peer), ZMQ_SNDMORE) < 0) {
+		 * and it does not travel as data. With CURVE, the peer is a
+		 * node name and goes to the connection it last spoke on. */
+		const void *rid = peer;
+		size_t len = strlen(peer);
+		if (t->secure) {
+			const zmq_route *r = route_find(t, peer);
+			if (r == NULL) {
+				return FM_ENOENT; /* it has not spoken yet */
+			}
+			rid = r->rid;
+			len = r->len;
+		}
+		if (zmq_send(t->sock, rid, len, ZMQ_SNDMORE) < 0) {
 			return errno == EHOSTUNREACH ? FM_ENOENT : zerr();
 		}
 	}
@@ -437,30 +572,88 @@ recv_peer(zmq_tran *t, fmi_rmsg *out, fm_error *err)
 		return rv;
 	}
 	size_t n = zmq_msg_size(&f);
-	if (n == 0 || n > FMI_PEER_MAX || !more_frames(t->sock)) {
+	size_t max = t->secure ? RID_MAX : FMI_PEER_MAX;
+	if (n == 0 || n > max || !more_frames(t->sock)) {
 		zmq_msg_close(&f);
 		return fm_error_set(err, FM_EPROTO,
 		    "bad routing identity (%zu bytes) or empty message", n);
 	}
-	memcpy(out->peer, zmq_msg_data(&f), n);
-	out->peer[n] = '\0';
+	if (t->secure) { /* the sender is its key's name (check_user) */
+		memcpy(t->rid, zmq_msg_data(&f), n);
+		t->rid_len = n;
+	} else {
+		memcpy(out->peer, zmq_msg_data(&f), n);
+		out->peer[n] = '\0';
+	}
 	zmq_msg_close(&f);
 	return FM_OK;
 }
 
-/* On a CURVE server: the routing identity must be the node name the
- * ZAP handler gave the client's key, so a listed node cannot speak as
- * another one. */
+/* On a CURVE server: the sender is the node name the ZAP handler gave
+ * the connection's key (User-Id). The name the routing id claims (up to
+ * its '/') must be that name, so a listed node cannot speak as another
+ * one; a message that passes teaches the route to its sender. */
 static int
-check_user(zmq_msg_t *h, const char *peer, fm_error *err)
+check_user(zmq_tran *t, zmq_msg_t *h, fmi_rmsg *out, fm_error *err)
 {
 	const char *user = zmq_msg_gets(h, "User-Id");
-	if (user != NULL && strcmp(user, peer) == 0) {
+	if (user == NULL || user[0] == '\0' || strlen(user) > FMI_PEER_MAX) {
+		return fm_error_set(err, FM_ECRYPTO, "the connection has no "
+		    "node name (no ZAP User-Id)");
+	}
+	fmi_strlcpy(out->peer, user, sizeof out->peer);
+	const uint8_t *slash = memchr(t->rid, '/', t->rid_len);
+	size_t n = slash != NULL ? (size_t)(slash - t->rid) : t->rid_len;
+	if (n == strlen(user) && memcmp(t->rid, user, n) == 0) {
+		route_learn(t, user);
 		return FM_OK;
 	}
+	char *claim = t->claim;
+	n = FMI_MIN(n, sizeof t->claim - 1);
+	for (size_t i = 0; i < n; i++) { /* the peer's bytes, printable */
+		claim[i] = t->rid[i] >= 0x20 && t->rid[i] < 0x7f ?
+		    (char)t->rid[i] : '?';
+	}
+	claim[n] = '\0';
 	return fm_error_set(err, FM_ECRYPTO, "identity '%s' is not the node "
 	    "name its key is listed under ('%s'); a node must dial with its "
-	    "own name", peer, user != NULL ? user : "no name");
+	    "own name", claim, user);
+}
+
+/* Whether to log this impostor's drop now (the first one, then one a
+ * minute with the count in between, appended to why). */
+static int
+impostor_log_due(zmq_tran *t, const char *user, char *why, size_t n)
+{
+	zmq_impostor *e = &t->impostors[0];
+	for (int i = 0; i < IMPOSTOR_RECENT; i++) {
+		zmq_impostor *x = &t->impostors[i];
+		if (strcmp(x->user, user) == 0 &&
+		    strcmp(x->claim, t->claim) == 0) {
+			e = x;
+			break;
+		}
+		e = x->last < e->last ? x : e;
+	}
+	if (strcmp(e->user, user) != 0 || strcmp(e->claim, t->claim) != 0) {
+		fmi_strlcpy(e->user, user, sizeof e->user);
+		fmi_strlcpy(e->claim, t->claim, sizeof e->claim);
+		e->last = -IMPOSTOR_QUIET_S;
+		e->repeats = 0;
+	}
+	double now = fmi_now();
+	if (now - e->last < IMPOSTOR_QUIET_S) {
+		e->repeats++;
+		return 0;
+	}
+	size_t len = strlen(why);
+	if (e->repeats > 0 && len < n) {
+		snprintf(why + len, n - len, " (dropped %lu more since the last "
+		    "report)", e->repeats);
+	}
+	e->last = now;
+	e->repeats = 0;
+	return 1;
 }
 
 static int
@@ -472,7 +665,7 @@ recv_body(zmq_tran *t, fmi_rmsg *out, fm_error *err)
 		return rv;
 	}
 	t->stats.bytes_received += zmq_msg_size(&h);
-	rv = t->secure && t->is_server ? check_user(&h, out->peer, err) : FM_OK;
+	rv = t->secure && t->is_server ? check_user(t, &h, out, err) : FM_OK;
 	if (rv == FM_OK) {
 		rv = fmi_msg_decode(&out->m, zmq_msg_data(&h), zmq_msg_size(&h),
 		    err);
@@ -527,10 +720,13 @@ z_recv(fmi_tran *bt, fmi_rmsg *out, int timeout_ms, fm_error *errp)
 		drain(t);
 		fmi_rmsg_close(out);
 		t->stats.msgs_dropped++;
-		fm_log(FM_LOG_WARN, rv == FM_ECRYPTO ? "FM-AUTH" : "FM-WIRE",
-		    "%s: dropped message from %s: %s",
-		    t->url, out->peer[0] ? out->peer : "peer",
-		    err->msg[0] ? err->msg : fm_strerror(rv));
+		if (rv != FM_ECRYPTO || out->peer[0] == '\0' ||
+		    impostor_log_due(t, out->peer, err->msg, sizeof err->msg)) {
+			fm_log(FM_LOG_WARN, rv == FM_ECRYPTO ? "FM-AUTH" :
+			    "FM-WIRE", "%s: dropped message from %s: %s",
+			    t->url, out->peer[0] ? out->peer : "peer",
+			    err->msg[0] ? err->msg : fm_strerror(rv));
+		}
 		return rv;
 	}
 	t->stats.msgs_received++;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * plugin.h: the fedmesh plugin ABI, version 2.0.
+ * plugin.h: the fedmesh plugin ABI, version 2.1.
  *
  * A plugin is a shared object that exports one symbol, its descriptor:
  *
@@ -49,7 +49,10 @@
  *        privacy and compressor kinds; host->parallel_for and
  *        host->limits. The host still loads 1.x plugins (see
  *        docs/plugin-guide.md, "ABI 1.x plugins").
- *   2.1  FM_COMP_STATELESS (a component flag of every kind).
+ *   2.1  FM_COMP_STATELESS (a component flag of every kind);
+ *        fm_mix.out_sent, .nlate, .late: what a peer's own model reached
+ *        and the delayed models, so push-sum keeps its mass under
+ *        dropouts.
  */
 #ifndef FEDMESH_PLUGIN_H
 #define FEDMESH_PLUGIN_H
@@ -606,6 +609,19 @@ typedef struct fm_mix {
 	uint32_t nneighbours; /* models that arrived, ... */
 	const fm_peer_model *own;        /* this peer's model, weight W_ii */
 	const fm_peer_model *neighbours; /* ... sorted by peer id (FM_AT) */
+	/* 2.1 (FM_HAS(m, fm_mix, late) before reading these). */
+	/* The out-neighbours this round's own model (and its mass) actually
+	 * left for: the others (dead, unreachable, a full link) never got
+	 * their share, so it is still this peer's; a rule that conserves
+	 * mass keeps it (push-sum). Equals out_degree without faults. */
+	uint32_t out_sent;
+	uint32_t nlate;       /* models of earlier rounds, ... */
+	/* ... that reached this peer after their own round's mix, or that
+	 * a catch-up jumped over (FM_AT-stepped, by arrival): delayed, not
+	 * lost. A rule that conserves mass adds their mass (push-sum); the
+	 * others ignore them. Only hosts whose rule attaches a mass
+	 * (outgoing) pass any. */
+	const fm_peer_model *late;
 } fm_mix;
 
 typedef struct fm_consensus_ops {

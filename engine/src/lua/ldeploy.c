@@ -510,6 +510,10 @@ run_p2p_node(lua_State *L, lexp *x, const char *name)
 		}
 		check_told(L, name, "peer");
 		lfm_p2p_cfg(x, &p);
+		p.state_dir = x->checkpoint;
+		lua_getfield(L, LUA_REGISTRYINDEX, "fedmesh.resume");
+		p.resume = x->resume || lua_toboolean(L, -1);
+		lua_pop(L, 1);
 		if (fmi_p2p_run_peer(&p, &x->deploy, i, &e) != FM_OK) {
 			return luaL_error(L, "run: %s", e.msg);
 		}

@@ -376,6 +376,8 @@ cli_on_train(cli_host *h, fmi_rmsg *r)
 		fmi_rmsg_close(r);
 		return;
 	}
+	fm_log(FM_LOG_DEBUG, "FM-TRAIN", "client %d: round %u model received",
+	    r->m.to, r->m.round);
 	static atomic_uint_fast64_t serials;
 	task->h = h;
 	task->serial = atomic_fetch_add(&serials, 1) + 1;

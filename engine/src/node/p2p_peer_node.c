@@ -10,9 +10,29 @@
  * messages are built and checked by peer.c, as in the simulation
  * (p2p_sim.c). A neighbour whose model misses a round's deadline is
  * marked absent: the peer mixes without it and stops waiting for it,
- * until its models come again. A peer that finds its neighbours ahead (it
- * was restarted, or a partition healed) catches up: it jumps to their
- * round and mixes without training.
+ * until its models come again.
+ *
+ * Peers apart by rounds (a restart, a healed partition). A neighbour that
+ * has sent a model for a later round and none for this one has passed
+ * this round: it is not waited for. A neighbour that is behind but
+ * catching up (its models, late ones too, keep coming within the round
+ * timeout of each other) is waited for: the peer ahead holds its round
+ * and the one behind trains every round until they meet. Only a peer
+ * that every present in-neighbour has passed (a restarted or cut-off
+ * peer) catches up by a jump: to the round of the slowest of them, where
+ * it mixes without training. So a jump never leaves a neighbour behind
+ * the jumping peer, and no gap travels on around the graph (the old
+ * rule, jump to any neighbour's round, opened the same gap to the
+ * jumper's other neighbours, and peers leapfrogged round after round).
+ *
+ * Mass (rules with outgoing, push-sum): the mix is told to how many
+ * out-neighbours the model actually went (fm_mix.out_sent) and gets the
+ * models that came after their round's mix or were jumped over
+ * (fm_mix.late) instead of them being dropped; a round cut short by a
+ * jump is still mixed. With deploy.checkpoint the peer writes its state
+ * (model and rule state) after every round and `--resume` restarts from
+ * it; a neighbour drops a model for a round it already has from that
+ * peer, so the resent round is not counted twice.
  *
  * After each round the peer sends the monitor a small REPORT
  * (accuracies, losses, a count sketch of its model and its consensus
@@ -29,10 +49,12 @@
  * models, and at the end of each round (after the mix, before the
  * REPORT) those due by then.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/core.h"
 #include "node/node.h"
@@ -101,7 +123,15 @@ typedef struct p2p_node {
 	p2p_held *held; /* models received for this round or later */
 	uint32_t nheld, cap;
 	uint8_t *absent; /* [n] */
-	uint32_t behind; /* a neighbour's round far ahead of ours, or 0 */
+	uint32_t *nb_round; /* [n] newest round a model of j came for, 0: none */
+	double *nb_heard;   /* [n] when a newer model or a heartbeat came */
+	uint32_t *hb_round; /* [n] the round of j's last heartbeat, 0: none */
+	uint32_t jump;   /* the round to catch up to, or 0 */
+	int mixed;       /* the round under way was mixed */
+	int caught;      /* the round under way is a catch-up round */
+	int mass;        /* the rule attaches a mass: late models count */
+	uint32_t trained, jumps, skipped; /* rounds trained, catch-ups */
+	char state[4096]; /* NAME.state in deploy.checkpoint, or "" */
 	uint32_t *eval_idx;
 	size_t eval_n;
 	float sketch[FMI_P2P_SKETCH];
@@ -109,10 +139,10 @@ typedef struct p2p_node {
 	fmi_adj adj;    /* the round's graph */
 	fmi_timers timers; /* the consensus instance's, wall clock */
 	uint64_t fed;
-	fm_peer_model *nb;
+	fm_peer_model *nb, *late; /* a mix's neighbours, late ones [cap] */
 	/* this round's outgoing model and who still has to get it */
 	fmi_payload *payload;
-	uint32_t send_round;
+	uint32_t send_round, out_sent; /* out_sent: neighbours it went to */
 	uint8_t *unsent, *unreachable; /* [n] */
 	p2p_backlog *backlog; /* [n] */
 } p2p_node;
@@ -225,6 +255,7 @@ p2p_start_send(p2p_node *nd, const fmi_adj *a, uint32_t round,
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
 	nd->send_round = round;
+	nd->out_sent = 0;
 	memset(nd->unsent, 0, nd->n);
 	for (uint32_t e = a->out_off[nd->id]; e < a->out_off[nd->id + 1]; e++) {
 		uint32_t j = a->out_adj[e];
@@ -253,6 +284,7 @@ p2p_flush_sends(p2p_node *nd)
 		    fmi_tran_send(nd->out[j], NULL, &m, nd->payload) == FM_OK) {
 			nd->unsent[j] = 0;
 			nd->unreachable[j] = 0;
+			nd->out_sent++;
 		} else if (!nd->unreachable[j]) {
 			left++;
 		}
@@ -343,20 +375,56 @@ p2p_reject(p2p_node *nd, fmi_rmsg *r, uint32_t round, char *why, size_t n)
 		    m->from + 1);
 		return "FM-SENDER";
 	}
-	if (m->round < round) {
-		snprintf(why, n, "it is for round %u during round %u (late)",
-		    m->round, round);
+	if (m->round <= nd->nb_round[m->from]) {
+		/* links are in order: a restarted neighbour resending */
+		snprintf(why, n, "it is for round %u, and this peer already had "
+		    "its model for round %u", m->round, nd->nb_round[m->from]);
 		return "FM-ROUND";
 	}
-	for (uint32_t i = 0; i < nd->nheld; i++) {
-		if (nd->held[i].round == m->round &&
-		    nd->held[i].from == (uint32_t)m->from) {
-			snprintf(why, n, "a second model for round %u",
+	return NULL;
+}
+
+/* A neighbour's heartbeat: it is alive, waiting in round m.round. */
+static void
+p2p_on_heartbeat(p2p_node *nd, fmi_rmsg *r)
+{
+	const fmi_msg *m = &r->m;
+	if (m->fed != nd->fed || m->from < 0 || (uint32_t)m->from >= nd->n ||
+	    m->to != (int32_t)nd->id ||
+	    strcmp(r->peer, nd->d->clients[m->from]) != 0) {
+		fm_log(FM_LOG_WARN, "FM-SENDER", "peer %u dropped a heartbeat: "
+		    "'%s' claims to be peer %d", nd->id + 1, r->peer,
+		    m->from + 1);
+	} else {
+		uint32_t j = (uint32_t)m->from;
+		nd->hb_round[j] = m->round;
+		nd->nb_heard[j] = fmi_now();
+		if (nd->absent[j]) {
+			nd->absent[j] = 0;
+			fm_log(FM_LOG_INFO, "FM-REJOIN", "peer %u: neighbour %u is "
+			    "back (waiting in round %u)", nd->id + 1, j + 1,
 			    m->round);
-			return "FM-SENDER";
 		}
 	}
-	return NULL;
+	fmi_rmsg_close(r);
+}
+
+/* While a peer waits longer than a heartbeat period, it tells its
+ * out-neighbours that already have its model that it is alive and in
+ * which round: a neighbour ahead then keeps waiting for it instead of
+ * marking it absent while it in turn waits for one behind. */
+static void
+p2p_heartbeat(p2p_node *nd, const fmi_adj *a, uint32_t round)
+{
+	for (uint32_t e = a->out_off[nd->id]; e < a->out_off[nd->id + 1]; e++) {
+		uint32_t j = a->out_adj[e];
+		if (nd->out[j] != NULL && !nd->unsent[j]) {
+			fmi_msg m = { .type = FMI_MSG_HEARTBEAT, .fed = nd->fed,
+				.round = round, .from = (int32_t)nd->id,
+				.to = (int32_t)j };
+			(void)fmi_tran_send(nd->out[j], NULL, &m, NULL);
+		}
+	}
 }
 
 static void
@@ -367,66 +435,123 @@ p2p_on_message(p2p_node *nd, fmi_rmsg *r, uint32_t round)
 		p2p_on_plugin(nd, r);
 		return;
 	}
+	if (r->m.type == FMI_MSG_HEARTBEAT) {
+		p2p_on_heartbeat(nd, r);
+		return;
+	}
 	const char *id = p2p_reject(nd, r, round, why, sizeof why);
-	int late = id != NULL && strcmp(id, "FM-ROUND") == 0;
-	if (late && nd->absent[r->m.from]) {
+	int old = id != NULL && strcmp(id, "FM-ROUND") == 0;
+	uint32_t from = (uint32_t)r->m.from;
+	/* a late model: the neighbour is behind (a push-sum mass still
+	 * counts; any other rule has no use for it) */
+	int late = id == NULL && r->m.round < round;
+	if (id == NULL) {
+		nd->nb_round[from] = r->m.round;
+		nd->nb_heard[from] = fmi_now(); /* it makes progress */
+	}
+	if ((old || late) && nd->absent[from]) {
 		/* a late model still shows the neighbour is alive: wait for it
-		 * again from the next round on. It catches up as soon as it
-		 * sees this peer's models, so the wait is short. */
-		nd->absent[r->m.from] = 0;
+		 * again (while its models keep coming it catches up) */
+		nd->absent[from] = 0;
 		fm_log(FM_LOG_INFO, "FM-REJOIN", "peer %u: neighbour %d is back "
 		    "(at round %u, behind this peer's %u)", nd->id + 1,
 		    r->m.from + 1, r->m.round, round);
 	}
+	if (late && !nd->mass) {
+		id = "FM-ROUND";
+		old = 1;
+		snprintf(why, sizeof why, "it is for round %u during round %u "
+		    "(late)", r->m.round, round);
+	}
 	if (id != NULL || nd->nheld == nd->cap) {
-		fm_log(late ? FM_LOG_DEBUG : FM_LOG_WARN, id ? id : "FM-GOSSIP",
+		fm_log(old ? FM_LOG_DEBUG : FM_LOG_WARN, id ? id : "FM-GOSSIP",
 		    "peer %u dropped a model from '%s': %s", nd->id + 1, r->peer,
 		    id ? why : "too many models held");
 		fmi_rmsg_close(r);
 		return;
 	}
-	uint32_t from = (uint32_t)r->m.from;
 	if (nd->absent[from]) {
 		nd->absent[from] = 0;
 		fm_log(FM_LOG_INFO, "FM-REJOIN", "peer %u: neighbour %u is back "
 		    "(round %u)", nd->id + 1, from + 1, r->m.round);
 	}
-	if (r->m.round > round + 1 && r->m.round > nd->behind) {
-		nd->behind = r->m.round;
-	}
 	fmi_f32_from_le((float *)fmi_rmsg_data(r), nd->dim);
 	nd->held[nd->nheld++] = (p2p_held) { r->m.round, from, *r };
 }
 
-/* Models held for round from in-neighbours of a: how many, and whether
- * every in-neighbour not marked absent is among them. */
-static uint32_t
-p2p_count(const p2p_node *nd, const fmi_adj *a, uint32_t round, int *all)
+/* A model of j for round is held. */
+static int
+p2p_have(const p2p_node *nd, uint32_t j, uint32_t round)
 {
-	uint32_t got = 0;
-	*all = 1;
-	for (uint32_t e = a->in_off[nd->id]; e < a->in_off[nd->id + 1]; e++) {
-		uint32_t j = a->in_adj[e], have = 0;
-		for (uint32_t i = 0; i < nd->nheld && !have; i++) {
-			have = nd->held[i].round == round && nd->held[i].from == j;
-		}
-		got += have;
-		if (!have && !nd->absent[j]) {
-			*all = 0;
+	for (uint32_t i = 0; i < nd->nheld; i++) {
+		if (nd->held[i].round == round && nd->held[i].from == j) {
+			return 1;
 		}
 	}
-	return got;
+	return 0;
+}
+
+/* In-neighbour j is still awaited in round: present, its model for the
+ * round not here, and it has not passed the round (a neighbour with a
+ * model for a later round and none for this one never sends it; one
+ * whose heartbeat says it waits in this round or a later one sent its
+ * model for this round already, and it was lost). */
+static int
+p2p_awaited(const p2p_node *nd, uint32_t j, uint32_t round)
+{
+	return !nd->absent[j] && nd->nb_round[j] < round &&
+	    nd->hb_round[j] < round && !p2p_have(nd, j, round);
+}
+
+/* When the wait for the awaited in-neighbours of round ends: wait
+ * seconds after the round began, or after the last model (of any round)
+ * or heartbeat from one of them, if later: a neighbour behind that is
+ * catching up (or waits for one behind it) is waited for as long as it
+ * shows it is alive. 0 when none is awaited. Waits cannot go round in a
+ * circle: an awaited neighbour is in an earlier round, and so is every
+ * neighbour it awaits in turn. */
+static double
+p2p_deadline(const p2p_node *nd, const fmi_adj *a, uint32_t round,
+    double t0, double wait)
+{
+	double end = 0;
+	for (uint32_t e = a->in_off[nd->id]; e < a->in_off[nd->id + 1]; e++) {
+		uint32_t j = a->in_adj[e];
+		if (p2p_awaited(nd, j, round)) {
+			end = fmax(end, fmax(t0, nd->nb_heard[j]) + wait);
+		}
+	}
+	return end;
+}
+
+/* The round to jump to, or 0: when every present in-neighbour of round
+ * has passed it (sent a later round, not this one; unheard ones have
+ * not), the smallest of their rounds, if that is at least 2 ahead (one
+ * ahead: this round ends without them and the next has their model). */
+static uint32_t
+p2p_jump_target(const p2p_node *nd, const fmi_adj *a, uint32_t round)
+{
+	uint32_t target = 0;
+	for (uint32_t e = a->in_off[nd->id]; e < a->in_off[nd->id + 1]; e++) {
+		uint32_t j = a->in_adj[e];
+		if (nd->absent[j]) {
+			continue;
+		}
+		if (nd->nb_round[j] <= round || p2p_have(nd, j, round)) {
+			return 0;
+		}
+		target = target == 0 ? nd->nb_round[j] :
+		                       FMI_MIN(target, nd->nb_round[j]);
+	}
+	return target > round + 1 ? target : 0;
 }
 
 static void
 p2p_mark_absent(p2p_node *nd, const fmi_adj *a, uint32_t round)
 {
 	for (uint32_t e = a->in_off[nd->id]; e < a->in_off[nd->id + 1]; e++) {
-		uint32_t j = a->in_adj[e], have = 0;
-		for (uint32_t i = 0; i < nd->nheld && !have; i++) {
-			have = nd->held[i].round == round && nd->held[i].from == j;
-		}
-		if (!have && !nd->absent[j]) {
+		uint32_t j = a->in_adj[e];
+		if (p2p_awaited(nd, j, round)) {
 			nd->absent[j] = 1;
 			fm_log(FM_LOG_WARN, "FM-ABSENT", "round %u: peer %u: no "
 			    "model from neighbour %u before the deadline; mixing "
@@ -458,8 +583,8 @@ static int
 p2p_collect(p2p_node *nd, const fmi_adj *a, uint32_t round, double wait,
     fm_error *err)
 {
-	double deadline = fmi_now() + wait;
-	int all = 0, rv;
+	double t0 = fmi_now(), hb = fmax(wait / 4, 0.05), next_hb = t0 + hb;
+	int rv;
 	while ((rv = p2p_receive(nd, round, 0, err)) == FM_OK) {
 	}
 	if (rv != FM_ETIMEDOUT) {
@@ -475,18 +600,26 @@ p2p_collect(p2p_node *nd, const fmi_adj *a, uint32_t round, double wait,
 				(void)p2p_send_backlog(nd, j);
 			}
 		}
-		(void)p2p_count(nd, a, round, &all);
-		if ((all && (sending == 0 || round > 1)) || nd->behind > round) {
+		if ((nd->jump = p2p_jump_target(nd, a, round)) > 0) {
 			p2p_give_up_sends(nd, round);
 			return FM_OK;
 		}
-		double left = deadline - fmi_now();
+		double deadline = p2p_deadline(nd, a, round, t0, wait);
+		if (deadline == 0 && (sending == 0 || round > 1)) {
+			p2p_give_up_sends(nd, round);
+			return FM_OK; /* nobody is awaited */
+		}
+		double left = fmax(deadline, t0 + wait) - fmi_now();
 		if (left <= 0) {
 			p2p_mark_absent(nd, a, round);
 			p2p_give_up_sends(nd, round);
 			return FM_OK;
 		}
-		int ms = (int)(left * 1000) + 1;
+		if (fmi_now() >= next_hb) {
+			p2p_heartbeat(nd, a, round);
+			next_hb = fmi_now() + hb;
+		}
+		int ms = (int)(fmin(left, next_hb - fmi_now()) * 1000) + 1;
 		rv = p2p_receive(nd, round, sending ? FMI_MIN(ms, 20) : ms, err);
 		if (rv != FM_OK && rv != FM_ETIMEDOUT) {
 			return rv;
@@ -494,11 +627,13 @@ p2p_collect(p2p_node *nd, const fmi_adj *a, uint32_t round, double wait,
 	}
 }
 
-/* Mixes the held models of round into the peer's next model. */
+/* Mixes the held models of round into the peer's next model, with the
+ * models of earlier rounds still held as late ones (only a rule with a
+ * mass keeps those). */
 static void
 p2p_mix(p2p_node *nd, const fmi_adj *a, uint32_t round)
 {
-	uint32_t k = 0;
+	uint32_t k = 0, nlate = 0;
 	for (uint32_t e = a->in_off[nd->id]; e < a->in_off[nd->id + 1]; e++) {
 		uint32_t j = a->in_adj[e];
 		for (uint32_t i = 0; i < nd->nheld; i++) {
@@ -508,7 +643,18 @@ p2p_mix(p2p_node *nd, const fmi_adj *a, uint32_t round)
 			}
 		}
 	}
-	int rv = fmi_peer_mix(&nd->peer, a, round, nd->nb, k);
+	for (uint32_t i = 0; nd->mass && i < nd->nheld; i++) {
+		if (nd->held[i].round < round) {
+			nd->late[nlate++] = fmi_peer_model_of(&nd->held[i].r);
+		}
+	}
+	int rv = fmi_peer_mix_faults(&nd->peer, a, round, nd->nb, k,
+	    nd->out_sent, nd->late, nlate);
+	fm_log(FM_LOG_DEBUG, "FM-ROUND", "peer %u round %u: %s, mixed %u of "
+	    "%u neighbours' models and %u late ones; its model went to %u of "
+	    "%u", nd->id + 1, round, nd->caught ? "caught up (not trained)" :
+	    "trained", k, a->in_off[nd->id + 1] - a->in_off[nd->id], nlate,
+	    nd->out_sent, a->out_off[nd->id + 1] - a->out_off[nd->id]);
 	if (rv != FM_OK) {
 		fm_log(FM_LOG_WARN, "FM-MIX", "round %u, peer %u: consensus "
 		    "'%s' failed (%s); the peer keeps its own model", round,
@@ -549,6 +695,18 @@ p2p_report(p2p_node *nd, uint32_t round)
 	}
 }
 
+/* After the round's mix: the peer's state file (deploy.checkpoint). */
+static void
+p2p_save(p2p_node *nd, uint32_t round)
+{
+	fm_error e;
+	if (nd->state[0] != '\0' &&
+	    fmi_peer_state_write(&nd->peer, nd->state, round, &e) != FM_OK) {
+		fm_log(FM_LOG_WARN, "FM-CHECKPOINT", "peer %u: %s", nd->id + 1,
+		    e.msg);
+	}
+}
+
 /* One round; with catch_up the peer does not train (it was behind) and
  * sends its current model. */
 static int
@@ -561,12 +719,19 @@ p2p_node_round(p2p_node *nd, uint32_t round, int catch_up, fm_error *err)
 		return rv;
 	}
 	fmi_peer_begin_round(&nd->peer, a, round);
+	nd->mixed = 0;
+	nd->caught = catch_up;
+	if (!catch_up && (nd->jump = p2p_jump_target(nd, a, round)) > 0) {
+		return FM_OK; /* everyone has passed this round already */
+	}
 	if (catch_up) {
 		memcpy(nd->peer.y, nd->peer.x, nd->dim * sizeof(float));
 	} else if ((rv = fmi_peer_train(&nd->peer, cfg, nd->tr, round)) !=
 	    FM_OK) {
 		return fm_error_set(err, rv, "round %u: local training failed: "
 		    "%s", round, fm_strerror(rv));
+	} else {
+		nd->trained++;
 	}
 	rv = fmi_peer_prepare_send(&nd->peer, a, round);
 	if (rv == FM_OK) {
@@ -583,12 +748,11 @@ p2p_node_round(p2p_node *nd, uint32_t round, int catch_up, fm_error *err)
 		rv = p2p_collect(nd, a, round, round == 1 ?
 		    fmax(wait, nd->d->join_timeout) : wait, err);
 	}
-	if (rv == FM_OK && nd->behind > round) {
-		p2p_drop_held(nd, round); /* about to jump ahead */
-		return FM_OK;
-	}
 	if (rv == FM_OK) {
+		/* also a round cut short by a jump: its shares went out */
 		p2p_mix(nd, a, round);
+		nd->mixed = 1;
+		p2p_save(nd, round);
 		/* the end of the round: the timers due by now */
 		(void)fmi_timers_fire_until(&nd->timers, fmi_now());
 		p2p_report(nd, round);
@@ -608,11 +772,17 @@ p2p_node_open(p2p_node *nd, fm_error *err)
 	nd->out = calloc(nd->n, sizeof *nd->out);
 	nd->held = calloc(nd->cap, sizeof *nd->held);
 	nd->absent = calloc(nd->n, 1);
+	nd->nb_round = calloc(nd->n, sizeof *nd->nb_round);
+	nd->nb_heard = calloc(nd->n, sizeof *nd->nb_heard);
+	nd->hb_round = calloc(nd->n, sizeof *nd->hb_round);
 	nd->nb = calloc(nd->n, sizeof *nd->nb);
+	nd->late = calloc(nd->cap, sizeof *nd->late);
 	nd->unsent = calloc(nd->n, 1);
 	nd->unreachable = calloc(nd->n, 1);
 	nd->backlog = calloc(nd->n, sizeof *nd->backlog);
 	if (nd->out == NULL || nd->held == NULL || nd->absent == NULL ||
+	    nd->nb_round == NULL || nd->nb_heard == NULL || nd->late == NULL ||
+	    nd->hb_round == NULL ||
 	    nd->nb == NULL || nd->unsent == NULL || nd->unreachable == NULL ||
 	    nd->backlog == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
@@ -621,6 +791,9 @@ p2p_node_open(p2p_node *nd, fm_error *err)
 	if (rv == FM_OK) {
 		fmi_peer_net net = { nd, p2p_net_send, p2p_net_timer };
 		rv = fmi_peer_init(&nd->peer, nd->cfg, nd->id, &net, err);
+	}
+	if (rv == FM_OK) {
+		nd->mass = fmi_peer_carries_mass(&nd->peer);
 	}
 	if (rv == FM_OK && fmi_trainer_new(&nd->tr, &nd->cfg->arch,
 	    FMI_MAX(nd->cfg->local.batch, 256)) != FM_OK) {
@@ -648,6 +821,45 @@ p2p_node_open(p2p_node *nd, fm_error *err)
 	return rv;
 }
 
+/* The state file (deploy.checkpoint/NAME.state); with --resume the peer
+ * starts after its saved round. *start: the first round to run. */
+static int
+p2p_state_open(p2p_node *nd, uint32_t *start, fm_error *err)
+{
+	const char *dir = nd->cfg->state_dir;
+	const char *name = nd->d->clients[nd->id];
+	uint32_t round = 0;
+	if (dir == NULL || dir[0] == '\0') {
+		return nd->cfg->resume ? fm_error_set(err, FM_EINVAL, "--resume "
+		    "needs deploy.checkpoint: the folder where each peer keeps "
+		    "its state") : FM_OK;
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		return fm_error_set(err, FM_EIO, "cannot create the peer state "
+		    "folder %s: %s", dir, strerror(errno));
+	}
+	int len = snprintf(nd->state, sizeof nd->state, "%s/%s.state", dir,
+	    name);
+	if (len < 0 || (size_t)len >= sizeof nd->state) {
+		return fm_error_set(err, FM_EINVAL, "peer state path too long");
+	}
+	if (!nd->cfg->resume) {
+		return FM_OK; /* a new run: the file is written after round 1 */
+	}
+	int rv = fmi_peer_state_read(&nd->peer, nd->state, &round, err);
+	if (rv == FM_ENOENT) {
+		fm_log(FM_LOG_WARN, "FM-RESUME", "peer %u: no state in %s yet; "
+		    "starting at round 1", nd->id + 1, nd->state);
+		return FM_OK;
+	}
+	if (rv == FM_OK) {
+		fm_log(FM_LOG_INFO, "FM-RESUME", "peer %u resumes after round %u "
+		    "from %s", nd->id + 1, round, nd->state);
+		*start = round + 1;
+	}
+	return rv;
+}
+
 static void
 p2p_node_close(p2p_node *nd)
 {
@@ -663,6 +875,10 @@ p2p_node_close(p2p_node *nd)
 	free(nd->out);
 	free(nd->held);
 	free(nd->absent);
+	free(nd->nb_round);
+	free(nd->nb_heard);
+	free(nd->hb_round);
+	free(nd->late);
 	free(nd->nb);
 	free(nd->unsent);
 	free(nd->unreachable);
@@ -693,24 +909,32 @@ fmi_p2p_run_peer(const fmi_p2p_cfg *cfg, const fmi_deploy_cfg *d,
 	if (rv == FM_OK) {
 		rv = p2p_node_open(&nd, err);
 	}
+	uint32_t r = 1;
+	if (rv == FM_OK) {
+		rv = p2p_state_open(&nd, &r, err);
+	}
 	fmi_blas_set_threads(1); /* same numerics as the simulation */
-	for (uint32_t r = 1; rv == FM_OK && r <= cfg->rounds; r++) {
+	while (rv == FM_OK && r <= cfg->rounds) {
 		int catch_up = 0;
-		if (nd.behind > r) {
-			fm_log(FM_LOG_INFO, "FM-REJOIN", "peer %u: neighbours are "
-			    "at round %u; catching up from round %u", peer + 1,
-			    nd.behind, r);
-			r = nd.behind;
+		if (nd.jump > r) {
+			fm_log(FM_LOG_INFO, "FM-REJOIN", "peer %u: every neighbour "
+			    "is past round %u; catching up to round %u, the "
+			    "slowest one's", peer + 1, r, nd.jump);
+			nd.jumps++;
+			nd.skipped += nd.jump - r;
+			r = nd.jump;
 			catch_up = 1;
 		}
+		nd.jump = 0;
 		rv = p2p_node_round(&nd, r, catch_up, err);
-		if (rv == FM_OK && nd.behind > r) {
-			r--; /* retried as a catch-up round at nd.behind */
+		if (rv == FM_OK && (nd.mixed || nd.jump <= r)) {
+			r++; /* else: jumped over before training */
 		}
 	}
 	if (rv == FM_OK) {
-		fm_log(FM_LOG_INFO, "FM-DEPLOY", "peer %u finished %u rounds",
-		    peer + 1, cfg->rounds);
+		fm_log(FM_LOG_INFO, "FM-DEPLOY", "peer %u finished %u rounds: "
+		    "trained %u, caught up %u times, skipping %u rounds",
+		    peer + 1, cfg->rounds, nd.trained, nd.jumps, nd.skipped);
 	}
 	p2p_node_close(&nd);
 	return rv;

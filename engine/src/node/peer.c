@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* peer.c: one peer of a decentralized federation: train, mix, evaluate. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "node/node.h"
@@ -384,6 +387,21 @@ int
 fmi_peer_mix(fmi_peer *p, const fmi_adj *adj, uint32_t round,
     fm_peer_model *nb, uint32_t nnb)
 {
+	return fmi_peer_mix_faults(p, adj, round, nb, nnb,
+	    fmi_adj_out_degree(adj, p->id), NULL, 0);
+}
+
+int
+fmi_peer_carries_mass(const fmi_peer *p)
+{
+	return fmi_cons_has_outgoing(p->cons);
+}
+
+int
+fmi_peer_mix_faults(fmi_peer *p, const fmi_adj *adj, uint32_t round,
+    fm_peer_model *nb, uint32_t nnb, uint32_t out_sent,
+    const fm_peer_model *late, uint32_t nlate)
+{
 	uint32_t i = p->id;
 	fm_peer_model own = { sizeof own, (int32_t)i,
 		fmi_adj_out_degree(adj, i), 0, p->y, fmi_adj_weight(adj, i, i),
@@ -393,7 +411,9 @@ fmi_peer_mix(fmi_peer *p, const fmi_adj *adj, uint32_t round,
 		nb[k].out_degree = fmi_adj_out_degree(adj, (uint32_t)nb[k].peer);
 	}
 	fm_mix m = { sizeof m, round, (int32_t)i, fmi_adj_in_degree(adj, i),
-		fmi_adj_out_degree(adj, i), nnb, &own, nb };
+		fmi_adj_out_degree(adj, i), nnb, &own, nb,
+		FMI_MIN(out_sent, fmi_adj_out_degree(adj, i)), nlate,
+		nlate > 0 ? late : NULL };
 	memcpy(p->x, p->y, p->dim * sizeof(float));
 	int rv = fmi_cons_mix(p->cons, &m, p->x, p->dim);
 	if (rv != FM_OK) {
@@ -501,4 +521,142 @@ fmi_peer_model_of(fmi_rmsg *r)
 {
 	return (fm_peer_model) { sizeof(fm_peer_model), r->m.from, 0, 0,
 		fmi_rmsg_data(r), 0, r->m.mass, r->m.num_examples };
+}
+
+/* ---- a peer's state file --------------------------------------------- */
+
+#define PSTATE_MAGIC 0x53504d46U /* "FMPS" */
+#define PSTATE_VERSION 1
+#define PSTATE_MAX_RULE (1u << 20) /* a consensus rule's saved state */
+
+/* Host byte order, as the server checkpoint (the same host reads it). */
+typedef struct pstate_header {
+	uint32_t magic, version, header_size, peer;
+	uint64_t fed, dim;
+	uint32_t round, rule_len;
+} pstate_header;
+
+int
+fmi_peer_state_write(fmi_peer *p, const char *path, uint32_t round,
+    fm_error *err)
+{
+	char tmp[4096];
+	size_t len = 0;
+	uint8_t *rule = NULL;
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+		return fm_error_set(err, FM_EINVAL, "peer state path too long");
+	}
+	if (fmi_inst_saves(&p->cons->h)) {
+		(void)fmi_inst_save(&p->cons->h, NULL, 0, &len);
+		rule = len <= PSTATE_MAX_RULE ? malloc(len ? len : 1) : NULL;
+		int rv = rule == NULL ? FM_ENOMEM :
+		    fmi_inst_save(&p->cons->h, rule, len, &len);
+		if (rv != FM_OK) {
+			free(rule);
+			return fm_error_set(err, rv, "peer %u: its consensus rule "
+			    "could not save its state (%s)", p->id + 1,
+			    fm_strerror(rv));
+		}
+	}
+	pstate_header h = { PSTATE_MAGIC, PSTATE_VERSION, sizeof h, p->id,
+		p->fed, p->dim, round, (uint32_t)len };
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int bad = fd < 0 || fmi_write_all(fd, &h, sizeof h) ||
+	    fmi_write_all(fd, p->x, p->dim * sizeof(float)) ||
+	    (len > 0 && fmi_write_all(fd, rule, len)) || fsync(fd) != 0;
+	int e = errno;
+	free(rule);
+	if (fd >= 0 && close(fd) != 0 && !bad) {
+		bad = 1;
+		e = errno;
+	}
+	if (bad || rename(tmp, path) != 0) {
+		e = bad ? e : errno;
+		unlink(tmp);
+		return fm_error_set(err, FM_EIO, "cannot write peer state %s: %s",
+		    path, strerror(e));
+	}
+	fmi_fsync_dir(path);
+	return FM_OK;
+}
+
+static int
+pstate_read_all(int fd, void *buf, size_t n)
+{
+	uint8_t *b = buf;
+	while (n > 0) {
+		ssize_t k = read(fd, b, n);
+		if (k < 0 && errno == EINTR) {
+			continue;
+		}
+		if (k <= 0) {
+			return -1;
+		}
+		b += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int
+fmi_peer_state_read(fmi_peer *p, const char *path, uint32_t *round,
+    fm_error *err)
+{
+	pstate_header h;
+	uint8_t extra;
+	int fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		return fm_error_set(err, errno == ENOENT ? FM_ENOENT : FM_EIO,
+		    "cannot read peer state %s: %s", path, strerror(errno));
+	}
+	int rv = FM_OK;
+	float *x = malloc(p->dim * sizeof(float));
+	uint8_t *rule = NULL;
+	if (x == NULL) {
+		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
+	} else if (pstate_read_all(fd, &h, sizeof h) || h.magic != PSTATE_MAGIC) {
+		rv = fm_error_set(err, FM_EPROTO, "%s is not a fedmesh peer "
+		    "state file", path);
+	} else if (h.version != PSTATE_VERSION || h.header_size != sizeof h) {
+		rv = fm_error_set(err, FM_EVERSION, "%s was written by another "
+		    "fedmesh version (format %u, this one reads %u); delete it "
+		    "to start the peer over", path, h.version, PSTATE_VERSION);
+	} else if (h.peer != p->id || h.fed != p->fed || h.dim != p->dim) {
+		rv = fm_error_set(err, FM_EINVAL, "%s belongs to another run "
+		    "(peer %u, federation %016llx, %llu parameters; this is peer "
+		    "%u, federation %016llx, %zu parameters)", path, h.peer + 1,
+		    (unsigned long long)h.fed, (unsigned long long)h.dim,
+		    p->id + 1, (unsigned long long)p->fed, p->dim);
+	} else if (h.rule_len > PSTATE_MAX_RULE ||
+	    (h.rule_len > 0) != (fmi_inst_saves(&p->cons->h) != 0)) {
+		rv = fm_error_set(err, FM_EINVAL, "%s holds %u bytes of "
+		    "consensus state, which this peer's rule does not take",
+		    path, h.rule_len);
+	} else if ((rule = malloc(h.rule_len ? h.rule_len : 1)) == NULL) {
+		rv = fm_error_set(err, FM_ENOMEM, "out of memory");
+	} else if (pstate_read_all(fd, x, p->dim * sizeof(float)) ||
+	    pstate_read_all(fd, rule, h.rule_len) ||
+	    pstate_read_all(fd, &extra, 1) == 0) {
+		rv = fm_error_set(err, FM_EPROTO, "%s is truncated or too long",
+		    path);
+	}
+	for (size_t k = 0; rv == FM_OK && k < p->dim; k++) {
+		if (!isfinite(x[k])) {
+			rv = fm_error_set(err, FM_ERANGE, "%s holds a model that "
+			    "is not finite", path);
+		}
+	}
+	if (rv == FM_OK && h.rule_len > 0 &&
+	    (rv = fmi_inst_load(&p->cons->h, rule, h.rule_len)) != FM_OK) {
+		fm_error_set(err, rv, "%s: the consensus rule refused its saved "
+		    "state (%s)", path, fm_strerror(rv));
+	}
+	if (rv == FM_OK) {
+		memcpy(p->x, x, p->dim * sizeof(float));
+		*round = h.round;
+	}
+	close(fd);
+	free(x);
+	free(rule);
+	return rv;
 }

@@ -53,6 +53,10 @@ typedef struct fmi_p2p_cfg {
 	const float *init_params; /* warm start: every peer's initial model
 	                           * [arch.nparams], or NULL */
 	uint32_t round_timeout_ms; /* deployments: wait for neighbours */
+	/* deployments: a folder where each peer keeps NAME.state after every
+	 * round (NULL: none), and whether to start from it (--resume) */
+	const char *state_dir;
+	int resume;
 	int (*on_round)(void *ud, const fmi_round_metrics *m);
 	void *ud;
 } fmi_p2p_cfg;
@@ -183,6 +187,17 @@ int fmi_peer_prepare_send(fmi_peer *p, const fmi_adj *adj, uint32_t round);
  * peer id (weights are filled in here from adj). */
 int fmi_peer_mix(fmi_peer *p, const fmi_adj *adj, uint32_t round,
     fm_peer_model *nb, uint32_t nnb);
+/* The same when not every send went out or models came late (deployed
+ * peers): the own model went to out_sent out-neighbours only, and
+ * late[0..nlate) are models of earlier rounds received since their
+ * round's mix (fm_mix.out_sent, .late). */
+int fmi_peer_mix_faults(fmi_peer *p, const fmi_adj *adj, uint32_t round,
+    fm_peer_model *nb, uint32_t nnb, uint32_t out_sent,
+    const fm_peer_model *late, uint32_t nlate);
+/* The peer's consensus rule attaches a mass to its models (push-sum):
+ * then a late model still counts, and its state must survive a
+ * restart. */
+int fmi_peer_carries_mass(const fmi_peer *p);
 /*
  * The GOSSIP message that carries a peer's round model y to a neighbour,
  * in the simulation (p2p_sim.c, inproc://) as in a deployment
@@ -200,6 +215,19 @@ const char *fmi_peer_gossip_check(fmi_rmsg *r, uint64_t fed, uint32_t n,
 /* A checked GOSSIP as the neighbour model fmi_peer_mix takes; its payload
  * must be in host byte order (fmi_f32_from_le) and outlive the mix. */
 fm_peer_model fmi_peer_model_of(fmi_rmsg *r);
+
+/*
+ * A peer's state file (deployed peers with deploy.checkpoint): its model
+ * x after the mix of `round` and its consensus rule's saved state (push-
+ * sum's w), written atomically (temporary file, fsync, rename). read
+ * restores both into a freshly initialised peer and gives the round;
+ * FM_ENOENT when there is none, and a clear error for a file of another
+ * run, peer or format (nothing is changed then).
+ */
+int fmi_peer_state_write(fmi_peer *p, const char *path, uint32_t round,
+    fm_error *err);
+int fmi_peer_state_read(fmi_peer *p, const char *path, uint32_t *round,
+    fm_error *err);
 
 /* Evaluation subset of cfg->test (NULL: all of it); free with free(). */
 uint32_t *fmi_peer_eval_subset(const fmi_p2p_cfg *cfg, size_t *n);

@@ -286,6 +286,12 @@ fmi_cons_mix(fmi_cons *k, const fm_mix *m, float *model, size_t dim)
 }
 
 int
+fmi_cons_has_outgoing(const fmi_cons *k)
+{
+	return k->ops->outgoing != NULL;
+}
+
+int
 fmi_loc_has_grad(const fmi_loc *l)
 {
 	return l->ops->grad != NULL;

@@ -194,6 +194,8 @@ int fmi_atk_poison_updates(fmi_atk *t, fm_rows *r);
 int fmi_cons_outgoing(fmi_cons *k, uint32_t round, uint32_t out_degree,
     double *mass);
 int fmi_cons_mix(fmi_cons *k, const fm_mix *m, float *model, size_t dim);
+/* The rule attaches a mass to its outgoing models (it has outgoing). */
+int fmi_cons_has_outgoing(const fmi_cons *k);
 
 /* Local-training rule; each call is FM_OK (grad: NULL) when the rule
  * does not have it. */

@@ -19,15 +19,30 @@
  * With every message delivered, sum_i w_i stays N and sum_i x_i stays the
  * initial sum, so every z_i tends to the average.
  *
- * Missing neighbours: mass sent to a peer that is dead or too late is lost
- * (this ABI has no acknowledgement), together with its share of x. The
- * peers still agree, but on a weighted average of the initial values
- * instead of the exact one, and sum_i w_i shrinks. The weights W_ij of the
- * topology are not used.
+ * Dropouts (ABI 2.1 hosts): the mass stays where it is.
+ *   - A share that never left (the host says in m->out_sent how many
+ *     out-neighbours got this round's model: a dead or unreachable one
+ *     did not) stays with the sender: s = w (d + 1 - out_sent) / (d + 1),
+ *     with its share of x.
+ *   - A model that arrives after its round's mix, or that a catch-up
+ *     jumped over (m->late), is mixed in when it comes: its mass and x
+ *     share join the next mix like a neighbour's (push-sum tolerates
+ *     delays; Kempe et al.'s invariant only needs every share counted
+ *     once).
+ *   - A restarted peer gets w back from save/load (the deployed peer
+ *     keeps both in its state file).
+ * So sum_i w_i over the peers plus the shares in flight stays N. What a
+ * dead peer held (and what reached it in the round it died) goes with
+ * it; the others still agree, on a weighted average of the live initial
+ * values. A host before 2.1 passes no out_sent: every share counts as
+ * delivered, as before. The weights W_ij of the topology are not used.
  *
  * Guards: negative or non-finite masses, or w' <= 0 / non-finite (all mass
  * lost for ~1075 rounds in a row underflows w), fail the mix with
  * FM_ERANGE, leaving the model and w unchanged.
+ *
+ * Metric "pushsum_weight": w after the mix (its mean over the peers that
+ * report it, times N, is the network's mass: N when nothing is lost).
  *
  * save/load (checkpoints): version byte 1, then w as a double (the model
  * z is the host's). A load refuses another version, length, or a w that
@@ -86,13 +101,30 @@ pushsum_outgoing(void *st, uint32_t round, uint32_t out_degree, double *mass)
 	return FM_OK;
 }
 
+/* The delayed models of a mix (none from a host before 2.1). */
+static uint32_t
+pushsum_nlate(const fm_mix *m)
+{
+	return FM_HAS(m, fm_mix, late) && m->late != NULL ? m->nlate : 0;
+}
+
+/* The k-th received model: the round's neighbours, then the late ones. */
+static const fm_peer_model *
+pushsum_in(const fm_mix *m, uint32_t k)
+{
+	return k < m->nneighbours ? NB(m, k) :
+	                            FM_AT(const fm_peer_model, m->late,
+	                                k - m->nneighbours);
+}
+
 /* w' = s + sum of the received masses; FM_ERANGE if any is bad. */
 static int
 pushsum_weight(const pushsum *p, const fm_mix *m, double s, double *wn)
 {
 	double w = s;
-	for (uint32_t k = 0; k < m->nneighbours; k++) {
-		const fm_peer_model *nb = NB(m, k);
+	uint32_t n = m->nneighbours + pushsum_nlate(m);
+	for (uint32_t k = 0; k < n; k++) {
+		const fm_peer_model *nb = pushsum_in(m, k);
 		if (nb->params == NULL) {
 			return FM_EINVAL;
 		}
@@ -123,17 +155,27 @@ pushsum_mix(void *st, const fm_mix *m, float *model, size_t dim)
 	    (m->nneighbours > 0 && m->neighbours == NULL)) {
 		return FM_EINVAL;
 	}
-	double s = p->w / ((double)m->out_degree + 1.0);
+	/* the kept share, plus those that never left (exact when all did) */
+	uint32_t sent = FM_HAS(m, fm_mix, late) ? m->out_sent : m->out_degree;
+	uint32_t nlate = pushsum_nlate(m);
+	if (sent > m->out_degree ||
+	    (nlate > 0 && !FM_HAS(m->late, fm_peer_model, mass))) {
+		return FM_EINVAL;
+	}
+	double s = p->w / ((double)m->out_degree + 1.0) *
+	    (double)(m->out_degree + 1 - sent);
 	int rv = pushsum_weight(p, m, s, &wn);
 	if (rv != FM_OK) {
 		return rv;
 	}
 	p->host->scal(dim, (float)(s / wn), model);
-	for (uint32_t k = 0; k < m->nneighbours; k++) {
-		const fm_peer_model *nb = NB(m, k);
+	for (uint32_t k = 0; k < m->nneighbours + nlate; k++) {
+		const fm_peer_model *nb = pushsum_in(m, k);
 		p->host->axpy(dim, (float)(nb->mass / wn), nb->params, model);
 	}
 	p->w = wn;
+	/* the round's mean over the peers times N is the network's mass */
+	p->host->metric(p->inst, "pushsum_weight", wn);
 	return FM_OK;
 }
 
@@ -180,6 +222,6 @@ static const fm_component_desc pushsum_components[] = {
 	    NULL, pushsum_ops, 0),
 };
 
-FM_PLUGIN("pushsum", "2.0.0", "MIT",
+FM_PLUGIN("pushsum", "2.1.0", "MIT",
     "Push-sum averaging for directed and time-varying graphs",
     pushsum_components, NULL);

@@ -251,6 +251,149 @@ test_lost_mass(void **state)
 	tn_fini(&t);
 }
 
+/*
+ * Dropouts as a deployed host reports them (ABI 2.1), on the directed
+ * graph of start(): a peer that is down neither sends nor mixes, and a
+ * send to it fails, so its sender's m.out_sent leaves it out; a delayed
+ * model reaches its receiver in the next round, as m.late. Peer 2 saves
+ * its state (save), is down in rounds 4-9 and comes back from the saved
+ * state (a fresh instance + load); the model 0 -> 1 of round 5 is one
+ * round late. The network's mass, sum w over the peers that are up plus
+ * the saved peer's plus what is in flight, is N = 5 after every round
+ * (to rounding), and the numerators too, so once everyone is back the
+ * peers reach the exact average of the initial values.
+ *
+ * legacy: the same with a 2.0-sized fm_mix (no out_sent, no late: every
+ * share counts as delivered, a late model is dropped): the mass shares
+ * sent to peer 2 while it is down, and the late one, are lost.
+ */
+typedef struct dropnet {
+	tn_net t;
+	uint8_t down[NP];
+	double saved_w;        /* peer 2's saved w while it is down */
+	uint8_t saved[64];     /* its saved state */
+	size_t saved_len;
+	float late_y[DIM];     /* the delayed model 0 -> 1, if any */
+	double late_mass;
+	int late_pending;
+} dropnet;
+
+static double
+drop_total(dropnet *d)
+{
+	double s = d->late_pending ? d->late_mass : 0;
+	for (uint32_t i = 0; i < NP; i++) {
+		s += d->down[i] ? (i == 2 ? d->saved_w : 0) :
+		                  outgoing(d->t.c[i], 0);
+	}
+	return s;
+}
+
+/* One round; delay: the model 0 -> 1 arrives a round late. */
+static void
+drop_round(dropnet *d, int delay, int legacy)
+{
+	tn_net *t = &d->t;
+	float y[NP][TN_MAXDIM];
+	int late_now = d->late_pending;
+	float late_y[DIM];
+	double late_mass = d->late_mass;
+	memcpy(late_y, d->late_y, sizeof late_y);
+	d->late_pending = 0;
+	t->round++;
+	memcpy(y, t->x, sizeof y);
+	for (uint32_t i = 0; i < NP; i++) {
+		t->mass[i] = 0;
+		if (!d->down[i]) {
+			FMT_PASS(fmi_cons_outgoing(t->c[i], t->round,
+			    tn_out_degree(t, i), &t->mass[i]));
+		}
+	}
+	for (uint32_t i = 0; i < NP; i++) {
+		if (d->down[i]) {
+			continue;
+		}
+		fm_peer_model nb[TN_MAXP], lt[1];
+		uint32_t nnb = 0, sent = 0, nlate = 0;
+		for (uint32_t j = 0; j < NP; j++) {
+			if (j != i && t->edge[i][j] && !d->down[j] &&
+			    !(delay && i == 1 && j == 0)) {
+				nb[nnb++] = (fm_peer_model) PT_PEER((int32_t)j,
+				    tn_out_degree(t, j), y[j], t->w[i][j],
+				    t->mass[j], 10);
+			}
+			sent += j != i && t->edge[j][i] && !d->down[j];
+		}
+		if (i == 1 && late_now && !legacy) {
+			lt[nlate++] = (fm_peer_model) PT_PEER(0, 1, late_y, 0,
+			    late_mass, 10);
+		}
+		fm_peer_model own = PT_PEER((int32_t)i, tn_out_degree(t, i),
+		    y[i], t->w[i][i], t->mass[i], 10);
+		fm_mix m = PT_MIX(t->round, (int32_t)i, tn_in_degree(t, i),
+		    tn_out_degree(t, i), &own, nb, nnb, 0);
+		m.out_sent = sent;
+		m.nlate = nlate;
+		m.late = nlate ? lt : NULL;
+		if (legacy) {
+			m.struct_size = (uint32_t)offsetof(fm_mix, out_sent);
+		}
+		memcpy(t->x[i], y[i], t->dim * sizeof(float));
+		FMT_PASS(tn_mix(t->c[i], &m, t->x[i], t->dim));
+	}
+	if (delay && !d->down[0]) {
+		memcpy(d->late_y, y[0], sizeof d->late_y);
+		d->late_mass = t->mass[0];
+		d->late_pending = 1;
+	}
+}
+
+static double
+drop_run(const fixture *f, int legacy, double *err)
+{
+	dropnet d;
+	double avg[DIM], worst = 0;
+	memset(&d, 0, sizeof d);
+	start(&d.t, f->c, avg);
+	for (int r = 1; r <= 300; r++) {
+		if (r == 4) { /* peer 2 goes down; its state is on disk */
+			d.saved_w = outgoing(d.t.c[2], 0);
+			FMT_PASS(fmi_inst_save(&d.t.c[2]->h, d.saved,
+			    sizeof d.saved, &d.saved_len));
+			fmi_cons_close(d.t.c[2]);
+			d.t.c[2] = NULL;
+			d.down[2] = 1;
+		}
+		if (r == 10) { /* restarted from its state */
+			d.t.c[2] = tn_open(f->c, NULL, 0, DIM, 2);
+			FMT_PASS(fmi_inst_load(&d.t.c[2]->h, d.saved,
+			    d.saved_len));
+			d.down[2] = 0;
+		}
+		drop_round(&d, r == 5, legacy);
+		worst = fmax(worst, fabs(drop_total(&d) - NP));
+	}
+	*err = tn_max_err(&d.t, avg);
+	tn_fini(&d.t);
+	return worst;
+}
+
+static void
+test_mass_under_dropouts(void **state)
+{
+	const fixture *f = *state;
+	double err, lerr;
+	double drift = drop_run(f, 0, &err);
+	double ldrift = drop_run(f, 1, &lerr);
+	printf("peer down 6 rounds + a late model: sum w off N by at most "
+	    "%.3g, off the average by %.3g (2.0 host: %.3g and %.3g)\n",
+	    drift, err, ldrift, lerr);
+	assert_true(drift < 1e-12);
+	assert_true(err < 1e-5);
+	assert_true(ldrift > 0.5); /* what the old host semantics lost */
+	assert_true(lerr > 1e-3);
+}
+
 /* A mix that fails leaves the model and w alone. */
 static void
 refused(fmi_cons *k, double mass, size_t dim, int want)
@@ -336,6 +479,7 @@ main(void)
 		cmocka_unit_test(test_directed_exact_average),
 		cmocka_unit_test(test_time_varying),
 		cmocka_unit_test(test_lost_mass),
+		cmocka_unit_test(test_mass_under_dropouts),
 		cmocka_unit_test(test_guards),
 		cmocka_unit_test(test_bad_open),
 		cmocka_unit_test(test_save_load),

@@ -585,7 +585,8 @@ test_mix(void **state)
 		nb_p[0], 0.3, 0.125, 5 };
 	nb[1].p = (fm_peer_model) { (uint32_t)sizeof(wide_peer), 4, 1, 0,
 		nb_p[1], 0.1, 0.5, 9 };
-	fm_mix m = { (uint32_t)sizeof m, 1, 3, 2, 2, 2, &own, &nb[0].p };
+	fm_mix m = { (uint32_t)sizeof m, 1, 3, 2, 2, 2, &own, &nb[0].p, 2, 0,
+		NULL };
 	memcpy(model, own_p, sizeof model);
 	nmetrics = 0;
 	FMT_PASS(o->mix(t->head.state, &m, model, DIM));
