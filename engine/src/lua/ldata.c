@@ -105,10 +105,7 @@ ds_sample(lua_State *L)
 		    "size), not %I", (lua_Integer)d->n, n);
 	}
 	uint32_t *perm = malloc(d->n * sizeof *perm);
-	fmi_dataset *o = NULL;
-	if (perm == NULL || fmi_dataset_new(&o, (size_t)n, d->dim,
-	    d->nclasses) != FM_OK) {
-		free(perm);
+	if (perm == NULL) {
 		return luaL_error(L, "sample: out of memory");
 	}
 	for (size_t i = 0; i < d->n; i++) {
@@ -117,12 +114,14 @@ ds_sample(lua_State *L)
 	fm_rng r;
 	fmi_rng_seed(&r, (uint64_t)seed, 0x73616d70); /* "samp" */
 	fmi_rng_shuffle_u32(&r, perm, d->n);
-	for (size_t i = 0; i < (size_t)n; i++) {
-		memcpy(o->x + i * d->dim, d->x + (size_t)perm[i] * d->dim,
-		    d->dim * sizeof(float));
-		o->y[i] = d->y[perm[i]];
-	}
+	/* the same storage (bytes stay bytes); only these rows are read */
+	fmi_dataset *o = NULL;
+	fm_error e;
+	int rv = fmi_dataset_subset(&o, d, perm, (size_t)n, &e);
 	free(perm);
+	if (rv != FM_OK) {
+		return lfm_raise(L, "sample", &e);
+	}
 	snprintf(o->name, sizeof o->name, "%.40s sample", d->name);
 	lfm_push_dataset(L, o);
 	return 1;

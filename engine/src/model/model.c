@@ -523,7 +523,12 @@ check_data(const fmi_trainer *t, const fmi_dataset *d, const char *fn)
 		    d ? d->nclasses : 0, in, out);
 		return FM_EINVAL;
 	}
-	return FM_OK;
+	fm_error e;
+	int rv = fmi_dataset_load(d, &e); /* a lazy dataset's rows */
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-DATA", "%s: %s", fn, e.msg);
+	}
+	return rv;
 }
 
 /* Copies idx into the trainer's permutation buffer, checking bounds. */
@@ -550,15 +555,13 @@ load_perm(fmi_trainer *t, const fmi_dataset *d, const uint32_t *idx, size_t n)
 	return FM_OK;
 }
 
-/* Gathers rows idx[0..b) of d into act[0] and ybuf. */
+/* Gathers rows idx[0..b) of d (as floats, whatever d's storage) into
+ * act[0] and ybuf. */
 static void
 gather(fmi_trainer *t, const fmi_dataset *d, const uint32_t *idx, size_t b)
 {
-	size_t dim = d->dim;
-	float *x = t->act[0];
+	fmi_dataset_gather(d, idx, 0, b, t->act[0]);
 	for (size_t i = 0; i < b; i++) {
-		memcpy(x + i * dim, d->x + (size_t)idx[i] * dim,
-		    dim * sizeof *x);
 		t->ybuf[i] = d->y[idx[i]];
 	}
 }
@@ -714,12 +717,14 @@ fmi_evaluate_pred(fmi_trainer *t, const float *params, const fmi_dataset *d,
 	size_t correct = 0;
 	for (size_t s = 0; s < count; s += t->max_batch) {
 		size_t b = FMI_MIN(t->max_batch, count - s);
-		const float *x = d->x + s * d->dim;
+		const float *x = d->x != NULL ? d->x + s * d->dim : t->act[0];
 		const int32_t *y = d->y + s;
 		if (idx != NULL) {
 			gather(t, d, idx + s, b);
 			x = t->act[0];
 			y = t->ybuf;
+		} else if (d->x == NULL) { /* byte storage: rows as floats */
+			fmi_dataset_gather(d, NULL, s, b, t->act[0]);
 		}
 		forward(t, params, x, b);
 		loss += xent(t, params, y, b, 0.0f, &correct,
