@@ -361,7 +361,8 @@ map_plain(const fmi_idx_src *s, void **map, size_t *len, const uint8_t **data,
 	}
 	if (rv == FM_OK) {
 		*len = 16 + (size_t)s->n * s->dim;
-		*map = mmap(NULL, *len, PROT_READ, MAP_SHARED, fileno(f), 0);
+		*map = mmap(NULL, *len, PROT_READ, MAP_SHARED | MAP_POPULATE,
+		    fileno(f), 0);
 		if (*map == MAP_FAILED) {
 			*map = NULL;
 			rv = fm_error_set(err, FM_EIO, "cannot map %s: %s",
@@ -376,17 +377,40 @@ map_plain(const fmi_idx_src *s, void **map, size_t *len, const uint8_t **data,
 	return rv;
 }
 
-/* Maps where the rows are: the plain file, or the cache entry, whose
- * rows rows[0..n) (NULL: all) are checked first (a damaged entry is
- * rebuilt once). FM_ENOENT: nothing to map, the rows are streamed. */
+/* Reads rows want[0..n) (row << 32 | output position, ascending) of the
+ * plain image file. */
 static int
-map_rows(fmi_idx_src *s, const uint32_t *rows, size_t n, void **map,
-    size_t *len, const uint8_t **data, fm_error *err)
+read_plain(const fmi_idx_src *s, const uint64_t *want, size_t n,
+    uint8_t *out, fm_error *err)
 {
-	*map = NULL;
-	if (!s->gz) {
-		return map_plain(s, map, len, data, err);
+	int rv = src_unchanged(s, err);
+	FILE *f = rv == FM_OK ? fopen(s->path, "rb") : NULL;
+	if (rv == FM_OK && f == NULL) {
+		rv = fm_error_set(err, FM_EIO, "cannot open %s: %s", s->path,
+		    strerror(errno));
 	}
+	for (size_t i = 0; rv == FM_OK && i < n; i++) {
+		size_t r = (size_t)(want[i] >> 32);
+		uint8_t *dst = out + (size_t)(want[i] & 0xffffffffu) * s->dim;
+		if (pread(fileno(f), dst, s->dim, (off_t)(16 + r * s->dim)) !=
+		    (ssize_t)s->dim) {
+			rv = fm_error_set(err, FM_EIO, "cannot read %s: %s",
+			    s->path, strerror(errno));
+		}
+	}
+	if (f != NULL) {
+		fclose(f);
+	}
+	return rv;
+}
+
+/* Runs op on the cache entry (made valid first); a damaged entry is
+ * discarded and rebuilt once. FM_ENOENT: there is no cache (any more):
+ * stream the .gz. */
+typedef int (*cache_op)(fmi_idx_src *s, void *ud, fm_error *err);
+static int
+with_cache(fmi_idx_src *s, cache_op op, void *ud, fm_error *err)
+{
 	for (int attempt = 0; s->cache != NULL; attempt++) {
 		int nocache = 0, rv = fmi_cache_ensure(s, &nocache, err);
 		if (rv != FM_OK) {
@@ -395,16 +419,7 @@ map_rows(fmi_idx_src *s, const uint32_t *rows, size_t n, void **map,
 		if (nocache) {
 			break;
 		}
-		rv = fmi_cache_map(s, rows == NULL, map, len, data, err);
-		if (rv == FM_OK &&
-		    (rv = fmi_cache_verify(s, *map, rows, n, err)) == FM_OK) {
-			return FM_OK;
-		}
-		if (*map != NULL) {
-			munmap(*map, *len);
-			*map = NULL;
-		}
-		if (attempt > 0) {
+		if ((rv = op(s, ud, err)) != FM_EPROTO || attempt > 0) {
 			return rv;
 		}
 		fm_log(FM_LOG_WARN, "FM-DATA-CACHE", "%s; rebuilding it",
@@ -414,6 +429,24 @@ map_rows(fmi_idx_src *s, const uint32_t *rows, size_t n, void **map,
 	free(s->cache);
 	s->cache = NULL;
 	return FM_ENOENT;
+}
+
+typedef struct map_ctx {
+	void *map;
+	size_t len;
+	const uint8_t *data;
+} map_ctx;
+
+static int
+op_map_all(fmi_idx_src *s, void *ud, fm_error *err)
+{
+	map_ctx *m = ud;
+	int rv = fmi_cache_map(s, &m->map, &m->len, &m->data, err);
+	if (rv == FM_OK && (rv = fmi_cache_verify(s, m->map, err)) != FM_OK) {
+		munmap(m->map, m->len);
+		m->map = NULL;
+	}
+	return rv;
 }
 
 typedef struct copy_ctx {
@@ -433,12 +466,13 @@ int
 fmi_idx_src_load(fmi_idx_src *s, fmi_pixels *px, const uint8_t **x8,
     fm_error *err)
 {
-	void *map = NULL;
-	size_t len = 0;
-	int rv = map_rows(s, NULL, 0, &map, &len, x8, err);
+	map_ctx m = { NULL, 0, NULL };
+	int rv = !s->gz ? map_plain(s, &m.map, &m.len, &m.data, err)
+	                : with_cache(s, op_map_all, &m, err);
 	if (rv == FM_OK) {
-		px->map = map;
-		px->maplen = len;
+		px->map = m.map;
+		px->maplen = m.len;
+		*x8 = m.data;
 		return FM_OK;
 	}
 	if (rv != FM_ENOENT) {
@@ -459,8 +493,7 @@ fmi_idx_src_load(fmi_idx_src *s, fmi_pixels *px, const uint8_t **x8,
 	return FM_OK;
 }
 
-/* Rows picked while streaming: want[] (row << 32 | output position),
- * ascending. */
+/* Rows to read: want[] (row << 32 | output position), ascending. */
 typedef struct pick_ctx {
 	size_t dim;
 	const uint64_t *want;
@@ -481,6 +514,13 @@ pick_rows(void *ud, size_t first, size_t count, const uint8_t *px)
 }
 
 static int
+op_read_rows(fmi_idx_src *s, void *ud, fm_error *err)
+{
+	pick_ctx *p = ud;
+	return fmi_cache_read_rows(s, p->want, p->n, p->out, err);
+}
+
+static int
 cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -491,24 +531,8 @@ int
 fmi_idx_src_rows(fmi_idx_src *s, const uint32_t *rows, size_t n,
     uint8_t *out, fm_error *err)
 {
-	void *map = NULL;
-	size_t len = 0;
-	const uint8_t *data = NULL;
-	int rv = map_rows(s, rows, n, &map, &len, &data, err);
-	if (rv == FM_OK) {
-		for (size_t i = 0; i < n; i++) {
-			memcpy(out + i * s->dim, data + (size_t)rows[i] * s->dim,
-			    s->dim);
-		}
-		munmap(map, len);
-		return FM_OK;
-	}
-	if (rv != FM_ENOENT) {
-		return rv;
-	}
 	if (n > UINT32_MAX) {
-		return fm_error_set(err, FM_EINVAL, "%zu rows are too many",
-		    n);
+		return fm_error_set(err, FM_EINVAL, "%zu rows are too many", n);
 	}
 	uint64_t *want = malloc(n * sizeof *want + 1);
 	if (want == NULL) {
@@ -517,9 +541,13 @@ fmi_idx_src_rows(fmi_idx_src *s, const uint32_t *rows, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		want[i] = (uint64_t)rows[i] << 32 | i;
 	}
-	qsort(want, n, sizeof *want, cmp_u64);
+	qsort(want, n, sizeof *want, cmp_u64); /* read in file order */
 	pick_ctx p = { s->dim, want, n, 0, out };
-	rv = fmi_idx_stream(s, pick_rows, &p, err);
+	int rv = !s->gz ? read_plain(s, want, n, out, err)
+	                : with_cache(s, op_read_rows, &p, err);
+	if (rv == FM_ENOENT) {
+		rv = fmi_idx_stream(s, pick_rows, &p, err);
+	}
 	free(want);
 	return rv;
 }

@@ -7,9 +7,10 @@
  * hundred node processes starting at once would spend 20 s on it.
  *
  * An entry: a header (magic, version, the source's identity: path hash,
- * size, mtime, inode; rows and row size; offsets; the hash of the row
- * table; the header's own hash), a table of one 32-bit hash per row, and
- * the rows, page-aligned. It is written to a temporary file, fsync'ed and
+ * size, mtime, inode; rows and row size; offsets; the header's own hash),
+ * a table of one 32-bit hash per row, and the rows, page-aligned. (A
+ * damaged table entry shows as its row not matching it, so the table
+ * needs no hash of its own.) It is written to a temporary file, fsync'ed and
  * renamed into place under an flock, so readers see a whole entry or
  * none, and concurrent processes build it once. Readers check the header
  * on open and every row they use against the table: a stale entry (the
@@ -43,7 +44,6 @@ typedef struct cache_hdr {
 	uint64_t path_hash;
 	uint64_t n, dim;
 	uint64_t table_off, data_off, file_size;
-	uint64_t table_hash;
 	uint64_t hdr_hash; /* of every byte before it */
 } cache_hdr;
 
@@ -263,7 +263,6 @@ static void
 build_finish(build_ctx *b, cache_hdr *h, size_t n)
 {
 	size_t tb = n * sizeof *b->table;
-	h->table_hash = fmi_hash_bytes(b->table, tb, 0x7462);
 	h->hdr_hash = hdr_hash(h);
 	if (pwrite(b->fd, b->table, tb, (off_t)h->table_off) != (ssize_t)tb ||
 	    pwrite(b->fd, h, sizeof *h, 0) != (ssize_t)sizeof *h ||
@@ -365,7 +364,7 @@ fmi_cache_ensure(const fmi_idx_src *s, int *nocache, fm_error *err)
 /* ---- reading ----------------------------------------------------------------------- */
 
 int
-fmi_cache_map(const fmi_idx_src *s, int populate, void **map, size_t *len,
+fmi_cache_map(const fmi_idx_src *s, void **map, size_t *len,
     const uint8_t **data, fm_error *err)
 {
 	*map = NULL;
@@ -379,8 +378,10 @@ fmi_cache_map(const fmi_idx_src *s, int populate, void **map, size_t *len,
 		cache_hdr h;
 		expect_hdr(s, &h);
 		*len = (size_t)h.file_size;
-		void *m = mmap(NULL, *len, PROT_READ,
-		    MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
+		/* every page is read (checked, then trained on): one pass in
+		 * the kernel instead of a fault per 64 KB */
+		void *m = mmap(NULL, *len, PROT_READ, MAP_SHARED | MAP_POPULATE,
+		    fd, 0);
 		if (m == MAP_FAILED) {
 			rv = fm_error_set(err, FM_EIO, "cannot map the cache "
 			    "entry %s: %s", s->cache, strerror(errno));
@@ -393,29 +394,82 @@ fmi_cache_map(const fmi_idx_src *s, int populate, void **map, size_t *len,
 	return rv;
 }
 
+static int
+damaged_row(const fmi_idx_src *s, size_t r, fm_error *err)
+{
+	return fm_error_set(err, FM_EPROTO, "the cache entry %s is damaged "
+	    "(row %zu does not match its hash)", s->cache, r);
+}
+
 int
-fmi_cache_verify(const fmi_idx_src *s, const void *map, const uint32_t *rows,
-    size_t n, fm_error *err)
+fmi_cache_verify(const fmi_idx_src *s, const void *map, fm_error *err)
 {
 	const cache_hdr *h = map;
 	const uint32_t *table = (const uint32_t *)((const char *)map +
 	    h->table_off);
 	const uint8_t *data = (const uint8_t *)map + h->data_off;
-	if (fmi_hash_bytes(table, (size_t)s->n * sizeof *table, 0x7462) !=
-	    h->table_hash) {
-		return fm_error_set(err, FM_EPROTO, "the cache entry %s is "
-		    "damaged (its row table does not match its hash)", s->cache);
-	}
-	size_t count = rows != NULL ? n : s->n;
-	for (size_t i = 0; i < count; i++) {
-		size_t r = rows != NULL ? rows[i] : i;
+	for (size_t r = 0; r < s->n; r++) {
 		if (row_hash(data + r * s->dim, s->dim, r) != table[r]) {
-			return fm_error_set(err, FM_EPROTO, "the cache entry %s "
-			    "is damaged (row %zu does not match its hash)",
-			    s->cache, r);
+			return damaged_row(s, r, err);
 		}
 	}
 	return FM_OK;
+}
+
+/* pread all n bytes at off; FM_OK or an error naming the entry. */
+static int
+read_at(int fd, const fmi_idx_src *s, void *buf, size_t n, uint64_t off,
+    fm_error *err)
+{
+	for (size_t got = 0; got < n;) {
+		ssize_t r = pread(fd, (char *)buf + got, n - got,
+		    (off_t)(off + got));
+		if (r < 0 && errno == EINTR) {
+			continue;
+		}
+		if (r <= 0) {
+			return fm_error_set(err, FM_EPROTO, "cannot read the "
+			    "cache entry %s: %s", s->cache,
+			    r < 0 ? strerror(errno) : "it is shorter than its "
+			    "header says");
+		}
+		got += (size_t)r;
+	}
+	return FM_OK;
+}
+
+int
+fmi_cache_read_rows(const fmi_idx_src *s, const uint64_t *want, size_t n,
+    uint8_t *out, fm_error *err)
+{
+	enum { TB = 4096 }; /* table entries read at a time */
+	uint32_t tb[TB];
+	size_t tb_first = SIZE_MAX;
+	int fd = open(s->cache, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return fm_error_set(err, FM_EPROTO, "cannot open the cache entry "
+		    "%s: %s", s->cache, strerror(errno));
+	}
+	cache_hdr h;
+	expect_hdr(s, &h);
+	int rv = check_fd(fd, s, err);
+	for (size_t i = 0; rv == FM_OK && i < n; i++) {
+		size_t r = (size_t)(want[i] >> 32);
+		uint8_t *dst = out + (size_t)(want[i] & 0xffffffffu) * s->dim;
+		if (tb_first == SIZE_MAX || r < tb_first || r >= tb_first + TB) {
+			tb_first = r / TB * TB;
+			size_t k = FMI_MIN((size_t)TB, s->n - tb_first);
+			rv = read_at(fd, s, tb, k * sizeof *tb,
+			    h.table_off + tb_first * sizeof *tb, err);
+		}
+		rv = rv ? rv : read_at(fd, s, dst, s->dim,
+		    h.data_off + (uint64_t)r * s->dim, err);
+		if (rv == FM_OK && row_hash(dst, s->dim, r) != tb[r - tb_first]) {
+			rv = damaged_row(s, r, err);
+		}
+	}
+	close(fd);
+	return rv;
 }
 
 void

@@ -79,14 +79,19 @@ int fmi_cache_path(char *buf, size_t size, const char *path);
  * written (read-only folder, full disk) *nocache is set and FM_OK
  * returned if the source itself was fine. */
 int fmi_cache_ensure(const fmi_idx_src *s, int *nocache, fm_error *err);
-/* Maps a valid entry read-only (populate: every page at once, for a
- * reader of all rows); *data is the first row's pixels. */
-int fmi_cache_map(const fmi_idx_src *s, int populate, void **map,
-    size_t *len, const uint8_t **data, fm_error *err);
-/* Checks rows rows[0..n) (NULL: all) of a mapped entry against their
- * stored hashes; FM_EPROTO names the first bad row. */
-int fmi_cache_verify(const fmi_idx_src *s, const void *map,
-    const uint32_t *rows, size_t n, fm_error *err);
+/* Maps a valid entry read-only, every page at once (for a reader of all
+ * rows); *data is the first row's pixels. */
+int fmi_cache_map(const fmi_idx_src *s, void **map, size_t *len,
+    const uint8_t **data, fm_error *err);
+/* Checks every row of a mapped entry against its stored hash; FM_EPROTO
+ * names the first bad row. */
+int fmi_cache_verify(const fmi_idx_src *s, const void *map, fm_error *err);
+/* Reads rows want[0..n) (row << 32 | output position, ascending rows)
+ * into out with pread, checking each against its hash: page faults cost
+ * far more than reads on virtual machines, and a host reads only its
+ * clients' rows. */
+int fmi_cache_read_rows(const fmi_idx_src *s, const uint64_t *want,
+    size_t n, uint8_t *out, fm_error *err);
 /* Removes a damaged entry so the next fmi_cache_ensure rebuilds it. */
 void fmi_cache_discard(const fmi_idx_src *s);
 

@@ -155,6 +155,34 @@ static const luaL_Reg ds_meta[] = {
 	{ NULL, NULL },
 };
 
+int
+lfm_keep_rows(fmi_dataset **train, fmi_partition **part, uint32_t first,
+    uint32_t step, const char *node, fm_error *err)
+{
+	const fmi_partition *p = *part;
+	uint8_t *keep = calloc(p->nclients + 1, 1);
+	if (keep == NULL) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory");
+	}
+	uint32_t nk = 0;
+	for (uint32_t c = 0; c < p->nclients; c++) {
+		keep[c] = c % step == first;
+		nk += keep[c];
+	}
+	fmi_dataset *d = NULL;
+	fmi_partition *q = NULL;
+	int rv = fmi_dataset_keep_rows(&d, &q, *train, p, keep, err);
+	free(keep);
+	if (rv == FM_OK) {
+		fm_log(FM_LOG_DEBUG, "FM-DATA", "%s holds the rows of its %u "
+		    "clients: %zu of the %zu samples of %s", node, nk, d->n,
+		    (*train)->n, d->name);
+		*train = d;
+		*part = q;
+	}
+	return rv;
+}
+
 /* ---- loaders ----------------------------------------------------------------- */
 
 /* fm.data.fashion_mnist{ dir = ... } -> train, test */
