@@ -265,7 +265,15 @@ run_p2p_node(lua_State *L, lexp *x, const char *name)
 			continue;
 		}
 		lfm_p2p_cfg(x, &p);
-		if (fmi_p2p_run_peer(&p, &x->deploy, i, &e) != FM_OK) {
+		/* only its own shard's rows */
+		int rv = lfm_keep_rows(&p.train, &p.part, i, p.part->nclients,
+		    name, &e);
+		if (rv == FM_OK) {
+			rv = fmi_p2p_run_peer(&p, &x->deploy, i, &e);
+			fmi_dataset_unref(p.train);
+			fmi_partition_unref(p.part);
+		}
+		if (rv != FM_OK) {
 			return luaL_error(L, "run: %s", e.msg);
 		}
 		lua_newtable(L);
@@ -277,6 +285,26 @@ run_p2p_node(lua_State *L, lexp *x, const char *name)
 	return luaL_error(L, "run: no node named '%s' in the deployment "
 	    "(monitor: %s, peers: %s, ...)", name, x->deploy.server_name,
 	    x->deploy.clients[0]);
+}
+
+/* A client host: only its clients' rows (client k, 0-based, lives on
+ * host k % nclients), then the host's loop. */
+static int
+run_client(lexp *x, const char *name, fm_error *e)
+{
+	fmi_fed_cfg c = x->cfg;
+	uint32_t h = 0;
+	while (h < x->deploy.nclients && strcmp(name, x->deploy.clients[h])) {
+		h++;
+	}
+	int rv = lfm_keep_rows(&c.train, &c.part, h, x->deploy.nclients, name,
+	    e);
+	if (rv == FM_OK) {
+		rv = fmi_deploy_run_client(&c, &x->deploy, name, e);
+		fmi_dataset_unref(c.train);
+		fmi_partition_unref(c.part);
+	}
+	return rv;
 }
 
 static int
@@ -295,7 +323,7 @@ run_node(lua_State *L, lexp *x)
 	case 1:
 		return lfm_exp_execute(L, x, run_server, "run");
 	case 2:
-		if (fmi_deploy_run_client(&x->cfg, &x->deploy, name, &e) != FM_OK) {
+		if (run_client(x, name, &e) != FM_OK) {
 			return luaL_error(L, "run: %s", e.msg);
 		}
 		lua_newtable(L);
@@ -443,6 +471,9 @@ run_launch(lua_State *L, lexp *x)
 		snprintf(fdpath, sizeof fdpath, "/dev/fd/%d", mfd);
 		c.metrics = fdpath;
 	}
+	/* Nodes run BLAS on one thread (deploy.c): told before OpenBLAS
+	 * loads, they start no BLAS threads that spin at start-up. */
+	setenv("OPENBLAS_NUM_THREADS", "1", 0);
 	double t0 = fmi_now();
 	int rv = fmi_launch(names, n, launch_argv, &c, mfd, 10.0, &status, &e);
 	int ok = rv == FM_OK && WIFEXITED(status) && WEXITSTATUS(status) == 0;
