@@ -54,9 +54,12 @@ nodes() {
 		{ mapfile -d "" args <"$d/cmdline"; } 2>/dev/null || continue
 		[ "${args[1]:-}" = node ] && [ "${args[2]:-}" = --node ] || continue
 		for i in "${args[@]}"; do
-			[ "$i" = "keys=$OUT/keys" ] && echo "${d#/proc/} ${args[3]}"
+			if [ "$i" = "keys=$OUT/keys" ]; then
+				echo "${d#/proc/} ${args[3]}"
+			fi
 		done
 	done
+	return 0
 }
 # sample TAG [pss]: "user sys faults count" of the nodes together (CPU
 # in seconds, minor page faults) into $OUT/cpu_TAG and, with pss,
@@ -64,7 +67,7 @@ nodes() {
 # loaded machine a fork can take longer than a round), so the sample is
 # taken when the line arrived.
 sample() {
-	local pid name line f u=0 s=0 flt=0 k=0 pss=""
+	local pid name line f f1 f2 u=0 s=0 flt=0 k=0 pss=""
 	while read -r pid name; do
 		read -r line <"/proc/$pid/stat" 2>/dev/null || continue
 		line=${line##*) }
@@ -72,7 +75,10 @@ sample() {
 		u=$((u + f[11])) s=$((s + f[12])) flt=$((flt + f[7])) k=$((k + 1))
 		if [ "${2:-}" = pss ]; then
 			while read -r f1 f2 _; do
-				[ "$f1" = Pss: ] && pss="$pss$name $f2"$'\n' && break
+				if [ "$f1" = Pss: ]; then
+					pss="$pss$name $f2"$'\n'
+					break
+				fi
 			done <"/proc/$pid/smaps_rollup"
 		fi
 	done <"$OUT/nodes"
