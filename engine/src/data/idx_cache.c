@@ -131,7 +131,19 @@ cache_dir(char *buf, size_t size)
 	if (n <= 0 || (size_t)n >= size) {
 		return FM_ENOENT;
 	}
-	return mkdir_p(buf) == FM_OK ? FM_OK : FM_ENOENT;
+	if (mkdir_p(buf) != FM_OK) {
+		static int said;
+		int why = errno;
+		if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED)) {
+			fm_log(FM_LOG_WARN, "FM-DATA-CACHE", "cannot create the "
+			    "cache folder %s (%s): reading .gz datasets directly, "
+			    "which is slower; set FEDMESH_CACHE_DIR to a writable "
+			    "folder (or to \"\" to turn the cache off)", buf,
+			    strerror(why));
+		}
+		return FM_ENOENT;
+	}
+	return FM_OK;
 }
 
 int
