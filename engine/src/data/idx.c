@@ -22,6 +22,10 @@
 #define IDX_MAGIC_IMAGES 0x00000803u /* ubyte, 3 dims */
 #define IDX_MAGIC_LABELS 0x00000801u /* ubyte, 1 dim */
 #define IDX_CHUNK ((size_t)1 << 16)
+/* zlib's buffers: large to stream pixels, small for headers and labels
+ * (every node reads those; untouched memory costs no page faults) */
+#define IDX_BIG_BUF (1u << 17)
+#define IDX_SMALL_BUF (1u << 13)
 #define IDX_MAX_PIXELS ((uint64_t)1 << 24) /* per image */
 #define FMNIST_HINT "install it with `apt-get install dataset-fashion-mnist`"
 
@@ -33,7 +37,7 @@ be32(const unsigned char *p)
 }
 
 static int
-idx_open(gzFile *f, const char *path, fm_error *err)
+idx_open(gzFile *f, const char *path, unsigned bufsize, fm_error *err)
 {
 	errno = 0;
 	*f = gzopen(path, "rb");
@@ -43,7 +47,7 @@ idx_open(gzFile *f, const char *path, fm_error *err)
 		    "cannot open %s: %s", path,
 		    e ? strerror(e) : "out of memory");
 	}
-	gzbuffer(*f, 1u << 17);
+	gzbuffer(*f, bufsize);
 	return FM_OK;
 }
 
@@ -239,7 +243,7 @@ int
 fmi_idx_src_open(fmi_idx_src **out, const char *path, fm_error *err)
 {
 	gzFile f = NULL;
-	int rv = idx_open(&f, path, err);
+	int rv = idx_open(&f, path, IDX_SMALL_BUF, err); /* a header */
 	if (rv != FM_OK) {
 		return rv;
 	}
@@ -286,7 +290,7 @@ fmi_idx_stream(const fmi_idx_src *s, fmi_rows_fn fn, void *ud, fm_error *err)
 	uint32_t n = 0;
 	size_t dim = 0;
 	int rv = src_unchanged(s, err);
-	rv = rv ? rv : idx_open(&f, s->path, err);
+	rv = rv ? rv : idx_open(&f, s->path, IDX_BIG_BUF, err);
 	rv = rv ? rv : idx_image_header(f, s->path, &n, &dim, err);
 	if (rv == FM_OK && (n != s->n || dim != s->dim)) {
 		rv = fm_error_set(err, FM_EPROTO, "%s changed after its dataset "
@@ -598,7 +602,8 @@ fmi_idx_load(fmi_dataset **out, const char *images, const char *labels,
 	fmi_idx_src *src = NULL;
 	gzFile fl = NULL;
 	int rv = fmi_idx_src_open(&src, images, err);
-	if (rv == FM_OK && (rv = idx_open(&fl, labels, err)) != FM_OK) {
+	if (rv == FM_OK && (rv = idx_open(&fl, labels, IDX_SMALL_BUF, err)) !=
+	    FM_OK) {
 		fmi_idx_src_free(src);
 	}
 	if (rv == FM_OK) {
