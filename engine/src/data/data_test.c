@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* data_test.c: IDX, Fashion-MNIST, CSV and Synthetic loaders. */
-#define _POSIX_C_SOURCE 200809L /* mkdtemp, setenv, truncate */
+#define _XOPEN_SOURCE 700 /* mkdtemp, setenv, truncate, realpath */
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -10,6 +13,7 @@
 
 #include "core/core.h"
 #include "data/data.h"
+#include "data/pixels.h"
 
 static char tmpdir[256];
 
@@ -102,6 +106,17 @@ write_labels(const char *path, int gz, uint32_t magic, uint32_t n,
 
 /* ---- IDX ------------------------------------------------------------------ */
 
+/* Every feature of d as floats (freed by the caller). */
+static float *
+all_rows(const fmi_dataset *d)
+{
+	float *x = malloc(d->n * d->dim * sizeof *x + 1);
+	assert_non_null(x);
+	fm_error e;
+	FMT_PASS(fmi_dataset_rows(d, NULL, d->n, x, &e));
+	return x;
+}
+
 static void
 check_small(const fmi_dataset *d)
 {
@@ -110,13 +125,17 @@ check_small(const fmi_dataset *d)
 	assert_int_equal(d->nclasses, 4); /* labels 0..3 */
 	assert_int_equal(d->refs, 1);
 	assert_null(d->owner);
+	assert_null(d->x); /* images are bytes */
+	float *x = all_rows(d);
 	for (size_t i = 0; i < 5; i++) {
 		assert_int_equal(d->y[i], (int32_t)(i % 4));
 		for (size_t j = 0; j < 6; j++) {
 			float want = (float)((7 * i + j) % 256) / 255.0f;
-			assert_true(d->x[i * 6 + j] == want);
+			assert_true(x[i * 6 + j] == want);
+			assert_int_equal(d->x8[i * 6 + j], (7 * i + j) % 256);
 		}
 	}
+	free(x);
 }
 
 static void
@@ -160,8 +179,13 @@ test_idx_scaling(void **state)
 	fmi_dataset *d;
 	fm_error e;
 	FMT_PASS(fmi_idx_load(&d, tpath("all"), tpath("all-l"), &e));
-	assert_true(d->x[0] == 0.0f && d->x[255] == 1.0f);
-	assert_true(fabsf(d->x[51] - 0.2f) < 1e-7f);
+	float *x = all_rows(d);
+	assert_true(x[0] == 0.0f && x[255] == 1.0f);
+	assert_true(fabsf(x[51] - 0.2f) < 1e-7f);
+	for (int v = 0; v < 256; v++) { /* what the float loader computed */
+		assert_true(x[v] == (float)v / 255.0f);
+	}
+	free(x);
 	assert_int_equal(d->y[0], 255);
 	assert_int_equal(d->nclasses, 256);
 	fmi_dataset_unref(d);
@@ -310,15 +334,359 @@ test_fmnist_real(void **state)
 	for (size_t i = 0; i < tr->n; i++) {
 		hist[tr->y[i]]++;
 	}
+	float *x = all_rows(tr);
 	for (size_t i = 0; i < tr->n * tr->dim; i++) {
-		mx = fmaxf(mx, tr->x[i]);
+		mx = fmaxf(mx, x[i]);
 	}
+	free(x);
 	for (int c = 0; c < 10; c++) {
 		assert_int_equal(hist[c], 6000); /* FMNIST is balanced */
 	}
 	assert_true(mx == 1.0f);
 	fmi_dataset_unref(tr);
 	fmi_dataset_unref(te);
+}
+
+
+/* ---- byte storage, subsets, client hosts' rows, the cache ------------------ */
+
+/* rows of a and b equal bit for bit, as floats */
+static void
+assert_rows_equal(const fmi_dataset *a, const uint32_t *ia,
+    const fmi_dataset *b, const uint32_t *ib, size_t n)
+{
+	assert_int_equal(a->dim, b->dim);
+	float *x = malloc(n * a->dim * sizeof *x + 1);
+	float *y = malloc(n * a->dim * sizeof *y + 1);
+	fm_error e;
+	FMT_PASS(fmi_dataset_rows(a, ia, n, x, &e));
+	FMT_PASS(fmi_dataset_rows(b, ib, n, y, &e));
+	assert_memory_equal(x, y, n * a->dim * sizeof *x);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(a->y[ia ? ia[i] : i], b->y[ib ? ib[i] : i]);
+	}
+	free(x);
+	free(y);
+}
+
+static void
+test_bytes_gather(void **state)
+{
+	(void)state;
+	/* the same 7 x 300 features as floats and as bytes / 255 */
+	fmi_dataset *f, *b;
+	uint8_t *x8;
+	FMT_PASS(fmi_dataset_new(&f, 7, 300, 3));
+	FMT_PASS(fmi_dataset_new_u8(&b, &x8, 7, 300, 3, 255.0f));
+	assert_null(b->x);
+	assert_true(fmi_dataset_loaded(b));
+	for (size_t i = 0; i < 7 * 300; i++) {
+		x8[i] = (uint8_t)(i * 37 % 256);
+		f->x[i] = (float)x8[i] / 255.0f;
+	}
+	for (size_t i = 0; i < 7; i++) {
+		f->y[i] = b->y[i] = (int32_t)(i % 3);
+	}
+	assert_rows_equal(f, NULL, b, NULL, 7);
+	const uint32_t rows[] = { 6, 1, 1, 0, 4 };
+	assert_rows_equal(f, rows, b, rows, 5);
+	float r[2 * 300], g[2 * 300];
+	fmi_dataset_gather(b, NULL, 3, 2, r); /* a range */
+	fmi_dataset_gather(f, (const uint32_t[]){ 3, 4 }, 0, 2, g);
+	assert_memory_equal(r, g, sizeof r);
+	/* subsets keep the storage and equal the rows they took */
+	fmi_dataset *fs, *bs;
+	fm_error e;
+	FMT_PASS(fmi_dataset_subset(&fs, f, rows, 5, &e));
+	FMT_PASS(fmi_dataset_subset(&bs, b, rows, 5, &e));
+	assert_non_null(fs->x);
+	assert_null(bs->x);
+	assert_non_null(bs->x8);
+	assert_rows_equal(fs, NULL, f, rows, 5);
+	assert_rows_equal(bs, NULL, b, rows, 5);
+	FMT_FAIL(fmi_dataset_subset(&fs, f, (const uint32_t[]){ 7 }, 1, &e),
+	    FM_EINVAL);
+	assert_non_null(strstr(e.msg, "outside"));
+	uint8_t *bad;
+	FMT_FAIL(fmi_dataset_new_u8(&fs, &bad, 1, 1, 1, 0.0f), FM_EINVAL);
+	fmi_dataset_unref(fs);
+	fmi_dataset_unref(bs);
+	fmi_dataset_unref(f);
+	fmi_dataset_unref(b);
+}
+
+/* A client host's rows: the compact dataset equals the full one's rows of
+ * the kept clients, the others are empty and not held, and the full lazy
+ * dataset was never loaded for it. */
+static void
+check_keep_rows(const fmi_dataset *d)
+{
+	fmi_partition *p, *q;
+	fmi_dataset *c;
+	fm_error e;
+	FMT_PASS(fmi_partition_iid(&p, d, 4, 3, &e));
+	const uint8_t keep[4] = { 0, 1, 0, 1 };
+	assert_false(fmi_dataset_loaded(d));
+	FMT_PASS(fmi_dataset_keep_rows(&c, &q, d, p, keep, &e));
+	assert_false(fmi_dataset_loaded(d));
+	assert_int_equal(q->nclients, 4);
+	assert_int_equal(c->n, fmi_partition_size(p, 1) +
+	    fmi_partition_size(p, 3));
+	assert_int_equal(c->nclasses, d->nclasses);
+	assert_null(c->x); /* still bytes */
+	assert_null(p->held);
+	for (uint32_t k = 0; k < 4; k++) {
+		assert_int_equal(fmi_partition_holds(q, k), keep[k]);
+		assert_true(fmi_partition_holds(p, k));
+		if (!keep[k]) {
+			assert_int_equal(fmi_partition_size(q, k), 0);
+			continue;
+		}
+		size_t n = fmi_partition_size(p, k);
+		assert_int_equal(fmi_partition_size(q, k), n);
+		assert_rows_equal(c, q->idx + q->off[k], d, p->idx + p->off[k],
+		    n);
+	}
+	fmi_dataset_unref(c);
+	fmi_partition_unref(q);
+	fmi_partition_unref(p);
+}
+
+/* 1500 images of 28 x 28 (1.2 MB: cached) to path; salt varies them. */
+static void
+write_big(const char *path, int salt)
+{
+	size_t n = 1500, dim = 784, len = 16 + n * dim;
+	unsigned char *b = malloc(len);
+	put_be32(b, 0x803);
+	put_be32(b + 4, (uint32_t)n);
+	put_be32(b + 8, 28);
+	put_be32(b + 12, 28);
+	for (size_t i = 0; i < n * dim; i++) {
+		b[16 + i] = (unsigned char)((i / dim * 13 + i % dim + salt) % 251);
+	}
+	write_bytes(path, 1, b, len);
+	free(b);
+}
+
+static fmi_dataset *
+load_big(void)
+{
+	fmi_dataset *d;
+	fm_error e;
+	FMT_PASS(fmi_idx_load(&d, tpath("big.gz"), tpath("big-l"), &e));
+	return d;
+}
+
+/* big.gz's pixel (i, j) as loaded and as written. */
+static void
+check_big(const fmi_dataset *d, int salt)
+{
+	float *x = all_rows(d);
+	for (size_t i = 0; i < 1500; i += 7) {
+		for (size_t j = 0; j < 784; j += 5) {
+			float want = (float)((i * 13 + j + salt) % 251) / 255.0f;
+			assert_true(x[i * 784 + j] == want);
+		}
+	}
+	free(x);
+}
+
+static unsigned char *
+read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	*len = (size_t)ftell(f);
+	rewind(f);
+	unsigned char *b = malloc(*len + 1);
+	assert_int_equal(fread(b, 1, *len, f), *len);
+	fclose(f);
+	return b;
+}
+
+static ino_t
+ino_of(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+/* Flips one byte of path at offset off (from the end when negative),
+ * keeping its size and, with keep_time, its mtime. */
+static void
+flip_byte(const char *path, long off, int keep_time)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	off_t at = off >= 0 ? off : st.st_size + off;
+	unsigned char c;
+	assert_int_equal(pread(fd, &c, 1, at), 1);
+	c ^= 0x5a;
+	assert_int_equal(pwrite(fd, &c, 1, at), 1);
+	if (keep_time) {
+		struct timespec t[2] = { st.st_atim, st.st_mtim };
+		assert_int_equal(futimens(fd, t), 0);
+	}
+	close(fd);
+}
+
+static void
+test_cache(void **state)
+{
+	(void)state;
+	char dir[600], entry[PATH_MAX + 64];
+	snprintf(dir, sizeof dir, "%s", tpath("cache"));
+	setenv("FEDMESH_CACHE_DIR", dir, 1);
+	write_big(tpath("big.gz"), 0);
+	write_labels(tpath("big-l"), 0, 0x801, 1500, 0);
+	char *abs = realpath(tpath("big.gz"), NULL);
+	assert_non_null(abs);
+	FMT_PASS(fmi_cache_path(entry, sizeof entry, abs));
+	free(abs);
+
+	/* first load: builds the entry; the rows come from it */
+	fmi_dataset *d = load_big();
+	ino_t first = ino_of(entry);
+	assert_true(first != 0);
+	check_keep_rows(d);
+	check_big(d, 0);
+	fmi_dataset_unref(d);
+	check_keep_rows(d = load_big()); /* subsets read only their rows */
+	fmi_dataset_unref(d);
+
+	/* the entry is used: with the .gz damaged behind its back (same size,
+	 * mtime and inode), loads still give the rows it held */
+	write_big(tpath("big.gz"), 0);
+	d = load_big(); /* new source inode: the entry is rebuilt */
+	fmi_dataset_unref(d);
+	first = ino_of(entry);
+	flip_byte(tpath("big.gz"), -6, 1); /* its CRC */
+	d = load_big();
+	check_big(d, 0);
+	fmi_dataset_unref(d);
+	assert_true(ino_of(entry) == first); /* not rewritten */
+
+	/* stale: the source changed (its mtime moved): the entry is not
+	 * trusted, so the damaged .gz is read, and its damage reported */
+	struct timespec later[2] = { { 0, UTIME_OMIT }, { 2000000000, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, tpath("big.gz"), later, 0), 0);
+	fm_error e;
+	int rv = fmi_idx_load(&d, tpath("big.gz"), tpath("big-l"), &e);
+	assert_true(rv == FM_EPROTO || rv == FM_EIO);
+	assert_non_null(strstr(e.msg, "big.gz"));
+	write_big(tpath("big.gz"), 3); /* other pixels */
+	d = load_big();
+	assert_true(ino_of(entry) != first); /* rebuilt */
+	check_big(d, 3);
+	fmi_dataset_unref(d);
+
+	/* Damage: found when rows are read (or the header checked), the
+	 * entry rebuilt (entries are deterministic: byte for byte the good
+	 * one again) and the rows right. */
+	size_t glen;
+	unsigned char *good = read_file(entry, &glen);
+	static const long where[] = { -1, -1, 4096, 40, -2, 0 };
+	for (int k = 0; k < 6; k++) {
+		if (k == 5) {
+			write_bytes(entry, 0, "not a cache entry", 17);
+		} else {
+			flip_byte(entry, where[k], 1); /* a row, table, header */
+		}
+		if (k == 4) {
+			assert_int_equal(truncate(entry, 10000), 0);
+		}
+		d = load_big();
+		if (k == 1) { /* a subset meets it first */
+			check_keep_rows(d);
+		}
+		check_big(d, 3);
+		fmi_dataset_unref(d);
+		size_t len;
+		unsigned char *now = read_file(entry, &len);
+		assert_int_equal(len, glen);
+		assert_memory_equal(now, good, glen);
+		free(now);
+	}
+	free(good);
+
+	/* no cache: an unusable folder, or turned off; rows streamed */
+	char nodir[700];
+	snprintf(nodir, sizeof nodir, "%s/sub", tpath("big-l")); /* a file */
+	for (int k = 0; k < 2; k++) {
+		setenv("FEDMESH_CACHE_DIR", k ? "" : nodir, 1);
+		d = load_big();
+		check_keep_rows(d);
+		check_big(d, 3);
+		fmi_dataset_unref(d);
+	}
+
+	/* processes starting together build the entry once */
+	setenv("FEDMESH_CACHE_DIR", tpath("cache2"), 1);
+	pid_t kids[4];
+	for (int k = 0; k < 4; k++) {
+		kids[k] = fork();
+		assert_true(kids[k] >= 0);
+		if (kids[k] == 0) {
+			fmi_dataset *c;
+			fm_error ce;
+			int ok = fmi_idx_load(&c, tpath("big.gz"), tpath("big-l"),
+			    &ce) == FM_OK && fmi_dataset_load(c, &ce) == FM_OK &&
+			    c->x8[784 * 1499 + 3] == (1499 * 13 + 3 + 3) % 251;
+			_exit(ok ? 0 : 1);
+		}
+	}
+	for (int k = 0; k < 4; k++) {
+		int st;
+		assert_int_equal(waitpid(kids[k], &st, 0), kids[k]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	char cmd[900];
+	snprintf(cmd, sizeof cmd, "test $(ls '%s' | grep -c '\\.u8$') = 1 && "
+	    "test $(ls '%s' | wc -l) = 2", tpath("cache2"), tpath("cache2"));
+	assert_int_equal(system(cmd), 0); /* the entry and its lock */
+	unsetenv("FEDMESH_CACHE_DIR");
+}
+
+/* Small files are not cached: their rows are streamed. */
+static void
+test_keep_rows_small(void **state)
+{
+	(void)state;
+	write_images(tpath("k.gz"), 1, 0x803, 41, 4, 5, 0);
+	write_labels(tpath("k-l"), 0, 0x801, 41, 0);
+	write_images(tpath("k"), 0, 0x803, 41, 4, 5, 0);
+	fmi_dataset *d;
+	fm_error e;
+	for (int plain = 0; plain < 2; plain++) {
+		FMT_PASS(fmi_idx_load(&d, tpath(plain ? "k" : "k.gz"),
+		    tpath("k-l"), &e));
+		check_keep_rows(d);
+		fmi_dataset_unref(d);
+	}
+	/* a float dataset too */
+	FMT_PASS(fmi_dataset_new(&d, 9, 2, 2));
+	for (size_t i = 0; i < 18; i++) {
+		d->x[i] = (float)i;
+	}
+	for (size_t i = 0; i < 9; i++) {
+		d->y[i] = (int32_t)(i % 2);
+	}
+	fmi_partition *p, *q;
+	fmi_dataset *c;
+	FMT_PASS(fmi_partition_iid(&p, d, 3, 1, &e));
+	FMT_PASS(fmi_dataset_keep_rows(&c, &q, d, p, (const uint8_t[]){ 1, 0,
+	    0 }, &e));
+	assert_non_null(c->x);
+	assert_int_equal(c->n, fmi_partition_size(p, 0));
+	assert_rows_equal(c, NULL, d, p->idx, c->n);
+	fmi_dataset_unref(c);
+	fmi_partition_unref(q);
+	fmi_partition_unref(p);
+	fmi_dataset_unref(d);
 }
 
 /* ---- CSV ------------------------------------------------------------------ */
@@ -530,6 +898,9 @@ main(void)
 		cmocka_unit_test(test_fmnist_missing),
 		cmocka_unit_test(test_fmnist_env_dir),
 		cmocka_unit_test(test_fmnist_real),
+		cmocka_unit_test(test_bytes_gather),
+		cmocka_unit_test(test_keep_rows_small),
+		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_csv_good),
 		cmocka_unit_test(test_csv_bad),
 		cmocka_unit_test(test_synthetic),

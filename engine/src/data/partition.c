@@ -46,7 +46,47 @@ fmi_partition_unref(fmi_partition *p)
 	}
 	free(p->off);
 	free(p->idx);
+	free(p->held);
 	free(p);
+}
+
+int
+fmi_dataset_keep_rows(fmi_dataset **dout, fmi_partition **pout,
+    const fmi_dataset *d, const fmi_partition *p, const uint8_t *keep,
+    fm_error *err)
+{
+	size_t total = 0;
+	for (uint32_t c = 0; c < p->nclients; c++) {
+		total += keep[c] ? fmi_partition_size(p, c) : 0;
+	}
+	fmi_partition *q = part_alloc(p->nclients, total);
+	if (q == NULL || (q->held = calloc(p->nclients, 1)) == NULL) {
+		fmi_partition_unref(q);
+		return fm_error_set(err, FM_ENOMEM, "out of memory");
+	}
+	size_t at = 0;
+	for (uint32_t c = 0; c < p->nclients; c++) {
+		q->off[c] = at;
+		if (keep[c]) {
+			size_t n = fmi_partition_size(p, c);
+			memcpy(q->idx + at, p->idx + p->off[c], n * sizeof *q->idx);
+			at += n;
+			q->held[c] = 1;
+		}
+	}
+	q->off[p->nclients] = at;
+	fmi_dataset *o = NULL;
+	int rv = fmi_dataset_subset(&o, d, q->idx, total, err);
+	if (rv != FM_OK) {
+		fmi_partition_unref(q);
+		return rv;
+	}
+	for (size_t i = 0; i < total; i++) {
+		q->idx[i] = (uint32_t)i;
+	}
+	*dout = o;
+	*pout = q;
+	return FM_OK;
 }
 
 void

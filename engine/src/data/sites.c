@@ -63,7 +63,13 @@ fmi_sites_stack(fmi_dataset *const *sites, uint32_t n, fmi_dataset **out,
 	size_t at = 0, dim = sites[0]->dim;
 	for (uint32_t i = 0; i < n; i++) {
 		const fmi_dataset *s = sites[i];
-		memcpy(d->x + at * dim, s->x, s->n * dim * sizeof(float));
+		/* floats whatever the site's storage (bytes of an IDX file) */
+		int rv = fmi_dataset_rows(s, NULL, s->n, d->x + at * dim, err);
+		if (rv != FM_OK) {
+			fmi_partition_unref(p);
+			fmi_dataset_unref(d);
+			return rv;
+		}
 		memcpy(d->y + at, s->y, s->n * sizeof *d->y);
 		for (size_t k = 0; k < s->n; k++) {
 			d->owner[at + k] = i;
@@ -95,23 +101,5 @@ fmi_sites_partition(fmi_partition **out, uint32_t nclients, int64_t site,
 		p->idx[i] = (uint32_t)i;
 	}
 	*out = p;
-	return FM_OK;
-}
-
-int
-fmi_dataset_rows(const fmi_dataset *d, const uint32_t *idx, size_t n,
-    fmi_dataset **out, fm_error *err)
-{
-	fmi_dataset *o = NULL;
-	if (fmi_dataset_new(&o, n, d->dim, d->nclasses) != FM_OK) {
-		return fm_error_set(err, FM_ENOMEM, "out of memory for %zu "
-		    "samples", n);
-	}
-	for (size_t i = 0; i < n; i++) {
-		memcpy(o->x + i * d->dim, d->x + (size_t)idx[i] * d->dim,
-		    d->dim * sizeof(float));
-		o->y[i] = d->y[idx[i]];
-	}
-	*out = o;
 	return FM_OK;
 }

@@ -105,10 +105,7 @@ ds_sample(lua_State *L)
 		    "size), not %I", (lua_Integer)d->n, n);
 	}
 	uint32_t *perm = malloc(d->n * sizeof *perm);
-	fmi_dataset *o = NULL;
-	if (perm == NULL || fmi_dataset_new(&o, (size_t)n, d->dim,
-	    d->nclasses) != FM_OK) {
-		free(perm);
+	if (perm == NULL) {
 		return luaL_error(L, "sample: out of memory");
 	}
 	for (size_t i = 0; i < d->n; i++) {
@@ -117,12 +114,14 @@ ds_sample(lua_State *L)
 	fm_rng r;
 	fmi_rng_seed(&r, (uint64_t)seed, 0x73616d70); /* "samp" */
 	fmi_rng_shuffle_u32(&r, perm, d->n);
-	for (size_t i = 0; i < (size_t)n; i++) {
-		memcpy(o->x + i * d->dim, d->x + (size_t)perm[i] * d->dim,
-		    d->dim * sizeof(float));
-		o->y[i] = d->y[perm[i]];
-	}
+	/* the same storage (bytes stay bytes); only these rows are read */
+	fmi_dataset *o = NULL;
+	fm_error e;
+	int rv = fmi_dataset_subset(&o, d, perm, (size_t)n, &e);
 	free(perm);
+	if (rv != FM_OK) {
+		return lfm_raise(L, "sample", &e);
+	}
 	snprintf(o->name, sizeof o->name, "%.40s sample", d->name);
 	lfm_push_dataset(L, o);
 	return 1;
@@ -155,6 +154,34 @@ static const luaL_Reg ds_meta[] = {
 	{ "__tostring", ds_tostring },
 	{ NULL, NULL },
 };
+
+int
+lfm_keep_rows(fmi_dataset **train, fmi_partition **part, uint32_t first,
+    uint32_t step, const char *node, fm_error *err)
+{
+	const fmi_partition *p = *part;
+	uint8_t *keep = calloc(p->nclients + 1, 1);
+	if (keep == NULL) {
+		return fm_error_set(err, FM_ENOMEM, "out of memory");
+	}
+	uint32_t nk = 0;
+	for (uint32_t c = 0; c < p->nclients; c++) {
+		keep[c] = c % step == first;
+		nk += keep[c];
+	}
+	fmi_dataset *d = NULL;
+	fmi_partition *q = NULL;
+	int rv = fmi_dataset_keep_rows(&d, &q, *train, p, keep, err);
+	free(keep);
+	if (rv == FM_OK) {
+		fm_log(FM_LOG_DEBUG, "FM-DATA", "%s holds the rows of its %u "
+		    "clients: %zu of the %zu samples of %s", node, nk, d->n,
+		    (*train)->n, d->name);
+		*train = d;
+		*part = q;
+	}
+	return rv;
+}
 
 /* ---- loaders ----------------------------------------------------------------- */
 
@@ -416,8 +443,8 @@ pt_sites(lua_State *L)
 	lua_createtable(L, (int)FMI_MIN(p->nclients, (uint32_t)INT32_MAX), 0);
 	for (uint32_t c = 0; c < p->nclients; c++) {
 		fmi_dataset *o = NULL;
-		if (fmi_dataset_rows(u->d, p->idx + p->off[c],
-		        fmi_partition_size(p, c), &o, &e) != FM_OK) {
+		if (fmi_dataset_subset(&o, u->d, p->idx + p->off[c],
+		        fmi_partition_size(p, c), &e) != FM_OK) {
 			return luaL_error(L, "sites: %s", e.msg);
 		}
 		snprintf(o->name, sizeof o->name, "%.40s client %u", u->d->name,

@@ -133,6 +133,13 @@ void lfm_open_partition(lua_State *L);     /* pushes fm.partition */
 lfm_dataset *lfm_check_dataset(lua_State *L, int idx);
 lfm_partition *lfm_check_partition(lua_State *L, int idx);
 void lfm_push_dataset(lua_State *L, fmi_dataset *d); /* takes the ref */
+/* A deployed node's own data: replaces *train and *part (borrowed) by a
+ * compact dataset and partition (new references, for the caller to
+ * release) holding only the rows of the clients c with c % step == first:
+ * client host `first` of `step` hosts, or peer i of n (first i, step n).
+ * The other rows are never read. */
+int lfm_keep_rows(fmi_dataset **train, fmi_partition **part, uint32_t first,
+    uint32_t step, const char *node, fm_error *err);
 
 /* lmodel.c */
 void lfm_open_model(lua_State *L);     /* pushes fm.model */

@@ -604,6 +604,58 @@ test_evaluate(void **state)
 	fmi_trainer_free(small);
 }
 
+/* Byte storage (IDX images) trains and evaluates exactly as the same
+ * features stored as floats: bit for bit. */
+static void
+test_byte_storage_same(void **state)
+{
+	(void)state;
+	const size_t n = 90, dim = 16;
+	fmi_dataset *f, *b;
+	uint8_t *x8;
+	FMT_PASS(fmi_dataset_new(&f, n, dim, 4));
+	FMT_PASS(fmi_dataset_new_u8(&b, &x8, n, dim, 4, 255.0f));
+	fm_rng r;
+	fmi_rng_seed(&r, 77, 0);
+	for (size_t i = 0; i < n * dim; i++) {
+		x8[i] = (uint8_t)fmi_rng_below(&r, 256);
+		f->x[i] = (float)x8[i] / 255.0f; /* what the float loader did */
+	}
+	for (size_t i = 0; i < n; i++) {
+		f->y[i] = b->y[i] = (int32_t)fmi_rng_below(&r, 4);
+	}
+	const uint32_t w[] = { 16, 12, 4 };
+	fmi_arch a = make_arch(w, 3);
+	fmi_local_cfg cfg = { 2, 8, { 0.1f, 0.5f, 0.0f } };
+	float *p[2];
+	fmi_eval ev[2][2];
+	uint32_t *idx = iota(n);
+	for (int k = 0; k < 2; k++) {
+		fmi_dataset *d = k ? b : f;
+		fmi_trainer *t;
+		FMT_PASS(fmi_trainer_new(&t, &a, 8));
+		fmi_rng_seed(&r, 5, 0);
+		fmi_arch_init_params(&a, fmi_trainer_params(t), &r);
+		fmi_train_stats st;
+		FMT_PASS(fmi_train_local(t, d, idx + 10, 70, &cfg, &r, &st));
+		p[k] = malloc(a.nparams * sizeof(float));
+		memcpy(p[k], fmi_trainer_params(t), a.nparams * sizeof(float));
+		FMT_PASS(fmi_evaluate(t, p[k], d, NULL, 0, &ev[k][0]));
+		FMT_PASS(fmi_evaluate(t, p[k], d, idx + 3, 50, &ev[k][1]));
+		fmi_trainer_free(t);
+	}
+	assert_memory_equal(p[0], p[1], a.nparams * sizeof(float));
+	for (int j = 0; j < 2; j++) {
+		assert_true(ev[0][j].loss == ev[1][j].loss);
+		assert_true(ev[0][j].accuracy == ev[1][j].accuracy);
+	}
+	free(p[0]);
+	free(p[1]);
+	free(idx);
+	fmi_dataset_unref(f);
+	fmi_dataset_unref(b);
+}
+
 static void
 test_errors(void **state)
 {
@@ -666,6 +718,7 @@ main(void)
 		cmocka_unit_test(test_determinism),
 		cmocka_unit_test(test_step_hook),
 		cmocka_unit_test(test_evaluate),
+		cmocka_unit_test(test_byte_storage_same),
 		cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -318,6 +318,10 @@ cli_check_train(cli_host *h, fmi_rmsg *r, fm_error *e)
 		return fm_error_set(e, FM_EPROTO, "no client %d here (1..%u)",
 		    m->to, h->cfg->part->nclients);
 	}
+	if (!fmi_partition_holds(h->cfg->part, (uint32_t)m->to - 1)) {
+		return fm_error_set(e, FM_EPROTO, "client %d does not live on "
+		    "this host (its data is not here)", m->to);
+	}
 	if (m->batch > h->cfg->local.batch) {
 		return fm_error_set(e, FM_EPROTO, "batch %u exceeds this host's "
 		    "%u", m->batch, h->cfg->local.batch);
@@ -546,11 +550,14 @@ cli_poisoned(cli_host *h, uint32_t c, uint32_t round, uint64_t seed, int *rv)
 	if ((*rv = fmi_dataset_new(&copy, n, d->dim, d->nclasses)) != FM_OK) {
 		return NULL;
 	}
+	if ((*rv = fmi_dataset_rows(d, p->idx + p->off[c], n, copy->x, &e))
+	    != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-DATA", "client %u: %s", c + 1, e.msg);
+		fmi_dataset_unref(copy);
+		return NULL;
+	}
 	for (size_t i = 0; i < n; i++) {
-		uint32_t j = p->idx[p->off[c] + i];
-		memcpy(copy->x + i * d->dim, d->x + (size_t)j * d->dim,
-		    d->dim * sizeof(float));
-		copy->y[i] = d->y[j];
+		copy->y[i] = d->y[p->idx[p->off[c] + i]];
 	}
 	fm_attack_data a = { sizeof a, FM_ATTACK_TRAIN, copy->x, copy->y, n,
 		d->dim, d->nclasses, (int32_t)c + 1, round, 0, 0, seed, n, 0,

@@ -44,7 +44,15 @@ spawn(lnode *n, char **argv, int keep_fd, fm_error *err)
 		return fm_error_set(err, FM_ESYSERR | errno, "pipe: %s",
 		    strerror(errno));
 	}
-	pid_t pid = fork();
+	/* vfork: no copy of the launcher's page tables for each of a
+	 * hundred nodes (a fork costs twice as much on virtual machines).
+	 * Until execv the child shares the launcher's memory, so it makes
+	 * only system calls that touch none of it. */
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	static const char fail[] = ": cannot run it (exec failed)\n";
+	pid_t pid = vfork();
 	if (pid < 0) {
 		close(p[0]);
 		close(p[1]);
@@ -56,7 +64,7 @@ spawn(lnode *n, char **argv, int keep_fd, fm_error *err)
 		if (getppid() != parent) { /* the launcher died before prctl */
 			_exit(1);
 		}
-		signal(SIGPIPE, SIG_DFL);
+		sigaction(SIGPIPE, &dfl, NULL);
 		if (keep_fd >= 0) {
 			fcntl(keep_fd, F_SETFD, 0);
 		}
@@ -65,7 +73,8 @@ spawn(lnode *n, char **argv, int keep_fd, fm_error *err)
 		close(p[0]);
 		close(p[1]);
 		execv(argv[0], argv);
-		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
+		(void)!write(STDERR_FILENO, argv[0], strlen(argv[0]));
+		(void)!write(STDERR_FILENO, fail, sizeof fail - 1);
 		_exit(127);
 	}
 	close(p[1]);

@@ -142,13 +142,18 @@ srv_open_asr(fmi_server *s, fm_error *err)
 	if (fmi_dataset_new(&s->asr, t->n, t->dim, t->nclasses) != FM_OK) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}
-	memcpy(s->asr->x, t->x, t->n * t->dim * sizeof(float));
+	int rv = fmi_dataset_rows(t, NULL, t->n, s->asr->x, err);
+	if (rv != FM_OK) {
+		fmi_dataset_unref(s->asr);
+		s->asr = NULL;
+		return rv;
+	}
 	memcpy(s->asr->y, t->y, t->n * sizeof(int32_t));
 	fm_attack_data a = { sizeof a, FM_ATTACK_EVAL, s->asr->x, s->asr->y,
 		t->n, t->dim, t->nclasses, 0, 0, 0, 0,
 		fmi_hash64(s->cfg->seed ^ 0x617372), t->n, 0, 0 };
 	fmi_image_shape(t->dim, &a.width, &a.height);
-	int rv = fmi_atk_poison_data(s->atk, &a);
+	rv = fmi_atk_poison_data(s->atk, &a);
 	if (rv != FM_OK || !a.defined || a.nkeep == 0 || a.nkeep > t->n) {
 		fmi_dataset_unref(s->asr);
 		s->asr = NULL;
