@@ -398,16 +398,12 @@ srv_begin_edges(fmi_server *s)
 	return rv;
 }
 
-static int
-srv_begin_round(fmi_server *s, uint32_t *picked)
+/* A new round's slots, edge counters and simulated faults (a star's
+ * round and a tree of processes' alike). */
+int
+srv_round_counters(fmi_server *s)
 {
-	int rv = srv_sample(s, picked);
-	if (rv != FM_OK) {
-		return rv;
-	}
 	s->nslots = s->cfg->clients_per_round;
-	s->next = 0;
-	s->waiting = s->cfg->clients_per_round;
 	s->ne_sum = 0;
 	s->loss_sum = 0;
 	for (uint32_t i = s->first[s->levels - 1]; i < s->nnodes; i++) {
@@ -417,6 +413,21 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 	}
 	if (s->plan != NULL &&
 	    fmi_fault_plan(s->cfg, s->round, s->nslots, s->plan) != FM_OK) {
+		return FM_ENOMEM;
+	}
+	return FM_OK;
+}
+
+static int
+srv_begin_round(fmi_server *s, uint32_t *picked)
+{
+	int rv = srv_sample(s, picked);
+	if (rv != FM_OK) {
+		return rv;
+	}
+	s->next = 0;
+	s->waiting = s->cfg->clients_per_round;
+	if (srv_round_counters(s) != FM_OK) {
 		return FM_ENOMEM;
 	}
 	for (uint32_t i = 0; i < s->nslots; i++) {

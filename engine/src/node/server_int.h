@@ -165,6 +165,7 @@ int srv_broadcast(fmi_server *s);
 /* server_sampling.c */
 int srv_check_sampling(const fmi_fed_cfg *cfg, fm_error *err);
 int srv_sample(fmi_server *s, uint32_t *picked);
+int srv_round_counters(fmi_server *s);
 
 /* server_collect.c */
 double srv_norm(const float *x, size_t n);

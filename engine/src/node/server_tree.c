@@ -606,16 +606,7 @@ srv_tree_round(fmi_server *s, uint32_t *picked)
 	if (rv != FM_OK) {
 		return rv;
 	}
-	s->nslots = s->cfg->clients_per_round;
-	s->ne_sum = 0;
-	s->loss_sum = 0;
-	for (uint32_t i = s->first[s->levels - 1]; i < s->nnodes; i++) {
-		s->nodes[i].nsampled = 0;
-		s->nodes[i].rne = 0;
-		s->nodes[i].rloss = 0;
-	}
-	if (s->plan != NULL &&
-	    fmi_fault_plan(s->cfg, s->round, s->nslots, s->plan) != FM_OK) {
+	if (srv_round_counters(s) != FM_OK) {
 		return FM_ENOMEM;
 	}
 	for (uint32_t i = 0; i < s->nslots; i++) {

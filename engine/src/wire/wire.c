@@ -353,8 +353,8 @@ fmi_wire_scan(const void *buf, size_t len, fm_error *err)
 
 /* ---- decoding helpers ------------------------------------------------- */
 
-static const char *
-wire_obj_name(const msgpack_object *o)
+const char *
+fmi_wire_obj_name(const msgpack_object *o)
 {
 	switch (o->type) {
 	case MSGPACK_OBJECT_NIL: return "nil";
@@ -376,7 +376,7 @@ wire_type_err(fm_error *err, const char *key, const msgpack_object *o,
     const char *want)
 {
 	return fm_error_set(err, FM_EPROTO, "field '%s' is %s, expected %s",
-	    key, wire_obj_name(o), want);
+	    key, fmi_wire_obj_name(o), want);
 }
 
 /* Copies a key for an error message, escaping what is not printable. */
@@ -439,7 +439,7 @@ wire_index(const msgpack_object *top, const msgpack_object **slots,
 {
 	if (top->type != MSGPACK_OBJECT_MAP) {
 		return fm_error_set(err, FM_EPROTO, "header is %s, expected a "
-		    "map", wire_obj_name(top));
+		    "map", fmi_wire_obj_name(top));
 	}
 	const msgpack_object_map *map = &top->via.map;
 	if (map->size > WIRE_MAX_KEYS) {
@@ -451,7 +451,7 @@ wire_index(const msgpack_object *top, const msgpack_object **slots,
 		char text[64];
 		if (k->type != MSGPACK_OBJECT_STR) {
 			return fm_error_set(err, FM_EPROTO, "header key #%u is "
-			    "%s, expected a string", i + 1, wire_obj_name(k));
+			    "%s, expected a string", i + 1, fmi_wire_obj_name(k));
 		}
 		if (wire_key_dup(map, i)) {
 			return fm_error_set(err, FM_EPROTO, "duplicate key '%s' "

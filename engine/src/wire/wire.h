@@ -197,4 +197,9 @@ int fmi_wire_scan(const void *buf, size_t len, fm_error *err);
 void fmi_f32_to_le(float *x, size_t n);
 void fmi_f32_from_le(float *x, size_t n);
 
+/* What a decoded msgpack value is, for error messages ("an integer",
+ * "a map", ...): the wire's and the edge protocol's decoders say it. */
+struct msgpack_object;
+const char *fmi_wire_obj_name(const struct msgpack_object *o);
+
 #endif /* FMI_WIRE_H */

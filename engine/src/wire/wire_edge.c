@@ -148,30 +148,12 @@ fmi_edge_body_encode(uint32_t type, const fmi_edge_body *b, void *buf,
 
 /* ---- decoding ----------------------------------------------------------- */
 
-static const char *
-eb_obj_name(const msgpack_object *o)
-{
-	switch (o->type) {
-	case MSGPACK_OBJECT_NIL: return "nil";
-	case MSGPACK_OBJECT_BOOLEAN: return "a boolean";
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "an integer";
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64: return "a float";
-	case MSGPACK_OBJECT_STR: return "a string";
-	case MSGPACK_OBJECT_ARRAY: return "an array";
-	case MSGPACK_OBJECT_MAP: return "a map";
-	case MSGPACK_OBJECT_BIN: return "binary data";
-	default: return "an extension value";
-	}
-}
-
 static int
 eb_type_err(fm_error *err, const char *what, const msgpack_object *o,
     const char *want)
 {
 	return fm_error_set(err, FM_EPROTO, "body: %s is %s, expected %s",
-	    what, eb_obj_name(o), want);
+	    what, fmi_wire_obj_name(o), want);
 }
 
 /* An unsigned integer in [lo, hi]. */
@@ -347,7 +329,7 @@ eb_index(const msgpack_object *top, const msgpack_object **slot,
 {
 	if (top->type != MSGPACK_OBJECT_MAP) {
 		return fm_error_set(err, FM_EPROTO, "body is %s, expected a map",
-		    eb_obj_name(top));
+		    fmi_wire_obj_name(top));
 	}
 	const msgpack_object_map *map = &top->via.map;
 	if (map->size > EB_MAX_KEYS) {
@@ -358,7 +340,7 @@ eb_index(const msgpack_object *top, const msgpack_object **slot,
 		const msgpack_object *k = &map->ptr[i].key;
 		if (k->type != MSGPACK_OBJECT_STR) {
 			return fm_error_set(err, FM_EPROTO, "body key #%u is %s, "
-			    "expected a string", i + 1, eb_obj_name(k));
+			    "expected a string", i + 1, fmi_wire_obj_name(k));
 		}
 		for (int j = 0; j < EK_N; j++) {
 			if (k->via.str.size != strlen(eb_keys[j]) ||
