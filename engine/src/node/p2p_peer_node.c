@@ -575,6 +575,23 @@ p2p_receive(p2p_node *nd, uint32_t round, int ms, fm_error *err)
 	return rv == FM_EPROTO || rv == FM_EVERSION ? FM_OK : rv;
 }
 
+/* Pending sends of this round to neighbours that showed in this round
+ * that they are alive (their model or a heartbeat of this round came):
+ * their link is only full for a moment (it queues P2P_QUEUE messages,
+ * and the rule's own messages go first), so the send is retried until
+ * the round's deadline instead of being given up when the models are
+ * in. A link with no such sign of life does not hold the round. */
+static uint32_t
+p2p_live_sends(const p2p_node *nd, uint32_t round)
+{
+	uint32_t n = 0;
+	for (uint32_t j = 0; j < nd->n; j++) {
+		n += nd->unsent[j] && !nd->unreachable[j] &&
+		    (nd->nb_round[j] >= round || nd->hb_round[j] >= round);
+	}
+	return n;
+}
+
 /* Waits for this round's models until every present in-neighbour's came,
  * the deadline passed, or the neighbours turned out to be far ahead.
  * Whatever is already queued is read first, even when no neighbour is
@@ -592,8 +609,9 @@ p2p_collect(p2p_node *nd, const fmi_adj *a, uint32_t round, double wait,
 	}
 	for (;;) {
 		/* Sends to a neighbour not connected yet are retried while
-		 * the round lasts; only the first round waits for them (the
-		 * links come up): later a slow link must not hold the round. */
+		 * the round lasts; the first round waits for them (the links
+		 * come up), later rounds only for neighbours alive in this
+		 * round (p2p_live_sends): a dead link must not hold them. */
 		uint32_t sending = p2p_flush_sends(nd);
 		for (uint32_t j = 0; j < nd->n; j++) {
 			if (nd->backlog[j].n > 0) {
@@ -605,7 +623,8 @@ p2p_collect(p2p_node *nd, const fmi_adj *a, uint32_t round, double wait,
 			return FM_OK;
 		}
 		double deadline = p2p_deadline(nd, a, round, t0, wait);
-		if (deadline == 0 && (sending == 0 || round > 1)) {
+		if (deadline == 0 && (sending == 0 ||
+		    (round > 1 && p2p_live_sends(nd, round) == 0))) {
 			p2p_give_up_sends(nd, round);
 			return FM_OK; /* nobody is awaited */
 		}
