@@ -149,7 +149,8 @@ bench_train(const bench_opts *o)
 		idx[i] = (uint32_t)i;
 	}
 	fmi_blas_set_threads((int)o->threads);
-	fmi_local_cfg lc = { 1, (uint32_t)o->batch, { (float)o->lr, 0, 0 } };
+	fmi_local_cfg lc = { .epochs = 1, .batch = (uint32_t)o->batch,
+		.opt = { (float)o->lr, 0, 0 } };
 	size_t chunk = (size_t)o->batch * 64, samples = 0, off = 0;
 	fmi_train_stats st;
 	(void)fmi_train_local(t, tr, idx, chunk, &lc, &rng, &st); /* warm up */
