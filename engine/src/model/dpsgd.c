@@ -64,24 +64,27 @@ fmi_dpsgd_check(const fmi_dpsgd *dp, fm_error *err)
 /* ---- Gaussian noise --------------------------------------------------------- */
 
 /*
- * Box-Muller in float32, two normals per 64 random bits: 31 bits give
- * u in (0, 1] (u >= 2^-32, so |x| <= sqrt(64 ln 2) = 6.66: the tail
- * beyond, of probability 3e-11, is cut), 23 bits an angle phi in
- * [0, pi/4), and 3 bits reflect it into the whole circle (swap cos and
- * sin, then their signs), which keeps the angle uniform. log, sin and cos
- * are polynomials (relative error below 1e-7 on these ranges), so four
- * pairs go through SSE2 at once; the scalar path computes the same.
+ * Box-Muller in float32, two normals per 64 random bits u: the top 31
+ * give u1 in (0, 1] (u1 >= 2^-32, so |x| <= sqrt(64 ln 2) = 6.66: the
+ * tail beyond, of probability 3e-11, is cut), bits 9..31 an angle phi in
+ * (0, pi/4), and bits 0..2 reflect it into the whole circle (swap cos and
+ * sin, then flip their signs), which keeps the angle uniform. log, sin and
+ * cos are polynomials (relative error below 1e-7 on these ranges), so
+ * four pairs (SSE2) or eight (AVX2, chosen at run time) go at once. Every
+ * path does the same float operations in the same order (no FMA) and
+ * writes the same layout, four pairs' first draws then their second
+ * ones, so a seed gives the same noise on every x86-64.
  */
 #define G_LN2 0.693147180559945309f
 #define G_SQRT2 1.41421356237309505f
-#define G_PI4 0.785398163397448310f
+#define G_PHI (0x1p-23f * 0.785398163397448310f) /* pi/4 over 2^23 */
 
-static inline void
-g_bits(uint64_t u, float *u1, float *phi)
+static int g_simd_mode; /* 0: the best the CPU has; 1: no wider than SSE2 */
+
+void
+fmi_dp_gauss_simd(int mode)
 {
-	*u1 = (float)(uint32_t)(u >> 33) * 0x1p-31f + 0x1p-32f;
-	*phi = ((float)(uint32_t)((u >> 10) & 0x7fffffu) + 0.5f) * 0x1p-23f *
-	    G_PI4;
+	g_simd_mode = mode;
 }
 
 /* log of a positive normal float: e ln 2 + log m, m in [sqrt(1/2),
@@ -105,130 +108,232 @@ g_log(float x)
 	return e * G_LN2 + 2.0f * s * p;
 }
 
-static inline float
-g_sin(float x) /* x in [0, pi/4] */
-{
-	float x2 = x * x;
-	return x * (1.0f + x2 * (-1.0f / 6 + x2 * (1.0f / 120 + x2 *
-	    (-1.0f / 5040 + x2 * (1.0f / 362880)))));
-}
-
-static inline float
-g_cos(float x)
-{
-	float x2 = x * x;
-	return 1.0f + x2 * (-0.5f + x2 * (1.0f / 24 + x2 * (-1.0f / 720 +
-	    x2 * (1.0f / 40320))));
-}
-
 static inline void
 g_pair(uint64_t u, float std, float *x0, float *x1)
 {
-	float u1, phi;
-	g_bits(u, &u1, &phi);
+	uint32_t hi = (uint32_t)(u >> 32), lo = (uint32_t)u;
+	float u1 = (float)(int32_t)(hi >> 1) * 0x1p-31f + 0x1p-32f;
+	float p = ((float)(int32_t)(lo >> 9) + 0.5f) * G_PHI, p2 = p * p;
 	float l = -2.0f * g_log(u1);
 	float r = std * sqrtf(l > 0.0f ? l : 0.0f);
-	float c = g_cos(phi), s = g_sin(phi);
-	if (u & 1) {
-		float tmp = c;
-		c = s;
-		s = tmp;
-	}
-	c = (u & 2) ? -c : c;
-	s = (u & 4) ? -s : s;
-	*x0 += r * c;
-	*x1 += r * s;
+	float s = p * (1.0f + p2 * (-1.0f / 6 + p2 * (1.0f / 120 + p2 *
+	    (-1.0f / 5040 + p2 * (1.0f / 362880)))));
+	float c = 1.0f + p2 * (-0.5f + p2 * (1.0f / 24 + p2 * (-1.0f / 720 +
+	    p2 * (1.0f / 40320))));
+	float a = (lo & 1) ? s : c, b = (lo & 1) ? c : s;
+	a = (lo & 2) ? -a : a;
+	b = (lo & 4) ? -b : b;
+	*x0 += r * a;
+	*x1 += r * b;
 }
 
+/* The same four pairs at a time (SSE2) and eight (AVX2): one macro body
+ * over a vector width, so the two cannot drift apart. V##op names the
+ * width's intrinsics. */
+#define G_BODY(V, VI, hi, lo, std, outa, outb)                                \
+	do {                                                                  \
+		V one = V##set1_ps(1.0f);                                      \
+		V u1 = V##add_ps(V##mul_ps(V##cvtepi32_ps(VI##srli_epi32(hi, \
+		    1)), V##set1_ps(0x1p-31f)), V##set1_ps(0x1p-32f));         \
+		V p = V##mul_ps(V##add_ps(V##cvtepi32_ps(VI##srli_epi32(lo,  \
+		    9)), V##set1_ps(0.5f)), V##set1_ps(G_PHI));                \
+		/* log u1 */                                                  \
+		V##i_t bits = V##castps_si(u1);                                \
+		V e = V##cvtepi32_ps(VI##sub_epi32(VI##srli_epi32(bits, 23),  \
+		    VI##set1_epi32(127)));                                     \
+		V m = V##castsi_ps(VI##or_si(VI##and_si(bits,                 \
+		    VI##set1_epi32(0x7fffff)), VI##set1_epi32(0x3f800000)));   \
+		V big = V##cmpgt(m, V##set1_ps(G_SQRT2));                      \
+		m = V##sel(big, V##mul_ps(m, V##set1_ps(0.5f)), m);            \
+		e = V##add_ps(e, V##and_ps(big, one));                         \
+		V s = V##div_ps(V##sub_ps(m, one), V##add_ps(m, one));         \
+		V s2 = V##mul_ps(s, s);                                        \
+		V q = V##add_ps(V##set1_ps(1.0f / 7),                          \
+		    V##mul_ps(s2, V##set1_ps(1.0f / 9)));                      \
+		q = V##add_ps(V##set1_ps(1.0f / 5), V##mul_ps(s2, q));         \
+		q = V##add_ps(V##set1_ps(1.0f / 3), V##mul_ps(s2, q));         \
+		q = V##add_ps(one, V##mul_ps(s2, q));                          \
+		V lg = V##add_ps(V##mul_ps(e, V##set1_ps(G_LN2)),              \
+		    V##mul_ps(V##mul_ps(V##set1_ps(2.0f), s), q));             \
+		V l = V##mul_ps(V##set1_ps(-2.0f), lg);                        \
+		V r = V##mul_ps(std, V##sqrt_ps(V##max_ps(l,                   \
+		    V##setzero_ps())));                                        \
+		/* sin and cos of p */                                        \
+		V p2 = V##mul_ps(p, p);                                        \
+		V sn = V##add_ps(V##set1_ps(-1.0f / 5040),                     \
+		    V##mul_ps(p2, V##set1_ps(1.0f / 362880)));                 \
+		sn = V##add_ps(V##set1_ps(1.0f / 120), V##mul_ps(p2, sn));     \
+		sn = V##add_ps(V##set1_ps(-1.0f / 6), V##mul_ps(p2, sn));      \
+		sn = V##mul_ps(p, V##add_ps(one, V##mul_ps(p2, sn)));          \
+		V cs = V##add_ps(V##set1_ps(-1.0f / 720),                      \
+		    V##mul_ps(p2, V##set1_ps(1.0f / 40320)));                  \
+		cs = V##add_ps(V##set1_ps(1.0f / 24), V##mul_ps(p2, cs));      \
+		cs = V##add_ps(V##set1_ps(-0.5f), V##mul_ps(p2, cs));          \
+		cs = V##add_ps(one, V##mul_ps(p2, cs));                        \
+		/* reflections */                                             \
+		V##i_t one_i = VI##set1_epi32(1);                              \
+		V##i_t sign = VI##set1_epi32((int32_t)0x80000000u);            \
+		V sw = V##castsi_ps(VI##cmpeq_epi32(VI##and_si(lo, one_i),    \
+		    one_i));                                                   \
+		V ra = V##sel(sw, sn, cs), rb = V##sel(sw, cs, sn);            \
+		ra = V##xor_ps(ra, V##castsi_ps(VI##and_si(                   \
+		    VI##slli_epi32(lo, 30), sign)));                           \
+		rb = V##xor_ps(rb, V##castsi_ps(VI##and_si(                   \
+		    VI##slli_epi32(lo, 29), sign)));                           \
+		outa = V##mul_ps(r, ra);                                       \
+		outb = V##mul_ps(r, rb);                                       \
+	} while (0)
+
 #if defined(__SSE2__)
+typedef __m128 G4;
+typedef __m128i G4i_t;
+#define G4set1_ps _mm_set1_ps
+#define G4add_ps _mm_add_ps
+#define G4sub_ps _mm_sub_ps
+#define G4mul_ps _mm_mul_ps
+#define G4div_ps _mm_div_ps
+#define G4max_ps _mm_max_ps
+#define G4and_ps _mm_and_ps
+#define G4xor_ps _mm_xor_ps
+#define G4sqrt_ps _mm_sqrt_ps
+#define G4setzero_ps _mm_setzero_ps
+#define G4cvtepi32_ps _mm_cvtepi32_ps
+#define G4castps_si _mm_castps_si128
+#define G4castsi_ps _mm_castsi128_ps
+#define G4cmpgt _mm_cmpgt_ps
+#define G4I_srli_epi32 _mm_srli_epi32
+#define G4I_slli_epi32 _mm_slli_epi32
+#define G4I_sub_epi32 _mm_sub_epi32
+#define G4I_set1_epi32 _mm_set1_epi32
+#define G4I_cmpeq_epi32 _mm_cmpeq_epi32
+#define G4I_or_si _mm_or_si128
+#define G4I_and_si _mm_and_si128
+
 static inline __m128
-g_sel(__m128 mask, __m128 a, __m128 b) /* mask ? a : b */
+G4sel(__m128 mask, __m128 a, __m128 b) /* mask ? a : b */
 {
 	return _mm_or_ps(_mm_and_ps(mask, a), _mm_andnot_ps(mask, b));
 }
 
-static inline __m128
-g_log4(__m128 x)
-{
-	__m128i bits = _mm_castps_si128(x);
-	__m128 e = _mm_cvtepi32_ps(_mm_sub_epi32(_mm_srli_epi32(bits, 23),
-	    _mm_set1_epi32(127)));
-	__m128 m = _mm_castsi128_ps(_mm_or_si128(_mm_and_si128(bits,
-	    _mm_set1_epi32(0x7fffff)), _mm_set1_epi32(0x3f800000)));
-	__m128 big = _mm_cmpgt_ps(m, _mm_set1_ps(G_SQRT2));
-	m = g_sel(big, _mm_mul_ps(m, _mm_set1_ps(0.5f)), m);
-	e = _mm_add_ps(e, _mm_and_ps(big, _mm_set1_ps(1.0f)));
-	__m128 one = _mm_set1_ps(1.0f);
-	__m128 s = _mm_div_ps(_mm_sub_ps(m, one), _mm_add_ps(m, one));
-	__m128 s2 = _mm_mul_ps(s, s);
-	__m128 p = _mm_add_ps(_mm_set1_ps(1.0f / 7),
-	    _mm_mul_ps(s2, _mm_set1_ps(1.0f / 9)));
-	p = _mm_add_ps(_mm_set1_ps(1.0f / 5), _mm_mul_ps(s2, p));
-	p = _mm_add_ps(_mm_set1_ps(1.0f / 3), _mm_mul_ps(s2, p));
-	p = _mm_add_ps(one, _mm_mul_ps(s2, p));
-	return _mm_add_ps(_mm_mul_ps(e, _mm_set1_ps(G_LN2)),
-	    _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(2.0f), s), p));
-}
-
-/* Four pairs from u[0..4): x[0..4) += the first of each, x[4..8) += the
+/* Four pairs from u[0..4): x[0..4) += their first draws, x[4..8) += their
  * second. */
 static inline void
-g_pair4(const uint64_t *u, __m128 std, float *x)
+g_block4(const uint64_t *u, __m128 std, float *x)
 {
-	float u1[4], phi[4];
-	int32_t swap[4], sc[4], ss[4];
-	for (int j = 0; j < 4; j++) {
-		g_bits(u[j], &u1[j], &phi[j]);
-		swap[j] = -(int32_t)(u[j] & 1);
-		sc[j] = (int32_t)(((u[j] >> 1) & 1) << 31);
-		ss[j] = (int32_t)(((u[j] >> 2) & 1) << 31);
+	__m128 w0 = _mm_castsi128_ps(_mm_loadu_si128((const __m128i *)u));
+	__m128 w1 = _mm_castsi128_ps(_mm_loadu_si128((const __m128i *)(u + 2)));
+	__m128i hi = _mm_castps_si128(_mm_shuffle_ps(w0, w1,
+	    _MM_SHUFFLE(3, 1, 3, 1)));
+	__m128i lo = _mm_castps_si128(_mm_shuffle_ps(w0, w1,
+	    _MM_SHUFFLE(2, 0, 2, 0)));
+	__m128 a, b;
+	G_BODY(G4, G4I_, hi, lo, std, a, b);
+	_mm_storeu_ps(x, _mm_add_ps(_mm_loadu_ps(x), a));
+	_mm_storeu_ps(x + 4, _mm_add_ps(_mm_loadu_ps(x + 4), b));
+}
+#endif
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define G_AVX2 __attribute__((target("avx2")))
+typedef __m256 G8;
+typedef __m256i G8i_t;
+#define G8set1_ps _mm256_set1_ps
+#define G8add_ps _mm256_add_ps
+#define G8sub_ps _mm256_sub_ps
+#define G8mul_ps _mm256_mul_ps
+#define G8div_ps _mm256_div_ps
+#define G8max_ps _mm256_max_ps
+#define G8and_ps _mm256_and_ps
+#define G8xor_ps _mm256_xor_ps
+#define G8sqrt_ps _mm256_sqrt_ps
+#define G8setzero_ps _mm256_setzero_ps
+#define G8cvtepi32_ps _mm256_cvtepi32_ps
+#define G8castps_si _mm256_castps_si256
+#define G8castsi_ps _mm256_castsi256_ps
+#define G8cmpgt(a, b) _mm256_cmp_ps(a, b, _CMP_GT_OQ)
+#define G8I_srli_epi32 _mm256_srli_epi32
+#define G8I_slli_epi32 _mm256_slli_epi32
+#define G8I_sub_epi32 _mm256_sub_epi32
+#define G8I_set1_epi32 _mm256_set1_epi32
+#define G8I_cmpeq_epi32 _mm256_cmpeq_epi32
+#define G8I_or_si _mm256_or_si256
+#define G8I_and_si _mm256_and_si256
+
+G_AVX2 static inline __m256
+G8sel(__m256 mask, __m256 a, __m256 b)
+{
+	return _mm256_blendv_ps(b, a, mask);
+}
+
+/* blocks x 8 pairs from u, laid out as two blocks of g_block4 each. */
+G_AVX2 static void
+g_run8(const uint64_t *u, size_t blocks, float stdf, float *x)
+{
+	__m256 std = _mm256_set1_ps(stdf);
+	for (size_t k = 0; k < blocks; k++, u += 8, x += 16) {
+		__m256 w0 = _mm256_castsi256_ps(_mm256_loadu_si256(
+		    (const __m256i *)u));
+		__m256 w1 = _mm256_castsi256_ps(_mm256_loadu_si256(
+		    (const __m256i *)(u + 4)));
+		/* per 128-bit lane: (u0 u1 u4 u5 | u2 u3 u6 u7), then the
+		 * 64-bit quarters into u0..u7 order */
+		__m256i hi = _mm256_castpd_si256(_mm256_permute4x64_pd(
+		    _mm256_castps_pd(_mm256_shuffle_ps(w0, w1,
+		    _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+		__m256i lo = _mm256_castpd_si256(_mm256_permute4x64_pd(
+		    _mm256_castps_pd(_mm256_shuffle_ps(w0, w1,
+		    _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+		__m256 a, b;
+		G_BODY(G8, G8I_, hi, lo, std, a, b);
+		__m256 o0 = _mm256_permute2f128_ps(a, b, 0x20);
+		__m256 o1 = _mm256_permute2f128_ps(a, b, 0x31);
+		_mm256_storeu_ps(x, _mm256_add_ps(_mm256_loadu_ps(x), o0));
+		_mm256_storeu_ps(x + 8, _mm256_add_ps(_mm256_loadu_ps(x + 8), o1));
 	}
-	__m128 l = _mm_mul_ps(_mm_set1_ps(-2.0f), g_log4(_mm_loadu_ps(u1)));
-	__m128 r = _mm_mul_ps(std, _mm_sqrt_ps(_mm_max_ps(l, _mm_setzero_ps())));
-	__m128 p = _mm_loadu_ps(phi), p2 = _mm_mul_ps(p, p);
-	__m128 s = _mm_add_ps(_mm_set1_ps(-1.0f / 5040),
-	    _mm_mul_ps(p2, _mm_set1_ps(1.0f / 362880)));
-	s = _mm_add_ps(_mm_set1_ps(1.0f / 120), _mm_mul_ps(p2, s));
-	s = _mm_add_ps(_mm_set1_ps(-1.0f / 6), _mm_mul_ps(p2, s));
-	s = _mm_mul_ps(p, _mm_add_ps(_mm_set1_ps(1.0f), _mm_mul_ps(p2, s)));
-	__m128 c = _mm_add_ps(_mm_set1_ps(-1.0f / 720),
-	    _mm_mul_ps(p2, _mm_set1_ps(1.0f / 40320)));
-	c = _mm_add_ps(_mm_set1_ps(1.0f / 24), _mm_mul_ps(p2, c));
-	c = _mm_add_ps(_mm_set1_ps(-0.5f), _mm_mul_ps(p2, c));
-	c = _mm_add_ps(_mm_set1_ps(1.0f), _mm_mul_ps(p2, c));
-	__m128 sw = _mm_castsi128_ps(_mm_loadu_si128((const __m128i *)swap));
-	__m128 a = g_sel(sw, s, c), b = g_sel(sw, c, s);
-	a = _mm_xor_ps(a, _mm_castsi128_ps(_mm_loadu_si128((const __m128i *)sc)));
-	b = _mm_xor_ps(b, _mm_castsi128_ps(_mm_loadu_si128((const __m128i *)ss)));
-	_mm_storeu_ps(x, _mm_add_ps(_mm_loadu_ps(x), _mm_mul_ps(r, a)));
-	_mm_storeu_ps(x + 4, _mm_add_ps(_mm_loadu_ps(x + 4), _mm_mul_ps(r, b)));
+}
+
+static int
+g_have_avx2(void)
+{
+	return g_simd_mode == 0 && __builtin_cpu_supports("avx2");
 }
 #endif
 
 void
 fmi_dp_gauss_add(fm_rng *rng, float *x, size_t n, float std)
 {
-	uint64_t u[64];
+	uint64_t u[256];
 	size_t i = 0;
+#if defined(G_AVX2)
+	int avx2 = g_have_avx2();
+#endif
 	while (i + 2 <= n) {
 		size_t pairs = FMI_MIN((n - i) / 2, FMI_ARRAY_LEN(u)), j = 0;
-		for (size_t q = 0; q < pairs; q++) {
-			u[q] = fmi_rng_u64(rng);
+		float *xi = x + i;
+		fmi_rng_fill_u64(rng, u, pairs);
+#if defined(G_AVX2)
+		if (avx2) {
+			g_run8(u, pairs / 8, std, xi);
+			j = pairs / 8 * 8;
 		}
+#endif
 #if defined(__SSE2__)
 		__m128 s4 = _mm_set1_ps(std);
 		for (; j + 4 <= pairs; j += 4) {
-			g_pair4(u + j, s4, x + i + 2 * j);
+			g_block4(u + j, s4, xi + 2 * j);
 		}
 #endif
 		for (; j < pairs; j++) {
-			g_pair(u[j], std, x + i + 2 * j, x + i + 2 * j + 1);
+			g_pair(u[j], std, xi + 2 * j, xi + 2 * j + 1);
 		}
 		i += 2 * pairs;
 	}
 	if (i < n) {
 		float spare = 0.0f;
-		g_pair(fmi_rng_u64(rng), std, x + i, &spare);
+		uint64_t last;
+		fmi_rng_fill_u64(rng, &last, 1);
+		g_pair(last, std, x + i, &spare);
 	}
 }
 

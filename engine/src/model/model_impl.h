@@ -151,6 +151,9 @@ void fmi_dp_backward(fmi_trainer *t, const float *x, size_t b, double clip,
 /* x[0..n) += std * N(0, 1) draws from rng (Box-Muller in float32, two
  * draws per fmi_rng_u64; |N| <= 6.66). */
 void fmi_dp_gauss_add(fm_rng *rng, float *x, size_t n, float std);
+/* Tests: 1 keeps fmi_dp_gauss_add on SSE2 (the same numbers as AVX2),
+ * 0 (the default) lets it use AVX2 where the CPU has it. */
+void fmi_dp_gauss_simd(int mode);
 /* sq[i] += (|a_i|^2 + 1) |d_i|^2 over the rows of a [b x ka] and d
  * [b x kd]: the squared norm of a dense layer's per-example weight and
  * bias gradient a_i (x) d_i, d_i. */
