@@ -12,17 +12,21 @@
 const char fmi_bench_usage[] =
     "usage: fedmesh bench train [--model mlp|logreg|cnn] [--batch B] [--threads T]\n"
     "                           [--seconds S] [--lr LR] [--data DIR]\n"
+    "                           [--dp-clip C] [--dp-noise Z]\n"
     "\n"
     "Trains on Fashion-MNIST (SGD, one model) for about S seconds (default 5)\n"
     "and prints one JSON line with samples_per_s. --threads sets the BLAS\n"
     "threads of the training process. mlp is 784-200-200-10, logreg 784-10,\n"
     "cnn the CNN of McMahan et al. 2017 (conv 5x5 32, pool, conv 5x5 64, pool,\n"
-    "dense 512, 10; 1,663,370 parameters).\n";
+    "dense 512, 10; 1,663,370 parameters). --dp-clip C > 0 trains with\n"
+    "DP-SGD: each example's gradient clipped to L2 norm C, Gaussian noise of\n"
+    "std Z C (--dp-noise, default 0) added to each batch's sum.\n";
 
 typedef struct bench_opts {
 	const char *model, *data;
 	long batch, threads;
 	double seconds, lr;
+	double dp_clip, dp_noise;
 } bench_opts;
 
 static int
@@ -49,6 +53,8 @@ parse(int argc, char **argv, bench_opts *o)
 		{ "--threads", NULL, &o->threads, NULL },
 		{ "--seconds", NULL, NULL, &o->seconds },
 		{ "--lr", NULL, NULL, &o->lr },
+		{ "--dp-clip", NULL, NULL, &o->dp_clip },
+		{ "--dp-noise", NULL, NULL, &o->dp_noise },
 	};
 	static const char *const models[] = { "mlp", "logreg", "cnn", NULL };
 	char why[200];
@@ -103,6 +109,10 @@ parse(int argc, char **argv, bench_opts *o)
 		    o->threads);
 	} else if (!(o->seconds > 0)) {
 		snprintf(why, sizeof why, "--seconds must be positive");
+	} else if (!(o->dp_clip >= 0) || !(o->dp_noise >= 0) ||
+	    (o->dp_noise > 0 && o->dp_clip == 0)) {
+		snprintf(why, sizeof why, "--dp-clip and --dp-noise take numbers "
+		    ">= 0, and --dp-noise needs --dp-clip > 0");
 	} else {
 		return -1;
 	}
@@ -149,22 +159,41 @@ bench_train(const bench_opts *o)
 		idx[i] = (uint32_t)i;
 	}
 	fmi_blas_set_threads((int)o->threads);
-	fmi_local_cfg lc = { 1, (uint32_t)o->batch, { (float)o->lr, 0, 0 } };
+	fmi_local_cfg lc = { .epochs = 1, .batch = (uint32_t)o->batch,
+		.opt = { (float)o->lr, 0, 0 },
+		.dp = { .clip = o->dp_clip, .noise_multiplier = o->dp_noise } };
 	size_t chunk = (size_t)o->batch * 64, samples = 0, off = 0;
+	uint64_t clipped = 0;
+	double norm_sum = 0;
 	fmi_train_stats st;
-	(void)fmi_train_local(t, tr, idx, chunk, &lc, &rng, &st); /* warm up */
+	rv = fmi_train_local(t, tr, idx, chunk, &lc, &rng, &st); /* warm up */
 	double t0 = fmi_now(), el = 0;
-	while (el < o->seconds) {
+	while (rv == FM_OK && el < o->seconds) {
 		size_t n = FMI_MIN(chunk, tr->n - off);
-		(void)fmi_train_local(t, tr, idx + off, n, &lc, &rng, &st);
+		rv = fmi_train_local(t, tr, idx + off, n, &lc, &rng, &st);
 		samples += n;
+		clipped += st.dp_clipped;
+		norm_sum += st.dp_mean_norm * (double)n;
 		off = (off + n) % tr->n;
 		el = fmi_now() - t0;
 	}
+	if (rv != FM_OK) {
+		fprintf(stderr, "fedmesh bench: training failed: %s\n",
+		    fm_strerror(rv));
+		rv = 1;
+		goto out;
+	}
 	printf("{\"bench\":\"train\",\"model\":\"%s\",\"params\":%zu,"
 	    "\"batch\":%ld,\"threads\":%ld,\"samples\":%zu,\"seconds\":%.3f,"
-	    "\"samples_per_s\":%.1f,\"last_loss\":%.4f}\n", o->model, a.nparams,
+	    "\"samples_per_s\":%.1f,\"last_loss\":%.4f", o->model, a.nparams,
 	    o->batch, o->threads, samples, el, (double)samples / el, st.loss);
+	if (o->dp_clip > 0) {
+		printf(",\"dp_clip\":%g,\"dp_noise\":%g,\"dp_clipped_frac\":%.4f,"
+		    "\"dp_mean_norm\":%.4f", o->dp_clip, o->dp_noise,
+		    samples ? (double)clipped / (double)samples : 0.0,
+		    samples ? norm_sum / (double)samples : 0.0);
+	}
+	printf("}\n");
 	rv = 0;
 out:
 	free(idx);
@@ -177,7 +206,7 @@ out:
 int
 fmi_cmd_bench(int argc, char **argv)
 {
-	bench_opts o = { "mlp", NULL, 32, 1, 5.0, 0.05 };
+	bench_opts o = { "mlp", NULL, 32, 1, 5.0, 0.05, 0.0, 0.0 };
 	if (argc < 2 || fmi_cli_is_help(argv[1])) {
 		fputs(fmi_bench_usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

@@ -20,6 +20,7 @@
  * (round << 32) | client gives every client in every round its own. */
 void fmi_rng_seed(fm_rng *r, uint64_t seed, uint64_t stream);
 uint64_t fmi_rng_u64(fm_rng *r);
+void fmi_rng_fill_u64(fm_rng *r, uint64_t *out, size_t n); /* n draws of fmi_rng_u64 */
 double fmi_rng_uniform(fm_rng *r);            /* [0, 1) */
 double fmi_rng_normal(fm_rng *r);             /* N(0, 1), Box-Muller */
 uint64_t fmi_rng_below(fm_rng *r, uint64_t n); /* uniform in [0, n), n > 0 */

@@ -34,8 +34,8 @@ rotl(uint64_t x, int k)
 	return (x << k) | (x >> (64 - k));
 }
 
-uint64_t
-fmi_rng_u64(fm_rng *r)
+static inline uint64_t
+next(fm_rng *r)
 {
 	uint64_t *s = r->s;
 	uint64_t res = rotl(s[1] * 5, 7) * 9;
@@ -47,6 +47,22 @@ fmi_rng_u64(fm_rng *r)
 	s[2] ^= t;
 	s[3] = rotl(s[3], 45);
 	return res;
+}
+
+uint64_t
+fmi_rng_u64(fm_rng *r)
+{
+	return next(r);
+}
+
+void
+fmi_rng_fill_u64(fm_rng *r, uint64_t *out, size_t n)
+{
+	fm_rng st = *r; /* in registers while it runs */
+	for (size_t i = 0; i < n; i++) {
+		out[i] = next(&st);
+	}
+	*r = st;
 }
 
 double

@@ -749,37 +749,79 @@ fmi_cnn_forward(fmi_trainer *t, const float *p, const float *x, size_t b)
 
 /* ---- backward ------------------------------------------------------------- */
 
+/* Dense layer l (2 or 3): dx [b x in] = dy [b x out] W (ReLU-masked for
+ * l = 3). */
+static void
+dense_dx(fmi_trainer *t, uint32_t l, const float *dy, float *dx, size_t b)
+{
+	const fmi_slice *w = &t->arch.slices[2 * l];
+	fmi_gemm(0, 0, b, w->cols, w->rows, 1.0f, dy, w->rows,
+	    t->params + w->offset, w->cols, 0.0f, dx, w->cols);
+	if (l == 3) {
+		fmi_model_relu_mask(dx, t->act[l], b * w->cols);
+	}
+}
+
+/* Dense layer l's weight and bias gradient from dy into the sink. */
+static void
+dense_wgrad(fmi_trainer *t, uint32_t l, const float *dy, size_t b,
+    const fmi_grad_sink *s)
+{
+	const fmi_arch *a = &t->arch;
+	const fmi_slice *w = &a->slices[2 * l];
+	size_t boff = a->slices[2 * l + 1].offset;
+	fmi_gemm(1, 0, w->rows, w->cols, b, s->alpha, dy, w->rows, t->act[l],
+	    w->cols, s->beta, s->dst + w->offset, w->cols);
+	fmi_model_bias_grad(s->dst + boff, t->bsum, dy, b, w->rows, s->alpha,
+	    s->beta);
+	fmi_model_sink_finish(t, s, w->offset, boff + w->rows - w->offset);
+}
+
 /* Dense layer l (2 or 3): dy [b x out] from the layer above; writes dx
  * [b x in] (ReLU-masked for l = 3) before the sink may update W. */
 static void
 dense_backward(fmi_trainer *t, uint32_t l, const float *dy, float *dx,
     size_t b, const fmi_grad_sink *s)
 {
-	const fmi_arch *a = &t->arch;
-	const fmi_slice *w = &a->slices[2 * l];
-	const float *in = t->act[l];
-	size_t boff = a->slices[2 * l + 1].offset;
-	fmi_gemm(0, 0, b, w->cols, w->rows, 1.0f, dy, w->rows,
-	    t->params + w->offset, w->cols, 0.0f, dx, w->cols);
-	if (l == 3) {
-		fmi_model_relu_mask(dx, in, b * w->cols);
+	dense_dx(t, l, dy, dx, b);
+	dense_wgrad(t, l, dy, b, s);
+}
+
+/*
+ * DP-SGD: image i's gradient of conv layer l is dY_i cols_i^T, dY_i
+ * [cout x hw] and cols_i [kk x hw] being image i's columns of the chunk's
+ * dY and im2col matrices (stride pix), and its bias gradient the plane
+ * sums unpool left in sums [cout x n]. One small GEMM per image, the same
+ * flops as the batched weight gradient; rows of pex are images.
+ */
+static void
+conv_per_example(fmi_trainer *t, int l, size_t s, size_t n, float *pex)
+{
+	struct fmi_cnn_buf *c = t->cnn;
+	conv_geom g = conv_geom_of(&t->arch, l);
+	size_t hw = g.side * g.side, pix = n * hw, kk = g.cin * g.k * g.k;
+	size_t ld = t->arch.slices[4].offset;
+	for (size_t i = 0; i < n; i++) {
+		float *row = pex + (s + i) * ld;
+		fmi_gemm(0, 1, g.cout, kk, hw, 1.0f, c->y[l] + i * hw, pix,
+		    c->cols[l] + i * hw, pix, 0.0f, row + g.woff, kk);
+		for (size_t co = 0; co < g.cout; co++) {
+			row[g.boff + co] = c->sums[co * n + i];
+		}
 	}
-	fmi_gemm(1, 0, w->rows, w->cols, b, s->alpha, dy, w->rows, in, w->cols,
-	    s->beta, s->dst + w->offset, w->cols);
-	fmi_model_bias_grad(s->dst + boff, t->bsum, dy, b, w->rows, s->alpha,
-	    s->beta);
-	fmi_model_sink_finish(t, s, w->offset, boff + w->rows - w->offset);
 }
 
 /*
  * Conv layer l on images [s, s + n): dout is the gradient of the pooled
  * output (full batch), dx (conv2 only) receives the input gradient. The
- * weight and bias gradients accumulate into gconv. redo: the im2col
- * matrix in the buffer is another chunk's and is rebuilt.
+ * weight and bias gradients accumulate into gconv, or with pex (DP-SGD)
+ * go per image into pex[s + i] (rows of slices[4].offset floats, in
+ * parameter order) instead. redo: the im2col matrix in the buffer is
+ * another chunk's and is rebuilt.
  */
 static void
 conv_backward(fmi_trainer *t, int l, const float *in, const float *dout,
-    float *dx, size_t s, size_t n, int redo)
+    float *dx, size_t s, size_t n, int redo, float *pex)
 {
 	struct fmi_cnn_buf *c = t->cnn;
 	conv_geom g = conv_geom_of(&t->arch, l);
@@ -788,14 +830,18 @@ conv_backward(fmi_trainer *t, int l, const float *in, const float *dout,
 		t->act[l + 1] + s * g.out_dim, c->sums, c->arg[l] + s * g.out_dim,
 		n, g.cout, g.side, g.side, 0 };
 	par_images(c, unpool_range, &up);
-	add_plane_sums(c->gconv + g.boff, c->sums, n, g.cout);
 	const kargs im = { c->cols[l], in + s * g.in_dim, NULL, c->pad, NULL,
 		n, g.cin, g.side, g.side, g.k };
 	if (redo) {
 		par_images(c, im2col_range, &im);
 	}
-	fmi_gemm(0, 1, g.cout, kk, pix, 1.0f, c->y[l], pix, c->cols[l], pix,
-	    s == 0 ? 0.0f : 1.0f, c->gconv + g.woff, kk);
+	if (pex == NULL) {
+		add_plane_sums(c->gconv + g.boff, c->sums, n, g.cout);
+		fmi_gemm(0, 1, g.cout, kk, pix, 1.0f, c->y[l], pix, c->cols[l],
+		    pix, s == 0 ? 0.0f : 1.0f, c->gconv + g.woff, kk);
+	} else {
+		conv_per_example(t, l, s, n, pex);
+	}
 	if (dx != NULL) {
 		fmi_gemm(1, 0, kk, pix, g.cout, 1.0f, t->params + g.woff, kk,
 		    c->y[l], pix, 0.0f, c->cols[l], pix);
@@ -838,9 +884,64 @@ fmi_cnn_backward(fmi_trainer *t, const float *x, size_t b,
 		const float *in = l == 1 ? t->act[1] : x;
 		for (size_t st = 0; st < b; st += c->chunk) {
 			conv_backward(t, l, in, dout, dx, st,
-			    FMI_MIN(c->chunk, b - st), redo);
+			    FMI_MIN(c->chunk, b - st), redo, NULL);
 		}
 		conv_sink(t, l, s);
 		dout = t->dx[0];
 	}
+}
+
+/* ---- DP-SGD --------------------------------------------------------------- */
+
+/*
+ * Pass one: deltas down the network as fmi_cnn_backward, keeping fc1's
+ * output delta (dp->delta[2]) for pass two, dense layers' per-example
+ * squared norms from activations and deltas, and the conv layers'
+ * per-example gradients in dp->pex (their norms from there). Nothing is
+ * written to the parameters, so conv2's input gradient still uses the
+ * weights of the forward pass.
+ */
+void
+fmi_cnn_dp_norms(fmi_trainer *t, const float *x, size_t b, double *sq)
+{
+	struct fmi_cnn_buf *c = t->cnn;
+	const fmi_arch *a = &t->arch;
+	float *d3 = t->dp->delta[2];
+	dense_dx(t, 3, t->act[4], d3, b);
+	fmi_dp_dense_norms(sq, t->act[3], a->widths[3], t->act[4], a->widths[4],
+	    b);
+	dense_dx(t, 2, d3, t->dx[1], b);
+	fmi_dp_dense_norms(sq, t->act[2], a->widths[2], d3, a->widths[3], b);
+	int redo = b > c->chunk;
+	const float *dout = t->dx[1];
+	for (int l = 1; l >= 0; l--) {
+		float *dx = l == 1 ? t->dx[0] : NULL;
+		const float *in = l == 1 ? t->act[1] : x;
+		for (size_t st = 0; st < b; st += c->chunk) {
+			conv_backward(t, l, in, dout, dx, st,
+			    FMI_MIN(c->chunk, b - st), redo, t->dp->pex);
+		}
+		dout = t->dx[0];
+	}
+	size_t nconv = a->slices[4].offset;
+	fmi_dp_rows_sq(sq, t->dp->pex, b, nconv, nconv);
+}
+
+/* Pass two: the dense layers' GEMMs on deltas scaled by fac, and the conv
+ * layers' clipped sums fac^T pex (one GEMV over both). */
+void
+fmi_cnn_dp_apply(fmi_trainer *t, size_t b, const float *fac,
+    const fmi_grad_sink *s)
+{
+	const fmi_arch *a = &t->arch;
+	float *d3 = t->dp->delta[2];
+	fmi_dp_scale_rows(t->act[4], fac, b, a->widths[4]);
+	dense_wgrad(t, 3, t->act[4], b, s);
+	fmi_dp_scale_rows(d3, fac, b, a->widths[3]);
+	dense_wgrad(t, 2, d3, b, s);
+	size_t nconv = a->slices[4].offset;
+	fmi_gemm(0, 0, 1, nconv, b, 1.0f, fac, b, t->dp->pex, nconv, 0.0f,
+	    t->cnn->gconv, nconv);
+	conv_sink(t, 1, s);
+	conv_sink(t, 0, s);
 }

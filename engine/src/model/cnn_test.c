@@ -679,7 +679,8 @@ fused_matches(const fmi_sgd *opt, size_t b)
 	fmi_arch_init_params(&a, fmi_trainer_params(t1), &r);
 	memcpy(fmi_trainer_params(t2), fmi_trainer_params(t1), a.nparams * 4);
 	uint32_t *idx = iota(b);
-	fmi_local_cfg cfg = { 2, (uint32_t)b, *opt };
+	fmi_local_cfg cfg = { .epochs = 2, .batch = (uint32_t)b,
+		.opt = *opt };
 	fmi_train_stats st;
 	FMT_PASS(fmi_train_local(t1, d, idx, b, &cfg, &r, &st));
 	assert_int_equal(st.steps, 2);
@@ -760,7 +761,8 @@ test_evaluate_and_determinism(void **state)
 	assert_true(fabs(e7.loss - e150.loss) < 1e-5);
 	assert_true(e7.accuracy == e150.accuracy);
 	uint32_t *idx = iota(150);
-	fmi_local_cfg cfg = { 2, 16, { 0.05f, 0.9f, 1e-4f } };
+	fmi_local_cfg cfg = { .epochs = 2, .batch = 16,
+		.opt = { 0.05f, 0.9f, 1e-4f } };
 	float *q = malloc(a.nparams * 4);
 	for (int k = 0; k < 2; k++) {
 		memcpy(fmi_trainer_params(t1), p, a.nparams * 4);

@@ -201,6 +201,7 @@ fmi_trainer_free(fmi_trainer *t)
 	free(t->ybuf);
 	free(t->perm);
 	fmi_cnn_free(t->cnn);
+	fmi_dp_free(t->dp);
 	free(t);
 }
 
@@ -625,6 +626,92 @@ train_step(fmi_trainer *t, size_t b, const fmi_sgd *o)
 	return loss / (double)b;
 }
 
+/* x += N(0, std^2) from the caller's noise or the trainer's rng. */
+static int
+dp_noise(const fmi_dpsgd *dp, fm_rng *rng, float *x, size_t n, double std)
+{
+	if (!(std > 0)) {
+		return FM_OK;
+	}
+	if (dp->noise == NULL) {
+		fmi_dp_gauss_add(rng, x, n, (float)std);
+		return FM_OK;
+	}
+	int rv = dp->noise(dp->ud, x, n, std);
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-MODEL-DP", "local training: the DP-SGD "
+		    "noise callback failed on %zu floats: %s", n,
+		    fm_strerror(rv));
+	}
+	return rv;
+}
+
+/*
+ * A DP-SGD step on the gathered batch: per-example logit gradients (xent
+ * scale 1), the clipped sum S into the optimizer state as train_step puts
+ * the gradient there, with (S + N(0, (z C)^2)) / B as the gradient. The
+ * noise is added where the step adds it: into the momentum state before
+ * backward (mom += N / B), or into the params after the fused
+ * p = (1 - lr wd) p - lr S / B (p -= lr N / B, as a draw of std lr z C / B,
+ * after backward so that no layer's delta sees it).
+ */
+static int
+dp_train_step(fmi_trainer *t, size_t b, const fmi_local_cfg *cfg,
+    fm_rng *rng, fmi_dp_tally *tally, double *loss_out)
+{
+	const fmi_sgd *o = &cfg->opt;
+	const fmi_dpsgd *dp = &cfg->dp;
+	size_t n = t->arch.nparams;
+	forward(t, t->params, t->act[0], b);
+	*loss_out = xent(t, t->params, t->ybuf, b, 1.0f, NULL, NULL) /
+	    (double)b;
+	double bdiv = dp->expected_batch > 0 ? dp->expected_batch : (double)b;
+	float inv = (float)(1.0 / bdiv);
+	double std = dp->noise_multiplier * dp->clip / bdiv;
+	const float *h = t->hook.fn ? t->hook.fn(t->hook.user, t->params, n)
+	                            : NULL;
+	fmi_grad_sink sink = { t->mom, inv, 1.0f, o };
+	int rv = FM_OK;
+	if (o->momentum <= 0.0f) {
+		sink = (fmi_grad_sink){ t->params, -o->lr * inv,
+			1.0f - o->lr * o->weight_decay, NULL };
+	} else {
+		if (h != NULL) {
+			fmi_axpy(n, 1.0f, h, t->mom);
+		}
+		rv = dp_noise(dp, rng, t->mom, n, std);
+	}
+	if (rv != FM_OK) {
+		return rv;
+	}
+	fmi_dp_backward(t, t->act[0], b, dp->clip, &sink, NULL, tally);
+	if (o->momentum <= 0.0f) {
+		if (h != NULL) {
+			fmi_axpy(n, -o->lr, h, t->params);
+		}
+		rv = dp_noise(dp, rng, t->params, n, (double)o->lr * std);
+	}
+	if (rv == FM_OK && t->hook.step != NULL) {
+		t->hook.step(t->hook.user, t->params, n, o->lr);
+	}
+	return rv;
+}
+
+double
+fmi_trainer_dp_grad(fmi_trainer *t, const float *x, const int32_t *y,
+    size_t b, double clip, double *norms)
+{
+	if (b == 0 || b > t->max_batch || !(clip > 0) ||
+	    fmi_dp_reserve(t, b) != FM_OK) {
+		return NAN;
+	}
+	forward(t, t->params, x, b);
+	double loss = xent(t, t->params, y, b, 1.0f, NULL, NULL);
+	const fmi_grad_sink sink = { t->grad, 1.0f, 0.0f, NULL };
+	fmi_dp_backward(t, x, b, clip, &sink, norms, NULL);
+	return loss / (double)b;
+}
+
 void
 fmi_trainer_set_grad_hook(fmi_trainer *t, fmi_grad_hook hook)
 {
@@ -641,6 +728,11 @@ check_local_cfg(const fmi_trainer *t, const fmi_local_cfg *c)
 		    c->batch, t->max_batch);
 		return FM_EINVAL;
 	}
+	fm_error e;
+	if (fmi_dpsgd_check(&c->dp, &e) != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-MODEL-DP", "local training: %s", e.msg);
+		return FM_EINVAL;
+	}
 	return FM_OK;
 }
 
@@ -649,12 +741,23 @@ train_epochs(fmi_trainer *t, const fmi_dataset *d, size_t n,
     const fmi_local_cfg *cfg, fm_rng *rng, fmi_train_stats *st)
 {
 	double sum = 0;
-	for (uint32_t e = 0; e < cfg->epochs; e++) {
+	int dp = cfg->dp.clip > 0;
+	fmi_dp_tally tally = { 0, 0.0, 0 };
+	int rv = FM_OK;
+	for (uint32_t e = 0; rv == FM_OK && e < cfg->epochs; e++) {
 		fmi_rng_shuffle_u32(rng, t->perm, n);
-		for (size_t s = 0; s < n; s += cfg->batch) {
+		for (size_t s = 0; rv == FM_OK && s < n; s += cfg->batch) {
 			size_t b = FMI_MIN((size_t)cfg->batch, n - s);
 			gather(t, d, t->perm + s, b);
-			double loss = train_step(t, b, &cfg->opt);
+			double loss;
+			if (dp) {
+				rv = dp_train_step(t, b, cfg, rng, &tally, &loss);
+				if (rv != FM_OK) {
+					break;
+				}
+			} else {
+				loss = train_step(t, b, &cfg->opt);
+			}
 			if (!isfinite(loss)) {
 				fm_log(FM_LOG_WARN, "FM-MODEL-DIVERGED", "local "
 				    "training diverged at epoch %u (loss %g); "
@@ -666,7 +769,9 @@ train_epochs(fmi_trainer *t, const fmi_dataset *d, size_t n,
 		}
 	}
 	st->loss = st->steps ? sum / (double)st->steps : 0.0;
-	return FM_OK;
+	st->dp_clipped = tally.clipped;
+	st->dp_mean_norm = tally.n ? tally.norm_sum / (double)tally.n : 0.0;
+	return rv;
 }
 
 /*
@@ -701,12 +806,18 @@ int
 fmi_train_local(fmi_trainer *t, const fmi_dataset *d, const uint32_t *idx,
     size_t n, const fmi_local_cfg *cfg, fm_rng *rng, fmi_train_stats *stats)
 {
-	fmi_train_stats st = { 0.0, 0, n };
+	fmi_train_stats st = { .examples = n };
 	int rv = check_data(t, d, "local training");
 	rv = rv ? rv : check_local_cfg(t, cfg);
 	rv = rv ? rv : load_perm(t, d, idx, n);
 	if (rv == FM_OK && cfg->opt.momentum > 0.0f) {
 		rv = trainer_need_mom(t);
+	}
+	if (rv == FM_OK && cfg->dp.clip > 0 &&
+	    (rv = fmi_dp_reserve(t, FMI_MAX(FMI_MIN((size_t)cfg->batch, n),
+	    (size_t)1))) != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-MODEL-NOMEM", "local training: no memory "
+		    "for DP-SGD's per-example buffers (batch %u)", cfg->batch);
 	}
 	if (rv == FM_OK) {
 		unsigned fpu = fpu_fast_enter();

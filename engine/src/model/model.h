@@ -125,18 +125,66 @@ typedef struct fmi_grad_hook {
 } fmi_grad_hook;
 void fmi_trainer_set_grad_hook(fmi_trainer *t, fmi_grad_hook hook);
 
+/*
+ * Example-level DP-SGD (Abadi et al. 2016) in local training. Every
+ * step clips each example's gradient (over all parameters, flat) to L2
+ * norm clip, sums the clipped gradients, adds N(0, (noise_multiplier *
+ * clip)^2) to every coordinate of the sum once per batch and divides by
+ * the batch size (expected_batch when > 0, for Poisson-sampled batches);
+ * the optimizer (SGD, weight decay, momentum, the grad hook) then runs on
+ * that gradient as usual. Zero-initialised = off. noise == NULL draws the
+ * noise from the rng given to fmi_train_local (fmi_dp_gauss_add, see
+ * model_impl.h); otherwise noise(ud, x, n, std) must add N(0, std^2) to
+ * each of x[0..n) and return FM_OK or an error code (which stops the
+ * training with that code). The trainer may call it with std already
+ * scaled by lr / batch, on the momentum buffer or the parameters.
+ */
+typedef struct fmi_dpsgd {
+	double clip;             /* C > 0; 0 = DP-SGD off */
+	double noise_multiplier; /* z >= 0 */
+	/* adds N(0, std^2) to x[0..n); returns FM_OK or an error code */
+	int (*noise)(void *ud, float *x, size_t n, double std);
+	void *ud;
+	double expected_batch;   /* > 0: divide by this, not the batch size */
+} fmi_dpsgd;
+
+/* FM_OK, or FM_EINVAL with err naming the field that is wrong: clip
+ * negative or not finite, noise_multiplier negative or not finite, a
+ * noise multiplier, callback or expected batch set with clip 0, or
+ * expected_batch negative or not finite. */
+int fmi_dpsgd_check(const fmi_dpsgd *dp, fm_error *err);
+
 /* Local training on a client's shard. */
 typedef struct fmi_local_cfg {
 	uint32_t epochs;
 	uint32_t batch;
 	fmi_sgd opt;
+	fmi_dpsgd dp; /* DP-SGD; all zero = off */
 } fmi_local_cfg;
 
 typedef struct fmi_train_stats {
 	double loss;     /* mean batch loss over all steps */
 	uint64_t steps;
 	uint64_t examples; /* shard size (for weighting) */
+	/* DP-SGD only (0 otherwise), over all steps: how many per-example
+	 * gradients were scaled down to the clip norm, and the mean L2 norm
+	 * of the per-example gradients before clipping. */
+	uint64_t dp_clipped;
+	double dp_mean_norm;
 } fmi_train_stats;
+
+/*
+ * DP-SGD's gradient on one batch x [b x in], y [b], without noise: writes
+ * sum_i min(1, clip / |g_i|) g_i into the grad buffer (g_i: the gradient
+ * of example i's cross-entropy, so the sum is not divided by b) and |g_i|
+ * into norms[b] (may be NULL); returns the mean loss (NaN when b is
+ * outside [1, max_batch], clip is not positive or memory ran out).
+ * Computed as fmi_train_local does: one batched backward, per-example
+ * norms from activations and deltas (dense layers) or per-example
+ * gradients (conv layers).
+ */
+double fmi_trainer_dp_grad(fmi_trainer *t, const float *x, const int32_t *y,
+    size_t b, double clip, double *norms);
 
 /* Runs cfg->epochs passes over idx[0..n) of d in batches of cfg->batch
  * (last batch smaller), reshuffled every epoch with rng, updating the
@@ -144,7 +192,9 @@ typedef struct fmi_train_stats {
  * momentum state (the grad buffer is left alone), and subnormal floats are
  * flushed to zero while it runs. FM_EINVAL: batch outside [1, max_batch],
  * data that does not fit the model or an index out of range; FM_ERANGE:
- * the loss became NaN or infinite (diverged). Details go to the log. */
+ * the loss became NaN or infinite (diverged); with DP-SGD also what
+ * fmi_dpsgd_check refuses (FM_EINVAL), FM_ENOMEM for its buffers and the
+ * noise callback's error. Details go to the log. */
 int fmi_train_local(fmi_trainer *t, const fmi_dataset *d, const uint32_t *idx,
     size_t n, const fmi_local_cfg *cfg, fm_rng *rng, fmi_train_stats *stats);
 

@@ -19,6 +19,21 @@
 
 struct fmi_cnn_buf; /* cnn.c */
 
+/* DP-SGD's scratch (dpsgd.c), allocated on first use for the batch size
+ * used (fmi_dp_reserve). */
+struct fmi_dp_buf {
+	size_t cap;     /* examples the arrays hold */
+	double *sq;     /* per-example squared gradient norms [cap] */
+	float *fac;     /* per-example clip factors [cap] */
+	/* delta[l]: the loss gradient at layer l's output (ReLU-masked),
+	 * [cap x widths[l + 1]], kept from pass one for pass two: a dense
+	 * network's hidden layers, the CNN's fc1 */
+	float *delta[FMI_MAX_LAYERS];
+	/* CNN: per-example gradients of conv1 and conv2 (weights and biases,
+	 * in parameter order), [cap x slices[4].offset] */
+	float *pex;
+};
+
 struct fmi_trainer {
 	fmi_arch arch;
 	size_t max_batch;
@@ -39,6 +54,7 @@ struct fmi_trainer {
 	size_t perm_cap;
 	struct fmi_cnn_buf *cnn; /* CNN scratch, NULL for dense networks */
 	fmi_grad_hook hook;      /* local training's gradient term, or none */
+	struct fmi_dp_buf *dp;   /* DP-SGD scratch, NULL until used */
 };
 
 /*
@@ -111,5 +127,49 @@ void fmi_cnn_unpool(float *restrict dy, float *restrict dbias,
     float *restrict sums, const float *restrict dout,
     const float *restrict out, const uint8_t *restrict arg, size_t n,
     size_t c, size_t h, size_t w);
+
+/* ---- DP-SGD (dpsgd.c) ---------------------------------------------------- */
+
+/* Counters over a local training's steps. */
+typedef struct fmi_dp_tally {
+	uint64_t clipped; /* per-example gradients scaled down */
+	double norm_sum;  /* their norms before clipping, summed */
+	uint64_t n;       /* examples seen */
+} fmi_dp_tally;
+
+/* t->dp for batches up to b (FM_ENOMEM leaves it empty). */
+int fmi_dp_reserve(fmi_trainer *t, size_t b);
+void fmi_dp_free(struct fmi_dp_buf *d); /* accepts NULL */
+/*
+ * After a forward pass and the per-example logit gradients in act[top]
+ * (xent with scale 1): the per-example gradient norms |g_i| (into
+ * norms[b] when not NULL, and tally), then sum_i min(1, clip / |g_i|) g_i
+ * into the sink (dst = beta dst + alpha sum). Needs fmi_dp_reserve(t, b).
+ */
+void fmi_dp_backward(fmi_trainer *t, const float *x, size_t b, double clip,
+    const fmi_grad_sink *s, double *norms, fmi_dp_tally *tally);
+/* x[0..n) += std * N(0, 1) draws from rng (Box-Muller in float32, two
+ * draws per fmi_rng_u64; |N| <= 6.66). */
+void fmi_dp_gauss_add(fm_rng *rng, float *x, size_t n, float std);
+/* Tests: 1 keeps fmi_dp_gauss_add on SSE2 (the same numbers as AVX2),
+ * 0 (the default) lets it use AVX2 where the CPU has it. */
+void fmi_dp_gauss_simd(int mode);
+/* sq[i] += (|a_i|^2 + 1) |d_i|^2 over the rows of a [b x ka] and d
+ * [b x kd]: the squared norm of a dense layer's per-example weight and
+ * bias gradient a_i (x) d_i, d_i. */
+void fmi_dp_dense_norms(double *restrict sq, const float *restrict a,
+    size_t ka, const float *restrict d, size_t kd, size_t b);
+/* sq[i] += |x_i|^2 over the first k floats of the rows of x (stride ld). */
+void fmi_dp_rows_sq(double *restrict sq, const float *restrict x, size_t b,
+    size_t k, size_t ld);
+/* Row i of d [b x k] *= fac[i]. */
+void fmi_dp_scale_rows(float *restrict d, const float *restrict fac,
+    size_t b, size_t k);
+/* cnn.c: the CNN's pass one (deltas, per-example conv gradients in
+ * dp->pex, squared norms added to sq) and pass two (the clipped sums
+ * into the sink). */
+void fmi_cnn_dp_norms(fmi_trainer *t, const float *x, size_t b, double *sq);
+void fmi_cnn_dp_apply(fmi_trainer *t, size_t b, const float *fac,
+    const fmi_grad_sink *s);
 
 #endif /* FMI_MODEL_IMPL_H */

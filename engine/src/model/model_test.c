@@ -379,7 +379,8 @@ fused_matches(const fmi_sgd *opt, float mu)
 		fmi_trainer_set_grad_hook(t1, (fmi_grad_hook){ prox_fn, NULL, &ph });
 	}
 	uint32_t *idx = iota(8);
-	fmi_local_cfg cfg = { 2, 8, *opt }; /* two steps: velocity matters */
+	fmi_local_cfg cfg = { .epochs = 2, .batch = 8,
+		.opt = *opt }; /* two steps: velocity matters */
 	fmi_train_stats st;
 	FMT_PASS(fmi_train_local(t1, d, idx, 8, &cfg, &r, &st));
 	assert_int_equal(st.steps, 2);
@@ -443,7 +444,8 @@ test_step_hook(void **state)
 	prox_hook ph[2] = { { NULL, h, 0, 0 }, { NULL, h, 0, 0 } };
 	fm_rng r;
 	uint32_t *idx = iota(24);
-	fmi_local_cfg cfg = { 2, 8, { 0.2f, 0.0f, 0.0f } };
+	fmi_local_cfg cfg = { .epochs = 2, .batch = 8,
+		.opt = { 0.2f, 0.0f, 0.0f } };
 	fmi_train_stats st;
 	for (int k = 0; k < 3; k++) {
 		FMT_PASS(fmi_trainer_new(&t[k], &a, 8));
@@ -522,7 +524,8 @@ test_logreg_separable(void **state)
 	(void)state;
 	fmi_dataset *d = make_separable(600, 10, 3, 0.5, 21);
 	const uint32_t w[] = { 10, 3 };
-	fmi_local_cfg cfg = { 20, 16, { 0.5f, 0.0f, 0.0f } };
+	fmi_local_cfg cfg = { .epochs = 20, .batch = 16,
+		.opt = { 0.5f, 0.0f, 0.0f } };
 	double acc = train_and_eval(w, 2, d, &cfg, 1, NULL);
 	print_message("logreg accuracy %.3f\n", acc);
 	assert_true(acc > 0.95);
@@ -535,7 +538,8 @@ test_mlp_momentum_learns(void **state)
 	(void)state;
 	fmi_dataset *d = make_separable(500, 8, 4, 0.3, 22);
 	const uint32_t w[] = { 8, 16, 4 };
-	fmi_local_cfg cfg = { 20, 10, { 0.05f, 0.9f, 1e-4f } };
+	fmi_local_cfg cfg = { .epochs = 20, .batch = 10,
+		.opt = { 0.05f, 0.9f, 1e-4f } };
 	double acc = train_and_eval(w, 3, d, &cfg, 2, NULL);
 	print_message("mlp accuracy %.3f\n", acc);
 	assert_true(acc > 0.9);
@@ -552,7 +556,8 @@ test_determinism(void **state)
 	float *p1 = malloc(a.nparams * 4), *p2 = malloc(a.nparams * 4);
 	float *p3 = malloc(a.nparams * 4);
 	for (int mom = 0; mom < 2; mom++) {
-		fmi_local_cfg cfg = { 3, 32, { 0.1f, mom ? 0.9f : 0.0f, 1e-3f } };
+		fmi_local_cfg cfg = { .epochs = 3, .batch = 32,
+		.opt = { 0.1f, mom ? 0.9f : 0.0f, 1e-3f } };
 		train_and_eval(w, 4, d, &cfg, 77, p1);
 		train_and_eval(w, 4, d, &cfg, 77, p2);
 		train_and_eval(w, 4, d, &cfg, 78, p3);
@@ -626,7 +631,8 @@ test_byte_storage_same(void **state)
 	}
 	const uint32_t w[] = { 16, 12, 4 };
 	fmi_arch a = make_arch(w, 3);
-	fmi_local_cfg cfg = { 2, 8, { 0.1f, 0.5f, 0.0f } };
+	fmi_local_cfg cfg = { .epochs = 2, .batch = 8,
+		.opt = { 0.1f, 0.5f, 0.0f } };
 	float *p[2];
 	fmi_eval ev[2][2];
 	uint32_t *idx = iota(n);
@@ -673,7 +679,8 @@ test_errors(void **state)
 	fm_rng r;
 	fmi_rng_seed(&r, 1, 0);
 	fmi_train_stats st;
-	fmi_local_cfg cfg = { 1, 16, { 0.1f, 0.0f, 0.0f } };
+	fmi_local_cfg cfg = { .epochs = 1, .batch = 16,
+		.opt = { 0.1f, 0.0f, 0.0f } };
 	FMT_FAIL(fmi_train_local(t, d, idx, 20, &cfg, &r, &st), FM_EINVAL);
 	cfg.batch = 8;
 	FMT_FAIL(fmi_train_local(t5, d, idx, 20, &cfg, &r, &st), FM_EINVAL);

@@ -663,10 +663,10 @@ cli_train(cli_host *h, cli_task *task)
 {
 	const fmi_msg *m = &task->req.m;
 	uint32_t c = (uint32_t)task->client - 1;
-	fmi_local_cfg lc = { m->epochs, m->batch,
-		{ m->lr, m->momentum, m->weight_decay } };
+	fmi_local_cfg lc = { .epochs = m->epochs, .batch = m->batch,
+		.opt = { m->lr, m->momentum, m->weight_decay } };
 	float *w = fmi_trainer_params(h->tr);
-	fmi_train_stats st = { 0.0, 0, 0 };
+	fmi_train_stats st = { .loss = 0.0 };
 	fm_rng rng;
 
 	memcpy(h->global, fmi_rmsg_data(&task->req), h->dim * sizeof(float));

@@ -21,7 +21,8 @@ setup(void **state)
 	fed_fixture_open(f, 12, 200, 4, w, 2);
 	f->cfg.rounds = 4;
 	f->cfg.clients_per_round = 6;
-	f->cfg.local = (fmi_local_cfg) { 2, 10, { 0.05f, 0, 0 } };
+	f->cfg.local = (fmi_local_cfg) { .epochs = 2, .batch = 10,
+		.opt = { 0.05f, 0, 0 } };
 	f->cfg.seed = 9;
 	*state = f;
 	return 0;

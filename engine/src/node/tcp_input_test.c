@@ -64,7 +64,8 @@ setup(void **state)
 	f->cfg.rounds = 5;
 	f->cfg.clients_per_round = 5;
 	f->cfg.seed = 3;
-	f->cfg.local = (fmi_local_cfg) { 5, 10, { 0.05f, 0, 0 } };
+	f->cfg.local = (fmi_local_cfg) { .epochs = 5, .batch = 10,
+		.opt = { 0.05f, 0, 0 } };
 	f->port = 30000 + (int)(getpid() % 20000);
 	snprintf(f->names[0], sizeof f->names[0], "c1");
 	snprintf(f->dep.transport, sizeof f->dep.transport, "tcp");

@@ -206,7 +206,8 @@ setup(void **state)
 	fed_fixture_open(f, 12, 200, 4, w, 2);
 	f->cfg.rounds = 6;
 	f->cfg.clients_per_round = 5;
-	f->cfg.local = (fmi_local_cfg) { 2, 10, { 0.05f, 0, 0 } };
+	f->cfg.local = (fmi_local_cfg) { .epochs = 2, .batch = 10,
+		.opt = { 0.05f, 0, 0 } };
 	f->cfg.seed = 9;
 	f->cfg.client_detail = 1;
 	f->cfg.round_timeout_ms = 20000;
