@@ -355,6 +355,7 @@ print_host(void)
 	F(fm_host_api, set_error);
 	F(fm_host_api, parallel_for);
 	F(fm_host_api, limits);
+	F(fm_host_api, gauss_noise);
 }
 
 /* Numbers that cross the ABI: permanent. */

@@ -533,7 +533,7 @@ test_pingpong(void **state)
 	for (int32_t i = 0; i <= PP_CLIENTS; i++) {
 		ends[i] = (pp_end) { &net, i };
 		fmi_node_link link = { &ends[i], pp_send, NULL, pp_metric, NULL,
-			1, 0 };
+			1, 0, 0 };
 		FMT_PASS(fmi_agg_open(&inst[i], c, &(fmi_open_args){ .dim = 2,
 		    .role = i == 0 ? FM_ROLE_SERVER : FM_ROLE_CLIENT,
 		    .node_id = i, .seed = 5, .link = &link }, NULL));

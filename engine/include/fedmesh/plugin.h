@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * plugin.h: the fedmesh plugin ABI, version 2.1.
+ * plugin.h: the fedmesh plugin ABI, version 2.2.
  *
  * A plugin is a shared object that exports one symbol, its descriptor:
  *
@@ -53,6 +53,8 @@
  *        fm_mix.out_sent, .nlate, .late: what a peer's own model reached
  *        and the delayed models, so push-sum keeps its mass under
  *        dropouts.
+ *   2.2  host->gauss_noise: Gaussian noise for differential privacy
+ *        through the host's sampler.
  */
 #ifndef FEDMESH_PLUGIN_H
 #define FEDMESH_PLUGIN_H
@@ -68,7 +70,7 @@ extern "C" {
 
 #define FM_PLUGIN_MAGIC 0x4c504d46u /* "FMPL" little endian */
 #define FM_PLUGIN_ABI_MAJOR 2
-#define FM_PLUGIN_ABI_MINOR 1
+#define FM_PLUGIN_ABI_MINOR 2
 
 /*
  * Build signature: anything a compile flag could change in the layout of
@@ -729,6 +731,16 @@ typedef struct fm_host_api {
 	    void *ud);
 	/* 2.0: what the node gives self (threads, memory, message size). */
 	void (*limits)(const fm_instance *self, fm_limits *out);
+	/* 2.2: adds N(0, std^2) noise to x[0..n) in place, drawn from the
+	 * stream `seed` names (a client's fm_private_update.seed, an
+	 * aggregating node's fm_rows.seed), so the same seed gives the same
+	 * noise. FM_OK, or FM_EINVAL for a std that is negative or not
+	 * finite (x unchanged). Use it rather than rng_normal for DP noise:
+	 * the host decides how the noise is sampled (a run with
+	 * secure_noise = true samples it securely). FM_HOST_HAS before
+	 * calling it. */
+	int (*gauss_noise)(const fm_instance *self, float *x, size_t n,
+	    double std, uint64_t seed);
 	/* ABI 2.0+: append below this line only. */
 } fm_host_api;
 

@@ -95,7 +95,7 @@ run_round(fmi_agg *a, fmi_def *d, fmi_loc *l, float *global,
 			deltas + (size_t)k * dim, dim, ne[k], 0.0, 0 };
 		rv = fmi_pipe_add(&p, &u);
 	}
-	fmi_pipe_ctx c = { global, server_delta, NULL, 0, NULL, NULL };
+	fmi_pipe_ctx c = { global, server_delta, NULL, 0, NULL, NULL, 0 };
 	if (rv == FM_OK) {
 		rv = fmi_pipe_run(&p, &c);
 	}

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* client.c: a client host: trains the clients the server asks for. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ typedef struct cli_task {
 	fmi_loc *inst; /* the local rule's client side, or NULL */
 	fmi_agg *agg;  /* the aggregator's client side, when it talks */
 	fmi_def *def;  /* the defence's client side, when it talks */
+	fmi_priv *priv; /* the privacy mechanism's client side, or NULL */
 	const char *state_comp; /* holds this component's client state */
 	/* a simulated straggler: its update (or its failure) leaves only
 	 * once the server said the round ended */
@@ -161,15 +163,16 @@ cli_plugin_send(void *node, const char *comp, int32_t to, const void *data,
 	return fmi_tran_send_bytes(task->h->t, NULL, &m, data, len);
 }
 
-/* The task's client-side instances: local rule, aggregator, defence
- * (NULL where it has none). */
-#define CLI_TALKERS 3
+/* The task's client-side instances: local rule, aggregator, defence,
+ * privacy mechanism (NULL where it has none). */
+#define CLI_TALKERS 4
 static void
 cli_talkers(const cli_task *task, fmi_inst_head *out[CLI_TALKERS])
 {
 	out[0] = task->inst != NULL ? &task->inst->h : NULL;
 	out[1] = task->agg != NULL ? &task->agg->h : NULL;
 	out[2] = task->def != NULL ? &task->def->h : NULL;
+	out[3] = task->priv != NULL ? &task->priv->h : NULL;
 }
 
 /* The task's client-side instance of component `name`, or NULL. */
@@ -213,15 +216,16 @@ cli_plugin_state(void *node, const char *comp, size_t size)
 	return p;
 }
 
-/* Opens the client sides of the experiment's local rule, and of its
- * aggregator and defence when they talk to their clients (protocol
- * plugins). */
+/* Opens the client sides of the experiment's local rule and privacy
+ * mechanism, and of its aggregator and defence when they talk to their
+ * clients (protocol plugins). */
 static int
 cli_open_instance(cli_host *h, cli_task *task)
 {
 	const fmi_fed_cfg *cfg = h->cfg;
 	fmi_node_link link = { task, cli_plugin_send, cli_plugin_timer, NULL,
-		cli_plugin_state, 1, 0 }; /* clients train on workers already */
+		cli_plugin_state, 1, 0, cfg->secure_noise }; /* clients train on
+		                                               * workers already */
 	fmi_open_args a = { cfg->rule_params, h->dim, FM_ROLE_CLIENT,
 		task->client,
 		fmi_task_seed(cfg->seed, task->round, (uint32_t)task->client),
@@ -245,6 +249,13 @@ cli_open_instance(cli_host *h, cli_task *task)
 	if (rv == FM_OK && cfg->rule != NULL) {
 		rv = fmi_loc_open(&task->inst, cfg->rule, &a, &e);
 	}
+	if (rv == FM_OK && cfg->privacy != NULL &&
+	    fmi_component_privacy_runs(cfg->privacy, FM_PRIVACY_CLIENT)) {
+		fmi_open_args pa = a;
+		pa.params = cfg->priv_params;
+		pa.seed = fmi_hash64(a.seed ^ 0x70726976ULL);
+		rv = fmi_priv_open(&task->priv, cfg->privacy, &pa, &e);
+	}
 	if (rv != FM_OK) {
 		fm_log(FM_LOG_ERR, "FM-PLUGIN", "client %d: %s", task->client,
 		    e.msg);
@@ -266,6 +277,7 @@ cli_task_free(cli_host *h, cli_task *task)
 	fmi_loc_close(task->inst);
 	fmi_agg_close(task->agg);
 	fmi_def_close(task->def);
+	fmi_priv_close(task->priv);
 	fmi_rmsg_close(&task->req);
 	fmi_payload_unref(task->late_data);
 	free(task);
@@ -632,6 +644,62 @@ cli_local_end(cli_host *h, cli_task *task, const fmi_train_stats *st)
 	return rv;
 }
 
+/* The privacy mechanism's client side: begin (before training, as the
+ * client's own round: nclients 1, itself), then client on the update
+ * delta[dim] right before it leaves; it may rewrite the delta and the
+ * example count *ne. A mechanism that should run here and did not open
+ * fails the training (nothing unprotected leaves). */
+static int
+cli_private_begin(cli_host *h, cli_task *task)
+{
+	const fmi_fed_cfg *cfg = h->cfg;
+	if (cfg->privacy == NULL ||
+	    !fmi_component_privacy_runs(cfg->privacy, FM_PRIVACY_CLIENT)) {
+		return FM_OK;
+	}
+	if (task->priv == NULL) { /* it failed to open: already logged */
+		return FM_EPLUGIN;
+	}
+	fm_round r = { sizeof r, task->round, 1, 0, &task->client, h->global,
+		h->dim, 1.0 };
+	int rv = fmi_priv_begin(task->priv, &r);
+	if (rv != FM_OK) {
+		char b[256];
+		fmi_inst_error(&task->priv->h, b, sizeof b);
+		fm_log(FM_LOG_ERR, "FM-PRIVACY", "client %d: %s: begin failed: "
+		    "%s", task->client, cfg->privacy->desc->name,
+		    b[0] ? b : fm_strerror(rv));
+	}
+	return rv;
+}
+
+static int
+cli_private(cli_task *task, float *delta, size_t dim, uint64_t *ne)
+{
+	if (task->priv == NULL) {
+		return FM_OK;
+	}
+	const fmi_msg *m = &task->req.m;
+	fm_private_update pu = { sizeof pu, task->round, task->client, 0,
+		delta, dim, *ne, fmi_hash64(m->seed ^ 0x70726976ULL) };
+	int rv = fmi_priv_client(task->priv, &pu);
+	if (rv == FM_OK && !fmi_all_finite(delta, dim)) {
+		rv = FM_ERANGE;
+		snprintf(task->priv->h.error, sizeof task->priv->h.error,
+		    "the update it returned is not finite");
+	}
+	if (rv != FM_OK) {
+		char b[256];
+		fmi_inst_error(&task->priv->h, b, sizeof b);
+		fm_log(FM_LOG_ERR, "FM-PRIVACY", "client %d: %s failed on its "
+		    "update, which is not sent: %s", task->client,
+		    task->priv->h.comp->desc->name, b[0] ? b : fm_strerror(rv));
+		return rv;
+	}
+	*ne = pu.num_examples;
+	return FM_OK;
+}
+
 /* Trains the task's client on its shard (or on its poisoned copy). */
 static int
 cli_train_shard(cli_host *h, cli_task *task, const fmi_local_cfg *lc,
@@ -675,8 +743,11 @@ cli_train(cli_host *h, cli_task *task)
 	fmi_rmsg_close(&task->req); /* the model buffer is no longer needed */
 	fmi_rng_seed(&rng, m->seed, 0);
 	fmi_trainer_reset_optimizer(h->tr);
-	int rv = cli_local_begin(h, task,
-	    fmi_partition_size(h->cfg->part, c));
+	int rv = cli_private_begin(h, task);
+	if (rv == FM_OK) {
+		rv = cli_local_begin(h, task,
+		    fmi_partition_size(h->cfg->part, c));
+	}
 	if (rv == FM_OK) {
 		rv = cli_train_shard(h, task, &lc, &rng, &st);
 	}
@@ -700,10 +771,15 @@ cli_train(cli_host *h, cli_task *task)
 	for (size_t i = 0; i < h->dim; i++) {
 		delta[i] = w[i] - h->global[i];
 	}
+	uint64_t ne = st.examples;
+	if ((rv = cli_private(task, delta, h->dim, &ne)) != FM_OK) {
+		fmi_payload_unref(d);
+		return rv;
+	}
 	fmi_f32_to_le(delta, h->dim);
 	fmi_msg u;
 	cli_msg(h, &u, FMI_MSG_UPDATE, m->round, task->client, &task->seq);
-	u.num_examples = st.examples;
+	u.num_examples = ne;
 	u.loss = st.loss;
 	u.steps = st.steps;
 	u.n = h->dim;

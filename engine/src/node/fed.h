@@ -209,6 +209,14 @@ typedef struct fmi_fed_cfg {
 	fmi_dataset *client_test;
 	fmi_partition *client_test_part;
 	double client_eval_fraction;
+	/* issue 12: a privacy mechanism (differential privacy). Its client
+	 * side runs on every client after training, before the update
+	 * leaves; its server side on every edge (a star's server) after the
+	 * defence, before the aggregator. secure_noise routes host->
+	 * gauss_noise to the secure sampler. */
+	const fmi_component *privacy; /* FM_KIND_PRIVACY, or NULL */
+	const fm_value *priv_params;
+	int secure_noise;
 } fmi_fed_cfg;
 
 typedef struct fmi_fed_result {

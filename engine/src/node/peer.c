@@ -266,7 +266,11 @@ fmi_peer_init(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t id,
 	p->n = fmi_graph_n(cfg->graph);
 	p->fed = fmi_fed_id(cfg->seed);
 	fmi_node_link link = { p, peer_link_send, peer_link_timer,
-		peer_link_metric, NULL, 1, 0 }; /* peers train on workers */
+		peer_link_metric, NULL, 1, 0, cfg->secure_noise }; /* peers
+		                                   * train on workers */
+	/* privacy talks to no counterpart here (local DP): metrics only */
+	fmi_node_link plink = { p, NULL, NULL, peer_link_metric, NULL, 1, 0,
+		cfg->secure_noise };
 	if (net != NULL) {
 		p->net = *net;
 	}
@@ -292,6 +296,12 @@ fmi_peer_init(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t id,
 		    err) : fm_error_set(err, FM_ENOMEM, "peer %u: no memory for "
 		    "its attack", id + 1);
 	}
+	if (rv == FM_OK && cfg->privacy != NULL && fmi_p2p_honest(cfg, id)) {
+		fmi_open_args pa = { cfg->priv_params, p->dim, FM_ROLE_PEER,
+			(int32_t)id, fmi_hash64(cfg->seed ^ (0x70726976ULL + id)),
+			1, 0, net != NULL ? &plink : NULL };
+		rv = fmi_priv_open(&p->priv, cfg->privacy, &pa, err);
+	}
 	if (rv != FM_OK) {
 		fmi_peer_fini(p);
 	}
@@ -303,6 +313,7 @@ fmi_peer_fini(fmi_peer *p)
 {
 	fmi_cons_close(p->cons);
 	fmi_atk_close(p->atk);
+	fmi_priv_close(p->priv);
 	free(p->rows);
 	free(p->x);
 	free(p->y);
@@ -349,6 +360,46 @@ peer_poison(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t round)
 	}
 }
 
+/*
+ * Local DP on an honest peer: its update u = y - x goes through the
+ * privacy mechanism's client side (begin, then client), and y becomes
+ * x + u. The peer mixes this y too, not its raw one: x stays a function
+ * of what it shared and what it received, so no later model it sends
+ * carries an unprotected update. A failure fails the peer's round.
+ */
+static int
+peer_private(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t round)
+{
+	int32_t self = (int32_t)p->id;
+	fm_round r = { sizeof r, round, 1, 0, &self, p->x, p->dim, 1.0 };
+	for (size_t k = 0; k < p->dim; k++) {
+		p->y[k] -= p->x[k];
+	}
+	fm_private_update pu = { sizeof pu, round, self, 0, p->y, p->dim,
+		p->examples, fmi_task_seed(cfg->seed ^ 0x70726976, round,
+		p->id + 1) };
+	int rv = fmi_priv_begin(p->priv, &r);
+	if (rv == FM_OK) {
+		rv = fmi_priv_client(p->priv, &pu);
+	}
+	if (rv == FM_OK && !fmi_all_finite(p->y, p->dim)) {
+		rv = FM_ERANGE;
+	}
+	if (rv != FM_OK) {
+		char b[256];
+		fmi_inst_error(&p->priv->h, b, sizeof b);
+		fm_log(FM_LOG_ERR, "FM-PRIVACY", "round %u, peer %u: %s failed: "
+		    "%s", round, p->id + 1, cfg->privacy->desc->name,
+		    b[0] ? b : fm_strerror(rv));
+		return rv;
+	}
+	for (size_t k = 0; k < p->dim; k++) {
+		p->y[k] += p->x[k];
+	}
+	p->examples = pu.num_examples;
+	return FM_OK;
+}
+
 int
 fmi_peer_train(fmi_peer *p, const fmi_p2p_cfg *cfg, fmi_trainer *tr,
     uint32_t round)
@@ -371,6 +422,9 @@ fmi_peer_train(fmi_peer *p, const fmi_p2p_cfg *cfg, fmi_trainer *tr,
 	p->loss = st.loss;
 	if (p->atk != NULL) {
 		peer_poison(p, cfg, round);
+	}
+	if (p->priv != NULL && (rv = peer_private(p, cfg, round)) != FM_OK) {
+		return rv;
 	}
 	p->mass = 0;
 	return FM_OK;

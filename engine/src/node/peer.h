@@ -59,6 +59,12 @@ typedef struct fmi_p2p_cfg {
 	int resume;
 	int (*on_round)(void *ud, const fmi_round_metrics *m);
 	void *ud;
+	/* issue 12: local differential privacy: the client side of a
+	 * privacy mechanism runs on every peer's update before its model is
+	 * shared (and mixed: the peer keeps only what it could share) */
+	const fmi_component *privacy; /* FM_KIND_PRIVACY, or NULL */
+	const fm_value *priv_params;
+	int secure_noise;
 } fmi_p2p_cfg;
 
 int fmi_p2p_validate(const fmi_p2p_cfg *cfg, fm_error *err);
@@ -130,6 +136,7 @@ typedef struct fmi_peer {
 	double loss; /* mean local training loss this round */
 	fmi_cons *cons;
 	fmi_atk *atk;  /* an adversarial peer's attack instance, or NULL */
+	fmi_priv *priv; /* an honest peer's local privacy, or NULL */
 	float *rows;   /* its attack's update rows [2][stride] */
 	size_t stride;
 	/* the node link (net NULL: none) */

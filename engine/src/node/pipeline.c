@@ -27,10 +27,18 @@ pipe_reason(fmi_inst_head *h, int rv, char *buf, size_t n)
 	return buf[0] != '\0' ? buf : fm_strerror(rv);
 }
 
+/* The privacy stage acts on the rows (central DP); one that only begins
+ * here (local DP's metrics) lets the updates stream. */
+static int
+pipe_central(const fmi_pipe *p)
+{
+	return p->priv != NULL && fmi_component_privacy_central(p->priv->h.comp);
+}
+
 int
 fmi_pipe_holds(const fmi_pipe *p)
 {
-	return p->def != NULL || p->priv != NULL ||
+	return p->def != NULL || pipe_central(p) ||
 	    (p->atk != NULL && fmi_atk_poisons_updates(p->atk));
 }
 
@@ -125,6 +133,13 @@ fmi_pipe_begin(fmi_pipe *p, const fm_round *r)
 		pipe_why(p, "defence %s failed to begin: %s",
 		    p->def->h.comp->desc->name,
 		    pipe_reason(&p->def->h, rv, b, sizeof b));
+	}
+	if (rv == FM_OK && p->priv != NULL &&
+	    (rv = fmi_priv_begin(p->priv, r)) != FM_OK) {
+		char b[256];
+		pipe_why(p, "privacy %s failed to begin: %s",
+		    p->priv->h.comp->desc->name,
+		    pipe_reason(&p->priv->h, rv, b, sizeof b));
 	}
 	return rv;
 }
@@ -294,7 +309,8 @@ fmi_pipe_run(fmi_pipe *p, const fmi_pipe_ctx *c)
 			pipe_defence_status(p, &r);
 		}
 	}
-	if (rv == FM_OK && p->priv != NULL) {
+	if (rv == FM_OK && pipe_central(p)) {
+		r.seed = c->priv_seed;
 		rv = pipe_select(p, &p->priv->h, "privacy", &r,
 		    fmi_priv_server(p->priv, &r));
 	}

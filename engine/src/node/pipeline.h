@@ -34,7 +34,8 @@ enum fmi_row_status {
 typedef struct fmi_pipe {
 	fmi_atk *atk;   /* model poisoning (poison_updates), or NULL */
 	fmi_def *def;   /* or NULL */
-	fmi_priv *priv; /* server side, or NULL */
+	fmi_priv *priv; /* server side, or NULL; the rows wait for it when it
+	                 * has a server call (central DP) */
 	fmi_agg *agg;   /* required */
 	fmi_loc *loc;   /* a local rule's server side, or NULL */
 	size_t dim, stride;
@@ -67,6 +68,7 @@ typedef struct fmi_pipe_ctx {
 	double *adv_norms;         /* [cap] or NULL: an adversarial row's
 	                            * norm after the attack, by norm() */
 	double (*norm)(const float *x, size_t n);
+	uint64_t priv_seed;        /* fm_rows.seed of the privacy stage */
 } fmi_pipe_ctx;
 
 /* Set the stage pointers first: updates wait as rows when an attack on

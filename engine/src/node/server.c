@@ -92,7 +92,8 @@ srv_open_node(fmi_server *s, uint32_t i, fm_error *err)
 	int edge = n->level + 1 == s->levels;
 	uint32_t threads = cfg->workers ? cfg->workers : (uint32_t)fmi_ncores();
 	fmi_node_link link = { n, edge ? srv_plugin_send : NULL,
-		srv_plugin_timer, srv_plugin_metric, NULL, threads, 0 };
+		srv_plugin_timer, srv_plugin_metric, NULL, threads, 0,
+		cfg->secure_noise };
 	uint64_t seed = fmi_hash64(cfg->seed + 1);
 	uint32_t role = i == 0 ? FM_ROLE_SERVER : FM_ROLE_EDGE;
 	/* what an edge can see: its sampled children, at most */
@@ -123,8 +124,15 @@ srv_open_node(fmi_server *s, uint32_t i, fm_error *err)
 			fmi_hash64(seed ^ 0x6c6f63ULL ^ i), most, 0, &link };
 		rv = fmi_loc_open(&n->loc, cfg->rule, &l, err);
 	}
+	if (rv == FM_OK && edge && cfg->privacy != NULL &&
+	    fmi_component_privacy_runs(cfg->privacy, FM_PRIVACY_SERVER)) {
+		fmi_open_args pa = { cfg->priv_params, s->dim, role, n->id,
+			fmi_hash64(seed ^ 0x70726976ULL ^ i), most, 0, &link };
+		rv = fmi_priv_open(&n->priv, cfg->privacy, &pa, err);
+	}
 	n->pipe.agg = n->agg;
 	n->pipe.def = n->def;
+	n->pipe.priv = n->priv;
 	n->pipe.loc = n->loc;
 	n->pipe.atk = edge ? s->atk : NULL;
 	return rv == FM_OK ? fmi_pipe_init(&n->pipe, s->dim, most, edge, err)
@@ -345,6 +353,7 @@ srv_close(fmi_server *s)
 		fmi_agg_close(s->nodes[i].agg);
 		fmi_def_close(s->nodes[i].def);
 		fmi_loc_close(s->nodes[i].loc);
+		fmi_priv_close(s->nodes[i].priv);
 		free(s->nodes[i].model);
 	}
 	free(s->nodes);

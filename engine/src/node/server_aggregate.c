@@ -85,7 +85,8 @@ srv_run_pipe(fmi_server *s, uint32_t i)
 	fmi_pipe_ctx c = { n->model,
 		p->def != NULL ? srv_server_delta(s, n) : NULL, adv,
 		fmi_task_seed(cfg->seed ^ 0x61746b, s->round, i),
-		cfg->client_detail ? s->adv_norms : NULL, srv_norm };
+		cfg->client_detail ? s->adv_norms : NULL, srv_norm,
+		fmi_task_seed(cfg->seed ^ 0x70726976, s->round, i) };
 	int rv = fmi_pipe_run(p, &c);
 	if (rv != FM_OK) {
 		srv_why(s, "%s", p->why);

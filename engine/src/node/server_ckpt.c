@@ -54,7 +54,7 @@ typedef struct ck_inst {
 } ck_inst;
 
 /* The server's instances, in a fixed order; returns how many (at most
- * 3 nnodes + 1). */
+ * 4 nnodes + 1). */
 static uint32_t
 ck_instances(fmi_server *s, ck_inst *v)
 {
@@ -69,6 +69,9 @@ ck_instances(fmi_server *s, ck_inst *v)
 		}
 		if (a->loc != NULL) {
 			v[n++] = (ck_inst){ &a->loc->h, i, FM_KIND_LOCAL };
+		}
+		if (a->priv != NULL) {
+			v[n++] = (ck_inst){ &a->priv->h, i, FM_KIND_PRIVACY };
 		}
 	}
 	if (s->atk != NULL) {
@@ -189,7 +192,7 @@ srv_ckpt_write(fmi_server *s, const fmi_fed_result *res, uint32_t nrounds,
 {
 	const fmi_fed_cfg *cfg = s->cfg;
 	uint32_t cap = 4 * s->nnodes + 4, ni;
-	ck_inst *v = calloc(3 * s->nnodes + 1, sizeof *v);
+	ck_inst *v = calloc(4 * s->nnodes + 1, sizeof *v);
 	ck_out o = { calloc(cap, sizeof *o.sec), calloc(cap, 1), 0 };
 	size_t len = 0;
 	void *eng = NULL;
@@ -429,7 +432,7 @@ srv_ckpt_resume(fmi_server *s, fmi_fed_result *res, uint32_t *nrounds,
 {
 	const fmi_fed_cfg *cfg = s->cfg;
 	fmi_ck ck;
-	ck_inst *v = calloc(3 * s->nnodes + 1, sizeof *v);
+	ck_inst *v = calloc(4 * s->nnodes + 1, sizeof *v);
 	if (v == NULL) {
 		return fm_error_set(err, FM_ENOMEM, "out of memory");
 	}

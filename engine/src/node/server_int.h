@@ -39,6 +39,8 @@ typedef struct srv_agg {
 	fmi_agg *agg;
 	fmi_def *def;        /* edges: the defence before agg, or NULL */
 	fmi_loc *loc;        /* edges: the local rule's server side, or NULL */
+	fmi_priv *priv;      /* edges: the privacy mechanism's server side
+	                      * (every one that runs there), or NULL */
 	fmi_pipe pipe;       /* attack -> defence -> agg (pipeline.h) */
 	fm_round r;          /* the round it is aggregating */
 	float *model;        /* the root's is the server's global model */

@@ -105,14 +105,16 @@ srv_plugin_send(void *node, const char *comp, int32_t to, const void *data,
 }
 
 /* Aggregator n's instance of component `name` (its aggregator, local
- * rule or defence: every kind talks to its clients), or NULL. */
+ * rule, defence or privacy mechanism: every kind talks to its clients),
+ * or NULL. */
 fmi_inst_head *
 srv_node_instance(srv_agg *n, const char *name)
 {
-	fmi_inst_head *h[3] = { n->agg != NULL ? &n->agg->h : NULL,
+	fmi_inst_head *h[4] = { n->agg != NULL ? &n->agg->h : NULL,
 		n->loc != NULL ? &n->loc->h : NULL,
-		n->def != NULL ? &n->def->h : NULL };
-	for (int i = 0; i < 3; i++) {
+		n->def != NULL ? &n->def->h : NULL,
+		n->priv != NULL ? &n->priv->h : NULL };
+	for (int i = 0; i < 4; i++) {
 		if (h[i] != NULL && strcmp(name, h[i]->comp->desc->name) == 0) {
 			return h[i];
 		}

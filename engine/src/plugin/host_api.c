@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* host_api.c: the fm_host_api table plugins reach the host through. */
+#include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +325,49 @@ host_limits(const fm_instance *self, fm_limits *out)
 		h != NULL ? h->link.memory : 0, UINT32_MAX, 0 };
 }
 
+/* ---- differential-privacy noise (2.2) --------------------------------- */
+
+/*
+ * N(0, std^2) added to x[0..n) from the seeded generator: stream `seed`
+ * of xoshiro256** with Box-Muller normals, so a simulation and a
+ * deployment with the same run seed add the same noise. A run with
+ * secure_noise = true (fmi_node_link.secure_noise) is routed to the
+ * engine's secure sampler instead (fmi_dp_gauss_add with no generator);
+ * where this build has none, such an instance gets FM_ENOTSUP with the
+ * reason, and fm.experiment refuses the setting before any round runs.
+ */
+#define HOST_NOISE_STREAM 0x6e6f697365ULL /* "noise" */
+
+static int
+host_gauss_noise(const fm_instance *self, float *x, size_t n, double std,
+    uint64_t seed)
+{
+	fmi_inst_head *h = self != NULL ? self->host_data : NULL;
+	if (!(std >= 0) || !isfinite(std) || (x == NULL && n > 0)) {
+		if (h != NULL) {
+			snprintf(h->error, sizeof h->error, "gauss_noise: the "
+			    "noise standard deviation %g must be a finite "
+			    "number >= 0", std);
+		}
+		return FM_EINVAL;
+	}
+	if (h != NULL && h->link.secure_noise) {
+		snprintf(h->error, sizeof h->error, "secure_noise = true: this "
+		    "build has no secure Gaussian sampler; remove secure_noise "
+		    "to use the seeded generator");
+		return FM_ENOTSUP;
+	}
+	if (std == 0) {
+		return FM_OK;
+	}
+	fm_rng g;
+	fmi_rng_seed(&g, seed, HOST_NOISE_STREAM);
+	for (size_t i = 0; i < n; i++) {
+		x[i] = (float)((double)x[i] + std * fmi_rng_normal(&g));
+	}
+	return FM_OK;
+}
+
 /* 2.0 plugins declare their components; register_component is what 1.x
  * plugins call, and abi1.c gives them their own. */
 static int
@@ -366,6 +411,7 @@ static const fm_host_api host_api = {
 	.set_error = host_set_error,
 	.parallel_for = host_parallel_for,
 	.limits = host_limits,
+	.gauss_noise = host_gauss_noise,
 };
 
 const fm_host_api *

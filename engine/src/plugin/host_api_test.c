@@ -2,6 +2,7 @@
 /* host_api_test.c: the host table, instances and their node links. */
 #include "fm_test.h"
 
+#include <math.h>
 #include <pthread.h>
 
 #include "core/core.h"
@@ -216,7 +217,7 @@ test_open_forwards(void **state)
 {
 	fake_node n = { .to = -1 };
 	fmi_node_link link = { &n, node_send, node_timer, node_metric, NULL,
-		3, 1u << 20 };
+		3, 1u << 20, 0 };
 	fmi_agg *a = NULL;
 	fm_error e;
 	(void)state;
@@ -333,7 +334,7 @@ test_parallel_for(void **state)
 	(void)state;
 	for (uint32_t threads = 0; threads <= 4; threads++) {
 		fmi_node_link link = { NULL, NULL, NULL, NULL, NULL, threads,
-			0 };
+			0, 0 };
 		fmi_open_args oa = args(NULL, 4, FM_ROLE_SERVER, 0, 1, &link);
 		fmi_agg *a = NULL;
 		FMT_PASS(fmi_agg_open(&a, &fake_comp, &oa, NULL));
@@ -361,6 +362,61 @@ test_parallel_for(void **state)
 		free(j);
 		fmi_agg_close(a);
 	}
+}
+
+/* 2.2 gauss_noise: the same seed gives the same noise, another seed other
+ * noise, the sample has the asked std, 0 adds nothing, a bad std and a
+ * secure_noise run (no secure sampler in this build) are refused with
+ * the reason, and x is left as it was. */
+static void
+test_gauss_noise(void **state)
+{
+	enum { N = 20000 };
+	const fm_host_api *h = fmi_host_api();
+	float *a = calloc(N, sizeof *a), *b = calloc(N, sizeof *b);
+	fmi_agg *g = NULL, *sec = NULL;
+	fm_error e;
+	char why[256];
+	(void)state;
+	assert_true(a != NULL && b != NULL);
+	assert_true(FM_HOST_HAS(h, gauss_noise));
+	fake_init_rv = FM_OK;
+	fmi_open_args oa = args(NULL, N, FM_ROLE_CLIENT, 3, 5, NULL);
+	FMT_PASS(fmi_agg_open(&g, &fake_comp, &oa, &e));
+	const fm_instance *in = ((const fake *)g->h.state)->inst;
+	FMT_PASS(h->gauss_noise(in, a, N, 0.5, 42));
+	FMT_PASS(h->gauss_noise(in, b, N, 0.5, 42));
+	assert_memory_equal(a, b, N * sizeof *a);
+	double s = 0, ss = 0;
+	for (int i = 0; i < N; i++) {
+		s += a[i];
+		ss += (double)a[i] * a[i];
+	}
+	double mean = s / N, sd = sqrt(ss / N - mean * mean);
+	assert_true(fabs(mean) < 4 * 0.5 / sqrt(N));
+	assert_true(fabs(sd - 0.5) < 0.02);
+	memset(b, 0, N * sizeof *b);
+	FMT_PASS(h->gauss_noise(in, b, N, 0.5, 43));
+	assert_true(memcmp(a, b, N * sizeof *a) != 0);
+	memcpy(b, a, N * sizeof *a);
+	FMT_PASS(h->gauss_noise(in, b, N, 0, 42));
+	assert_memory_equal(a, b, N * sizeof *a);
+	FMT_FAIL(h->gauss_noise(in, b, N, -1, 42), FM_EINVAL);
+	assert_non_null(strstr(fmi_inst_error(&g->h, why, sizeof why), "-1"));
+	FMT_FAIL(h->gauss_noise(in, b, N, NAN, 42), FM_EINVAL);
+	assert_memory_equal(a, b, N * sizeof *a);
+	fmi_node_link link = { .secure_noise = 1 };
+	oa.link = &link;
+	FMT_PASS(fmi_agg_open(&sec, &fake_comp, &oa, &e));
+	in = ((const fake *)sec->h.state)->inst;
+	FMT_FAIL(h->gauss_noise(in, b, N, 0.5, 42), FM_ENOTSUP);
+	assert_non_null(strstr(fmi_inst_error(&sec->h, why, sizeof why),
+	    "secure_noise"));
+	assert_memory_equal(a, b, N * sizeof *a);
+	fmi_agg_close(g);
+	fmi_agg_close(sec);
+	free(a);
+	free(b);
 }
 
 static void
@@ -392,6 +448,7 @@ main(void)
 		cmocka_unit_test(test_params_copied),
 		cmocka_unit_test(test_init_failure_calls_fini),
 		cmocka_unit_test(test_parallel_for),
+		cmocka_unit_test(test_gauss_noise),
 		cmocka_unit_test(test_kind_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -190,6 +190,19 @@ fmi_component_poisons_updates(const fmi_component *c)
 }
 
 int
+fmi_component_privacy_runs(const fmi_component *c, uint32_t side)
+{
+	return c->kind == FM_KIND_PRIVACY && (c->desc->flags & side) != 0;
+}
+
+int
+fmi_component_privacy_central(const fmi_component *c)
+{
+	return fmi_component_privacy_runs(c, FM_PRIVACY_SERVER) &&
+	    ((const fm_privacy_ops *)c->ops)->server != NULL;
+}
+
+int
 fmi_inst_saves(const fmi_inst_head *h)
 {
 	return h->base->save != NULL && h->base->load != NULL;

@@ -105,6 +105,7 @@ typedef struct fmi_node_link {
 	void *(*state)(void *node, const char *component, size_t size);
 	uint32_t threads;  /* fm_limits.threads, host->parallel_for's; 0: 1 */
 	uint64_t memory;   /* fm_limits.memory; 0: unknown */
+	int secure_noise;  /* host->gauss_noise uses the secure sampler */
 } fmi_node_link;
 
 /* What every open instance has; fm_instance.host_data points here. */
@@ -146,6 +147,13 @@ int fmi_inst_handles_messages(const fmi_inst_head *h);
 int fmi_component_handles_messages(const fmi_component *c);
 /* Whether attack component c has poison_updates (model poisoning). */
 int fmi_component_poisons_updates(const fmi_component *c);
+/* Whether privacy component c runs on side FM_PRIVACY_CLIENT or
+ * FM_PRIVACY_SERVER (its flags say so). */
+int fmi_component_privacy_runs(const fmi_component *c, uint32_t side);
+/* Whether privacy component c acts on an aggregating node's rows (it
+ * runs there and has a server call): its guarantee needs that node
+ * (central DP, secure aggregation), unlike local DP. */
+int fmi_component_privacy_central(const fmi_component *c);
 int fmi_inst_saves(const fmi_inst_head *h);
 int fmi_inst_save(fmi_inst_head *h, void *buf, size_t cap, size_t *len);
 int fmi_inst_load(fmi_inst_head *h, const void *buf, size_t len);

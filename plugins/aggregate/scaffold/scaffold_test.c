@@ -92,7 +92,7 @@ net_open(net *n, int32_t id, double lr)
 	fmi_param_in in = { "lr", 0, lr, NULL };
 	fm_value v[2];
 	fmi_node_link link = { &n->ends[id], net_send, NULL, NULL, net_state,
-		1, 0 };
+		1, 0, 0 };
 	fmi_loc *a = NULL;
 	n->ends[id] = (end){ n, id };
 	net_links[id] = link;
