@@ -1,0 +1,2 @@
+#include "fm_test.h"
+int main(void){return 0;}
