@@ -157,6 +157,7 @@ print_instance(void)
 	F(fm_round, global);
 	F(fm_round, dim);
 	F(fm_round, lr_scale);
+	F(fm_round, expected_clients);
 	S(fm_update);
 	F(fm_update, struct_size);
 	F(fm_update, client);

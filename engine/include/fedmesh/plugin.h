@@ -54,7 +54,7 @@
  *        and the delayed models, so push-sum keeps its mass under
  *        dropouts.
  *   2.2  host->gauss_noise: Gaussian noise for differential privacy
- *        through the host's sampler.
+ *        through the host's sampler; fm_round.expected_clients.
  */
 #ifndef FEDMESH_PLUGIN_H
 #define FEDMESH_PLUGIN_H
@@ -236,6 +236,12 @@ typedef struct fm_round {
 	double lr_scale;         /* the server learning-rate schedule: an
 	                          * aggregator with a learning rate uses
 	                          * lr * lr_scale this round; 1 without one */
+	/* ABI 2.2: the mean number of clients a round samples here:
+	 * nclients when every round samples that many; population times
+	 * the rate with Poisson sampling, where nclients varies (a DP mean
+	 * divides by this fixed number, McMahan et al. 2018); 0: unknown
+	 * (use nclients). Check struct_size before reading it. */
+	double expected_clients;
 } fm_round;
 
 /* One client's update, as seen by the aggregating node. Borrowed: valid

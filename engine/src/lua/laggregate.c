@@ -85,7 +85,7 @@ run_round(fmi_agg *a, fmi_def *d, fmi_loc *l, float *global,
 		ids[i] = (int32_t)i + 1;
 	}
 	fm_round r = { sizeof r, 1, (uint32_t)n, (uint32_t)n, ids, global,
-		dim, 1.0 };
+		dim, 1.0, (double)n };
 	int rv = fmi_pipe_init(&p, dim, (uint32_t)n, 0, &e);
 	if (rv == FM_OK) {
 		rv = fmi_pipe_begin(&p, &r);

@@ -743,7 +743,8 @@ lfm_experiment(lua_State *L)
 		"consensus", "eval_samples", "adversaries", "init", "defence",
 		"root_data", "attack", "faults", "server_lr_schedule",
 		"checkpoint", "resume", "client_test", "client_eval_fraction",
-		NULL };
+		"privacy", "secure_noise", "client_sampling", "accountant",
+		"delta", "max_epsilon", NULL };
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lfm_check_fields(L, 1, "fm.experiment", fields);
 	lexp *x = lua_newuserdatauv(L, sizeof *x, 0);
@@ -780,6 +781,7 @@ lfm_experiment(lua_State *L)
 	}
 	lfm_read_deploy(L, x);
 	exp_read_checkpoint(L, x);
+	lfm_read_privacy(L, x);
 	if (lua_getfield(L, 1, "on_round") != LUA_TNIL) {
 		luaL_checktype(L, -1, LUA_TFUNCTION);
 		x->on_round = luaL_ref(L, LUA_REGISTRYINDEX);

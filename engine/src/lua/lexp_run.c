@@ -62,9 +62,15 @@ print_progress(const lexp *x, const fmi_round_metrics *m)
 		    m->accuracy, m->loss);
 	}
 	if (!isnan(cacc)) { /* federated evaluation */
-		snprintf(acc + n, sizeof acc - (size_t)n, "  client_acc %.4f "
-		    "[%.4f, %.4f]", cacc, extra_metric(m, "client_accuracy_min"),
-		    extra_metric(m, "client_accuracy_max"));
+		n += snprintf(acc + n, sizeof acc - (size_t)n, "  client_acc "
+		    "%.4f [%.4f, %.4f]", cacc, extra_metric(m,
+		    "client_accuracy_min"), extra_metric(m,
+		    "client_accuracy_max"));
+	}
+	double eps = x->graph != NULL ? lfm_p2p_epsilon(x, m->round) :
+	                                extra_metric(m, "epsilon");
+	if (!isnan(eps) && n < (int)sizeof acc) { /* a private run */
+		snprintf(acc + n, sizeof acc - (size_t)n, "  eps %.3f", eps);
 	}
 	printf("round %4u/%u%s  train_loss %.4f  sent %.2f MB  recv %.2f MB  "
 	    "%.2f s\n", m->round, x->cfg.rounds, acc, m->train_loss,
@@ -152,6 +158,11 @@ exp_on_round(void *ud, const fmi_round_metrics *m)
 	push_row(L, m);
 	/* the clients' local learning rate (peer-to-peer: constant) */
 	lfm_set_num(L, "lr", x->graph != NULL ? x->cfg.local.opt.lr : m->lr);
+	if (x->graph != NULL && x->cfg.dp_acct.mode != FMI_DP_NONE) {
+		/* local DP on peers: every peer released once a round */
+		lfm_set_num(L, "epsilon", lfm_p2p_epsilon(x, m->round));
+		lfm_set_num(L, "delta", x->cfg.dp_acct.delta);
+	}
 	if (x->mf != NULL) {
 		lfm_write_row_json(L, x->mf, lua_gettop(L));
 		fflush(x->mf);
@@ -198,9 +209,18 @@ print_summary(const lexp *x, const fmi_fed_result *res)
 			break;
 		}
 	}
+	char eps[160] = "";
+	double e = res->nrounds == 0 ? NAN : x->graph != NULL ?
+	    lfm_p2p_epsilon(x, res->nrounds) :
+	    extra_metric(&res->rounds[res->nrounds - 1], "epsilon");
+	if (!isnan(e)) {
+		snprintf(eps, sizeof eps, "; epsilon %.4g at delta %g%s", e,
+		    x->cfg.dp_acct.delta, res->budget_spent ? " (the budget, "
+		    "max_epsilon, is spent)" : "");
+	}
 	printf("done: %u rounds in %.1f s; %s; %.1f MB sent, %.1f MB "
-	    "received; %zu parameters\n", res->nrounds, res->seconds, best,
-	    (double)sent / 1e6, (double)recv / 1e6, res->nparams);
+	    "received; %zu parameters%s\n", res->nrounds, res->seconds, best,
+	    (double)sent / 1e6, (double)recv / 1e6, res->nparams, eps);
 	fflush(stdout);
 }
 
@@ -244,6 +264,14 @@ lfm_exp_execute(lua_State *L, lexp *x, lfm_runner run, const char *what)
 		}
 		lua_rawgeti(L, LUA_REGISTRYINDEX, x->rows);
 		lfm_push_result(L, -1, res.seconds, res.nparams);
+		if (x->cfg.dp_acct.mode != FMI_DP_NONE && res.nrounds > 0) {
+			lfm_set_num(L, "epsilon", x->graph != NULL ?
+			    lfm_p2p_epsilon(x, res.nrounds) :
+			    extra_metric(&res.rounds[res.nrounds - 1], "epsilon"));
+			lfm_set_num(L, "delta", x->cfg.dp_acct.delta);
+			lua_pushboolean(L, res.budget_spent);
+			lua_setfield(L, -2, "budget_spent");
+		}
 		if (res.params != NULL && res.nparams == x->cfg.arch.nparams) {
 			lfm_push_model(L, &x->cfg.arch, res.params);
 			res.params = NULL; /* now the Model's */

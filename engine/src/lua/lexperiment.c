@@ -34,6 +34,7 @@ exp_release(lua_State *L, lexp *x)
 	lfm_comp_free(&x->rule);
 	lfm_comp_free(&x->def);
 	lfm_comp_free(&x->atk);
+	lfm_comp_free(&x->priv);
 	fmi_dataset_unref(x->cfg.root_data);
 	x->cfg.root_data = NULL;
 	for (int i = 0; i < FMI_HIER_MAX_LEVELS; i++) {

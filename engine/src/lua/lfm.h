@@ -58,6 +58,7 @@ typedef struct lexp {
 	lfm_comp rule; /* a local-training rule named as the aggregator */
 	lfm_comp def; /* defence, or .c == NULL */
 	lfm_comp atk; /* attack, or .c == NULL */
+	lfm_comp priv; /* privacy mechanism, or .c == NULL */
 	lfm_comp level_agg[FMI_HIER_MAX_LEVELS]; /* hierarchical: per level */
 	/* decentralized (topology is a peer-to-peer graph) */
 	struct fmi_graph *graph; /* owned by the topology value: */
@@ -165,6 +166,13 @@ void lfm_register_experiment(lua_State *L);
  * per-client list */
 void lfm_read_metrics(lua_State *L, lexp *x);
 void lfm_read_faults(lua_State *L, lexp *x);
+/* privacy, secure_noise, client_sampling, accountant, delta and
+ * max_epsilon (lexp_privacy.c): after the topology, aggregator, defence,
+ * attack and deployment are read. */
+void lfm_read_privacy(lua_State *L, lexp *x);
+/* Peer-to-peer local DP: the epsilon a peer spent after its releases of
+ * rounds 1..round; NaN without privacy. */
+double lfm_p2p_epsilon(const lexp *x, uint32_t round);
 void lfm_read_lr_schedule(lua_State *L, int t, const char *fn, double base,
     fmi_lr_schedule *out);
 void lfm_read_server_lr(lua_State *L, lexp *x);

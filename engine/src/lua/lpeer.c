@@ -187,4 +187,7 @@ lfm_p2p_cfg(const lexp *x, fmi_p2p_cfg *p)
 	p->round_timeout_ms = c->round_timeout_ms;
 	p->on_round = c->on_round;
 	p->ud = c->ud;
+	p->privacy = c->privacy;
+	p->priv_params = c->priv_params;
+	p->secure_noise = c->secure_noise;
 }

@@ -661,7 +661,7 @@ cli_private_begin(cli_host *h, cli_task *task)
 		return FM_EPLUGIN;
 	}
 	fm_round r = { sizeof r, task->round, 1, 0, &task->client, h->global,
-		h->dim, 1.0 };
+		h->dim, 1.0, 1.0 };
 	int rv = fmi_priv_begin(task->priv, &r);
 	if (rv != FM_OK) {
 		char b[256];

@@ -32,6 +32,7 @@
 
 #include "data/data.h"
 #include "model/model.h"
+#include "node/dp_budget.h"
 #include "plugin/registry.h"
 
 #define FMI_MAX_EXTRA_METRICS 16
@@ -144,6 +145,8 @@ typedef struct fmi_hier_cfg {
 /* Sets metric name of a round (replacing its value if already there);
  * beyond FMI_MAX_EXTRA_METRICS new names are dropped. */
 void fmi_round_metric(fmi_round_metrics *m, const char *name, double value);
+/* The extra metric name of m, or NaN. */
+double fmi_round_metric_get(const fmi_round_metrics *m, const char *name);
 
 typedef struct fmi_fed_cfg {
 	fmi_arch arch;
@@ -217,6 +220,14 @@ typedef struct fmi_fed_cfg {
 	const fmi_component *privacy; /* FM_KIND_PRIVACY, or NULL */
 	const fm_value *priv_params;
 	int secure_noise;
+	/* epsilon and delta in every round's metrics, and the stop at
+	 * max_epsilon (dp_budget.h); mode FMI_DP_NONE: not accounted */
+	fmi_dp_acct_cfg dp_acct;
+	/* Poisson sampling: each client joins a round with probability
+	 * clients_per_round / clients, independently (the count varies);
+	 * 0: exactly clients_per_round, uniformly without replacement.
+	 * A star only. */
+	int poisson_sampling;
 } fmi_fed_cfg;
 
 typedef struct fmi_fed_result {
@@ -225,6 +236,7 @@ typedef struct fmi_fed_result {
 	float *params; /* final global model */
 	size_t nparams;
 	double seconds;
+	int budget_spent; /* stopped before cfg->rounds at max_epsilon */
 } fmi_fed_result;
 
 /* Checks a configuration; err says which field is wrong and why. */
@@ -242,6 +254,13 @@ const fmi_component *fmi_fed_level_agg(const fmi_fed_cfg *cfg, uint32_t l,
 /* The clients round r samples (cfg->clients_per_round of them,
  * ascending), as the server draws them. */
 int fmi_fed_sample(const fmi_fed_cfg *cfg, uint32_t round, uint32_t *picked);
+/* How many clients a round can sample: clients_per_round, or every
+ * client with Poisson sampling. */
+uint32_t fmi_fed_cap(const fmi_fed_cfg *cfg);
+/* The same with Poisson sampling too: *k clients (picked has room for
+ * every client when cfg->poisson_sampling). */
+int fmi_fed_sample_k(const fmi_fed_cfg *cfg, uint32_t round,
+    uint32_t *picked, uint32_t *k);
 /* plan[i] (enum fmi_fault) for the i-th of the k clients sampled in round
  * r, from cfg->faults. FM_ENOMEM only. */
 int fmi_fault_plan(const fmi_fed_cfg *cfg, uint32_t round, uint32_t k,

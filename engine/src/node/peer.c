@@ -371,7 +371,7 @@ static int
 peer_private(fmi_peer *p, const fmi_p2p_cfg *cfg, uint32_t round)
 {
 	int32_t self = (int32_t)p->id;
-	fm_round r = { sizeof r, round, 1, 0, &self, p->x, p->dim, 1.0 };
+	fm_round r = { sizeof r, round, 1, 0, &self, p->x, p->dim, 1.0, 1.0 };
 	for (size_t k = 0; k < p->dim; k++) {
 		p->y[k] -= p->x[k];
 	}

@@ -97,7 +97,7 @@ srv_open_node(fmi_server *s, uint32_t i, fm_error *err)
 	uint64_t seed = fmi_hash64(cfg->seed + 1);
 	uint32_t role = i == 0 ? FM_ROLE_SERVER : FM_ROLE_EDGE;
 	/* what an edge can see: its sampled children, at most */
-	uint32_t most = edge ? FMI_MIN(cfg->clients_per_round,
+	uint32_t most = edge ? FMI_MIN(fmi_fed_cap(cfg),
 	    fmi_fed_fanout(cfg, n->level)) : fmi_fed_fanout(cfg, n->level);
 	n->s = s;
 	n->id = i == 0 ? FM_NODE_SERVER
@@ -183,7 +183,7 @@ srv_open_attack(fmi_server *s, fm_error *err)
 	}
 	fmi_open_args a = { cfg->atk_params, s->dim, FM_ROLE_SERVER,
 		FM_NODE_SERVER, fmi_hash64(cfg->seed ^ 0x61746b),
-		cfg->clients_per_round, 0, NULL };
+		fmi_fed_cap(cfg), 0, NULL };
 	int rv = fmi_atk_open(&s->atk, cfg->attack, &a, err);
 	return rv == FM_OK ? srv_open_asr(s, err) : rv;
 }
@@ -194,7 +194,7 @@ static int
 srv_open_rows(fmi_server *s, fm_error *err)
 {
 	const fmi_fed_cfg *cfg = s->cfg;
-	size_t n = cfg->clients_per_round;
+	size_t n = fmi_fed_cap(cfg);
 	const fmi_pipe *p = &s->nodes[s->own ? s->own
 	                                     : s->first[s->levels - 1]].pipe;
 	if (!fmi_pipe_holds(p)) {
@@ -291,11 +291,11 @@ srv_open(fmi_server *s, fm_error *err)
 	s->dim = cfg->arch.nparams;
 	srv_shape(s);
 	s->scratch = malloc(s->dim * sizeof(float));
-	s->slots = calloc(cfg->clients_per_round, sizeof *s->slots);
+	s->slots = calloc(fmi_fed_cap(cfg), sizeof *s->slots);
 	s->order = calloc(cfg->part->nclients, sizeof *s->order);
-	s->ids = calloc(cfg->clients_per_round, sizeof *s->ids);
+	s->ids = calloc(fmi_fed_cap(cfg), sizeof *s->ids);
 	s->load = calloc(s->hosts->n, sizeof *s->load);
-	s->jobs = calloc(cfg->clients_per_round, sizeof *s->jobs);
+	s->jobs = calloc(fmi_fed_cap(cfg), sizeof *s->jobs);
 	s->heard = calloc(s->hosts->n, sizeof *s->heard);
 	if (fmi_faults_on(cfg)) {
 		s->plan = malloc(cfg->clients_per_round);
@@ -347,6 +347,7 @@ srv_open(fmi_server *s, fm_error *err)
 void
 srv_close(fmi_server *s)
 {
+	fmi_dp_budget_close(&s->dp);
 	srv_tree_close(s);
 	for (uint32_t i = 0; s->nodes != NULL && i < s->nnodes; i++) {
 		fmi_pipe_fini(&s->nodes[i].pipe);
@@ -392,7 +393,10 @@ srv_begin_edges(fmi_server *s)
 		if (n->nsampled > 0) {
 			n->r = (fm_round) { sizeof n->r, s->round, n->nsampled,
 				s->fan[s->levels - 1], s->ids + n->slot0,
-				n->model, s->dim, s->lr_scale };
+				n->model, s->dim, s->lr_scale,
+				s->cfg->poisson_sampling ?
+				(double)s->cfg->clients_per_round :
+				(double)n->nsampled };
 			if (s->rows != NULL) { /* its slots' rows */
 				fmi_pipe_set_rows(&n->pipe, s->rows +
 				    (size_t)n->slot0 * n->pipe.stride,
@@ -412,7 +416,7 @@ srv_begin_edges(fmi_server *s)
 int
 srv_round_counters(fmi_server *s)
 {
-	s->nslots = s->cfg->clients_per_round;
+	s->nslots = s->nround;
 	s->ne_sum = 0;
 	s->loss_sum = 0;
 	for (uint32_t i = s->first[s->levels - 1]; i < s->nnodes; i++) {
@@ -435,10 +439,10 @@ srv_begin_round(fmi_server *s, uint32_t *picked)
 		return rv;
 	}
 	s->next = 0;
-	s->waiting = s->cfg->clients_per_round;
 	if (srv_round_counters(s) != FM_OK) {
 		return FM_ENOMEM;
 	}
+	s->waiting = s->nslots;
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		memset(&s->slots[i], 0, sizeof s->slots[i]);
 		s->slots[i].loss = s->slots[i].norm = NAN;
@@ -557,11 +561,39 @@ srv_resume(fmi_server *s, fmi_fed_result *res, uint32_t *start, fm_error *err)
 	return FM_OK;
 }
 
+/* Before round r with a privacy budget: *stop when the round would
+ * spend more than max_epsilon; else *eps is what the run will have spent
+ * after it. */
+static int
+srv_dp_peek(fmi_server *s, uint32_t r, uint32_t *picked, double *eps,
+    int *stop, fm_error *err)
+{
+	const fmi_dp_acct_cfg *c = &s->cfg->dp_acct;
+	uint32_t k = 0;
+	*stop = 0;
+	int rv = fmi_fed_sample_k(s->cfg, r, picked, &k);
+	if (rv != FM_OK) {
+		return fm_error_set(err, rv, "out of memory");
+	}
+	if ((rv = fmi_dp_budget_peek(&s->dp, picked, k, eps, err)) != FM_OK) {
+		return rv;
+	}
+	if (c->max_epsilon > 0 && *eps > c->max_epsilon) {
+		*stop = 1;
+		fm_log(FM_LOG_INFO, "FM-DP-BUDGET", "the privacy budget is spent: "
+		    "round %u would bring epsilon to %.4g (delta %g), above "
+		    "max_epsilon = %g; the run stops after round %u with "
+		    "epsilon %.4g", r, *eps, c->delta, c->max_epsilon, r - 1,
+		    s->dp_eps);
+	}
+	return FM_OK;
+}
+
 static int
 srv_loop(fmi_server *s, fmi_fed_result *res, uint32_t start, fm_error *err)
 {
 	const fmi_fed_cfg *cfg = s->cfg;
-	uint32_t *picked = malloc(cfg->clients_per_round * sizeof *picked);
+	uint32_t *picked = malloc(fmi_fed_cap(cfg) * sizeof *picked);
 	int rv = picked ? FM_OK : FM_ENOMEM;
 	if (start > 1) { /* resumed: what the hosts hold of later rounds */
 		srv_ckpt_void_rounds(s, start);
@@ -570,11 +602,27 @@ srv_loop(fmi_server *s, fmi_fed_result *res, uint32_t start, fm_error *err)
 	for (uint32_t r = start; r <= cfg->rounds && rv == FM_OK; r++) {
 		s->round = r;
 		fmi_round_metrics *m = &res->rounds[r - 1];
+		double eps = 0;
+		int stop = 0;
+		if (s->dp.on &&
+		    (rv = srv_dp_peek(s, r, picked, &eps, &stop, err)) != FM_OK) {
+			break;
+		}
+		if (stop) {
+			res->budget_spent = 1;
+			break;
+		}
 		rv = srv_round(s, picked, m);
 		if (rv != FM_OK) {
 			fm_error_set(err, rv, "round %u failed: %s", r,
 			    fm_strerror(rv));
 			break;
+		}
+		if (s->dp.on) {
+			fmi_dp_budget_commit(&s->dp, picked, s->nround);
+			s->dp_eps = eps;
+			fmi_round_metric(m, "epsilon", eps);
+			fmi_round_metric(m, "delta", s->cfg->dp_acct.delta);
 		}
 		res->nrounds = r;
 		if (cfg->checkpoint != NULL) {
@@ -605,6 +653,12 @@ fmi_server_run(const fmi_fed_cfg *cfg, fmi_tran *t,
 	uint32_t start = 1;
 	if (rv == FM_OK) {
 		rv = srv_resume(&s, res, &start, err);
+	}
+	if (rv == FM_OK && (rv = fmi_dp_budget_open(&s.dp, cfg, err)) == FM_OK &&
+	    start > 1) { /* what the resumed rounds spent */
+		rv = fmi_dp_budget_replay(&s.dp, cfg, start - 1, err);
+		s.dp_eps = fmi_round_metric_get(&res->rounds[start - 2],
+		    "epsilon");
 	}
 	if (rv == FM_OK && start <= cfg->rounds) {
 		rv = s.tree != NULL ? srv_tree_wait(&s, err)

@@ -58,7 +58,7 @@ srv_aggregate_node(fmi_server *s, uint32_t l, uint32_t j)
 		s->cids[k] = s->nodes[c0 + k].id;
 	}
 	n->r = (fm_round) { sizeof n->r, round, s->fan[l], s->fan[l],
-		s->cids, n->model, s->dim, s->lr_scale };
+		s->cids, n->model, s->dim, s->lr_scale, (double)s->fan[l] };
 	int rv = fmi_pipe_begin(&n->pipe, &n->r);
 	if (rv != FM_OK) {
 		fm_log(FM_LOG_ERR, "FM-HIER", "round %u: %s: %s; model kept",

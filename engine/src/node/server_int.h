@@ -82,6 +82,9 @@ typedef struct fmi_server {
 	uint32_t nheld, capheld;
 	int holding;
 	uint32_t nslots, next;
+	uint32_t nround;  /* clients the round sampled (srv_sample) */
+	fmi_dp_budget dp; /* the privacy budget (dp_budget.h) */
+	double dp_eps;    /* epsilon after the last round run */
 	uint32_t waiting; /* slots neither arrived nor unreachable */
 	uint32_t *order; /* client index -> slot + 1 (0: not sampled) */
 	int32_t *ids;    /* node ids of the sampled clients */

@@ -40,6 +40,17 @@ fmi_round_metric(fmi_round_metrics *m, const char *name, double value)
 	}
 }
 
+double
+fmi_round_metric_get(const fmi_round_metrics *m, const char *name)
+{
+	for (uint32_t i = 0; i < m->nextra; i++) {
+		if (strcmp(m->extra[i].name, name) == 0) {
+			return m->extra[i].value;
+		}
+	}
+	return NAN;
+}
+
 uint64_t
 fmi_fed_id(uint64_t seed)
 {

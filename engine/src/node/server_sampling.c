@@ -92,12 +92,45 @@ fmi_fed_sample(const fmi_fed_cfg *cfg, uint32_t round, uint32_t *picked)
 	return FM_OK;
 }
 
+uint32_t
+fmi_fed_cap(const fmi_fed_cfg *cfg)
+{
+	return cfg->poisson_sampling ? cfg->part->nclients
+	                             : cfg->clients_per_round;
+}
+
+int
+fmi_fed_sample_k(const fmi_fed_cfg *cfg, uint32_t round, uint32_t *picked,
+    uint32_t *k)
+{
+	if (!cfg->poisson_sampling) {
+		*k = cfg->clients_per_round;
+		return fmi_fed_sample(cfg, round, picked);
+	}
+	/* one seeded coin per client and round, in id order: ascending */
+	uint32_t n = cfg->part->nclients;
+	double q = (double)cfg->clients_per_round / (double)n;
+	fm_rng r;
+	fmi_rng_seed(&r, cfg->seed, 0x706f6973736fULL ^ round);
+	*k = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (fmi_rng_uniform(&r) < q) {
+			picked[(*k)++] = i;
+		}
+	}
+	return FM_OK;
+}
+
 int
 srv_sample(fmi_server *s, uint32_t *picked)
 {
 	const fmi_fed_cfg *cfg = s->cfg;
-	uint32_t k = cfg->clients_per_round;
-	int rv = fmi_fed_sample(cfg, s->round, picked);
+	uint32_t k = 0;
+	int rv = fmi_fed_sample_k(cfg, s->round, picked, &k);
+	s->nround = k;
+	if (s->m != NULL) {
+		s->m->sampled = k;
+	}
 	if (rv == FM_OK && cfg->adversarial != NULL) {
 		uint32_t nadv = 0;
 		for (uint32_t i = 0; i < k; i++) {

@@ -12,6 +12,7 @@
 
 #include "core/core.h"
 #include "plugin/plugin_int.h"
+#include "privacy/noise.h"
 
 /* ---- memory: never NULL for a zero-size request ---------------------- */
 
@@ -332,9 +333,9 @@ host_limits(const fm_instance *self, fm_limits *out)
  * of xoshiro256** with Box-Muller normals, so a simulation and a
  * deployment with the same run seed add the same noise. A run with
  * secure_noise = true (fmi_node_link.secure_noise) is routed to the
- * engine's secure sampler instead (fmi_dp_gauss_add with no generator);
- * where this build has none, such an instance gets FM_ENOTSUP with the
- * reason, and fm.experiment refuses the setting before any round runs.
+ * engine's secure sampler instead (fmi_dp_noise_add with no generator:
+ * libsodium's randomness, an exact discrete Gaussian on a fine grid;
+ * privacy/noise.h), and the seed is not used.
  */
 #define HOST_NOISE_STREAM 0x6e6f697365ULL /* "noise" */
 
@@ -352,10 +353,14 @@ host_gauss_noise(const fm_instance *self, float *x, size_t n, double std,
 		return FM_EINVAL;
 	}
 	if (h != NULL && h->link.secure_noise) {
-		snprintf(h->error, sizeof h->error, "secure_noise = true: this "
-		    "build has no secure Gaussian sampler; remove secure_noise "
-		    "to use the seeded generator");
-		return FM_ENOTSUP;
+		/* libsodium's randomness, an exact discrete Gaussian on a
+		 * grid (privacy/noise.h); the seed is not used */
+		fm_error e;
+		int rv = fmi_dp_noise_add(x, n, std, NULL, &e);
+		if (rv != FM_OK) {
+			fmi_strlcpy(h->error, e.msg, sizeof h->error);
+		}
+		return rv;
 	}
 	if (std == 0) {
 		return FM_OK;

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 void
@@ -196,6 +197,12 @@ dpc_round_begin(const dpc_base *b, dpc_round *d, const fm_round *r)
 	}
 	d->round = r->round;
 	d->m = r->nclients;
+	/* the fixed denominator: the mean count of sampled clients (Poisson
+	 * sampling: the count varies, the sensitivity bound needs a fixed
+	 * one), from hosts of ABI 2.2 on */
+	d->denom = r->struct_size >= offsetof(fm_round, expected_clients) +
+	    sizeof r->expected_clients && r->expected_clients > 0 ?
+	    r->expected_clients : (double)r->nclients;
 	if (d->m > 0) {
 		memcpy(d->ids, r->clients, d->m * sizeof *d->ids);
 		qsort(d->ids, d->m, sizeof *d->ids, cmp_id);
@@ -285,8 +292,8 @@ dpc_central(const dpc_base *b, dpc_round *d, fm_rows *r, double c, double z,
 	if (rv != FM_OK) {
 		return rv;
 	}
-	b->host->scal(r->dim, (float)(1.0 / d->m), sum);
-	st->std_mean = z * c / d->m;
+	b->host->scal(r->dim, (float)(1.0 / d->denom), sum);
+	st->std_mean = z * c / d->denom;
 	r->keep[0] = out;
 	r->keep_examples[0] = examples > 0 ? examples : 1;
 	r->nkeep = 1;

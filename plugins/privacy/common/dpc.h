@@ -84,6 +84,8 @@ int dpc_get_bit(const fm_message *m, int *clipped);
 typedef struct dpc_round {
 	uint32_t round;
 	uint32_t m;          /* clients sampled at this node this round */
+	double denom;        /* the mean's denominator: m, or the expected
+	                      * count with Poisson sampling */
 	uint32_t cap;
 	int32_t *ids;        /* [m] sorted node ids */
 	int8_t *bit;         /* [m] -1: none came; 0 within the bound; 1 clipped */
@@ -110,8 +112,8 @@ typedef struct dpc_stats {
  * (keep[0..nkeep)) is clipped to c at the server (a no-op for a client
  * that clipped already; the bound holds whatever the client did), the
  * rows are summed unweighted, N(0, (z c)^2) is added to the sum (stream
- * r->seed) and the result divided by d->m, the clients sampled at this
- * node. It replaces the first kept row, which passes alone with the
+ * r->seed) and the result divided by d->denom, the clients sampled at
+ * this node (their expected count with Poisson sampling). It replaces the first kept row, which passes alone with the
  * round's total examples: any aggregator then starts from the noised
  * mean (post-processing). Nothing kept: nothing passes.
  */

@@ -225,7 +225,7 @@ dpa_server(void *st, fm_rows *r)
 		return rv;
 	}
 	double centered = (double)s.unclipped - 0.5 * s.rows + noise;
-	double b = centered / m + 0.5;
+	double b = centered / p->rd.denom + 0.5; /* m, or the expected count */
 	p->b.host->metric(p->b.inst, "dp_clipped_fraction",
 	    (double)s.clipped / s.rows);
 	p->b.host->metric(p->b.inst, "dp_unclipped_noised", b);

@@ -260,7 +260,7 @@ make_round(uint32_t round, double lr_scale, const float *global)
 {
 	static const int32_t clients[NU] = { 1, 2, 3, 4 };
 	return (fm_round) { (uint32_t)sizeof(fm_round), round, NU, 10, clients,
-		global, DIM, lr_scale };
+		global, DIM, lr_scale, NU };
 }
 
 /* ---- aggregators ---------------------------------------------------------- */
