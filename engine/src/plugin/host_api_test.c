@@ -365,9 +365,9 @@ test_parallel_for(void **state)
 }
 
 /* 2.2 gauss_noise: the same seed gives the same noise, another seed other
- * noise, the sample has the asked std, 0 adds nothing, a bad std and a
- * secure_noise run (no secure sampler in this build) are refused with
- * the reason, and x is left as it was. */
+ * noise, the sample has the asked std, 0 adds nothing, a bad std is
+ * refused with the reason and x is left as it was; a secure_noise run
+ * draws other noise on every call, of the asked std. */
 static void
 test_gauss_noise(void **state)
 {
@@ -409,9 +409,28 @@ test_gauss_noise(void **state)
 	oa.link = &link;
 	FMT_PASS(fmi_agg_open(&sec, &fake_comp, &oa, &e));
 	in = ((const fake *)sec->h.state)->inst;
-	FMT_FAIL(h->gauss_noise(in, b, N, 0.5, 42), FM_ENOTSUP);
+	/* secure noise: the seed does not matter (libsodium's randomness),
+	 * the std does, and a bad value leaves x as it was */
+	memset(a, 0, N * sizeof *a);
+	memset(b, 0, N * sizeof *b);
+	FMT_PASS(h->gauss_noise(in, a, N, 0.5, 42));
+	FMT_PASS(h->gauss_noise(in, b, N, 0.5, 42));
+	assert_true(memcmp(a, b, N * sizeof *a) != 0);
+	s = ss = 0;
+	for (int i = 0; i < N; i++) {
+		s += a[i];
+		ss += (double)a[i] * a[i];
+	}
+	mean = s / N;
+	sd = sqrt(ss / N - mean * mean);
+	assert_true(fabs(mean) < 4 * 0.5 / sqrt(N));
+	assert_true(fabs(sd - 0.5) < 0.02);
+	memcpy(b, a, N * sizeof *a);
+	b[7] = NAN;
+	FMT_FAIL(h->gauss_noise(in, b, N, 0.5, 42), FM_ERANGE);
 	assert_non_null(strstr(fmi_inst_error(&sec->h, why, sizeof why),
-	    "secure_noise"));
+	    "value 7"));
+	b[7] = a[7];
 	assert_memory_equal(a, b, N * sizeof *a);
 	fmi_agg_close(g);
 	fmi_agg_close(sec);
