@@ -81,7 +81,7 @@ static void
 exp_read_local(lua_State *L, lexp *x)
 {
 	static const char *const f[] = { "epochs", "batch", "lr", "momentum",
-		"weight_decay", "lr_schedule", NULL };
+		"weight_decay", "lr_schedule", "dp", NULL };
 	const char *fn = "fm.experiment: local_training";
 	int t = lua_gettop(L);
 	if (!lua_isnil(L, t)) {
@@ -98,6 +98,23 @@ exp_read_local(lua_State *L, lexp *x)
 	if (!lua_isnil(L, t) && lua_getfield(L, t, "lr_schedule") != LUA_TNIL) {
 		lfm_read_lr_schedule(L, -1, "fm.experiment: local_training."
 		    "lr_schedule", c->opt.lr, &x->cfg.lr_sched);
+	}
+	lua_settop(L, t);
+	if (!lua_isnil(L, t) && lua_getfield(L, t, "dp") != LUA_TNIL) {
+		/* example-level DP-SGD (Abadi et al. 2016) */
+		static const char *const df[] = { "clip", "noise_multiplier",
+			NULL };
+		const char *dfn = "fm.experiment: local_training.dp";
+		int d = lua_gettop(L);
+		luaL_checktype(L, d, LUA_TTABLE);
+		lfm_check_fields(L, d, dfn, df);
+		c->dp.clip = lfm_opt_num(L, d, dfn, "clip", 1.0, 0, 1e30);
+		c->dp.noise_multiplier = lfm_opt_num(L, d, dfn,
+		    "noise_multiplier", 1.0, 0, 1e6);
+		if (!(c->dp.clip > 0)) {
+			luaL_error(L, "%s: clip must be > 0 (the L2 bound of each "
+			    "example's gradient)", dfn);
+		}
 	}
 	lua_settop(L, t - 1);
 }

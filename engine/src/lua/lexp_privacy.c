@@ -32,6 +32,7 @@
 #include "core/core.h"
 #include "lua/lfm.h"
 #include "privacy/accountant.h"
+#include "privacy/noise.h"
 
 #define PFN "fm.experiment"
 
@@ -340,6 +341,57 @@ priv_read_accounting(lua_State *L, lexp *x, int prv, int has_delta,
 	}
 }
 
+/* DP-SGD's noise from the secure sampler (secure_noise = true). */
+static int
+priv_secure_noise(void *ud, float *x, size_t n, double std)
+{
+	fm_error e;
+	(void)ud;
+	int rv = fmi_dp_noise_add(x, n, std, NULL, &e);
+	if (rv != FM_OK) {
+		fm_log(FM_LOG_ERR, "FM-DP-NOISE", "%s", e.msg);
+	}
+	return rv;
+}
+
+/* Example-level DP-SGD alone (local_training.dp, no mechanism): its
+ * accounting is the run's epsilon. */
+static void
+priv_read_dpsgd(lua_State *L, lexp *x, int prv, double delta, double max_eps)
+{
+	fmi_fed_cfg *cfg = &x->cfg;
+	if (prv) {
+		priv_error(L, "%s: accountant = \"prv\" accounts a privacy "
+		    "mechanism; DP-SGD's example-level epsilon (each client its "
+		    "own rate and steps) is accounted with RDP: drop accountant",
+		    PFN);
+	}
+	if (cfg->site_data || x->graph != NULL) {
+		fm_log(FM_LOG_WARN, "FM-DP-ACCOUNT", "local_training.dp %s: no "
+		    "epsilon is reported (the example counts are the %s)",
+		    x->graph != NULL ? "on peers" : "on sites that bring their "
+		    "own data", x->graph != NULL ? "peers' own" : "sites'");
+		if (max_eps > 0) {
+			priv_error(L, "%s: max_epsilon needs an epsilon, and this "
+			    "run reports none for local_training.dp", PFN);
+		}
+		return;
+	}
+	if (!(cfg->local.dp.noise_multiplier > 0)) {
+		fm_log(FM_LOG_WARN, "FM-DP-ACCOUNT", "local_training.dp with "
+		    "noise_multiplier = 0 clips each example's gradient but adds "
+		    "no noise: no privacy, and no epsilon is reported");
+		if (max_eps > 0) {
+			priv_error(L, "%s: max_epsilon with local_training.dp "
+			    "noise_multiplier = 0: no noise, no finite epsilon",
+			    PFN);
+		}
+		return;
+	}
+	cfg->dp_acct = (fmi_dp_acct_cfg) { FMI_DP_EXAMPLE, FMI_ACCT_RDP,
+		cfg->local.dp.noise_multiplier, delta, max_eps };
+}
+
 double
 lfm_p2p_epsilon(const lexp *x, uint32_t round)
 {
@@ -407,7 +459,17 @@ lfm_read_privacy(lua_State *L, lexp *x)
 		priv_error(L, "%s: max_epsilon = %g must be > 0 (the budget the "
 		    "run may spend)", PFN, max_eps);
 	}
-	if (lua_getfield(L, 1, "privacy") == LUA_TNIL) {
+	const fmi_dpsgd *sgd = &cfg->local.dp;
+	if (sgd->clip > 0 && cfg->secure_noise) {
+		cfg->local.dp.noise = priv_secure_noise;
+	}
+	if (lua_getfield(L, 1, "privacy") == LUA_TNIL && sgd->clip > 0) {
+		lua_pop(L, 1);
+		priv_read_dpsgd(L, x, strcmp(acc, "prv") == 0, has_delta ? delta :
+		    1e-5, max_eps);
+		return;
+	}
+	if (lua_isnil(L, -1)) {
 		lua_pop(L, 1);
 		const char *k = priv_given(L, 1, "max_epsilon") ? "max_epsilon" :
 		    has_delta ? "delta" : priv_given(L, 1, "accountant") ?
@@ -429,6 +491,11 @@ lfm_read_privacy(lua_State *L, lexp *x)
 	priv_check_combination(L, x);
 	priv_read_accounting(L, x, strcmp(acc, "prv") == 0, has_delta, delta,
 	    max_eps);
+	if (sgd->clip > 0 && cfg->site_data) {
+		fm_log(FM_LOG_WARN, "FM-DP-ACCOUNT", "local_training.dp on sites "
+		    "that bring their own data: the server does not know their "
+		    "sizes, so no example_epsilon is reported");
+	}
 	if (x->graph != NULL) {
 		priv_p2p_budget(x);
 	}

@@ -731,8 +731,11 @@ cli_train(cli_host *h, cli_task *task)
 {
 	const fmi_msg *m = &task->req.m;
 	uint32_t c = (uint32_t)task->client - 1;
+	/* DP-SGD's clip and noise are the experiment's (every host runs
+	 * the same script), the rest the server's TRAIN message */
 	fmi_local_cfg lc = { .epochs = m->epochs, .batch = m->batch,
-		.opt = { m->lr, m->momentum, m->weight_decay } };
+		.opt = { m->lr, m->momentum, m->weight_decay },
+		.dp = h->cfg->local.dp };
 	float *w = fmi_trainer_params(h->tr);
 	fmi_train_stats st = { .loss = 0.0 };
 	fm_rng rng;

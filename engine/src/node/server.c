@@ -608,6 +608,13 @@ srv_loop(fmi_server *s, fmi_fed_result *res, uint32_t start, fm_error *err)
 		    (rv = srv_dp_peek(s, r, picked, &eps, &stop, err)) != FM_OK) {
 			break;
 		}
+		if (stop && r == 1) {
+			rv = fm_error_set(err, FM_EINVAL, "max_epsilon = %g is "
+			    "spent by round 1 alone (epsilon %.4g at delta %g): "
+			    "raise max_epsilon or the noise", s->cfg->dp_acct.
+			    max_epsilon, eps, s->cfg->dp_acct.delta);
+			break;
+		}
 		if (stop) {
 			res->budget_spent = 1;
 			break;
@@ -623,6 +630,16 @@ srv_loop(fmi_server *s, fmi_fed_result *res, uint32_t start, fm_error *err)
 			s->dp_eps = eps;
 			fmi_round_metric(m, "epsilon", eps);
 			fmi_round_metric(m, "delta", s->cfg->dp_acct.delta);
+			if (s->dp.ex_on) { /* example-level DP-SGD */
+				double ee, eb;
+				fmi_dp_budget_example(&s->dp, &ee, &eb);
+				fmi_round_metric(m, s->dp.ex_main ?
+				    "epsilon_no_sampling" :
+				    "example_epsilon_no_sampling", eb);
+				if (!s->dp.ex_main) {
+					fmi_round_metric(m, "example_epsilon", ee);
+				}
+			}
 		}
 		res->nrounds = r;
 		if (cfg->checkpoint != NULL) {
