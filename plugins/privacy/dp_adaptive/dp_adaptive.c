@@ -154,7 +154,7 @@ dpa_begin(void *st, const fm_round *r)
 	if (r->nclients > 0) {
 		p->b.host->metric(p->b.inst, "dp_clip", p->clip);
 		p->b.host->metric(p->b.inst, "dp_noise_std",
-		    p->z_delta * p->clip / r->nclients);
+		    p->z_delta * p->clip / p->rd.denom);
 	}
 	return FM_OK;
 }

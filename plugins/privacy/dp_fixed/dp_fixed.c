@@ -78,7 +78,7 @@ dpf_begin(void *st, const fm_round *r)
 	if (rv == FM_OK && r->nclients > 0) {
 		p->b.host->metric(p->b.inst, "dp_clip", p->clip);
 		p->b.host->metric(p->b.inst, "dp_noise_std",
-		    p->z * p->clip / r->nclients);
+		    p->z * p->clip / p->rd.denom);
 	}
 	return rv;
 }

@@ -69,13 +69,14 @@ dpl_init(void *st, const fm_instance *inst)
 		p->std = z * p->clip;
 		p->eps = k / z;
 		if (!(p->eps <= 1)) {
-			if (p->b.server || inst->role == FM_ROLE_PEER) {
-				p->b.host->log(FM_LOG_WARN, DPL_LOG, "dp_local: "
-				    "noise_multiplier %g implies epsilon %g > 1 "
-				    "per release by the classical bound, which "
-				    "does not hold there; dp_epsilon is not "
-				    "reported (use an RDP accountant)", z,
-				    p->eps);
+			if (p->b.server ||
+			    (inst->role == FM_ROLE_PEER && inst->node_id <= 1)) {
+				p->b.host->log(FM_LOG_INFO, DPL_LOG, "dp_local: "
+				    "noise_multiplier %g: the classical bound "
+				    "(epsilon %g per release) holds for epsilon "
+				    "<= 1 only, so dp_epsilon is not reported; "
+				    "the run's epsilon metric (RDP accounting "
+				    "of the Gaussian) is", z, p->eps);
 			}
 			p->eps = NAN;
 		}
