@@ -40,7 +40,8 @@ if opt.mechanism == "dp_fixed" then
   privacy = { "dp_fixed", clip = opt.clip, noise_multiplier = opt.z }
 elseif opt.mechanism == "dp_adaptive" then
   privacy = { "dp_adaptive", noise_multiplier = opt.z,
-    clipped_count_stddev = opt.per_round / 20 }
+    -- Flower: sampled / 20; it must exceed z / 2
+    clipped_count_stddev = math.max(opt.per_round / 20, opt.z) }
 elseif opt.mechanism == "dp_local" then
   privacy = { "dp_local", clip = opt.clip, epsilon = opt.eps_local }
 elseif opt.mechanism ~= "none" then
