@@ -473,6 +473,8 @@ fm_lua_open(lua_State *L)
 	lua_setfield(L, -2, "model");
 	lfm_open_topology(L);
 	lua_setfield(L, -2, "topology");
+	lfm_open_privacy(L);
+	lua_setfield(L, -2, "privacy");
 	lfm_set_str(L, "version", fm_version());
 	return 1;
 }

@@ -186,6 +186,9 @@ void lfm_write_row_json(lua_State *L, FILE *f, int row);
 int lfm_result_write_csv(lua_State *L);   /* result:write_csv(path) */
 int lfm_result_write_jsonl(lua_State *L); /* result:write_jsonl(path) */
 
+/* lprivacy.c */
+void lfm_open_privacy(lua_State *L);   /* pushes fm.privacy */
+
 /* laggregate.c */
 int lfm_aggregate(lua_State *L); /* fm.aggregate(name, updates, params [, global]) */
 

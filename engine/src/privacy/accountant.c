@@ -586,7 +586,12 @@ struct fmi_acct {
 	fmi_dp_event *ev;
 	size_t nev, cap;
 	uint64_t total;
-	double rdp[FMI_RDP_NDEFAULT_ORDERS]; /* everything composed */
+	/* everything composed, always (base + per-step RDP of the last entry
+	 * times its steps): a function of the history alone, so that an
+	 * accountant stepped one step at a time, one stepped once with the
+	 * sum, and one replayed by fmi_acct_load agree bit for bit */
+	double rdp[FMI_RDP_NDEFAULT_ORDERS];
+	double base[FMI_RDP_NDEFAULT_ORDERS]; /* all entries but the last */
 	acct_cache *cache; /* [FMI_ACCT_CACHE], a ring */
 	size_t ncache, next;
 };
@@ -680,6 +685,7 @@ fmi_acct_step(fmi_acct *a, double q, double sigma, uint64_t steps,
 	if (last != NULL && last->q == q && last->sigma == sigma) {
 		last->steps += steps;
 	} else {
+		/* the entries so far become the base of the new one */
 		if (a->nev == a->cap) {
 			size_t cap = a->cap ? 2 * a->cap : 8;
 			fmi_dp_event *ev = realloc(a->ev, cap * sizeof *ev);
@@ -691,10 +697,15 @@ fmi_acct_step(fmi_acct *a, double q, double sigma, uint64_t steps,
 			a->cap = cap;
 		}
 		a->ev[a->nev++] = (fmi_dp_event){ q, sigma, steps };
+		memcpy(a->base, a->rdp, sizeof a->base);
 	}
 	a->total += steps;
+	/* not rdp += r * steps: summing the increments rounds differently
+	 * from replaying the merged entry (a checkpoint's epsilon would not
+	 * be the one it was saved with) */
+	double ls = (double)a->ev[a->nev - 1].steps;
 	for (size_t i = 0; i < FMI_RDP_NDEFAULT_ORDERS; i++) {
-		a->rdp[i] += r[i] * (double)steps;
+		a->rdp[i] = a->base[i] + r[i] * ls;
 	}
 	return FM_OK;
 }
