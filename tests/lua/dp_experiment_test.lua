@@ -71,6 +71,17 @@ end
 print(string.format("dp_fixed, Poisson: rdp %.4f, prv %.4f after 6 rounds",
   p.rounds[6].epsilon, v.rounds[6].epsilon))
 
+-- the rows' epsilon is fm.privacy.epsilon of the same release (q = 8/40)
+local function near(a, b) return math.abs(a - b) <= 1e-9 * math.max(1, b) end
+for _, c in ipairs { { u, "fixed", "rdp" }, { p, "poisson", "rdp" },
+    { v, "poisson", "prv" } } do
+  local want = fm.privacy.epsilon { noise_multiplier = 1.1,
+    sample_rate = 8 / 40, steps = 6, delta = 1e-5, sampling = c[2],
+    accountant = c[3] }
+  assert(near(c[1].rounds[6].epsilon, want), string.format("%s %s: %g vs %g",
+    c[2], c[3], c[1].rounds[6].epsilon, want))
+end
+
 -- 3. max_epsilon: the run stops before the round that would exceed it
 local cap = (u.rounds[3].epsilon + u.rounds[4].epsilon) / 2
 local s = run { privacy = fixed, max_epsilon = cap }
