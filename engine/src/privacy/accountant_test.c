@@ -144,6 +144,49 @@ test_fractional_order(void **state)
 	}
 }
 
+/* dp_accounting's rdp_privacy_accountant_test.py */
+static void
+test_dp_accounting(void **state)
+{
+	(void)state;
+	/* test_compute_rdp_poisson_sampled_gaussian: 50 steps of q 0.01,
+	 * sigma 2.5 (rtol 1e-4 there). At 1.5 and 2.5 dp_accounting sums
+	 * the fractional series' absolute values (an upper bound):
+	 * 6.70579741e-4 and 1.08548710e-3, the signed sum gives 6.5007e-4 and
+	 * a value 6e-5 below */
+	static const double o[] = { 2.5, 5, 50, 100 };
+	static const double want[] = { 1.08548710e-03, 2.18075656e-03,
+		2.38460375e-02, 1.67416308e02 };
+	double r[4];
+	fmi_rdp_compose(0.01, 2.5, 50, 0, o, 4, r);
+	for (size_t i = 0; i < 4; i++) {
+		NEAR_REL(r[i], want[i], i == 0 ? 1e-4 : 1e-7);
+	}
+	assert_true(r[0] <= want[0]);
+	assert_true(50 * fmi_rdp_poisson(0.01, 2.5, 1.5) < 6.70579741e-04);
+	/* test_compute_epsilon_delta_pure_dp: RDP 1.1 at orders 2..32 */
+	double po[31], pr[31], best;
+	for (int i = 0; i < 31; i++) {
+		po[i] = 2 + i;
+		pr[i] = 1.1;
+	}
+	NEAR(fmi_rdp_to_eps(po, pr, 31, 1e-5, &best), 1.32783806176, 5e-11);
+	assert_true(best == 32);
+	/* test_compute_epsilon_delta_gaussian: the Gaussian mechanism with
+	 * sigma 4.530877117 is exactly (1, 1e-6)-DP; orders 1.000 ..
+	 * 99.999 */
+	enum { NO = 99000 };
+	double *go = malloc(NO * sizeof *go), *gr = malloc(NO * sizeof *gr);
+	assert_true(go && gr);
+	for (int i = 0; i < NO; i++) {
+		go[i] = 0.001 * (1000 + i);
+		gr[i] = i == 0 ? INFINITY : fmi_rdp_poisson(1, 4.530877117, go[i]);
+	}
+	NEAR(fmi_rdp_to_eps(go, gr, NO, 1e-6, NULL), 1, 5e-8);
+	free(go);
+	free(gr);
+}
+
 static void
 test_special_values(void **state)
 {
@@ -330,6 +373,20 @@ test_prv_compose(void **state)
 	}
 	assert_true(e[2] <= fmi_rdp_to_eps(fmi_rdp_default_orders, r1,
 	    FMI_RDP_NDEFAULT_ORDERS, 1e-5, NULL));
+	/* q = 1: T steps of the Gaussian mechanism are one with mu =
+	 * sqrt(T) / sigma, whose exact epsilon at delta solves
+	 * Phi(-eps/mu + mu/2) - e^eps Phi(-eps/mu - mu/2) = delta (Balle and
+	 * Wang 2018): 4.377178 for mu = 1, 1.993091 for mu = 0.5 at 1e-5 */
+	static const double gs[2] = { 10, 20 }, gx[2] = { 4.377178095681,
+		1.993091404415 };
+	for (int i = 0; i < 2; i++) {
+		fmi_dp_event g = { 1, gs[i], 100 };
+		FMT_PASS(fmi_prv_epsilon(&g, 1, 1e-5, 0, 0, e, &err));
+		print_message("Gaussian mu %g: PRV %.6f %.6f %.6f, exact %.6f\n",
+		    10 / gs[i], e[0], e[1], e[2], gx[i]);
+		NEAR(e[1], gx[i], 1e-4);
+		assert_true(e[0] <= gx[i] && gx[i] <= e[2]);
+	}
 	/* special cases: no events, q = 0 or no steps cost nothing; no noise
 	 * is infinite; bad arguments are errors that say which */
 	FMT_PASS(fmi_prv_epsilon(NULL, 0, 1e-5, 0, 0, e, &err));
@@ -722,6 +779,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mnist_tfp),
 		cmocka_unit_test(test_fractional_order),
+		cmocka_unit_test(test_dp_accounting),
 		cmocka_unit_test(test_special_values),
 		cmocka_unit_test(test_monotone),
 		cmocka_unit_test(test_prv_opacus),
