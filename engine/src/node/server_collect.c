@@ -120,7 +120,7 @@ srv_sender_why(const fmi_server *s, const fmi_rmsg *r, char *why, size_t n)
 static const char *
 srv_reject(fmi_server *s, fmi_rmsg *r, int tensor, char *why, size_t n)
 {
-	char spare[8];
+	char spare[sizeof ((fm_error *)0)->msg]; /* the longest reason fits */
 	if (why == NULL) { /* only the verdict is wanted */
 		why = spare;
 		n = sizeof spare;
