@@ -12,7 +12,7 @@
 --
 --   fedmesh run scripts/dp_fedavg_fmnist.lua [mechanism=dp_fixed] [z=1.0]
 --       [clip=1.0] [clients=1000] [per_round=100] [rounds=100]
---       [partition=iid|dirichlet] [alpha=0.5] [max_epsilon=0]
+--       [partition=iid|dirichlet] [alpha=0.5] [min_size=10] [max_epsilon=0]
 --       [accountant=rdp|prv] [sampling=poisson|uniform] [delta=0]
 --       [secure_noise=false] [server_lr=1.0] [seed=1] [--metrics dp.jsonl]
 --
@@ -23,7 +23,7 @@ local fm = require "fedmesh"
 local opt = fm.args {
   mechanism = "dp_fixed", z = 1.0, clip = 1.0, eps_local = 1.0,
   clients = 1000, per_round = 100, rounds = 100, epochs = 1, batch = 32,
-  lr = 0.05, server_lr = 1.0, partition = "iid", alpha = 0.5,
+  lr = 0.05, server_lr = 1.0, partition = "iid", alpha = 0.5, min_size = 10,
   max_epsilon = 0, accountant = "rdp", sampling = "poisson", delta = 0,
   secure_noise = false, seed = 1, host = "127.0.0.1", port = 5570,
   keys = "keys",
@@ -32,7 +32,7 @@ local opt = fm.args {
 local train, test = fm.data.fashion_mnist()
 local parts = opt.partition == "dirichlet" and
   fm.partition.dirichlet(train, { clients = opt.clients, alpha = opt.alpha,
-    seed = opt.seed }) or
+    seed = opt.seed, min_size = opt.min_size }) or
   fm.partition.iid(train, { clients = opt.clients, seed = opt.seed })
 
 local privacy
